@@ -1,0 +1,41 @@
+# confwatch: `make run` runs the whole product, `make test` runs the whole test suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SIM_PORT ?= 8765
+WEB_PORT ?= 8000
+SIM_RATE ?= 20
+SEED ?= $(shell date +%s)
+export SIM_PORT WEB_PORT SIM_RATE SEED
+
+.PHONY: install services chromium run test bench lint format
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+services:
+	scripts/services.sh
+
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+run: install services
+	$(PY) manage.py migrate --noinput
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.demo start
+
+test: install services chromium
+	$(PY) -m pytest
+
+bench: install services
+	$(PY) tests/bench/bench_polling.py
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .

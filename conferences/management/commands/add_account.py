@@ -1,0 +1,48 @@
+import os
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from conferences import tracking
+from conferences.catapult import REAL_API_BASE_URL
+
+
+class Command(BaseCommand):
+    help = (
+        "Add a Catapult account (or update the one with this name). The API token and "
+        "secret come from --token/--secret or CATAPULT_API_TOKEN/CATAPULT_API_SECRET."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("--user-id", required=True, help="Catapult user id (u-...)")
+        parser.add_argument("--base-url", default=REAL_API_BASE_URL)
+        parser.add_argument("--token", help="API token (default: $CATAPULT_API_TOKEN)")
+        parser.add_argument("--secret", help="API secret (default: $CATAPULT_API_SECRET)")
+        parser.add_argument(
+            "--budget", type=float, default=1.0, help="Requests per second (default 1)."
+        )
+
+    def handle(self, *args, name, user_id, base_url, token, secret, budget, **options):
+        token = token or os.environ.get("CATAPULT_API_TOKEN")
+        secret = secret or os.environ.get("CATAPULT_API_SECRET")
+        if not token or not secret:
+            raise CommandError(
+                "The API token and secret are required: pass --token and --secret or set "
+                "CATAPULT_API_TOKEN and CATAPULT_API_SECRET."
+            )
+        try:
+            account = tracking.add_account(
+                name=name,
+                user_id=user_id,
+                token=token,
+                secret=secret,
+                base_url=base_url,
+                request_budget=budget,
+            )
+        except ValidationError as error:
+            raise CommandError("; ".join(error.messages)) from None
+        self.stdout.write(
+            f"Account {account.name}: user {account.user_id} at {account.base_url}, "
+            f"budget {account.request_budget:g} requests/s."
+        )

@@ -1,0 +1,43 @@
+"""Conference status and history as plain data, for the JSON API and the commands."""
+
+MAX_HISTORY_ITEMS = 1000
+
+
+def iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def conference_data(conference):
+    return {
+        "conference_id": conference.conference_id,
+        "account": conference.account.name,
+        "label": conference.label,
+        "tags": list(conference.tags),
+        "paused": conference.paused,
+        "state": conference.state,
+        "active_members": conference.active_members,
+        "hold": conference.hold,
+        "mute": conference.mute,
+        "from": conference.from_number,
+        "created_time": iso(conference.created_time),
+        "completed_time": iso(conference.completed_time),
+        "last_polled_at": iso(conference.last_polled_at),
+        "last_changed_at": iso(conference.last_changed_at),
+        "poll_status": conference.poll_status,
+        "poll_error": conference.poll_error or None,
+    }
+
+
+def history_data(conference, *, limit=MAX_HISTORY_ITEMS):
+    entries = conference.history.order_by("-first_seen_at")[:limit]
+    return [
+        {
+            "state": entry.state,
+            "active_members": entry.active_members,
+            "hold": entry.hold,
+            "mute": entry.mute,
+            "first_seen_at": iso(entry.first_seen_at),
+            "last_seen_at": iso(entry.last_seen_at),
+        }
+        for entry in entries
+    ]

@@ -1,0 +1,25 @@
+"""The Celery app: Django settings under the CELERY_ namespace, beat schedule in code."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+
+app = Celery("dashboard")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def schedule_polling(sender, **kwargs):
+    from django.conf import settings
+
+    seconds = settings.CONFWATCH_ROUND_SECONDS
+    # One short round every few seconds; a round nobody picked up in time is dropped,
+    # the next one covers the same conferences.
+    sender.add_periodic_task(
+        seconds,
+        sender.signature("conferences.tasks.poll_round", expires=seconds),
+        name="poll a round of due conferences",
+    )
