@@ -1,0 +1,182 @@
+"""Command line: ``python -m simulator [options]`` serves until Ctrl-C or SIGTERM."""
+
+import argparse
+import signal
+import sys
+
+from simulator.auth import DEFAULT_USER_SPEC, parse_user_spec
+from simulator.faults import DEFAULT_HANG_SECONDS
+from simulator.server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RATE_LIMIT, Simulator
+from simulator.timestamps import TIME_FORMATS
+
+
+def user_spec(text):
+    try:
+        return parse_user_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator",
+        description=(
+            "Simulate the Bandwidth Catapult v1 conference API "
+            "(/v1/users/{userId}/conferences...) with control endpoints under /_sim/."
+        ),
+    )
+    server = parser.add_argument_group("server")
+    server.add_argument("--host", default=DEFAULT_HOST, help="address to bind (%(default)s)")
+    server.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port, 0 = any free (%(default)s)"
+    )
+    server.add_argument(
+        "--user",
+        dest="users",
+        action="append",
+        type=user_spec,
+        metavar="USER_ID:TOKEN:SECRET",
+        help=f"register a user; repeatable (default: {DEFAULT_USER_SPEC})",
+    )
+    server.add_argument(
+        "--rate-limit",
+        type=float,
+        default=DEFAULT_RATE_LIMIT,
+        metavar="R",
+        help="requests/second per user on /conferences, burst max(1, R); 0 disables (%(default)s)",
+    )
+    server.add_argument(
+        "--time-format",
+        choices=TIME_FORMATS,
+        default="z",
+        help="timestamp shape in responses; 'mixed' rotates shapes per field (%(default)s)",
+    )
+    server.add_argument(
+        "--seed", type=int, default=0, help="seed for ids, faults, scenario (%(default)s)"
+    )
+    server.add_argument("--log-requests", action="store_true", help="log each request")
+
+    scenario = parser.add_argument_group("scenario")
+    scenario.add_argument(
+        "--scenario",
+        type=int,
+        default=0,
+        metavar="N",
+        help="create N conferences for the first user and drive their lifecycles",
+    )
+    scenario.add_argument(
+        "--speed", type=float, default=1.0, metavar="F", help="scenario pace factor (10 = 10x)"
+    )
+    scenario.add_argument(
+        "--callback-url", metavar="URL", help="callbackUrl given to scenario conferences"
+    )
+
+    faults = parser.add_argument_group("faults (on /v1/ requests; change live via /_sim/faults)")
+    faults.add_argument(
+        "--latency-ms", metavar="MS", type=float, default=0.0, help="added to every response"
+    )
+    faults.add_argument(
+        "--error-rate",
+        metavar="FRACTION",
+        type=float,
+        default=0.0,
+        help="fraction answered 500/503 (0..1)",
+    )
+    faults.add_argument(
+        "--malformed-rate",
+        metavar="FRACTION",
+        type=float,
+        default=0.0,
+        help="fraction answered 200 + broken body",
+    )
+    faults.add_argument(
+        "--hang-rate",
+        metavar="FRACTION",
+        type=float,
+        default=0.0,
+        help="fraction that hang, then get no response",
+    )
+    faults.add_argument(
+        "--hang-seconds",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_HANG_SECONDS,
+        help="how long a hang lasts (%(default)s)",
+    )
+    faults.add_argument(
+        "--rate-limited-seconds",
+        metavar="SECONDS",
+        type=float,
+        default=0.0,
+        help="answer every request 429 for this long after start",
+    )
+    faults.add_argument(
+        "--fault-conference-id",
+        dest="fault_conference_ids",
+        action="append",
+        metavar="CONFERENCE_ID",
+        help="only fault requests about this conference; repeatable",
+    )
+    return parser
+
+
+def simulator_from_args(args):
+    faults = {
+        "latency_ms": args.latency_ms,
+        "error_rate": args.error_rate,
+        "malformed_rate": args.malformed_rate,
+        "hang_rate": args.hang_rate,
+        "hang_seconds": args.hang_seconds,
+        "rate_limited_seconds": args.rate_limited_seconds,
+    }
+    if args.fault_conference_ids:
+        faults["conference_ids"] = args.fault_conference_ids
+    return Simulator(
+        host=args.host,
+        port=args.port,
+        users=args.users,
+        rate_limit=args.rate_limit,
+        seed=args.seed,
+        scenario=args.scenario,
+        speed=args.speed,
+        callback_url=args.callback_url,
+        time_format=args.time_format,
+        faults=faults,
+        log_requests=args.log_requests,
+    )
+
+
+def startup_line(sim):
+    users = ", ".join(f"{user.user_id} (token {user.token})" for user in sim.users.all())
+    rate = sim.limiter.rate
+    limit = f"{rate:g} req/s per user" if rate > 0 else "off"
+    line = f"Catapult simulator on {sim.url} | users: {users} | rate limit: {limit}"
+    if sim.scenario is not None:
+        line += (
+            f" | scenario: {len(sim.scenario.conference_ids)} conferences"
+            f" (seed {sim.seed}, speed {sim.scenario.speed:g})"
+        )
+    return line
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        sim = simulator_from_args(args)
+        sim.start()
+    except (ValueError, OSError) as exc:
+        parser.exit(1, f"simulator: {exc}\n")
+    signal.signal(signal.SIGTERM, lambda signum, frame: sim.stop_event.set())
+    print(startup_line(sim), flush=True)
+    try:
+        sim.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Catapult-style API errors: an exception carrying the HTTP status and the JSON body."""
+
+
+class ApiError(Exception):
+    """An error answered as ``{"category", "code", "message", "details"}`` JSON.
+
+    ``message`` may be None: the documented 429 body has no ``message`` key.
+    ``details`` are the error's own details; the handler adds the request path and method
+    unless ``request_details`` is False.
+    """
+
+    def __init__(
+        self,
+        status,
+        category,
+        code,
+        message=None,
+        *,
+        details=None,
+        headers=None,
+        request_details=True,
+    ):
+        super().__init__(message or code)
+        self.status = status
+        self.category = category
+        self.code = code
+        self.message = message
+        self.details = list(details or [])
+        self.headers = dict(headers or {})
+        self.request_details = request_details
+
+    def body(self, *, request_path, request_method):
+        body = {"category": self.category, "code": self.code}
+        if self.message is not None:
+            body["message"] = self.message
+        details = list(self.details)
+        if self.request_details:
+            details.append({"name": "requestPath", "value": request_path})
+            details.append({"name": "requestMethod", "value": request_method})
+        body["details"] = details
+        return body
+
+
+def bad_request(message, *, code="validation-error"):
+    return ApiError(400, "bad-request", code, message)
+
+
+def missing_property(name):
+    return ApiError(400, "bad-request", "missing-property", f"Property '{name}' is required")
+
+
+def unauthorized(message):
+    return ApiError(401, "authorization", "unauthorized", message)
+
+
+def user_access_denied(*, credentials_user_id, path_user_id):
+    return ApiError(
+        401,
+        "authorization",
+        "user-access-denied",
+        f"User {credentials_user_id} does not have permission to access user {path_user_id}",
+    )
+
+
+def conference_error(message="Invalid conference state"):
+    return ApiError(403, "forbidden", "conference-error", message)
+
+
+def max_members(conference_id, limit):
+    return ApiError(
+        403,
+        "limit",
+        "conference-max-members",
+        f"Conference {conference_id} already has the maximum of {limit} members",
+    )
+
+
+def conference_not_found(conference_id):
+    return ApiError(
+        404, "not-found", "conference-not-found", f"Conference {conference_id} not found"
+    )
+
+
+def member_not_found(member_id):
+    return ApiError(
+        404,
+        "not-found",
+        "conference-member-not-found",
+        f"Conference member {member_id} not found",
+    )
+
+
+def resource_not_found(path):
+    return ApiError(404, "not-found", "resource-not-found", f"Resource {path} not found")
+
+
+def method_not_allowed(method, path):
+    return ApiError(
+        405, "bad-request", "method-not-allowed", f"Method {method} is not allowed on {path}"
+    )
+
+
+def rate_limit_reached(*, reset_ms, request_path):
+    """The documented 429: no ``message`` key, reset time in epoch milliseconds."""
+    return ApiError(
+        429,
+        "too-many-requests",
+        "rate-limit-reached",
+        None,
+        details=[
+            {"name": "rateLimitResetTime", "value": str(reset_ms)},
+            {"name": "requestPath", "value": request_path},
+        ],
+        headers={"X-RateLimit-Reset": str(reset_ms)},
+        request_details=False,
+    )

@@ -1,0 +1,133 @@
+"""The HTTP side: a ThreadingHTTPServer whose handler reads a request, asks ``api`` or
+``control`` for a Response, and writes it (or hangs, for the hang fault)."""
+
+import sys
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from simulator.api import handle_api
+from simulator.control import handle_control
+from simulator.responses import json_response
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class SimulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, simulator):
+        self.simulator = simulator
+        super().__init__(address, RequestHandler)
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "CatapultSimulator/1.0"
+    timeout = 300  # seconds an idle keep-alive connection may hold a thread
+
+    def version_string(self):
+        return self.server_version
+
+    def do_GET(self):
+        self.handle_request()
+
+    def do_POST(self):
+        self.handle_request()
+
+    def do_PUT(self):
+        self.handle_request()
+
+    def do_PATCH(self):
+        self.handle_request()
+
+    def do_DELETE(self):
+        self.handle_request()
+
+    def handle_request(self):
+        sim = self.server.simulator
+        try:
+            response = self.build_response(sim)
+        except Exception as exc:  # noqa: BLE001 - a simulator bug must still answer
+            traceback.print_exc(file=sys.stderr)
+            body = {
+                "category": "backend",
+                "code": "simulator-error",
+                "message": f"simulator error: {type(exc).__name__}: {exc}",
+            }
+            response = json_response(500, body)
+        if response.hang_seconds is not None:
+            sim.stop_event.wait(response.hang_seconds)
+            self.close_connection = True
+            return
+        if response.latency_seconds > 0:
+            sim.stop_event.wait(response.latency_seconds)
+        self.write_response(response)
+
+    def build_response(self, sim):
+        parts = urlsplit(self.path)
+        try:
+            raw_body = self.read_body()
+        except ValueError as exc:
+            self.close_connection = True
+            body = {"category": "bad-request", "code": "validation-error", "message": str(exc)}
+            return json_response(400, body)
+        if parts.path == "/_sim" or parts.path.startswith("/_sim/"):
+            return handle_control(
+                sim, method=self.command, path=parts.path, query=parts.query, raw_body=raw_body
+            )
+        return handle_api(
+            sim,
+            method=self.command,
+            path=parts.path,
+            authorization=self.headers.get("Authorization"),
+            raw_body=raw_body,
+        )
+
+    def read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self.read_chunked_body()
+        length_text = self.headers.get("Content-Length") or "0"
+        try:
+            length = int(length_text)
+        except ValueError:
+            raise ValueError(f"Invalid Content-Length {length_text!r}") from None
+        if length < 0 or length > MAX_BODY_BYTES:
+            raise ValueError(f"Request body must be 0 to {MAX_BODY_BYTES} bytes")
+        return self.rfile.read(length) if length else b""
+
+    def read_chunked_body(self):
+        chunks = []
+        total = 0
+        while True:
+            size_line = self.rfile.readline(1024)
+            try:
+                size = int(size_line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise ValueError("Malformed chunked request body") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise ValueError(f"Request body must be at most {MAX_BODY_BYTES} bytes")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def write_response(self, response):
+        self.send_response(response.status)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+        if self.server.simulator.log_requests:
+            sys.stderr.write(f"{self.address_string()} - {format % args}\n")

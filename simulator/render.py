@@ -1,0 +1,114 @@
+"""JSON shapes of conferences, members and callback events (reference §1.2, §2, §3)."""
+
+from simulator.timestamps import format_field, format_time
+
+
+def conference_path(user_id, conference_id):
+    return f"/v1/users/{user_id}/conferences/{conference_id}"
+
+
+def member_path(user_id, conference_id, member_id):
+    return f"{conference_path(user_id, conference_id)}/members/{member_id}"
+
+
+def call_url(base_url, user_id, call_id):
+    return f"{base_url}/v1/users/{user_id}/calls/{call_id}"
+
+
+def conference_json(conference, *, time_format):
+    """The GET conference body; optional keys appear only when they have a value."""
+    body = {
+        "id": conference.id,
+        "state": conference.state,
+        "from": conference.from_number,
+        "createdTime": format_field(
+            conference.created_at, time_format, key=f"{conference.id}:createdTime"
+        ),
+    }
+    if conference.completed_at is not None:
+        body["completedTime"] = format_field(
+            conference.completed_at, time_format, key=f"{conference.id}:completedTime"
+        )
+    body["activeMembers"] = len(conference.active_members())
+    body["hold"] = conference.hold
+    body["mute"] = conference.mute
+    body["profile"] = conference.profile
+    optional = {
+        "callbackUrl": conference.callback_url,
+        "callbackHttpMethod": conference.callback_http_method,
+        "callbackTimeout": conference.callback_timeout,
+        "fallbackUrl": conference.fallback_url,
+        "tag": conference.tag,
+    }
+    for name, value in optional.items():
+        if value is not None:
+            body[name] = value
+    return body
+
+
+def member_json(conference, member, *, base_url, time_format):
+    body = {
+        "id": member.id,
+        "state": member.state,
+        "mute": member.mute,
+        "hold": member.hold,
+        "joinTone": member.join_tone,
+        "leavingTone": member.leaving_tone,
+        "addedTime": format_field(member.added_at, time_format, key=f"{member.id}:addedTime"),
+    }
+    if member.removed_at is not None:
+        body["removedTime"] = format_field(
+            member.removed_at, time_format, key=f"{member.id}:removedTime"
+        )
+    body["call"] = call_url(base_url, conference.user_id, member.call_id)
+    return body
+
+
+def conference_event(conference, *, base_url, status):
+    """``conference`` event: uses ``status``; times with ms and a colon offset (§3.1)."""
+    payload = {
+        "eventType": "conference",
+        "conferenceId": conference.id,
+        "conferenceUri": base_url + conference_path(conference.user_id, conference.id),
+        "status": status,
+        "createdTime": format_time(conference.created_at, "ms-colon-offset"),
+    }
+    if status == "completed" and conference.completed_at is not None:
+        payload["completedTime"] = format_time(conference.completed_at, "ms-colon-offset")
+    if conference.tag is not None:
+        payload["tag"] = conference.tag
+    return payload
+
+
+def member_event(conference, member, *, base_url, now):
+    """``conference-member`` event: uses ``state``; time with ms and ``Z`` (§3.2)."""
+    payload = {
+        "eventType": "conference-member",
+        "activeMembers": len(conference.active_members()),
+        "conferenceId": conference.id,
+        "callId": member.call_id,
+        "memberId": member.id,
+        "memberUri": base_url + member_path(conference.user_id, conference.id, member.id),
+        "state": member.state,
+        "hold": member.hold,
+        "mute": member.mute,
+        "time": format_time(now, "ms-z"),
+    }
+    if conference.tag is not None:
+        payload["tag"] = conference.tag
+    return payload
+
+
+def audio_event(conference, *, base_url, event_type, status, now, tag):
+    """``conference-playback`` / ``conference-speak`` event (§3.3, §3.4)."""
+    payload = {
+        "eventType": event_type,
+        "conferenceId": conference.id,
+        "conferenceUri": base_url + conference_path(conference.user_id, conference.id),
+        "status": status,
+        "time": format_time(now, "ms-z"),
+    }
+    tag = tag if tag is not None else conference.tag
+    if tag is not None:
+        payload["tag"] = tag
+    return payload

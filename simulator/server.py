@@ -1,0 +1,174 @@
+"""The Simulator: wires users, rate limit, faults, state, callbacks and scenario to an
+HTTP server running in a background thread."""
+
+import math
+import threading
+
+from simulator.auth import DEFAULT_USER_SPEC, User, Users
+from simulator.callbacks import CallbackSender
+from simulator.faults import Faults
+from simulator.handler import SimulatorHTTPServer
+from simulator.ratelimit import RateLimiter
+from simulator.scenario import ScenarioRunner, build_plan
+from simulator.state import State
+from simulator.timestamps import TIME_FORMATS
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+DEFAULT_RATE_LIMIT = 1.0
+
+
+class Simulator:
+    """A Catapult v1 simulator. ``start()`` serves in a thread; ``stop()`` shuts it down.
+
+    Options (all keyword-only):
+    - host, port: where to listen (port 0 picks a free port; see ``url`` after start).
+    - users: iterable of ``User``, ``(user_id, token, secret)`` or ``"ID:TOKEN:SECRET"``;
+      default one user ``u-demo`` / ``demo-token`` / ``demo-secret``.
+    - rate_limit: requests per second per user (burst max(1, R)); <= 0 disables it.
+    - seed: seeds ids, fault draws and the scenario plan.
+    - scenario: number of scenario conferences (0 = none); speed: scenario pace factor.
+    - callback_url: callbackUrl given to scenario conferences.
+    - time_format: "z", "ms-z", "hour-offset", "ms-colon-offset" or "mixed".
+    - faults: dict of fault settings (see ``simulator.faults``).
+    - log_requests: write one line per request to stderr.
+    """
+
+    def __init__(
+        self,
+        *,
+        host=DEFAULT_HOST,
+        port=DEFAULT_PORT,
+        users=None,
+        rate_limit=DEFAULT_RATE_LIMIT,
+        seed=0,
+        scenario=0,
+        speed=1.0,
+        callback_url=None,
+        time_format="z",
+        faults=None,
+        log_requests=False,
+    ):
+        if time_format not in TIME_FORMATS:
+            raise ValueError(f"time_format must be one of {', '.join(TIME_FORMATS)}")
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self.log_requests = log_requests
+        self.url = None
+        self.stop_event = threading.Event()
+        self.users = Users(users or [DEFAULT_USER_SPEC])
+        self.limiter = RateLimiter(checked_rate(rate_limit))
+        self.faults = Faults(seed=seed, **(faults or {}))
+        self.callbacks = CallbackSender()
+        self.state = State(seed=seed, time_format=time_format, event_sink=self.callbacks.submit)
+        self.scenario = None
+        if scenario:
+            self.scenario = ScenarioRunner(
+                state=self.state,
+                user_id=self.users.first_user_id(),
+                plan=build_plan(seed=seed, count=int(scenario)),
+                speed=float(speed),
+                callback_url=callback_url,
+                stop_event=self.stop_event,
+            )
+        self._httpd = None
+        self._thread = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self):
+        self._httpd = SimulatorHTTPServer((self.host, self.port), self)
+        bound_host, bound_port = self._httpd.server_address[:2]
+        self.port = bound_port
+        self.url = f"http://{bound_host}:{bound_port}"
+        self.state.base_url = self.url
+        self.callbacks.start()
+        if self.scenario is not None:
+            self.scenario.create_conferences()
+            self.scenario.start()
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="sim-http",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.stop_event.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._thread.join(5)
+            self._httpd = None
+        if self.scenario is not None:
+            self.scenario.join(5)
+        self.callbacks.stop()
+
+    def wait(self):
+        """Block until ``stop()`` is called from elsewhere (signal handler, other thread)."""
+        while not self.stop_event.wait(0.5):
+            pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    # --- control -----------------------------------------------------------------------
+
+    def add_user(self, user_id, token, secret):
+        self.users.add(User(user_id, token, secret))
+
+    def set_faults(self, **faults):
+        self.faults.update(faults)
+        return self.faults.settings()
+
+    def reset_faults(self):
+        self.faults.reset()
+
+    def set_rate_limit(self, rate):
+        self.limiter.set_rate(checked_rate(rate))
+
+    def stats(self, *, include_arrivals=False):
+        return {
+            "rate_limit": self.limiter.rate,
+            "callbacks_dropped": self.callbacks.dropped,
+            "users": self.limiter.stats(include_arrivals=include_arrivals),
+        }
+
+    def reset_stats(self):
+        self.limiter.reset_stats()
+
+    def conferences(self):
+        return self.state.summary()
+
+    def conference_ids(self, user_id=None):
+        return [
+            conference["id"]
+            for conference in self.state.summary()
+            if user_id is None or conference["user_id"] == user_id
+        ]
+
+    def callback_deliveries(self):
+        return self.callbacks.deliveries()
+
+    def scenario_progress(self):
+        if self.scenario is None:
+            return {"conferences": 0, "steps": 0, "applied_steps": 0, "conference_ids": []}
+        progress = self.scenario.progress()
+        progress["kinds"] = list(self.scenario.plan.kinds)
+        progress["conference_ids"] = list(self.scenario.conference_ids)
+        return progress
+
+
+def checked_rate(rate):
+    if isinstance(rate, bool):
+        raise ValueError("rate must be a number")
+    rate = float(rate)
+    if math.isnan(rate) or math.isinf(rate):
+        raise ValueError("rate must be a finite number")
+    return rate

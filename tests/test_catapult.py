@@ -1,0 +1,1021 @@
+"""Tests for conferences/catapult.py, the Catapult v1 HTTP client.
+
+Every test crosses a real socket: either the Catapult simulator (``simulator.testing``)
+or, for API quirks the simulator cannot produce, a tiny canned-response server below
+standing in for the remote API's edge cases.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+
+import pytest
+
+from conferences.catapult import (
+    REAL_API_BASE_URL,
+    ApiError,
+    CatapultClient,
+    CatapultError,
+    Conference,
+    CredentialsRejected,
+    MalformedResponse,
+    Member,
+    NotFound,
+    RateLimited,
+    TransientError,
+    parse_conference,
+    parse_member,
+    parse_timestamp,
+)
+
+USER_ID = "u-test"
+TOKEN = "t-0123456789abcdef"
+SECRET = "s3cr3t-do-not-print"
+BASE_PATH = f"/v1/users/{USER_ID}/conferences"
+
+
+# --------------------------------------------------------------------------- canned server
+
+
+class CannedServer:
+    """Serves canned responses keyed by (method, path incl. query); records each request."""
+
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], tuple[int, dict, bytes, float]] = {}
+        self.requests: list[dict] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
+
+    def route(self, method, path, *, status=200, headers=None, body=b"", delay=0.0):
+        if isinstance(body, dict | list):
+            body = json.dumps(body)
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        if isinstance(body, str):
+            body = body.encode()
+        self.routes[(method, path)] = (status, headers or {}, body, delay)
+
+    def client(self, **overrides) -> CatapultClient:
+        options = {
+            "base_url": self.url,
+            "user_id": USER_ID,
+            "api_token": TOKEN,
+            "api_secret": SECRET,
+            "timeout": (1.0, 2.0),
+        }
+        return CatapultClient(**{**options, **overrides})
+
+    def _handler_class(self):
+        canned = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                canned.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": json.loads(raw) if raw else None,
+                    }
+                )
+                status, headers, body, delay = canned.routes.get(
+                    (self.command, self.path), (599, {}, b"no canned route", 0.0)
+                )
+                if delay:
+                    time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the client gave up (read timeout tests)
+                    self.close_connection = True
+
+            do_GET = _serve
+            do_POST = _serve
+
+        return Handler
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="module")
+def canned_server():
+    with CannedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def canned(canned_server):
+    canned_server.routes.clear()
+    canned_server.requests.clear()
+    return canned_server
+
+
+def conference_path(*segments: str) -> str:
+    return "/".join([BASE_PATH, *segments])
+
+
+def make_conference_body(**overrides) -> dict:
+    body = {
+        "id": "conf-ixaagbn5wcyskisiy",
+        "state": "active",
+        "from": "+19195551212",
+        "createdTime": "2013-07-12T15:22:47-02",
+        "activeMembers": 2,
+        "hold": False,
+        "mute": False,
+        "profile": "interpret_digits",
+    }
+    return {**body, **overrides}
+
+
+def make_member_body(**overrides) -> dict:
+    body = {
+        "id": "member-yy",
+        "state": "active",
+        "addedTime": "2013-07-12T15:47:04-03",
+        "hold": False,
+        "mute": False,
+        "joinTone": True,
+        "leavingTone": False,
+        "call": f"https://localhost:8444/v1/users/{USER_ID}/calls/c-oexifypjlh5ygjr7qi4nesq",
+    }
+    return {**body, **overrides}
+
+
+def raised_by(call) -> CatapultError:
+    with pytest.raises(CatapultError) as excinfo:
+        call()
+    return excinfo.value
+
+
+# --------------------------------------------------------------------------- parse_timestamp
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2013-07-12T15:22:47-02", datetime(2013, 7, 12, 17, 22, 47, tzinfo=UTC)),
+        ("2013-07-12T15:22:47Z", datetime(2013, 7, 12, 15, 22, 47, tzinfo=UTC)),
+        ("2013-07-12T16:26:55.685-02:00", datetime(2013, 7, 12, 18, 26, 55, 685000, tzinfo=UTC)),
+        ("2013-07-12T20:53:11.646Z", datetime(2013, 7, 12, 20, 53, 11, 646000, tzinfo=UTC)),
+        ("2013-07-12t20:53:11z", datetime(2013, 7, 12, 20, 53, 11, tzinfo=UTC)),
+        ("2013-02-21T13:38:00", datetime(2013, 2, 21, 13, 38, tzinfo=UTC)),
+        (1419032854964, datetime(2014, 12, 19, 23, 47, 34, 964000, tzinfo=UTC)),
+        ("1391514755496", datetime(2014, 2, 4, 11, 52, 35, 496000, tzinfo=UTC)),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_parse_timestamp_returns_aware_utc_for_every_documented_form(value, expected):
+    parsed = parse_timestamp(value)
+
+    assert parsed == expected
+    if parsed is not None:
+        assert parsed.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2013-13-45T00:00:00Z", True, 3.5, [], {}])
+def test_parse_timestamp_rejects_anything_else_as_malformed(value):
+    with pytest.raises(MalformedResponse):
+        parse_timestamp(value)
+
+
+# --------------------------------------------------------------------------- parsing (pure)
+
+
+def test_a_conference_with_only_an_id_has_every_other_field_none():
+    assert parse_conference({"id": "conf-1"}) == Conference(id="conf-1")
+    assert Conference(id="conf-1").active_members is None
+    assert Conference(id="conf-1").hold is None
+
+
+def test_a_member_with_only_an_id_has_every_other_field_none():
+    assert parse_member({"id": "m-1"}) == Member(id="m-1")
+
+
+def test_a_member_with_mixed_offsets_may_leave_before_it_joined_without_crashing():
+    member = parse_member(
+        make_member_body(
+            state="completed",
+            addedTime="2013-07-12T15:47:04-03",
+            removedTime="2013-07-12T15:49:11-02",
+        )
+    )
+
+    assert member.added_time == datetime(2013, 7, 12, 18, 47, 4, tzinfo=UTC)
+    assert member.removed_time == datetime(2013, 7, 12, 17, 49, 11, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- client basics
+
+
+def test_repr_of_the_client_never_shows_the_token_or_secret(canned):
+    with canned.client() as client:
+        text = repr(client)
+
+    assert SECRET not in text
+    assert TOKEN not in text
+    assert USER_ID in text
+
+
+def test_the_real_api_base_url_is_the_catapult_host():
+    assert REAL_API_BASE_URL == "https://api.catapult.inetwork.com"
+
+
+def test_requests_carry_basic_auth_accept_json_and_the_user_agent(canned):
+    canned.route("GET", conference_path("conf-1"), body={"id": "conf-1"})
+
+    with canned.client(user_agent="confwatch-test/9") as client:
+        client.get_conference("conf-1")
+
+    headers = canned.requests[0]["headers"]
+    expected = base64.b64encode(f"{TOKEN}:{SECRET}".encode()).decode()
+    assert headers["Authorization"] == f"Basic {expected}"
+    assert headers["Accept"] == "application/json"
+    assert headers["User-Agent"] == "confwatch-test/9"
+
+
+def test_ids_are_quoted_as_single_path_segments(canned):
+    canned.route("GET", conference_path("a%2Fb%20c", "members", "m%3F1"), body={"id": "m?1"})
+
+    with canned.client() as client:
+        member = client.get_member("a/b c", "m?1")
+
+    assert member.id == "m?1"
+
+
+# --------------------------------------------------------------------------- success shapes
+
+
+def test_a_conference_keeps_unknown_keys_out_and_accepts_string_booleans_and_numbers(canned):
+    body = make_conference_body(
+        state="ACTIVE",
+        hold="TRUE",
+        mute="false",
+        activeMembers="3",
+        callbackTimeout="2000",
+        callbackHttpMethod="post",
+        somethingNew={"nested": [1, 2]},
+        anotherOne=None,
+    )
+    canned.route("GET", conference_path("conf-ixaagbn5wcyskisiy"), body=body)
+
+    with canned.client() as client:
+        conference = client.get_conference("conf-ixaagbn5wcyskisiy")
+
+    assert conference == Conference(
+        id="conf-ixaagbn5wcyskisiy",
+        state="active",
+        from_number="+19195551212",
+        created_time=datetime(2013, 7, 12, 17, 22, 47, tzinfo=UTC),
+        completed_time=None,
+        active_members=3,
+        hold=True,
+        mute=False,
+        profile="interpret_digits",
+        callback_url=None,
+        callback_http_method="post",
+        callback_timeout=2000,
+        fallback_url=None,
+        tag=None,
+    )
+
+
+def test_an_unknown_state_is_kept_lower_cased(canned):
+    canned.route("GET", conference_path("c1"), body={"id": "c1", "state": "Paused"})
+
+    with canned.client() as client:
+        assert client.get_conference("c1").state == "paused"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"activeMembers": "lots"},
+        {"activeMembers": True},
+        {"hold": 3},
+        {"mute": "yes"},
+        {"state": 42},
+        {"from": 19195551212},
+        {"createdTime": "last tuesday"},
+        {"callbackTimeout": 2.5},
+        {"id": None},
+        {"id": ""},
+    ],
+)
+def test_a_wrongly_typed_conference_field_is_a_malformed_response(canned, overrides):
+    canned.route("GET", conference_path("c1"), body=make_conference_body(**overrides))
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, MalformedResponse)
+    assert error.poll_status == "malformed"
+    assert error.transient is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"<html>hello</html>", b"[]", b'"conf"', b"null", b'{"state": "active"}'],
+)
+def test_a_conference_body_that_is_not_an_object_with_an_id_is_malformed(canned, body):
+    canned.route("GET", conference_path("c1"), body=body)
+
+    with canned.client() as client, pytest.raises(MalformedResponse):
+        client.get_conference("c1")
+
+
+def test_a_member_list_that_is_not_a_list_is_malformed(canned):
+    canned.route("GET", conference_path("c1", "members"), body={"id": "m-1"})
+
+    with canned.client() as client, pytest.raises(MalformedResponse):
+        client.list_members("c1")
+
+
+def test_a_member_call_id_is_the_last_segment_of_the_call_url_on_any_host(canned):
+    canned.route(
+        "GET",
+        conference_path("c1", "members", "member-yy"),
+        body=make_member_body(extra="ignored"),
+    )
+
+    with canned.client() as client:
+        member = client.get_member("c1", "member-yy")
+
+    assert member == Member(
+        id="member-yy",
+        state="active",
+        mute=False,
+        hold=False,
+        join_tone=True,
+        leaving_tone=False,
+        added_time=datetime(2013, 7, 12, 18, 47, 4, tzinfo=UTC),
+        removed_time=None,
+        call_url=f"https://localhost:8444/v1/users/{USER_ID}/calls/c-oexifypjlh5ygjr7qi4nesq",
+        call_id="c-oexifypjlh5ygjr7qi4nesq",
+    )
+
+
+def test_members_follow_a_relative_next_link_until_there_is_none(canned):
+    canned.route(
+        "GET",
+        conference_path("c1", "members"),
+        headers={"Link": '<members?page=0>; rel="first", <members?page=1&size=2>; rel="next"'},
+        body=[{"id": "m-1", "state": "completed"}, {"id": "m-2"}],
+    )
+    canned.route(
+        "GET",
+        conference_path("c1", "members?page=1&size=2"),
+        body=[{"id": "m-3", "state": "active", "call": "/v1/users/u/calls/c-3"}],
+    )
+
+    with canned.client() as client:
+        members = client.list_members("c1")
+
+    assert [m.id for m in members] == ["m-1", "m-2", "m-3"]
+    assert [m.state for m in members] == ["completed", None, "active"]
+    assert members[2].call_id == "c-3"
+    assert [r["path"] for r in canned.requests] == [
+        conference_path("c1", "members"),
+        conference_path("c1", "members?page=1&size=2"),
+    ]
+
+
+def test_member_pagination_stops_at_max_pages(canned):
+    path = conference_path("c1", "members")
+    canned.route("GET", path, headers={"Link": f'<{path}>; rel="next"'}, body=[{"id": "m-1"}])
+
+    with canned.client() as client:
+        members = client.list_members("c1", max_pages=3)
+
+    assert len(members) == 3
+    assert len(canned.requests) == 3
+
+
+def test_a_next_link_to_another_host_is_refused_so_credentials_stay_home(canned):
+    canned.route(
+        "GET",
+        conference_path("c1", "members"),
+        headers={"Link": '<http://evil.example/steal>; rel="next"'},
+        body=[{"id": "m-1"}],
+    )
+
+    with canned.client() as client, pytest.raises(MalformedResponse):
+        client.list_members("c1")
+
+    assert len(canned.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        f"{BASE_PATH}/conf-new",
+        f"http://localhost/v1/users/{USER_ID}/conferences/conf-new",
+        "http://localhost/conf-new/",
+    ],
+)
+def test_create_conference_returns_the_id_from_a_relative_or_absolute_location(canned, location):
+    canned.route("POST", BASE_PATH, status=201, headers={"location": location})
+
+    with canned.client() as client:
+        conference_id = client.create_conference(from_number="+19195551212", tag="t1")
+
+    assert conference_id == "conf-new"
+    assert canned.requests[0]["body"] == {"from": "+19195551212", "tag": "t1"}
+
+
+def test_create_conference_without_a_location_is_malformed(canned):
+    canned.route("POST", BASE_PATH, status=201, body={})
+
+    with canned.client() as client, pytest.raises(MalformedResponse):
+        client.create_conference(from_number="+19195551212")
+
+
+def test_add_member_accepts_200_and_sends_only_the_given_fields(canned):
+    canned.route(
+        "POST",
+        conference_path("c1", "members"),
+        status=200,
+        headers={"Location": conference_path("c1", "members", "m-9")},
+    )
+
+    with canned.client() as client:
+        member_id = client.add_member("c1", call_id="c-1", join_tone=False)
+
+    assert member_id == "m-9"
+    assert canned.requests[0]["body"] == {"callId": "c-1", "joinTone": False}
+
+
+def test_updates_send_only_the_given_fields_and_never_parse_the_empty_body(canned):
+    canned.route("POST", conference_path("c1"), status=200)
+    canned.route("POST", conference_path("c1", "members", "m-1"), status=200, body="not json")
+    canned.route("POST", conference_path("c1", "audio"), status=200)
+
+    with canned.client() as client:
+        assert client.update_conference("c1", mute=True, callback_timeout=2000) is None
+        assert client.update_member("c1", "m-1", state="completed") is None
+        assert client.play_audio("c1", sentence="Hello", loop_enabled=False) is None
+
+    assert [r["body"] for r in canned.requests] == [
+        {"mute": True, "callbackTimeout": 2000},
+        {"state": "completed"},
+        {"sentence": "Hello", "loopEnabled": False},
+    ]
+
+
+# --------------------------------------------------------------------------- error shapes
+
+
+def test_a_404_reads_as_a_one_line_not_found_message(canned):
+    canned.route(
+        "GET",
+        conference_path("conf-x"),
+        status=404,
+        body={
+            "category": "not-found",
+            "code": "conference-not-found",
+            "message": "Conference conf-x not found",
+            "details": [{"name": "requestMethod", "value": "GET"}],
+        },
+    )
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("conf-x"))
+
+    assert isinstance(error, NotFound)
+    assert str(error) == "Not found: Conference conf-x not found (HTTP 404, conference-not-found)"
+    assert (error.status, error.code, error.category) == (404, "conference-not-found", "not-found")
+    assert (error.transient, error.poll_status) == (False, "not_found")
+
+
+def test_a_403_with_category_limit_is_rate_limited_not_bad_credentials(canned):
+    canned.route(
+        "POST",
+        conference_path("c1", "members"),
+        status=403,
+        body={
+            "category": "limit",
+            "code": "conference-max-members",
+            "message": "Conference c1 has reached its maximum of 20 members",
+        },
+    )
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.add_member("c1", call_id="c-21"))
+
+    assert isinstance(error, RateLimited)
+    assert (error.status, error.code, error.transient) == (403, "conference-max-members", True)
+    assert error.poll_status == "rate_limited"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b'{"category": "AUTHORIZATION", "code": "user-access-denied"}', b"<h1>Forbidden</h1>"],
+)
+def test_a_403_without_a_category_or_about_authorization_rejects_the_credentials(canned, body):
+    canned.route("GET", conference_path("c1"), status=403, body=body)
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, CredentialsRejected)
+    assert error.poll_status == "credentials_rejected"
+    assert error.transient is False
+
+
+def test_a_403_about_conference_state_is_a_plain_api_error(canned):
+    canned.route(
+        "POST",
+        conference_path("c1"),
+        status=403,
+        body={"category": "forbidden", "code": "conference-error", "message": "Invalid state"},
+    )
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.update_conference("c1", state="completed"))
+
+    assert isinstance(error, ApiError)
+    assert (error.poll_status, error.transient) == ("api_error", False)
+
+
+def test_an_error_body_with_only_a_code_uses_the_code_as_message(canned):
+    canned.route("GET", conference_path("c1"), status=400, body={"code": "validation-error"})
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, ApiError)
+    assert error.message == "validation-error"
+    assert str(error) == "API error: validation-error (HTTP 400)"
+
+
+def test_an_upper_case_bad_request_category_is_kept_and_stays_an_api_error(canned):
+    body = {
+        "category": "BAD_REQUEST",
+        "code": "missing-property",
+        "message": "Property 'from' is required",
+        "time": 1391514755496,
+        "user": {"id": USER_ID},
+        "details": [{"id": "d1", "name": "requestMethod", "value": "POST", "version": 1}],
+    }
+    canned.route("POST", BASE_PATH, status=400, body=body)
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.create_conference(from_number=""))
+
+    assert isinstance(error, ApiError)
+    assert (error.category, error.code) == ("BAD_REQUEST", "missing-property")
+    assert error.message == "Property 'from' is required"
+
+
+def test_an_html_502_is_transient_and_falls_back_to_the_reason_phrase(canned):
+    html = "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body></html>"
+    canned.route(
+        "GET", conference_path("c1"), status=502, headers={"Content-Type": "text/html"}, body=html
+    )
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, TransientError)
+    assert (error.transient, error.poll_status) == (True, "unreachable")
+    assert str(error) == "Catapult unreachable: Bad Gateway (HTTP 502)"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (409, {"category": "conflict", "code": "conference-update-conflict", "message": "x"}),
+        (503, {"category": "unavailable", "code": "call-unavailable", "message": "later"}),
+        (500, b""),
+    ],
+)
+def test_conflicts_and_server_errors_are_transient(canned, status, body):
+    canned.route("POST", conference_path("c1"), status=status, body=body)
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.update_conference("c1", hold=True))
+
+    assert isinstance(error, TransientError)
+    assert error.status == status
+
+
+def test_a_302_redirect_is_not_followed_and_is_an_api_error(canned):
+    canned.route("GET", conference_path("c1"), status=302, headers={"Location": "/elsewhere"})
+    canned.route("GET", "/elsewhere", body={"id": "c1"})
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, ApiError)
+    assert error.status == 302
+    assert [r["path"] for r in canned.requests] == [conference_path("c1")]
+
+
+def test_an_unknown_status_without_reason_or_body_reads_as_http_status(canned):
+    canned.route("GET", conference_path("c1"), status=499)
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, ApiError)
+    assert error.message == "HTTP 499"
+    assert str(error) == "API error: HTTP 499 (HTTP 499)"
+
+
+def test_a_429_carries_the_reset_time_from_epoch_milliseconds(canned):
+    body = {
+        "category": "too-many-requests",
+        "code": "rate-limit-reached",
+        "details": [{"name": "rateLimitResetTime", "value": "1479308598680"}],
+    }
+    canned.route(
+        "GET",
+        conference_path("c1"),
+        status=429,
+        headers={"X-RateLimit-Reset": "1479308598680"},
+        body=body,
+    )
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, RateLimited)
+    assert error.reset_at == datetime(2016, 11, 16, 15, 3, 18, 680000, tzinfo=UTC)
+    assert error.message == "rate-limit-reached"
+    assert str(error) == "Rate limited: rate-limit-reached (HTTP 429)"
+
+
+@pytest.mark.parametrize(
+    ("headers", "details", "expected"),
+    [
+        ({"X-RateLimit-Reset": "1479308598"}, [], datetime(2016, 11, 16, 15, 3, 18, tzinfo=UTC)),
+        (
+            {},
+            [{"name": "rateLimitResetTime", "value": "1479308598680"}],
+            datetime(2016, 11, 16, 15, 3, 18, 680000, tzinfo=UTC),
+        ),
+        ({"X-RateLimit-Reset": "soon"}, [], None),
+        ({}, [], None),
+    ],
+)
+def test_a_429_reset_time_falls_back_to_seconds_then_details_then_none(
+    canned, headers, details, expected
+):
+    body = {"category": "too-many-requests", "code": "rate-limit-reached", "details": details}
+    canned.route("GET", conference_path("c1"), status=429, headers=headers, body=body)
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, RateLimited)
+    assert error.reset_at == expected
+
+
+def test_a_retry_after_header_is_honoured(canned):
+    canned.route(
+        "GET",
+        conference_path("c1"),
+        status=429,
+        headers={"Retry-After": "30", "X-RateLimit-Reset": "1479308598680"},
+    )
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    expected = datetime.now(UTC) + timedelta(seconds=30)
+    assert isinstance(error, RateLimited)
+    assert abs(error.reset_at - expected) < timedelta(seconds=5)
+
+
+def test_a_401_rejects_the_credentials_and_never_echoes_the_secret(canned):
+    canned.route(
+        "GET",
+        conference_path("c1"),
+        status=401,
+        body={"message": f"Bad credentials {TOKEN}:{SECRET}", "code": SECRET},
+    )
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, CredentialsRejected)
+    for text in (str(error), repr(error), error.message, error.code):
+        assert SECRET not in text
+        assert TOKEN not in text
+
+
+def test_a_refused_connection_is_transient_and_does_not_mention_the_secret():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = CatapultClient(
+        base_url=f"http://127.0.0.1:{port}", user_id=USER_ID, api_token=TOKEN, api_secret=SECRET
+    )
+
+    with client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, TransientError)
+    assert error.status is None
+    assert SECRET not in str(error)
+
+
+def test_a_slow_response_past_the_read_timeout_is_transient(canned):
+    canned.route("GET", conference_path("c1"), body={"id": "c1"}, delay=1.0)
+
+    started = time.monotonic()
+    with canned.client(timeout=(1.0, 0.2)) as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, TransientError)
+    assert time.monotonic() - started < 0.9
+
+
+def test_the_error_classes_name_their_poll_outcome_and_transience():
+    expected = {
+        TransientError: (True, "unreachable"),
+        NotFound: (False, "not_found"),
+        CredentialsRejected: (False, "credentials_rejected"),
+        RateLimited: (True, "rate_limited"),
+        MalformedResponse: (False, "malformed"),
+        ApiError: (False, "api_error"),
+    }
+    for cls, (transient, poll_status) in expected.items():
+        assert issubclass(cls, CatapultError)
+        assert (cls.transient, cls.poll_status) == (transient, poll_status)
+
+
+# --------------------------------------------------------------------------- simulator
+
+DEMO_USER, DEMO_TOKEN, DEMO_SECRET = "u-demo", "demo-token", "demo-secret"
+
+
+def simulator_module():
+    return pytest.importorskip("simulator.testing", reason="the simulator is not written yet")
+
+
+@pytest.fixture(scope="module")
+def simulator_server():
+    with simulator_module().running_simulator(rate_limit=1000) as server:
+        yield server
+
+
+@pytest.fixture
+def sim(simulator_server):
+    simulator_server.reset_faults()
+    simulator_server.set_rate_limit(1000)
+    yield simulator_server
+    simulator_server.reset_faults()
+    simulator_server.set_rate_limit(1000)
+
+
+def demo_client(server, **overrides) -> CatapultClient:
+    options = {
+        "base_url": server.url,
+        "user_id": DEMO_USER,
+        "api_token": DEMO_TOKEN,
+        "api_secret": DEMO_SECRET,
+        "timeout": (1.0, 3.0),
+    }
+    return CatapultClient(**{**options, **overrides})
+
+
+def test_a_conference_lifecycle_against_the_simulator(sim):
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    with demo_client(sim) as client:
+        conference_id = client.create_conference(from_number="+19195551212", tag="lifecycle")
+        created = client.get_conference(conference_id)
+
+        first = client.add_member(conference_id, call_id="c-first", join_tone=True)
+        second = client.add_member(conference_id, call_id="c-second", mute=True)
+        active = client.get_conference(conference_id)
+
+        client.update_member(conference_id, first, state="completed")
+        members = client.list_members(conference_id)
+        departed = client.get_member(conference_id, first)
+
+        client.update_conference(conference_id, mute=True, hold=False)
+        muted = client.get_conference(conference_id)
+
+        client.update_conference(conference_id, state="completed")
+        completed = client.get_conference(conference_id)
+        after = client.list_members(conference_id)
+        too_late = raised_by(lambda: client.update_conference(conference_id, mute=False))
+
+    assert created.id == conference_id
+    assert (created.state, created.active_members, created.tag) == ("created", 0, "lifecycle")
+    assert created.from_number == "+19195551212"
+    assert started <= created.created_time <= datetime.now(UTC)
+    assert created.completed_time is None
+
+    assert (active.state, active.active_members) == ("active", 2)
+
+    by_id = {member.id: member for member in members}
+    assert set(by_id) == {first, second}
+    assert (by_id[first].state, by_id[first].call_id, by_id[first].join_tone) == (
+        "completed",
+        "c-first",
+        True,
+    )
+    assert (by_id[second].state, by_id[second].call_id, by_id[second].mute) == (
+        "active",
+        "c-second",
+        True,
+    )
+    assert by_id[second].removed_time is None
+    assert departed == by_id[first]
+    assert departed.removed_time >= departed.added_time - timedelta(seconds=1)
+
+    assert (muted.mute, muted.hold, muted.active_members) == (True, False, 1)
+
+    assert (completed.state, completed.active_members) == ("completed", 0)
+    assert completed.completed_time >= created.created_time
+    assert {member.state for member in after} == {"completed"}
+
+    assert isinstance(too_late, ApiError)
+    assert (too_late.status, too_late.code) == (403, "conference-error")
+
+
+def test_an_unknown_conference_or_member_is_not_found(sim):
+    with demo_client(sim) as client:
+        missing = raised_by(lambda: client.get_conference("conf-does-not-exist"))
+        conference_id = client.create_conference(from_number="+19195551212")
+        missing_member = raised_by(lambda: client.get_member(conference_id, "member-nope"))
+
+    assert isinstance(missing, NotFound)
+    assert missing.code == "conference-not-found"
+    assert str(missing) == (
+        "Not found: Conference conf-does-not-exist not found (HTTP 404, conference-not-found)"
+    )
+    assert isinstance(missing_member, NotFound)
+    assert missing_member.code == "conference-member-not-found"
+
+
+def test_another_users_conference_is_not_found(sim):
+    sim.add_user("u-other", "other-token", "other-secret")
+    with demo_client(sim) as client:
+        conference_id = client.create_conference(from_number="+19195551212")
+    other = demo_client(sim, user_id="u-other", api_token="other-token", api_secret="other-secret")
+
+    with other:
+        error = raised_by(lambda: other.get_conference(conference_id))
+
+    assert isinstance(error, NotFound)
+
+
+def test_a_wrong_secret_is_rejected_and_the_secret_is_not_repeated(sim):
+    wrong_secret = "not-the-demo-secret"
+    with demo_client(sim, api_secret=wrong_secret) as client:
+        error = raised_by(lambda: client.get_conference("conf-anything"))
+
+    assert isinstance(error, CredentialsRejected)
+    assert (error.transient, error.poll_status) == (False, "credentials_rejected")
+    assert wrong_secret not in str(error)
+    assert wrong_secret not in repr(error)
+
+
+def test_a_429_from_the_simulator_carries_the_reset_time_from_epoch_milliseconds(sim):
+    with demo_client(sim) as client:
+        conference_id = client.create_conference(from_number="+19195551212")
+        sim.set_rate_limit(1)
+        errors = []
+        for _ in range(3):
+            try:
+                client.get_conference(conference_id)
+            except RateLimited as error:
+                errors.append(error)
+
+    assert errors, "three back-to-back requests at 1 request/s should hit the limit"
+    error = errors[0]
+    now = datetime.now(UTC)
+    assert (error.status, error.code, error.message) == (429, "rate-limit-reached", error.code)
+    assert (error.transient, error.poll_status) == (True, "rate_limited")
+    assert now - timedelta(seconds=1) < error.reset_at < now + timedelta(seconds=2)
+
+
+def test_a_rate_limited_period_reports_when_it_ends(sim):
+    sim.set_faults(rate_limited_seconds=30)
+
+    with demo_client(sim) as client:
+        error = raised_by(lambda: client.get_conference("conf-anything"))
+
+    expected = datetime.now(UTC) + timedelta(seconds=30)
+    assert isinstance(error, RateLimited)
+    assert abs(error.reset_at - expected) < timedelta(seconds=2)
+
+
+def test_every_kind_of_malformed_body_is_a_malformed_response(sim):
+    with demo_client(sim) as client:
+        conference_id = client.create_conference(from_number="+19195551212")
+        sim.set_faults(malformed_rate=1)
+        errors = [raised_by(lambda: client.get_conference(conference_id)) for _ in range(4)]
+
+    for error in errors:
+        assert isinstance(error, MalformedResponse), error
+        assert error.poll_status == "malformed"
+
+
+def test_a_malformed_member_list_is_a_malformed_response_but_an_empty_list_is_not(sim):
+    with demo_client(sim) as client:
+        conference_id = client.create_conference(from_number="+19195551212")
+        client.add_member(conference_id, call_id="c-1")
+        sim.set_faults(malformed_rate=1)
+        outcomes = []
+        for _ in range(4):  # truncated JSON, HTML, "[]", {"state": 42} in some order
+            try:
+                outcomes.append(client.list_members(conference_id))
+            except MalformedResponse as error:
+                outcomes.append(error)
+
+    assert sum(isinstance(outcome, MalformedResponse) for outcome in outcomes) == 3
+    assert [] in outcomes
+
+
+def test_server_errors_from_the_simulator_are_transient(sim):
+    with demo_client(sim) as client:
+        sim.set_faults(error_rate=1)
+        errors = [raised_by(lambda: client.get_conference("conf-x")) for _ in range(4)]
+
+    for error in errors:
+        assert isinstance(error, TransientError)
+        assert error.status in (500, 503)
+        assert (error.transient, error.poll_status) == (True, "unreachable")
+
+
+def test_a_hanging_simulator_is_transient_after_the_read_timeout(sim):
+    sim.set_faults(hang_rate=1, hang_seconds=2)
+    started = time.monotonic()
+
+    with demo_client(sim, timeout=(1.0, 0.3)) as client:
+        error = raised_by(lambda: client.get_conference("conf-x"))
+
+    assert isinstance(error, TransientError)
+    assert error.status is None
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("time_format", ["z", "ms-z", "hour-offset", "ms-colon-offset", "mixed"])
+def test_every_simulator_timestamp_form_parses_to_the_same_utc_instant(time_format):
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    with simulator_module().running_simulator(rate_limit=1000, time_format=time_format) as server:
+        with demo_client(server) as client:
+            conference_id = client.create_conference(from_number="+19195551212")
+            member_id = client.add_member(conference_id, call_id="c-1")
+            client.update_conference(conference_id, state="completed")
+            conference = client.get_conference(conference_id)
+            member = client.get_member(conference_id, member_id)
+    finished = datetime.now(UTC) + timedelta(seconds=1)
+
+    for moment in (
+        conference.created_time,
+        conference.completed_time,
+        member.added_time,
+        member.removed_time,
+    ):
+        assert moment.utcoffset() == timedelta(0)
+        assert started <= moment <= finished
+
+
+def test_errors_survive_pickling_for_task_queues():
+    reset_at = datetime(2016, 11, 16, 15, 3, 18, tzinfo=UTC)
+    error = RateLimited("slow down", status=429, code="rate-limit-reached", reset_at=reset_at)
+
+    copy = pickle.loads(pickle.dumps(error))
+
+    assert type(copy) is RateLimited
+    assert (copy.message, copy.status, copy.code, copy.reset_at) == (
+        "slow down",
+        429,
+        "rate-limit-reached",
+        reset_at,
+    )
+    assert str(copy) == str(error)
