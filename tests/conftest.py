@@ -1,9 +1,9 @@
 import pytest
 from django.utils import timezone
-from simulator.testing import running_simulator
 
 from conferences import catapult, tracking
 from conferences.models import Conference
+from simulator.testing import running_simulator
 
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
 

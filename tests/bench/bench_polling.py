@@ -143,8 +143,9 @@ def main():
         )
     print(f"history rows written:             {HistoryEntry.objects.count()}")
     if write_seconds:
+        median_ms = 1000 * statistics.median(write_seconds)
         print(
-            f"round write transaction:          median {1000 * statistics.median(write_seconds):.1f} ms, "
+            f"round write transaction:          median {median_ms:.1f} ms, "
             f"worst {1000 * max(write_seconds):.1f} ms over {len(write_seconds)} rounds"
         )
 
