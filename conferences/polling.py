@@ -63,7 +63,9 @@ class Plan:
     account: Account
     spacing: float
     jobs: list[Job] = field(default_factory=list)
+    # Set when the account must rest: a 429 or rejected credentials.
     stopped: threading.Event = field(default_factory=threading.Event)
+    failure: catapult.CatapultError | None = None
 
 
 @dataclass
@@ -172,9 +174,19 @@ def take_new_slot(account, spacing):
     return slot
 
 
-def make_client(account):
+# One client (one requests.Session and its connection pool) per account and process,
+# kept across rounds; replaced when the account's URL or credentials change.
+_clients = {}
+
+
+def client_for(account):
+    key = (account.base_url, account.user_id, account.api_token_encrypted)
+    key += (account.api_secret_encrypted,)
+    cached = _clients.get(account.pk)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     token, secret = account.credentials()
-    return catapult.CatapultClient(
+    client = catapult.CatapultClient(
         base_url=account.base_url,
         user_id=account.user_id,
         api_token=token,
@@ -182,6 +194,10 @@ def make_client(account):
         pool_size=settings.CONFWATCH_POLL_CONCURRENCY,
         timeout=settings.CONFWATCH_HTTP_TIMEOUT,
     )
+    if cached is not None:
+        cached[1].close()
+    _clients[account.pk] = (key, client)
+    return client
 
 
 def fetch_plans(plans):
@@ -196,29 +212,25 @@ def fetch_plans(plans):
         ((job.send_at, index, plan, job) for plan in plans for index, job in enumerate(plan.jobs)),
         key=lambda item: (item[0], item[1]),
     )
-    try:
-        for plan in plans:
-            try:
-                clients[plan.account.pk] = make_client(plan.account)
-            except SecretUnreadable as error:
-                logger.error("account %s: %s", plan.account.name, error)
-                plan.stopped.set()
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            for _send_at, _index, plan, job in queue:
-                if plan.stopped.is_set():
-                    job.skipped = True
-                    continue
-                free.acquire()
-                if not wait_for_slot(plan, job):
-                    free.release()
-                    job.skipped = True
-                    continue
-                client = clients[plan.account.pk]
-                future = pool.submit(fetch_one, client, plan, job)
-                future.add_done_callback(lambda _future: free.release())
-    finally:
-        for client in clients.values():
-            client.close()
+    for plan in plans:
+        try:
+            clients[plan.account.pk] = client_for(plan.account)
+        except (SecretUnreadable, ValueError) as error:
+            logger.error("account %s cannot be polled: %s", plan.account.name, error)
+            plan.failure = catapult.CredentialsRejected(str(error))
+            plan.stopped.set()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for _send_at, _index, plan, job in queue:
+            if plan.stopped.is_set():
+                job.skipped = True
+                continue
+            free.acquire()
+            if not wait_for_slot(plan, job):
+                free.release()
+                job.skipped = True
+                continue
+            future = pool.submit(fetch_one, clients[plan.account.pk], plan, job)
+            future.add_done_callback(lambda _future: free.release())
 
 
 def wait_for_slot(plan, job):
@@ -243,6 +255,7 @@ def fetch_one(client, plan, job):
     except catapult.CatapultError as error:
         job.error = error
         if isinstance(error, catapult.RateLimited | catapult.CredentialsRejected):
+            plan.failure = error
             plan.stopped.set()
     except Exception as error:  # a bug must not lose the round's other results
         logger.exception("polling %s failed unexpectedly", job.conference.conference_id)
@@ -271,7 +284,6 @@ def record_round(plans):
 
     for plan in plans:
         account = plan.account
-        account_error = None
         for job in plan.jobs:
             conference = job.conference
             conferences.append(conference)
@@ -321,12 +333,10 @@ def record_round(plans):
             conference.poll_error = message
             conference.consecutive_failures += 1
             conference.next_poll_at = observed_at + timedelta(seconds=next_wait(conference, error))
-            if isinstance(error, catapult.RateLimited | catapult.CredentialsRejected):
-                account_error = error
-        if account_error is not None:
-            pause_account(account, account_error, now=now)
+        if plan.failure is not None:
+            pause_account(account, plan.failure, now=now)
             for job in plan.jobs:
-                if job.skipped or isinstance(job.error, type(account_error)):
+                if job.skipped or job.error is plan.failure:
                     job.conference.next_poll_at = account.paused_until
             accounts.append(account)
         elif account.problem and any(job.result is not None for job in plan.jobs):

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 
 from conferences import reports, tracking
 from conferences.forms import FilterForm, TrackForm
-from conferences.models import Conference
+from conferences.models import Account, Conference
 
 MAX_LISTED = 500
 
@@ -72,6 +72,7 @@ def conference_list(request):
         "version": version,
         "query": query.urlencode(),
         "truncated": len(conferences) == MAX_LISTED,
+        "troubled_accounts": Account.objects.exclude(problem="").order_by("name"),
         "refresh_seconds": settings.CONFWATCH_PAGE_REFRESH,
     }
     if request.htmx:

@@ -260,3 +260,18 @@ def test_concurrent_rounds_never_exceed_the_budget_nor_poll_a_conference_twice(s
     polled = account.conferences.exclude(last_polled_at=None).count()
     assert stats["requests"] == polled
     assert 7 <= polled <= 8
+
+
+def test_an_account_whose_secret_cannot_be_decrypted_shows_why_and_rests(
+    account, sim_client, settings, simulator
+):
+    make_conference(account, start_conference(sim_client))
+    settings.CONFWATCH_ENCRYPTION_KEY = "a key that changed since the secret was saved"
+
+    summary = poll_all()
+
+    account = reload(account)
+    assert summary.polled == 0
+    assert account.problem == "credentials_rejected"
+    assert "cannot be decrypted" in account.problem_message
+    assert requests_seen(simulator) == 1  # only the create_conference call above

@@ -196,3 +196,15 @@ def test_the_history_api_says_when_an_id_is_not_tracked(signed_in, db):
     response = signed_in.get("/api/conferences/conf-nope/history/")
     assert response.status_code == 404
     assert response.json() == {"error": "conf-nope is not tracked."}
+
+
+def test_an_account_with_rejected_credentials_is_shown_on_the_list(signed_in, observed):
+    account = observed.account
+    account.problem = "credentials_rejected"
+    account.problem_message = "Credentials rejected: Invalid API token or secret (HTTP 401)"
+    account.save()
+
+    text = signed_in.get("/").content.decode()
+
+    assert "Account acme: credentials rejected" in text
+    assert "Invalid API token or secret" in text
