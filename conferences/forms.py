@@ -38,3 +38,7 @@ class FilterForm(forms.Form):
     account = forms.ModelChoiceField(
         queryset=Account.objects.order_by("name"), required=False, empty_label="any account"
     )
+    tracking = forms.ChoiceField(
+        required=False,
+        choices=[("", "tracked"), ("paused", "paused"), ("all", "tracked and paused")],
+    )

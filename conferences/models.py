@@ -22,7 +22,7 @@ class ConferenceState(models.TextChoices):
 
 class PollStatus(models.TextChoices):
     PENDING = "pending", "pending (never polled)"
-    OK = "ok"
+    OK = "ok", "OK"
     NOT_FOUND = "not_found", "not found"
     CREDENTIALS_REJECTED = "credentials_rejected", "credentials rejected"
     RATE_LIMITED = "rate_limited", "rate limited"

@@ -39,6 +39,10 @@ def filtered_conferences(params):
         conferences = conferences.filter(state__isnull=True)
     elif state:
         conferences = conferences.filter(state=state)
+    if form.cleaned_data["tracking"] == "paused":
+        conferences = conferences.filter(paused=True)
+    elif form.cleaned_data["tracking"] != "all":
+        conferences = conferences.filter(paused=False)
     if form.cleaned_data["account"]:
         conferences = conferences.filter(account=form.cleaned_data["account"])
     return form, conferences

@@ -208,3 +208,12 @@ def test_an_account_with_rejected_credentials_is_shown_on_the_list(signed_in, ob
 
     assert "Account acme: credentials rejected" in text
     assert "Invalid API token or secret" in text
+
+
+def test_paused_conferences_are_listed_only_when_asked_for(signed_in, observed):
+    make_conference(observed.account, "conf-resting", label="Old bridge", paused=True)
+
+    assert "Old bridge" not in signed_in.get("/").content.decode()
+    assert "Old bridge" in signed_in.get("/?tracking=paused").content.decode()
+    everything = signed_in.get("/?tracking=all").content.decode()
+    assert "Old bridge" in everything and "Sales stand-up" in everything
