@@ -567,30 +567,6 @@ class CatapultClient:
             raise ValueError("update_conference needs at least one field to change")
         self._request("POST", self._conference_url(conference_id), body=body)
 
-    def play_audio(
-        self,
-        conference_id: str,
-        *,
-        file_url: str | None = None,
-        sentence: str | None = None,
-        gender: str | None = None,
-        locale: str | None = None,
-        voice: str | None = None,
-        loop_enabled: bool | None = None,
-        tag: str | None = None,
-    ) -> None:
-        """Play a file or speak a sentence to the whole conference ("" stops playback)."""
-        body = _audio_body(
-            file_url=file_url,
-            sentence=sentence,
-            gender=gender,
-            locale=locale,
-            voice=voice,
-            loop_enabled=loop_enabled,
-            tag=tag,
-        )
-        self._request("POST", self._conference_url(conference_id, "audio"), body=body)
-
     # ---- members
 
     def list_members(self, conference_id: str, *, max_pages: int = 20) -> list[Member]:
@@ -667,32 +643,6 @@ class CatapultClient:
         if not body:
             raise ValueError("update_member needs at least one field to change")
         url = self._conference_url(conference_id, "members", member_id)
-        self._request("POST", url, body=body)
-
-    def play_audio_to_member(
-        self,
-        conference_id: str,
-        member_id: str,
-        *,
-        file_url: str | None = None,
-        sentence: str | None = None,
-        gender: str | None = None,
-        locale: str | None = None,
-        voice: str | None = None,
-        loop_enabled: bool | None = None,
-        tag: str | None = None,
-    ) -> None:
-        """Play a file or speak a sentence to one member ("" stops playback)."""
-        body = _audio_body(
-            file_url=file_url,
-            sentence=sentence,
-            gender=gender,
-            locale=locale,
-            voice=voice,
-            loop_enabled=loop_enabled,
-            tag=tag,
-        )
-        url = self._conference_url(conference_id, "members", member_id, "audio")
         self._request("POST", url, body=body)
 
     # ---- plumbing
@@ -774,28 +724,3 @@ class CatapultClient:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
-
-
-def _audio_body(
-    *,
-    file_url: str | None,
-    sentence: str | None,
-    gender: str | None,
-    locale: str | None,
-    voice: str | None,
-    loop_enabled: bool | None,
-    tag: str | None,
-) -> dict:
-    if file_url is None and sentence is None:
-        raise ValueError("give file_url or sentence (an empty string stops playback)")
-    return _drop_none(
-        {
-            "fileUrl": file_url,
-            "sentence": sentence,
-            "gender": gender,
-            "locale": locale,
-            "voice": voice,
-            "loopEnabled": loop_enabled,
-            "tag": tag,
-        }
-    )

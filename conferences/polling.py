@@ -175,13 +175,13 @@ def take_new_slot(account, spacing):
 
 
 # One client (one requests.Session and its connection pool) per account and process,
-# kept across rounds; replaced when the account's URL or credentials change.
+# kept across rounds; replaced when the account's URL, credentials or timeouts change.
 _clients = {}
 
 
 def client_for(account):
     key = (account.base_url, account.user_id, account.api_token_encrypted)
-    key += (account.api_secret_encrypted,)
+    key += (account.api_secret_encrypted, settings.CONFWATCH_HTTP_TIMEOUT)
     cached = _clients.get(account.pk)
     if cached is not None and cached[0] == key:
         return cached[1]

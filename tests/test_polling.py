@@ -275,3 +275,44 @@ def test_an_account_whose_secret_cannot_be_decrypted_shows_why_and_rests(
     assert account.problem == "credentials_rejected"
     assert "cannot be decrypted" in account.problem_message
     assert requests_seen(simulator) == 1  # only the create_conference call above
+
+
+def test_a_server_error_shows_as_unreachable_and_keeps_the_last_status(
+    account, sim_client, simulator
+):
+    conference_id = start_conference(sim_client)
+    conference = make_conference(account, conference_id)
+    poll_all()
+    simulator.set_faults(error_rate=1.0)
+
+    poll_all()
+
+    conference = reload(conference)
+    assert conference.poll_status == "unreachable"
+    assert conference.state == "created"
+    assert conference.consecutive_failures == 1
+    assert conference.history.count() == 1
+
+
+def test_a_hanging_api_is_cut_off_by_the_read_timeout(account, sim_client, simulator, settings):
+    settings.CONFWATCH_HTTP_TIMEOUT = (1.0, 0.5)
+    conference = make_conference(account, start_conference(sim_client))
+    simulator.set_faults(hang_rate=1.0, hang_seconds=3)
+
+    poll_all()
+
+    assert reload(conference).poll_status == "unreachable"
+
+
+def test_a_request_that_missed_its_slot_takes_a_fresh_one_instead_of_leaving_late(account):
+    conference = make_conference(account, "conf-late")
+    now = timezone.now()
+    account.budget_next_at = now + timedelta(seconds=0.3)
+    account.save()
+    plan = polling.Plan(account=account, spacing=0.1)
+    job = polling.Job(conference, send_at=now - timedelta(seconds=5))
+
+    assert polling.wait_for_slot(plan, job) is True
+
+    assert job.send_at >= account.budget_next_at
+    assert reload(account).budget_next_at == job.send_at + timedelta(seconds=0.1)
