@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -63,8 +64,8 @@ class Plan:
     account: Account
     spacing: float
     jobs: list[Job] = field(default_factory=list)
-    # Set when the account must rest: a 429 or rejected credentials.
-    stopped: threading.Event = field(default_factory=threading.Event)
+    # Set (from a fetching thread) when the account must rest: a 429 or rejected
+    # credentials. The rest of its round is skipped.
     failure: catapult.CatapultError | None = None
 
 
@@ -73,7 +74,7 @@ class RoundSummary:
     polled: int = 0
     changed: int = 0
     skipped: int = 0
-    outcomes: dict = field(default_factory=dict)
+    outcomes: Counter = field(default_factory=Counter)
 
     def line(self):
         outcomes = ", ".join(f"{count} {name}" for name, count in sorted(self.outcomes.items()))
@@ -218,10 +219,9 @@ def fetch_plans(plans):
         except (SecretUnreadable, ValueError) as error:
             logger.error("account %s cannot be polled: %s", plan.account.name, error)
             plan.failure = catapult.CredentialsRejected(str(error))
-            plan.stopped.set()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for _send_at, _index, plan, job in queue:
-            if plan.stopped.is_set():
+            if plan.failure is not None:
                 job.skipped = True
                 continue
             free.acquire()
@@ -242,9 +242,9 @@ def wait_for_slot(plan, job):
             time.sleep(delay)
             continue
         if -delay <= min(SEND_TOLERANCE, plan.spacing / 10):
-            return not plan.stopped.is_set()
+            return plan.failure is None
         slot = take_new_slot(plan.account, plan.spacing)
-        if slot is None or plan.stopped.is_set():
+        if slot is None or plan.failure is not None:
             return False
         job.send_at = slot
 
@@ -256,7 +256,6 @@ def fetch_one(client, plan, job):
         job.error = error
         if isinstance(error, catapult.RateLimited | catapult.CredentialsRejected):
             plan.failure = error
-            plan.stopped.set()
     except Exception as error:  # a bug must not lose the round's other results
         logger.exception("polling %s failed unexpectedly", job.conference.conference_id)
         job.error = catapult.CatapultError(f"unexpected error: {type(error).__name__}")
@@ -289,13 +288,13 @@ def record_round(plans):
             conferences.append(conference)
             if job.skipped or (job.result is None and job.error is None):
                 summary.skipped += 1
-                conference.next_poll_at = max(account.paused_until or now, now)
+                conference.next_poll_at = now  # due again next round (or when unpaused)
                 continue
             summary.polled += 1
             observed_at = job.finished_at or now
             conference.last_polled_at = observed_at
             if job.result is not None:
-                summary.outcomes["ok"] = summary.outcomes.get("ok", 0) + 1
+                summary.outcomes["ok"] += 1
                 entry, change = observe(conference, job.result, observed_at=observed_at)
                 if entry.pk is None:
                     summary.changed += 1
@@ -308,7 +307,7 @@ def record_round(plans):
                 continue
             error = job.error
             status = getattr(error, "poll_status", PollStatus.API_ERROR)
-            summary.outcomes[status] = summary.outcomes.get(status, 0) + 1
+            summary.outcomes[status] += 1
             message = str(error)
             previous = errors_before.get(conference.pk)
             if (

@@ -41,3 +41,10 @@ def history_data(conference, *, limit=MAX_HISTORY_ITEMS):
         }
         for entry in entries
     ]
+
+
+def conference_with_history(conference):
+    """The conference's status with its history under "history"."""
+    data = conference_data(conference)
+    data["history"] = history_data(conference)
+    return data

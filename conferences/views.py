@@ -172,6 +172,4 @@ def api_history(request, conference_id):
         return JsonResponse({"error": str(error)}, status=404)
     except LookupError as error:
         return JsonResponse({"error": f"{error} Add ?account=NAME."}, status=409)
-    data = reports.conference_data(conference)
-    data["history"] = reports.history_data(conference)
-    return JsonResponse(data)
+    return JsonResponse(reports.conference_with_history(conference))

@@ -151,11 +151,7 @@ class State:
         """Apply ``validation.parse_update_member`` output; state=completed removes."""
         with self.lock:
             conference = self._conference(user_id, conference_id)
-            member = self._member(conference, member_id)
-            if member.state == "completed":
-                raise errors.conference_error(
-                    f"Conference member {member_id} has left the conference"
-                )
+            member = self._present_member(conference, member_id)
             for name in ("join_tone", "leaving_tone"):
                 if changes.get(name) is not None:
                     setattr(member, name, changes[name])
@@ -174,11 +170,7 @@ class State:
         """Accepted and ignored: member-level audio produces call events, not ours."""
         with self.lock:
             conference = self._conference(user_id, conference_id)
-            member = self._member(conference, member_id)
-            if member.state == "completed":
-                raise errors.conference_error(
-                    f"Conference member {member_id} has left the conference"
-                )
+            self._present_member(conference, member_id)
 
     # --- control-side views ------------------------------------------------------------
 
@@ -222,6 +214,13 @@ class State:
             if member.id == member_id:
                 return member
         raise errors.member_not_found(member_id)
+
+    def _present_member(self, conference, member_id):
+        """A member that has not left: departed members cannot be changed (403)."""
+        member = self._member(conference, member_id)
+        if member.state == "completed":
+            raise errors.conference_error(f"Conference member {member_id} has left the conference")
+        return member
 
     def _member_json(self, conference, member):
         return render.member_json(

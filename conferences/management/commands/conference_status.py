@@ -20,8 +20,7 @@ class Command(BaseCommand):
             conference = tracking.find_conference(conference_id, account_name=account)
         except LookupError as error:
             raise CommandError(str(error)) from None
-        data = reports.conference_data(conference)
-        data["history"] = reports.history_data(conference)
+        data = reports.conference_with_history(conference)
         if as_json:
             self.stdout.write(json.dumps(data, indent=2))
             return
