@@ -96,7 +96,14 @@ class Conference(models.Model):
     poll_error = models.TextField(blank=True)
     consecutive_failures = models.IntegerField(default=0)
     last_polled_at = models.DateTimeField(null=True, blank=True)
+    # When the newest applied observation was made; an older one changes nothing.
+    last_observed_at = models.DateTimeField(null=True, blank=True)
     next_poll_at = models.DateTimeField(default=timezone.now)
+    # A polling round holds the conference while it polls it: only the round with this
+    # token may write its result or release it; a dead round's claim lapses at
+    # claimed_until (after its deadline and the request timeouts).
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     latest_history = models.ForeignKey(
         "HistoryEntry", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

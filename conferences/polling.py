@@ -1,72 +1,97 @@
 """Polling: claim the due conferences, fetch them within each account's request budget,
-then write the round in one short transaction.
+then record what was observed.
 
 The request budget (requests per second per Catapult account) is the scarce resource.
-Each account keeps one pointer, `budget_next_at`: the earliest time its next request may
-be sent. Claiming reserves evenly spaced send slots after that pointer (under a row lock,
-so several workers never share a slot); a request that could not leave on time takes a
-fresh slot instead of leaving late. The poller therefore never sends two requests of one
-account closer than its spacing, whatever the number of workers.
+Each account keeps one pointer, `budget_next_at`: the end of the last reserved stretch of
+its budget. A round reserves, in one short transaction under the account's row lock, a
+window of `n` send slots after that pointer for the `n` conferences it claims, and paces
+its requests inside that window in memory: never before the window opens, never closer
+together than the spacing, never after the window closes (what is left then reserves a
+new window, in one more transaction). Several workers therefore never send two requests
+of one account closer than its spacing, and a round that starts late still spends its
+window instead of losing it.
+
+A round holds what it claimed with a claim token until a deadline: requests that did
+not get an answer by then are abandoned and recorded as such (never as a change); only
+the round holding the token may write a result or release the claim, and a dead
+worker's claims lapse shortly after its deadline.
+
+Fair priority: active conferences first, but a share of every round's budget
+(CONFWATCH_BACKGROUND_SHARE) is kept for created and never-observed conferences, oldest
+due first, so each of them is polled within a bounded time (README, "Polling").
 """
 
+import heapq
 import logging
 import math
+import random
 import threading
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
-from conferences import catapult
-from conferences.models import (
-    Account,
-    Conference,
-    ConferenceState,
-    HistoryEntry,
-    PollError,
-    PollStatus,
-    StatusChange,
-)
+from conferences import catapult, observations
+from conferences.models import Account, Conference, ConferenceState
 from conferences.secrets import SecretUnreadable
 
 logger = logging.getLogger(__name__)
 
 # Spend at most this share of the budget: network jitter must not push two requests
 # closer together than the API's limit.
-BUDGET_SHARE = 0.95
-# A request may leave this late after its slot (seconds, at most a tenth of the spacing);
-# later than that it takes a new slot.
-SEND_TOLERANCE = 0.05
+BUDGET_SHARE = 0.97
+# A claim's first send slot starts at most this long (seconds) after the claim, so that
+# the claim's own database work does not make the round late for its first slot.
+CLAIM_LEAD = 0.025
+# A request may leave at most this late (seconds, at most one spacing) after the last
+# slot of its window; a window reserves this much more budget so that the next window
+# still starts a full spacing after it.
+SEND_GRACE = 0.005
+# Waits shorter than this (seconds) are not slept: at high budgets slots are closer.
+MIN_SLEEP = 0.0005
 # Wait at least this long before polling a conference the API says does not exist.
 NOT_FOUND_MIN_WAIT = 60.0
-# Most conferences one account can claim in one round, whatever its budget.
-MAX_CLAIM_PER_ACCOUNT = 500
+# A claim outlives its round's deadline by the request timeouts and this margin, so an
+# abandoned request has ended before anyone else may poll the conference.
+CLAIM_MARGIN = 2.0
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
     conference: Conference
-    send_at: datetime
+    sent_at: float | None = None
     result: catapult.Conference | None = None
     error: catapult.CatapultError | None = None
-    skipped: bool = False
     finished_at: datetime | None = None
+    abandoned: bool = False
+    future: object = None
 
 
-@dataclass
+@dataclass(eq=False)
 class Plan:
+    """One account's share of a round: its claimed jobs and its reserved budget window
+    (epoch seconds, [window_start, window_end) with one slot per job in it)."""
+
     account: Account
     spacing: float
+    window_start: float
+    window_end: float
+    deadline: float
     jobs: list[Job] = field(default_factory=list)
+    next_index: int = 0
+    last_sent_at: float | None = None
+    client: catapult.CatapultClient | None = None
     # Set (from a fetching thread) when the account must rest: a 429 or rejected
-    # credentials. The rest of its round is skipped.
+    # credentials. The rest of its round is not sent.
     failure: catapult.CatapultError | None = None
+    paused: bool = False
 
 
 @dataclass
@@ -74,105 +99,169 @@ class RoundSummary:
     polled: int = 0
     changed: int = 0
     skipped: int = 0
+    abandoned: int = 0
+    ignored: int = 0
     outcomes: Counter = field(default_factory=Counter)
 
     def line(self):
         outcomes = ", ".join(f"{count} {name}" for name, count in sorted(self.outcomes.items()))
-        return (
+        line = (
             f"polled {self.polled} conferences ({outcomes or 'nothing due'}); "
             f"{self.changed} changed; {self.skipped} skipped"
         )
+        if self.abandoned:
+            line += f"; {self.abandoned} abandoned at the deadline"
+        if self.ignored:
+            line += f"; {self.ignored} results discarded"
+        return line
 
 
 def spacing_for(account):
     return 1.0 / (account.request_budget * BUDGET_SHARE)
 
 
-def poll_round(*, now=None, horizon=None, force=False, conference_ids=None):
+def claim_lifetime():
+    connect, read = settings.CONFWATCH_HTTP_TIMEOUT
+    return connect + read + CLAIM_MARGIN
+
+
+def poll_round(*, horizon=None, force=False, conference_ids=None):
     """Poll one round: every account's due conferences, within its budget.
 
     With force=True every tracked conference that is neither paused nor completed is
     polled whether due or not (still paced by each account's budget).
     """
-    now = now or timezone.now()
     horizon = settings.CONFWATCH_ROUND_SECONDS if horizon is None else horizon
+    token = uuid.uuid4()
+    deadline = time.time() + settings.CONFWATCH_ROUND_DEADLINE
     plans = []
-    for account in Account.objects.order_by("pk"):
+    for account_pk in Account.objects.order_by("pk").values_list("pk", flat=True):
         plan = claim_due_conferences(
-            account_pk=account.pk,
-            now=now,
+            account_pk=account_pk,
+            token=token,
             horizon=horizon,
+            deadline=deadline,
             force=force,
             conference_ids=conference_ids,
         )
-        if plan and plan.jobs:
+        if plan is not None:
             plans.append(plan)
     if not plans:
         return RoundSummary()
     fetch_plans(plans)
-    return record_round(plans)
+    return record_round(plans, token=token)
 
 
-def claim_due_conferences(*, account_pk, now, horizon, force=False, conference_ids=None):
+def claimable(account, *, now, force, conference_ids):
+    due = (
+        Conference.objects.filter(account=account, paused=False)
+        .exclude(state=ConferenceState.COMPLETED)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    )
+    if conference_ids is not None:
+        due = due.filter(conference_id__in=conference_ids)
+    if not force:
+        due = due.filter(next_poll_at__lte=now)
+    return due
+
+
+def choose(due, capacity):
+    """Up to `capacity` conferences: active ones first, oldest due first, but a share of
+    the capacity (when they need it) goes to created and never-observed conferences."""
+    lock = {"skip_locked": True, "of": ("self",)}
+    order = ("next_poll_at", "pk")
+    active_due = due.filter(state=ConferenceState.ACTIVE).order_by(*order)
+    others_due = due.exclude(state=ConferenceState.ACTIVE).order_by(*order)
+    if capacity is None:
+        return list(active_due.select_for_update(**lock)) + list(
+            others_due.select_for_update(**lock)
+        )
+    # Stochastic rounding: the reserved share is exact on average even when a round
+    # holds only a few slots.
+    background = math.floor(settings.CONFWATCH_BACKGROUND_SHARE * capacity + random.random())
+    active = list(active_due.select_for_update(**lock)[:capacity])
+    others = list(others_due.select_for_update(**lock)[:capacity])
+    taken_others = min(len(others), max(background, capacity - len(active)))
+    taken_active = min(len(active), capacity - taken_others)
+    return active[:taken_active] + others[:taken_others]
+
+
+def claim_due_conferences(
+    *, account_pk, token, horizon, deadline, force=False, conference_ids=None
+):
     """Claim the account's due conferences that fit its budget in the next `horizon`
-    seconds, most important first; reserve a send slot for each."""
+    seconds (before the deadline), most important first; reserve their send window."""
     with transaction.atomic():
         account = Account.objects.select_for_update().get(pk=account_pk)
-        if account.is_paused(now):
-            return None
-        spacing = spacing_for(account)
-        start = max(account.budget_next_at or now, now)
-        due = Conference.objects.filter(account=account, paused=False).exclude(
-            state=ConferenceState.COMPLETED
-        )
-        if conference_ids is not None:
-            due = due.filter(conference_id__in=conference_ids)
-        if force:
-            capacity = MAX_CLAIM_PER_ACCOUNT
-        else:
-            due = due.filter(next_poll_at__lte=now)
-            room = (now + timedelta(seconds=horizon) - start).total_seconds()
-            capacity = min(max(0, math.ceil(room / spacing)), MAX_CLAIM_PER_ACCOUNT)
-        if capacity == 0:
-            return None
-        priority = Case(
-            When(state=ConferenceState.ACTIVE, then=Value(0)),
-            When(state__isnull=True, then=Value(1)),
-            When(state=ConferenceState.CREATED, then=Value(2)),
-            default=Value(3),
-            output_field=IntegerField(),
-        )
-        claimed = list(
-            due.select_related("latest_history")
-            .annotate(priority=priority)
-            .order_by("priority", "next_poll_at", "pk")
-            .select_for_update(skip_locked=True, of=("self",))[:capacity]
-        )
-        if not claimed:
-            return None
-        # Nobody else claims them while this round runs; record_round sets the real time.
-        Conference.objects.filter(pk__in=[c.pk for c in claimed]).update(
-            next_poll_at=now + timedelta(seconds=settings.CONFWATCH_POLL_INTERVAL)
-        )
-        plan = Plan(account=account, spacing=spacing)
-        for index, conference in enumerate(claimed):
-            plan.jobs.append(Job(conference, start + timedelta(seconds=index * spacing)))
-        account.budget_next_at = start + timedelta(seconds=len(claimed) * spacing)
-        account.save(update_fields=["budget_next_at"])
-    return plan
-
-
-def take_new_slot(account, spacing):
-    """Reserve the account's next free send slot; None while the account is paused."""
-    with transaction.atomic():
-        account = Account.objects.select_for_update().get(pk=account.pk)
         now = timezone.now()
         if account.is_paused(now):
             return None
-        slot = max(account.budget_next_at or now, now)
-        account.budget_next_at = slot + timedelta(seconds=spacing)
+        spacing = spacing_for(account)
+        start = max(
+            account.budget_next_at.timestamp() if account.budget_next_at else 0.0,
+            now.timestamp() + min(CLAIM_LEAD, spacing),
+        )
+        due = claimable(account, now=now, force=force, conference_ids=conference_ids)
+        capacity = None
+        if not force:
+            room = min(now.timestamp() + horizon, deadline) - start
+            capacity = max(0, math.ceil(room / spacing))
+            if capacity == 0:
+                return None
+        claimed = choose(due, capacity)
+        if not claimed:
+            return None
+        end = start + len(claimed) * spacing
+        reserved_until = end + grace_for(spacing)
+        if force:
+            # poll_once: a round as long as its budget needs, then the usual deadline.
+            deadline = end + settings.CONFWATCH_ROUND_DEADLINE
+        Conference.objects.filter(pk__in=[c.pk for c in claimed]).update(
+            claim_token=token, claimed_until=epoch(deadline + claim_lifetime())
+        )
+        account.budget_next_at = epoch(reserved_until)
         account.save(update_fields=["budget_next_at"])
-    return slot
+    return Plan(
+        account=account,
+        spacing=spacing,
+        window_start=start,
+        window_end=end,
+        deadline=deadline,
+        jobs=[Job(conference) for conference in claimed],
+    )
+
+
+def reserve_window(plan, *, now):
+    """Reserve a new window for the plan's unsent jobs (as many as fit before its
+    deadline). False when the account got paused or no slot fits any more."""
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=plan.account.pk)
+        if account.is_paused(epoch(now)):
+            return False
+        pointer = account.budget_next_at.timestamp() if account.budget_next_at else 0.0
+        start = max(pointer, now + min(CLAIM_LEAD, plan.spacing))
+        unsent = len(plan.jobs) - plan.next_index
+        fits = math.floor((plan.deadline - start) / plan.spacing)
+        count = min(unsent, fits)
+        if count <= 0:
+            return False
+        account.budget_next_at = epoch(start + count * plan.spacing + grace_for(plan.spacing))
+        account.save(update_fields=["budget_next_at"])
+    plan.window_start, plan.window_end = start, start + count * plan.spacing
+    return True
+
+
+def grace_for(spacing):
+    return min(SEND_GRACE, spacing)
+
+
+def last_send_time(plan):
+    """The latest a request of this window may leave: its last slot, plus the grace."""
+    return plan.window_end - plan.spacing + grace_for(plan.spacing)
+
+
+def epoch(seconds):
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 # One client (one requests.Session and its connection pool) per account and process,
@@ -183,6 +272,7 @@ _clients = {}
 def client_for(account):
     key = (account.base_url, account.user_id, account.api_token_encrypted)
     key += (account.api_secret_encrypted, settings.CONFWATCH_HTTP_TIMEOUT)
+    key += (settings.CONFWATCH_POLL_CONCURRENCY,)
     cached = _clients.get(account.pk)
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -202,56 +292,81 @@ def client_for(account):
 
 
 def fetch_plans(plans):
-    """Send every job at its slot, at most CONFWATCH_POLL_CONCURRENCY at once.
+    """Send every job inside its account's window, at most CONFWATCH_POLL_CONCURRENCY at
+    once, and wait for the answers until each plan's deadline.
 
     HTTP runs in pool threads; the database is touched only from this thread.
     """
-    clients = {}
-    concurrency = settings.CONFWATCH_POLL_CONCURRENCY
-    free = threading.Semaphore(concurrency)
-    queue = sorted(
-        ((job.send_at, index, plan, job) for plan in plans for index, job in enumerate(plan.jobs)),
-        key=lambda item: (item[0], item[1]),
-    )
     for plan in plans:
         try:
-            clients[plan.account.pk] = client_for(plan.account)
+            plan.client = client_for(plan.account)
         except (SecretUnreadable, ValueError) as error:
             logger.error("account %s cannot be polled: %s", plan.account.name, error)
             plan.failure = catapult.CredentialsRejected(str(error))
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        for _send_at, _index, plan, job in queue:
-            if plan.failure is not None:
-                job.skipped = True
-                continue
-            free.acquire()
-            if not wait_for_slot(plan, job):
-                free.release()
-                job.skipped = True
-                continue
-            future = pool.submit(fetch_one, clients[plan.account.pk], plan, job)
-            future.add_done_callback(lambda _future: free.release())
-
-
-def wait_for_slot(plan, job):
-    """Sleep until the job's slot; if it is already past, take a new one. False if the
-    account got paused meanwhile."""
-    while True:
-        delay = (job.send_at - timezone.now()).total_seconds()
-        if delay > 0:
-            time.sleep(delay)
-            continue
-        if -delay <= min(SEND_TOLERANCE, plan.spacing / 10):
-            return plan.failure is None
-        slot = take_new_slot(plan.account, plan.spacing)
-        if slot is None or plan.failure is not None:
-            return False
-        job.send_at = slot
-
-
-def fetch_one(client, plan, job):
+    concurrency = settings.CONFWATCH_POLL_CONCURRENCY
+    permits = threading.BoundedSemaphore(concurrency)
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
     try:
-        job.result = client.get_conference(job.conference.conference_id)
+        dispatch(plans, pool, permits)
+        for plan in plans:
+            for job in plan.jobs:
+                if job.future is None:
+                    continue
+                try:
+                    job.future.result(timeout=max(0.0, plan.deadline - time.time()))
+                except TimeoutError:
+                    job.abandoned = True
+            pause_if_failed(plan)
+    finally:
+        # Abandoned requests end by their own timeouts; nobody waits for them.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def dispatch(plans, pool, permits):
+    """Submit each plan's jobs in order, paced inside the plan's budget window."""
+    queue = [(plan.window_start, index) for index, plan in enumerate(plans)]
+    heapq.heapify(queue)
+    while queue:
+        at, index = heapq.heappop(queue)
+        plan = plans[index]
+        if plan.failure is not None:
+            pause_if_failed(plan)
+            continue
+        if plan.next_index >= len(plan.jobs):
+            continue
+        delay = at - time.time()
+        if delay > MIN_SLEEP:
+            time.sleep(delay)
+        now = time.time()
+        if now >= plan.deadline:
+            continue
+        earliest = max(plan.window_start, (plan.last_sent_at or 0.0) + plan.spacing)
+        if earliest > now + MIN_SLEEP:
+            heapq.heappush(queue, (earliest, index))
+            continue
+        if now > last_send_time(plan):
+            # This window is spent (the round ran late): reserve one for what is left.
+            if reserve_window(plan, now=now):
+                heapq.heappush(queue, (plan.window_start, index))
+            continue
+        if not permits.acquire(timeout=max(0.0, plan.deadline - now)):
+            continue
+        now = time.time()
+        if now > last_send_time(plan) or now >= plan.deadline:
+            permits.release()  # waited too long for a free thread; try again
+            heapq.heappush(queue, (now, index))
+            continue
+        job = plan.jobs[plan.next_index]
+        plan.next_index += 1
+        plan.last_sent_at = job.sent_at = now
+        job.future = pool.submit(fetch_one, plan, job)
+        job.future.add_done_callback(lambda _future: permits.release())
+        heapq.heappush(queue, (now + plan.spacing, index))
+
+
+def fetch_one(plan, job):
+    try:
+        job.result = plan.client.get_conference(job.conference.conference_id)
     except catapult.CatapultError as error:
         job.error = error
         if isinstance(error, catapult.RateLimited | catapult.CredentialsRejected):
@@ -262,163 +377,12 @@ def fetch_one(client, plan, job):
     job.finished_at = timezone.now()
 
 
-def next_wait(conference, error):
-    """Seconds until the conference is polled again after an error: doubling from the
-    poll interval, capped; longer for a conference the API does not know."""
-    interval = settings.CONFWATCH_POLL_INTERVAL
-    failures = conference.consecutive_failures
-    if isinstance(error, catapult.NotFound):
-        interval = max(interval * 6, NOT_FOUND_MIN_WAIT)
-    return min(interval * 2 ** min(failures - 1, 20), settings.CONFWATCH_MAX_BACKOFF)
-
-
-def record_round(plans):
-    """Write every result of the round in one transaction with bulk statements."""
-    now = timezone.now()
-    summary = RoundSummary()
-    interval = timedelta(seconds=settings.CONFWATCH_POLL_INTERVAL)
-    conferences, new_history, seen_history, changes = [], [], [], []
-    new_errors, repeated_errors, accounts = [], [], []
-    errors_before = latest_error_runs(plans)
-
-    for plan in plans:
-        account = plan.account
-        for job in plan.jobs:
-            conference = job.conference
-            conferences.append(conference)
-            if job.skipped or (job.result is None and job.error is None):
-                summary.skipped += 1
-                conference.next_poll_at = now  # due again next round (or when unpaused)
-                continue
-            summary.polled += 1
-            observed_at = job.finished_at or now
-            conference.last_polled_at = observed_at
-            if job.result is not None:
-                summary.outcomes["ok"] += 1
-                entry, change = observe(conference, job.result, observed_at=observed_at)
-                if entry.pk is None:
-                    summary.changed += 1
-                    new_history.append(entry)
-                else:
-                    seen_history.append(entry)
-                if change is not None:
-                    changes.append(change)
-                conference.next_poll_at = observed_at + interval
-                continue
-            error = job.error
-            status = getattr(error, "poll_status", PollStatus.API_ERROR)
-            summary.outcomes[status] += 1
-            message = str(error)
-            previous = errors_before.get(conference.pk)
-            if (
-                previous is not None
-                and conference.poll_status == status
-                and conference.poll_error == message
-            ):
-                previous.last_seen_at = observed_at
-                previous.occurrences += 1
-                repeated_errors.append(previous)
-            else:
-                new_errors.append(
-                    PollError(
-                        conference=conference,
-                        poll_status=status,
-                        message=message,
-                        first_seen_at=observed_at,
-                        last_seen_at=observed_at,
-                    )
-                )
-            conference.poll_status = status
-            conference.poll_error = message
-            conference.consecutive_failures += 1
-            conference.next_poll_at = observed_at + timedelta(seconds=next_wait(conference, error))
-        if plan.failure is not None:
-            pause_account(account, plan.failure, now=now)
-            for job in plan.jobs:
-                if job.skipped or job.error is plan.failure:
-                    job.conference.next_poll_at = account.paused_until
-            accounts.append(account)
-        elif account.problem and any(job.result is not None for job in plan.jobs):
-            account.problem, account.problem_message, account.problem_at = "", "", None
-            accounts.append(account)
-
-    with transaction.atomic():
-        HistoryEntry.objects.bulk_create(new_history)
-        HistoryEntry.objects.bulk_update(seen_history, ["last_seen_at"])
-        StatusChange.objects.bulk_create(changes)
-        PollError.objects.bulk_create(new_errors)
-        PollError.objects.bulk_update(repeated_errors, ["last_seen_at", "occurrences"])
-        for conference in conferences:
-            # bulk_create filled in the new entries' keys; point the rows at them again.
-            conference.latest_history = conference.latest_history
-        Conference.objects.bulk_update(conferences, CONFERENCE_ROUND_FIELDS)
-        if accounts:
-            Account.objects.bulk_update(accounts, ACCOUNT_PROBLEM_FIELDS)
-    return summary
-
-
-CONFERENCE_ROUND_FIELDS = [
-    "state",
-    "active_members",
-    "hold",
-    "mute",
-    "from_number",
-    "created_time",
-    "completed_time",
-    "last_changed_at",
-    "poll_status",
-    "poll_error",
-    "consecutive_failures",
-    "last_polled_at",
-    "next_poll_at",
-    "latest_history",
-]
-ACCOUNT_PROBLEM_FIELDS = ["paused_until", "problem", "problem_message", "problem_at"]
-
-
-def observe(conference, result, *, observed_at):
-    """Apply one successful observation to the conference row (not saved).
-
-    Returns the history entry to write (unsaved when the status changed, the latest one
-    with a later last_seen_at otherwise) and the StatusChange, if the state changed.
-    """
-    values = (result.state, result.active_members, result.hold, result.mute)
-    latest = conference.latest_history
-    change = None
-    if latest is not None and latest.values() == values:
-        latest.last_seen_at = observed_at
-        entry = latest
-    else:
-        entry = HistoryEntry(
-            conference=conference,
-            state=result.state,
-            active_members=result.active_members,
-            hold=result.hold,
-            mute=result.mute,
-            first_seen_at=observed_at,
-            last_seen_at=observed_at,
-        )
-        conference.latest_history = entry
-        conference.last_changed_at = observed_at
-        previous_state = latest.state if latest is not None else None
-        if latest is None or previous_state != result.state:
-            change = StatusChange(
-                conference=conference,
-                from_state=previous_state,
-                to_state=result.state,
-                changed_at=observed_at,
-            )
-    conference.state = result.state
-    conference.active_members = result.active_members
-    conference.hold = result.hold
-    conference.mute = result.mute
-    conference.from_number = result.from_number
-    conference.created_time = result.created_time
-    conference.completed_time = result.completed_time
-    conference.poll_status = PollStatus.OK
-    conference.poll_error = ""
-    conference.consecutive_failures = 0
-    return entry, change
+def pause_if_failed(plan):
+    """Rest the account at once when one of its requests said so (429, credentials)."""
+    if plan.failure is None or plan.paused:
+        return
+    plan.paused = True
+    pause_account(plan.account, plan.failure, now=timezone.now())
 
 
 def pause_account(account, error, *, now):
@@ -427,26 +391,98 @@ def pause_account(account, error, *, now):
         until = min(max(until, now), now + timedelta(seconds=settings.CONFWATCH_MAX_BACKOFF))
     else:
         until = now + timedelta(seconds=settings.CONFWATCH_CREDENTIALS_PAUSE)
+    Account.objects.filter(pk=account.pk).update(
+        paused_until=until,
+        problem=error.poll_status,
+        problem_message=str(error),
+        problem_at=now,
+    )
     account.paused_until = until
-    account.problem = error.poll_status
-    account.problem_message = str(error)
-    account.problem_at = now
     logger.warning("account %s paused until %s: %s", account.name, until.isoformat(), error)
 
 
-def latest_error_runs(plans):
-    """The newest PollError run of each conference in the round that failed before."""
-    pks = [
-        job.conference.pk
-        for plan in plans
-        for job in plan.jobs
-        if job.error is not None and job.conference.poll_status not in ("ok", "pending")
-    ]
-    if not pks:
-        return {}
-    runs = (
-        PollError.objects.filter(conference_id__in=pks)
-        .order_by("conference_id", "-first_seen_at")
-        .distinct("conference_id")
-    )
-    return {run.conference_id: run for run in runs}
+def next_wait(conference, error):
+    """Seconds until the conference is polled again after an error: doubling from the
+    poll interval, capped; longer for a conference the API does not know."""
+    interval = settings.CONFWATCH_POLL_INTERVAL
+    failures = max(conference.consecutive_failures, 1)
+    if isinstance(error, catapult.NotFound):
+        interval = max(interval * 6, NOT_FOUND_MIN_WAIT)
+    return min(interval * 2 ** min(failures - 1, 20), settings.CONFWATCH_MAX_BACKOFF)
+
+
+def reschedule(conference, observation):
+    """When to poll a conference again, after recording an observation of it."""
+    at = observation.observed_at
+    error = observation.error
+    if error is None:
+        return at + timedelta(seconds=settings.CONFWATCH_POLL_INTERVAL)
+    if isinstance(error, catapult.RateLimited | catapult.CredentialsRejected):
+        # The account rests; its conferences are due as soon as it is unpaused.
+        return at
+    return at + timedelta(seconds=next_wait(conference, error))
+
+
+def record_round(plans, *, token):
+    """Record every result of the round through the observation path, then release the
+    claims: jobs never sent are due again at once; abandoned ones keep their claim until
+    it lapses, since their request may still be in flight."""
+    Observation = observations.Observation
+    recorded, unsent, abandoned, answered_accounts = [], [], [], set()
+    for plan in plans:
+        for job in plan.jobs:
+            pk = job.conference.pk
+            if job.future is None:
+                unsent.append(pk)
+            elif job.abandoned:
+                abandoned.append(pk)
+                error = catapult.TransientError(
+                    "no answer before the round's deadline "
+                    f"({settings.CONFWATCH_ROUND_DEADLINE:g} s); request abandoned"
+                )
+                recorded.append(
+                    Observation.of_failure(
+                        pk, error, observed_at=epoch(plan.deadline), claim_token=token
+                    )
+                )
+            elif job.result is not None:
+                answered_accounts.add(plan.account.pk)
+                recorded.append(
+                    Observation.of_conference(
+                        pk, job.result, observed_at=job.finished_at, claim_token=token
+                    )
+                )
+            else:
+                recorded.append(
+                    Observation.of_failure(
+                        pk, job.error, observed_at=job.finished_at, claim_token=token
+                    )
+                )
+    now = timezone.now()
+    with transaction.atomic():
+        outcomes = observations.record(recorded, reschedule=reschedule)
+        released = {o.observation.conference_pk for o in outcomes if o.applied} - set(abandoned)
+        Conference.objects.filter(pk__in=released, claim_token=token).update(
+            claim_token=None, claimed_until=None
+        )
+        Conference.objects.filter(pk__in=unsent, claim_token=token).update(
+            claim_token=None, claimed_until=None, next_poll_at=now
+        )
+        if answered_accounts:
+            # The account answered again: its problem is over (unless it rests still).
+            Account.objects.filter(pk__in=answered_accounts).filter(
+                Q(paused_until__isnull=True) | Q(paused_until__lte=now)
+            ).exclude(problem="").update(problem="", problem_message="", problem_at=None)
+    return summarize(outcomes, unsent=len(unsent), abandoned=len(abandoned))
+
+
+def summarize(outcomes, *, unsent, abandoned):
+    summary = RoundSummary(skipped=unsent, abandoned=abandoned)
+    for outcome in outcomes:
+        if not outcome.applied:
+            summary.ignored += 1
+            continue
+        summary.polled += 1
+        summary.outcomes[outcome.poll_status_after] += 1
+        summary.changed += outcome.new_run
+    return summary

@@ -35,7 +35,7 @@ def env_bool(name, default):
     raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use true or false.")
 
 
-def env_number(name, default, *, kind=float, minimum=None):
+def env_number(name, default, *, kind=float, minimum=None, maximum=None):
     value = env_str(name)
     if value is None:
         return default
@@ -45,6 +45,8 @@ def env_number(name, default, *, kind=float, minimum=None):
         raise ImproperlyConfigured(f"{name}={value!r} is not a {kind.__name__}.") from None
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name}={value!r} must be at least {minimum}.")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name}={value!r} must be at most {maximum}.")
     return number
 
 
@@ -189,6 +191,16 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "confwatch@localhost")
 CONFWATCH_POLL_INTERVAL = env_number("CONFWATCH_POLL_INTERVAL", 10.0, minimum=1)
 # How often beat starts a round, in seconds; a round spends at most this much budget.
 CONFWATCH_ROUND_SECONDS = env_number("CONFWATCH_ROUND_SECONDS", 2.0, minimum=0.5)
+# A round's requests must be answered within this many seconds of its start; what is
+# still unanswered then is abandoned and recorded as such. Claims outlive it by the
+# request timeouts, so no other round polls an abandoned conference meanwhile.
+CONFWATCH_ROUND_DEADLINE = env_number("CONFWATCH_ROUND_DEADLINE", 10.0, minimum=1)
+# Share of every round's budget kept for created and never-observed conferences (when
+# they are due), so that they are polled within a bounded time however busy the
+# active ones keep the budget.
+CONFWATCH_BACKGROUND_SHARE = env_number(
+    "CONFWATCH_BACKGROUND_SHARE", 0.25, minimum=0.0, maximum=1.0
+)
 # Requests in flight at once in one round (also the HTTP connection pool size).
 CONFWATCH_POLL_CONCURRENCY = env_number("CONFWATCH_POLL_CONCURRENCY", 8, kind=int, minimum=1)
 # Longest wait between polls of a failing or missing conference, in seconds.

@@ -3,6 +3,7 @@ HTTP server running in a background thread."""
 
 import math
 import threading
+from collections import deque
 
 from simulator.auth import DEFAULT_USER_SPEC, User, Users
 from simulator.callbacks import CallbackSender
@@ -16,6 +17,7 @@ from simulator.timestamps import TIME_FORMATS
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_RATE_LIMIT = 1.0
+JOURNAL_SIZE = 20_000
 
 
 class Simulator:
@@ -72,6 +74,9 @@ class Simulator:
                 callback_url=callback_url,
                 stop_event=self.stop_event,
             )
+        # (method, path, started, finished, status) of the latest API requests, for tests
+        # that check what was asked and when; status None when the server hung up.
+        self.journal = deque(maxlen=JOURNAL_SIZE)
         self._httpd = None
         self._thread = None
 
@@ -142,6 +147,11 @@ class Simulator:
 
     def reset_stats(self):
         self.limiter.reset_stats()
+        self.journal.clear()
+
+    def requests(self):
+        """The journal of the latest API requests (not the /_sim/ control ones)."""
+        return list(self.journal)
 
     def conferences(self):
         return self.state.summary()

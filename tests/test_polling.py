@@ -1,4 +1,10 @@
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -18,6 +24,16 @@ def start_conference(sim_client):
 
 def poll_all():
     return polling.poll_round(force=True)
+
+
+def claim(account, *, horizon, force=False):
+    return polling.claim_due_conferences(
+        account_pk=account.pk,
+        token=uuid.uuid4(),
+        horizon=horizon,
+        deadline=time.time() + 10,
+        force=force,
+    )
 
 
 def test_a_steady_conference_adds_no_history_rows(account, sim_client):
@@ -190,7 +206,10 @@ def test_a_rate_limited_account_pauses_until_the_reset_time(account, sim_client,
     assert conference.poll_status == "rate_limited"
     assert account.problem == "rate_limited"
     assert timedelta(seconds=20) < account.paused_until - timezone.now() <= timedelta(seconds=31)
-    assert conference.next_poll_at == account.paused_until
+    # The account's pause holds the conference back, not a schedule of its own: it is
+    # due as soon as the account is unpaused.
+    assert conference.next_poll_at <= timezone.now()
+    assert polling.poll_round().polled == 0
 
 
 def test_a_good_poll_clears_the_account_problem(account, sim_client):
@@ -212,7 +231,7 @@ def test_active_conferences_are_polled_before_created_ones(simulator, db, sim_cl
     sim_client.add_member(active_id, call_id="c-1")
     active = make_conference(account, active_id, state="active")
 
-    plan = polling.claim_due_conferences(account_pk=account.pk, now=timezone.now(), horizon=1.0)
+    plan = claim(account, horizon=1.0)
 
     assert [job.conference.pk for job in plan.jobs] == [active.pk]
     assert reload(created).next_poll_at <= timezone.now()
@@ -222,17 +241,16 @@ def test_due_conferences_are_claimed_once_within_the_budget(simulator, db):
     account = make_account(simulator, request_budget=2.0)
     for index in range(10):
         make_conference(account, f"conf-{index}")
-    now = timezone.now()
 
-    first = polling.claim_due_conferences(account_pk=account.pk, now=now, horizon=2.0)
-    second = polling.claim_due_conferences(account_pk=account.pk, now=now, horizon=2.0)
+    first = claim(account, horizon=2.0)
+    second = claim(account, horizon=2.0)
 
-    # 2 requests/s at 95% of the budget: 4 slots fit in 2 seconds, none are left.
+    # 2 requests/s at 97% of the budget: 4 slots fit in 2 seconds, none are left.
     assert len(first.jobs) == 4
     assert second is None
-    slots = [job.send_at for job in first.jobs]
-    gaps = [(b - a).total_seconds() for a, b in zip(slots, slots[1:], strict=False)]
-    assert all(gap >= 0.5 for gap in gaps)
+    assert first.spacing >= 0.5
+    assert first.window_end - first.window_start == pytest.approx(4 * first.spacing)
+    assert reload(account).budget_next_at.timestamp() >= first.window_end
 
 
 @pytest.mark.django_db(transaction=True)
@@ -304,15 +322,211 @@ def test_a_hanging_api_is_cut_off_by_the_read_timeout(account, sim_client, simul
     assert reload(conference).poll_status == "unreachable"
 
 
-def test_a_request_that_missed_its_slot_takes_a_fresh_one_instead_of_leaving_late(account):
-    conference = make_conference(account, "conf-late")
-    now = timezone.now()
-    account.budget_next_at = now + timedelta(seconds=0.3)
-    account.save()
-    plan = polling.Plan(account=account, spacing=0.1)
-    job = polling.Job(conference, send_at=now - timedelta(seconds=5))
+def overlapping(intervals):
+    """Pairs of (start, end) intervals, sorted by start, where one starts before the
+    previous one ended."""
+    intervals = sorted(intervals)
+    return [(a, b) for a, b in zip(intervals, intervals[1:], strict=False) if b[0] < a[1]]
 
-    assert polling.wait_for_slot(plan, job) is True
 
-    assert job.send_at >= account.budget_next_at
-    assert reload(account).budget_next_at == job.send_at + timedelta(seconds=0.1)
+@pytest.mark.django_db(transaction=True)
+def test_a_round_slower_than_its_claim_polls_no_conference_twice_and_stores_no_duplicate_runs(
+    simulator, sim_client, settings
+):
+    # Answers take longer than the poll interval (the old claim) and rounds overlap.
+    settings.CONFWATCH_POLL_INTERVAL = 1.0
+    settings.CONFWATCH_ROUND_DEADLINE = 2.5
+    settings.CONFWATCH_HTTP_TIMEOUT = (1.0, 3.0)
+    account = make_account(simulator, request_budget=20.0)
+    ids = [start_conference(sim_client) for _ in range(6)]
+    conferences = [make_conference(account, conference_id) for conference_id in ids]
+    simulator.reset_stats()
+    simulator.set_faults(latency_ms=1500)
+    stop = threading.Event()
+
+    def rounds():
+        try:
+            while not stop.is_set():
+                polling.poll_round(horizon=0.5)
+                stop.wait(0.2)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=rounds) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    time.sleep(2.5)
+    sim_client.add_member(ids[0], call_id="c-join")  # a change while rounds overlap
+    time.sleep(4.5)
+    stop.set()
+    for worker in workers:
+        worker.join(timeout=30)
+
+    requests = [r for r in simulator.requests() if r[0] == "GET"]
+    for conference_id in ids:
+        asked = [(r[2], r[3]) for r in requests if r[1].endswith("/" + conference_id)]
+        assert len(asked) >= 2, conference_id
+        assert overlapping(asked) == [], f"{conference_id} was polled twice at once"
+    for conference in conferences:
+        history = list(conference.history.order_by("first_seen_at"))
+        spans = [(run.first_seen_at, run.last_seen_at) for run in history]
+        assert overlapping(spans) == []
+        values = [run.values() for run in history]
+        assert all(a != b for a, b in zip(values, values[1:], strict=False)), values
+    assert [run.values() for run in conferences[0].history.order_by("first_seen_at")] == [
+        ("created", 0, False, False),
+        ("active", 1, False, False),
+    ]
+
+
+def test_requests_unanswered_by_the_deadline_are_abandoned_and_recorded_as_such(
+    account, sim_client, simulator, settings
+):
+    settings.CONFWATCH_ROUND_DEADLINE = 1.0
+    settings.CONFWATCH_HTTP_TIMEOUT = (1.0, 5.0)
+    conference = make_conference(account, start_conference(sim_client))
+    poll_all()
+    simulator.set_faults(latency_ms=3000)
+
+    summary = poll_all()
+
+    assert summary.abandoned == 1
+    conference = reload(conference)
+    assert conference.poll_status == "unreachable"
+    assert "abandoned" in conference.poll_error
+    assert conference.history.count() == 1  # never a change
+    # Its request may still be in flight: the claim is kept until it lapses.
+    assert conference.claim_token is not None
+    assert conference.claimed_until > timezone.now() + timedelta(seconds=3)
+    assert polling.poll_round(force=True).polled == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_workers_claims_come_back_after_they_lapse(simulator, sim_client, settings):
+    settings.CONFWATCH_ROUND_DEADLINE = 1.0
+    settings.CONFWATCH_HTTP_TIMEOUT = (0.5, 1.0)
+    account = make_account(simulator, request_budget=20.0)
+    ids = [start_conference(sim_client) for _ in range(3)]
+    for conference_id in ids:
+        make_conference(account, conference_id)
+    simulator.set_faults(hang_rate=1.0, hang_seconds=30)
+    database = connection.settings_dict
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}"
+        f"/{database['NAME']}",
+        CONFWATCH_ROUND_DEADLINE="1",
+        CONFWATCH_HTTP_CONNECT_TIMEOUT="0.5",
+        CONFWATCH_HTTP_READ_TIMEOUT="1",
+    )
+    code = "import django; django.setup(); from conferences import polling; polling.poll_round()"
+    worker = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while account.conferences.filter(claim_token__isnull=False).count() < 3:
+            assert time.monotonic() < deadline, "the worker never claimed the conferences"
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        worker.kill()
+    simulator.reset_faults()
+
+    # Claimed by a dead round: nobody polls them until the claim lapses ...
+    assert polling.poll_round(force=True).polled == 0
+    lapse = max(c.claimed_until for c in account.conferences.all())
+    time.sleep(max(0.0, (lapse - timezone.now()).total_seconds()) + 0.1)
+    # ... then they come back.
+    assert polling.poll_round(force=True).polled == 3
+    assert account.conferences.filter(state="created", claim_token__isnull=True).count() == 3
+
+
+def test_new_credentials_make_the_accounts_conferences_due_at_once(simulator, db, sim_client):
+    account = make_account(simulator, secret="wrong-secret")
+    conferences = [make_conference(account, start_conference(sim_client)) for _ in range(4)]
+    polling.poll_round()
+    assert reload(account).is_paused()
+
+    make_account(simulator)  # the same account, with the right secret
+
+    summary = polling.poll_round()
+    assert summary.polled == 4
+    assert all(reload(c).poll_status == "ok" for c in conferences)
+
+
+def test_clearing_a_rate_limit_pause_in_the_admin_polls_the_conferences_at_once(
+    account, sim_client, simulator, admin_client
+):
+    conference = make_conference(account, start_conference(sim_client))
+    simulator.set_faults(rate_limited_seconds=600)
+    polling.poll_round()
+    account = reload(account)
+    assert account.is_paused()
+    simulator.reset_faults()
+
+    response = admin_client.post(
+        f"/admin/conferences/account/{account.pk}/change/",
+        {
+            "name": account.name,
+            "user_id": account.user_id,
+            "base_url": account.base_url,
+            "request_budget": account.request_budget,
+            "paused_until_0": "",
+            "paused_until_1": "",
+        },
+    )
+    assert response.status_code == 302
+
+    assert polling.poll_round().polled == 1
+    assert reload(conference).poll_status == "ok"
+
+
+def test_a_rate_limit_pause_running_out_makes_the_conferences_due_at_once(
+    account, sim_client, simulator
+):
+    conference = make_conference(account, start_conference(sim_client))
+    simulator.set_faults(rate_limited_seconds=1)
+    polling.poll_round()
+    paused_until = reload(account).paused_until
+    assert polling.poll_round().polled == 0
+
+    time.sleep(max(0.0, (paused_until - timezone.now()).total_seconds()) + 0.05)
+
+    assert polling.poll_round().polled == 1
+    assert reload(conference).poll_status == "ok"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_created_conferences_are_polled_within_the_stated_bound_while_active_ones_use_most_of_the_budget(
+    simulator, sim_client, settings
+):
+    # 20 active conferences due every second ask for twice the budget of 10 requests/s.
+    settings.CONFWATCH_POLL_INTERVAL = 1.0
+    account = make_account(simulator, request_budget=10.0)
+    active = []
+    for index in range(20):
+        conference_id = start_conference(sim_client)
+        sim_client.add_member(conference_id, call_id=f"c-{index}")
+        active.append(make_conference(account, conference_id, state="active"))
+    created = [make_conference(account, start_conference(sim_client)) for _ in range(10)]
+    polling.poll_round(force=True, conference_ids=[c.conference_id for c in active])
+    simulator.set_rate_limit(10)
+    simulator.reset_stats()
+
+    # The README's bound: created conferences / (share x budget) = 10 / 2.5 = 4 s, plus a
+    # round. Give it 6.5 s.
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 6.5:
+            polling.poll_round(horizon=0.5)
+    finally:
+        connection.close()
+
+    assert all(reload(c).last_polled_at is not None for c in created)
+    requests = [r[1].rsplit("/", 1)[1] for r in simulator.requests()]
+    active_ids = {c.conference_id for c in active}
+    assert sum(cid in active_ids for cid in requests) >= 0.6 * len(requests)
+    stats = simulator.stats()["users"]["u-demo"]
+    assert stats["rate_limited"] == 0
+    assert stats["max_accepted_per_second"] <= 10

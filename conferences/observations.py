@@ -1,0 +1,269 @@
+"""The one place an observation becomes stored status, history runs and poll errors.
+
+An observation is what confwatch learnt about one conference at one moment: a status
+(full, or partial when some fields are unknown), or a polling error. Polling rounds,
+`poll_once` and, later, Catapult's callbacks all record through `record()`, which applies
+a batch of observations in one short transaction under the conferences' row locks and
+returns what each one changed, for alerts and the timeline.
+
+The rules, whoever observed:
+- An observation older than the newest one already applied changes nothing.
+- A round's observation is written only while that round still holds its claim on the
+  conference (its claim token): a round that lost its claim cannot overwrite anything.
+- History is stored on change: a run of identical (state, active members, hold, mute)
+  with when it was first and last seen. A run is extended only by an observation that
+  saw every value of the run (a value the run never knew, None, needs no seeing); one
+  that saw fewer leaves the run as it is.
+- A field the observation did not see (the API left it out, or sent something that
+  could not be parsed) keeps its last known value; the fields it could not parse are
+  named in the conference's poll message.
+- A polling error never changes the stored status: it is recorded as a run of identical
+  errors and counted in `consecutive_failures`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.db import transaction
+
+from conferences import bulk, catapult
+from conferences.models import (
+    Conference,
+    HistoryEntry,
+    PollError,
+    PollStatus,
+    StatusChange,
+)
+
+# The values a history run is made of.
+STATUS_FIELDS = ("state", "active_members", "hold", "mute")
+# Descriptive fields kept on the conference row, not in history.
+DETAIL_FIELDS = ("from_number", "created_time", "completed_time")
+
+CONFERENCE_FIELDS = [
+    *STATUS_FIELDS,
+    *DETAIL_FIELDS,
+    "last_changed_at",
+    "last_observed_at",
+    "last_polled_at",
+    "poll_status",
+    "poll_error",
+    "consecutive_failures",
+    "next_poll_at",
+    "latest_history",
+]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What was seen of one conference at `observed_at`: `seen` holds only the fields
+    that were observed (status and detail fields), or `error` says why nothing was."""
+
+    conference_pk: int
+    observed_at: datetime
+    seen: dict = field(default_factory=dict)
+    error: catapult.CatapultError | None = None
+    problems: tuple[str, ...] = ()
+    # Set by a polling round: written only while the round holds the claim.
+    claim_token: UUID | None = None
+
+    @classmethod
+    def of_conference(cls, conference_pk, result, *, observed_at, claim_token=None):
+        """A status read from the API (a catapult.Conference), partial where unknown."""
+        names = STATUS_FIELDS + DETAIL_FIELDS
+        seen = {name: getattr(result, name) for name in names if name not in result.unknown}
+        return cls(
+            conference_pk=conference_pk,
+            observed_at=observed_at,
+            seen=seen,
+            problems=tuple(result.problems),
+            claim_token=claim_token,
+        )
+
+    @classmethod
+    def of_failure(cls, conference_pk, error, *, observed_at, claim_token=None):
+        return cls(conference_pk, observed_at, error=error, claim_token=claim_token)
+
+
+@dataclass
+class Outcome:
+    """What recording one observation did. `changes` maps each status field that changed
+    to (before, after); `first` marks the first status ever observed."""
+
+    observation: Observation
+    applied: bool = True
+    ignored_because: str = ""
+    first: bool = False
+    changes: dict = field(default_factory=dict)
+    new_run: bool = False
+    poll_status_before: str = ""
+    poll_status_after: str = ""
+
+    @property
+    def changed(self):
+        return bool(self.changes)
+
+
+# Decides when a conference is polled next, given its locked row (already updated with
+# the observation) and the observation; None keeps the current schedule.
+Reschedule = Callable[[Conference, Observation], datetime | None]
+
+
+def record(observations, *, reschedule: Reschedule | None = None):
+    """Apply observations in one transaction; return one Outcome per observation, in the
+    order given. Observations of one conference are applied oldest first."""
+    outcomes = [Outcome(observation) for observation in observations]
+    if not outcomes:
+        return outcomes
+    with transaction.atomic():
+        rows = lock_conferences({o.conference_pk for o in observations})
+        runs = latest_runs(rows.values())
+        error_runs = latest_error_runs(
+            [rows[o.conference_pk] for o in observations if o.error and o.conference_pk in rows]
+        )
+        touched = {}
+        new_runs, extended_runs, changes = [], {}, []
+        new_errors, extended_errors = [], {}
+        for outcome in sorted(outcomes, key=lambda outcome: outcome.observation.observed_at):
+            observation = outcome.observation
+            row = rows.get(observation.conference_pk)
+            reason = why_ignored(row, observation)
+            if reason:
+                outcome.applied, outcome.ignored_because = False, reason
+                continue
+            outcome.poll_status_before = row.poll_status
+            if observation.error is None:
+                run, change = apply_status(row, runs.get(row.pk), observation, outcome)
+                if outcome.new_run:
+                    new_runs.append(run)
+                    runs[row.pk] = run
+                elif run.pk is not None:
+                    extended_runs[run.pk] = run
+                if change is not None:
+                    changes.append(change)
+            else:
+                previous = error_runs.get(row.pk)
+                error_run = apply_error(row, previous, observation)
+                if error_run is not previous:
+                    new_errors.append(error_run)
+                    error_runs[row.pk] = error_run
+                elif error_run.pk is not None:
+                    extended_errors[error_run.pk] = error_run
+            outcome.poll_status_after = row.poll_status
+            if reschedule is not None:
+                next_poll_at = reschedule(row, observation)
+                if next_poll_at is not None:
+                    row.next_poll_at = next_poll_at
+            touched[row.pk] = row
+
+        HistoryEntry.objects.bulk_create(new_runs)
+        bulk.update_rows(HistoryEntry, list(extended_runs.values()), ["last_seen_at"])
+        StatusChange.objects.bulk_create(changes)
+        PollError.objects.bulk_create(new_errors)
+        bulk.update_rows(PollError, list(extended_errors.values()), ["last_seen_at", "occurrences"])
+        for row in touched.values():
+            # bulk_create filled in the new runs' keys: point the rows at them again.
+            row.latest_history = runs.get(row.pk)
+        bulk.update_rows(Conference, list(touched.values()), CONFERENCE_FIELDS)
+    return outcomes
+
+
+def lock_conferences(pks):
+    """The conferences' current rows, locked until the transaction ends (in pk order, so
+    that concurrent writers cannot deadlock)."""
+    rows = Conference.objects.filter(pk__in=pks).order_by("pk").select_for_update(of=("self",))
+    return {row.pk: row for row in rows}
+
+
+def latest_runs(rows):
+    pks = [row.latest_history_id for row in rows if row.latest_history_id is not None]
+    return {run.conference_id: run for run in HistoryEntry.objects.filter(pk__in=pks)}
+
+
+def latest_error_runs(rows):
+    """The newest PollError run of each conference that is failing now."""
+    pks = [row.pk for row in rows if row.poll_status not in (PollStatus.OK, PollStatus.PENDING)]
+    if not pks:
+        return {}
+    runs = (
+        PollError.objects.filter(conference_id__in=pks)
+        .order_by("conference_id", "-first_seen_at")
+        .distinct("conference_id")
+    )
+    return {run.conference_id: run for run in runs}
+
+
+def why_ignored(row, observation):
+    if row is None:
+        return "no longer tracked"
+    if observation.claim_token is not None and row.claim_token != observation.claim_token:
+        return "the round no longer holds its claim"
+    newest = max(
+        (t for t in (row.last_observed_at, row.last_polled_at) if t is not None), default=None
+    )
+    if newest is not None and observation.observed_at < newest:
+        return "older than what is stored"
+    return ""
+
+
+def apply_status(row, run, observation, outcome):
+    """Apply a status to the locked row; return the run to write (new, or the current one
+    extended) and a StatusChange when the state changed."""
+    seen = observation.seen
+    at = observation.observed_at
+    before = {name: getattr(run, name) if run else None for name in STATUS_FIELDS}
+    after = {name: seen.get(name, before[name]) for name in STATUS_FIELDS}
+    outcome.first = run is None
+    outcome.changes = {
+        name: (before[name], after[name]) for name in STATUS_FIELDS if before[name] != after[name]
+    }
+    change = None
+    if run is None or outcome.changes:
+        run = HistoryEntry(conference=row, first_seen_at=at, last_seen_at=at, **after)
+        outcome.new_run = True
+        row.last_changed_at = at
+        if outcome.first or "state" in outcome.changes:
+            change = StatusChange(
+                conference=row, from_state=before["state"], to_state=after["state"], changed_at=at
+            )
+    elif all(name in seen or before[name] is None for name in STATUS_FIELDS):
+        run.last_seen_at = max(run.last_seen_at, at)
+    for name in STATUS_FIELDS:
+        setattr(row, name, after[name])
+    for name in DETAIL_FIELDS:
+        if name in seen:
+            setattr(row, name, seen[name])
+    row.last_observed_at = at
+    row.last_polled_at = at
+    row.poll_status = PollStatus.OK
+    row.poll_error = poll_message_for(observation.problems)
+    row.consecutive_failures = 0
+    return run, change
+
+
+def poll_message_for(problems):
+    if not problems:
+        return ""
+    return "Read with fields left unknown: " + "; ".join(problems)
+
+
+def apply_error(row, error_run, observation):
+    """Record a polling error on the locked row; return the error run to write."""
+    error = observation.error
+    status = getattr(error, "poll_status", PollStatus.API_ERROR)
+    message = str(error)
+    at = observation.observed_at
+    if error_run is not None and row.poll_status == status and row.poll_error == message:
+        error_run.last_seen_at = max(error_run.last_seen_at, at)
+        error_run.occurrences += 1
+    else:
+        error_run = PollError(
+            conference=row, poll_status=status, message=message, first_seen_at=at, last_seen_at=at
+        )
+    row.poll_status = status
+    row.poll_error = message
+    row.consecutive_failures += 1
+    row.last_polled_at = at
+    return error_run

@@ -1,0 +1,196 @@
+"""The one recording path: what an observation may change, and what it returns."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from conferences import catapult, observations
+from conferences.models import HistoryEntry, PollError, StatusChange
+from conferences.observations import Observation
+from tests.conftest import make_account, make_conference, reload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def conference(db):
+    return make_conference(make_account(), "conf-obs")
+
+
+def status(conference, at, **seen):
+    values = {"state": "active", "active_members": 2, "hold": False, "mute": False}
+    values.update(seen)
+    values = {name: value for name, value in values.items() if value is not ...}
+    return Observation(conference.pk, at, seen=values)
+
+
+def runs(conference):
+    return [
+        (run.state, run.active_members, run.hold, run.mute, run.first_seen_at, run.last_seen_at)
+        for run in HistoryEntry.objects.filter(conference=conference).order_by("first_seen_at")
+    ]
+
+
+def test_the_first_observation_starts_a_run_and_says_it_is_the_first(conference):
+    at = timezone.now()
+
+    [outcome] = observations.record([status(conference, at)])
+
+    assert outcome.applied and outcome.first and outcome.new_run
+    assert outcome.changes["state"] == (None, "active")
+    assert runs(conference) == [("active", 2, False, False, at, at)]
+    conference = reload(conference)
+    assert (conference.state, conference.active_members, conference.poll_status) == (
+        "active",
+        2,
+        "ok",
+    )
+    assert conference.last_observed_at == at
+    assert [(c.from_state, c.to_state) for c in StatusChange.objects.all()] == [(None, "active")]
+
+
+def test_the_same_status_again_extends_the_run_and_changes_nothing(conference):
+    at = timezone.now()
+    observations.record([status(conference, at)])
+
+    [outcome] = observations.record([status(conference, at + timedelta(seconds=5))])
+
+    assert outcome.applied and not outcome.changed and not outcome.new_run
+    assert runs(conference) == [("active", 2, False, False, at, at + timedelta(seconds=5))]
+
+
+def test_a_change_returns_before_and_after_and_starts_a_new_run(conference):
+    at = timezone.now()
+    observations.record([status(conference, at)])
+
+    [outcome] = observations.record(
+        [status(conference, at + timedelta(seconds=5), active_members=3, hold=True)]
+    )
+
+    assert outcome.changes == {"active_members": (2, 3), "hold": (False, True)}
+    assert len(runs(conference)) == 2
+    assert StatusChange.objects.count() == 1  # members and hold are not a state change
+
+
+def test_an_older_observation_written_after_a_newer_one_changes_nothing(conference):
+    now = timezone.now()
+    observations.record([status(conference, now, active_members=5)])
+    before = runs(conference)
+
+    [outcome] = observations.record(
+        [status(conference, now - timedelta(seconds=3), active_members=1)]
+    )
+
+    assert not outcome.applied
+    assert "older" in outcome.ignored_because
+    assert runs(conference) == before
+    assert reload(conference).active_members == 5
+
+
+def test_an_older_error_written_after_a_newer_status_changes_nothing(conference):
+    now = timezone.now()
+    observations.record([status(conference, now)])
+
+    error = catapult.TransientError("timed out")
+    [outcome] = observations.record(
+        [Observation.of_failure(conference.pk, error, observed_at=now - timedelta(seconds=1))]
+    )
+
+    assert not outcome.applied
+    assert reload(conference).poll_status == "ok"
+    assert PollError.objects.count() == 0
+
+
+def test_observations_of_one_batch_are_applied_oldest_first(conference):
+    now = timezone.now()
+
+    outcomes = observations.record(
+        [
+            status(conference, now + timedelta(seconds=2), active_members=4),
+            status(conference, now, active_members=3),
+        ]
+    )
+
+    assert [outcome.applied for outcome in outcomes] == [True, True]
+    assert [run[1] for run in runs(conference)] == [3, 4]
+    assert reload(conference).active_members == 4
+
+
+def test_a_round_that_lost_its_claim_writes_nothing(conference):
+    conference.claim_token = uuid.uuid4()
+    conference.save()
+    stale_round = uuid.uuid4()
+
+    [outcome] = observations.record(
+        [
+            Observation(
+                conference.pk, timezone.now(), seen={"state": "active"}, claim_token=stale_round
+            )
+        ]
+    )
+
+    assert not outcome.applied
+    assert "claim" in outcome.ignored_because
+    assert runs(conference) == []
+
+
+def test_a_partial_observation_keeps_unseen_values_and_does_not_extend_the_run(conference):
+    at = timezone.now()
+    observations.record([status(conference, at)])
+
+    # Same state and members, hold not seen: the run is not extended on a guess.
+    [same] = observations.record([status(conference, at + timedelta(seconds=5), hold=...)])
+    # Members changed, hold still not seen: a new run carries the last known hold.
+    [changed] = observations.record(
+        [status(conference, at + timedelta(seconds=9), active_members=3, hold=...)]
+    )
+
+    assert same.applied and not same.changed
+    assert changed.changes == {"active_members": (2, 3)}
+    assert runs(conference) == [
+        ("active", 2, False, False, at, at),
+        ("active", 3, False, False, at + timedelta(seconds=9), at + timedelta(seconds=9)),
+    ]
+
+
+def test_a_value_the_api_never_sends_does_not_stop_runs_from_being_extended(conference):
+    at = timezone.now()
+    observations.record([status(conference, at, hold=..., mute=...)])
+
+    observations.record([status(conference, at + timedelta(seconds=5), hold=..., mute=...)])
+
+    assert runs(conference) == [("active", 2, None, None, at, at + timedelta(seconds=5))]
+
+
+def test_an_unreadable_field_is_unknown_and_named_in_the_poll_message(conference):
+    result = catapult.parse_conference(
+        {"id": "conf-obs", "state": "active", "activeMembers": 2, "hold": "yes", "mute": False}
+    )
+
+    observations.record(
+        [Observation.of_conference(conference.pk, result, observed_at=timezone.now())]
+    )
+
+    conference = reload(conference)
+    assert (conference.state, conference.active_members, conference.hold) == ("active", 2, None)
+    assert conference.poll_status == "ok"
+    assert "hold" in conference.poll_error
+
+
+def test_a_poll_error_never_changes_the_stored_status(conference):
+    at = timezone.now()
+    observations.record([status(conference, at)])
+    error = catapult.MalformedResponse("body is not JSON")
+
+    [outcome] = observations.record(
+        [Observation.of_failure(conference.pk, error, observed_at=at + timedelta(seconds=1))]
+    )
+
+    assert outcome.applied and not outcome.changed
+    assert (outcome.poll_status_before, outcome.poll_status_after) == ("ok", "malformed")
+    conference = reload(conference)
+    assert conference.state == "active"
+    assert conference.last_observed_at == at
+    assert runs(conference) == [("active", 2, False, False, at, at)]
