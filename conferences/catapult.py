@@ -4,7 +4,13 @@ HTTP only: no Django, no ORM. One method per endpoint, explicit timeouts, typed
 results (frozen dataclasses) and typed errors. Every error carries ``transient``
 (retry later) and ``poll_status`` (the confwatch poll outcome it maps to).
 
-Reference: /work/shared/catapult-api.md (sections are cited as §n below).
+Whatever the server answers, a call returns a result or raises a CatapultError
+subclass; ValueError is kept for the caller's own bad arguments. One unreadable
+optional field does not lose the rest of a conference or member: it is recorded in the
+result's ``unknown`` and ``problems``. The pure ``decode_*`` functions turn a body into
+a result, so they can be tested without a server.
+
+Reference: docs/catapult-api.md in this repository (sections are cited as §n below).
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Self
+from typing import Self, TypeVar
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
@@ -31,9 +38,13 @@ __all__ = [
     "CredentialsRejected",
     "MalformedResponse",
     "Member",
+    "MemberList",
     "NotFound",
     "RateLimited",
     "TransientError",
+    "decode_conference",
+    "decode_member",
+    "decode_members",
     "parse_conference",
     "parse_member",
     "parse_timestamp",
@@ -45,6 +56,9 @@ REAL_API_BASE_URL = "https://api.catapult.inetwork.com"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_MESSAGE_LENGTH = 300
+_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- errors
@@ -148,7 +162,12 @@ class ApiError(CatapultError):
 
 @dataclass(frozen=True)
 class Conference:
-    """A conference as the API reported it; a key the API did not send is None."""
+    """A conference as the API reported it (docs/catapult-api.md §1.2).
+
+    A field this response did not make known is None and named in ``unknown``: the key
+    was absent (normal, §6 item 1), was JSON null, or held a value we could not read.
+    Each unreadable value also has a short note in ``problems`` (§6 item 17).
+    """
 
     id: str
     state: str | None = None
@@ -164,11 +183,17 @@ class Conference:
     callback_timeout: int | None = None
     fallback_url: str | None = None
     tag: str | None = None
+    unknown: frozenset[str] = frozenset()
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Member:
-    """A conference member (departed members stay listed with state "completed")."""
+    """A conference member (§2); departed members stay listed with state "completed".
+
+    ``unknown`` and ``problems`` work as for Conference. ``call_id`` is the last path
+    segment of ``call_url``, so it is unknown whenever ``call_url`` is (§6 item 13).
+    """
 
     id: str
     state: str | None = None
@@ -180,6 +205,18 @@ class Member:
     removed_time: datetime | None = None
     call_url: str | None = None
     call_id: str | None = None
+    unknown: frozenset[str] = frozenset()
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemberList:
+    """What ``list_members`` read: the usable members, a note for each list item it had
+    to skip (or for pages it did not read), and how many HTTP requests it made."""
+
+    members: tuple[Member, ...]
+    problems: tuple[str, ...] = ()
+    pages: int = 1
 
 
 # --------------------------------------------------------------------------- parsing
@@ -199,67 +236,231 @@ def parse_timestamp(value: object) -> datetime | None:
     if isinstance(value, int):
         return _from_epoch_milliseconds(value)
     if not isinstance(value, str):
-        raise MalformedResponse(f"timestamp has type {type(value).__name__}: {value!r:.60}")
+        raise MalformedResponse(f"timestamp has type {type(value).__name__}: {_describe(value)}")
     text = value.strip()
     if not text:
         return None
-    if text.isascii() and text.isdigit():
-        return _from_epoch_milliseconds(int(text))
     try:
+        if text.isascii() and text.isdigit():
+            return _from_epoch_milliseconds(int(text))
         parsed = datetime.fromisoformat(text.upper())
-    except ValueError:
-        raise MalformedResponse(f"unparseable timestamp: {value!r:.60}") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # int() of thousands of digits; year 1 at +01:00
+        raise MalformedResponse(f"unparseable timestamp: {_describe(value)}") from None
 
 
 def _from_epoch_milliseconds(value: int) -> datetime:
     try:
         return _EPOCH + timedelta(milliseconds=value)
     except OverflowError:
-        raise MalformedResponse(f"epoch timestamp out of range: {value!r}") from None
+        raise MalformedResponse(f"epoch timestamp out of range: {_describe(value)}") from None
 
 
 def parse_conference(data: object) -> Conference:
-    """Build a Conference from a decoded JSON body; unknown keys are ignored."""
+    """Build a Conference from a decoded JSON body; unknown keys are ignored (§6 item 2).
+
+    Only a body that is not an object or has no usable ``id`` raises MalformedResponse;
+    an unreadable optional field is recorded as unknown, with a note in ``problems``.
+    """
     if not isinstance(data, dict):
         raise MalformedResponse(f"expected a conference object, got {_json_type(data)}")
+    conference_id = _id_field(data)
+    fields = _FieldReader(data)
+    values = {
+        "state": fields.read("state", _as_state),
+        "from_number": fields.read("from", _as_text),
+        "created_time": fields.read("createdTime", _as_timestamp),
+        "completed_time": fields.read("completedTime", _as_timestamp),
+        "active_members": fields.read("activeMembers", _as_integer),
+        "hold": fields.read("hold", _as_boolean),
+        "mute": fields.read("mute", _as_boolean),
+        "profile": fields.read("profile", _as_text),
+        "callback_url": fields.read("callbackUrl", _as_text),
+        "callback_http_method": fields.read("callbackHttpMethod", _as_text),
+        "callback_timeout": fields.read("callbackTimeout", _as_integer),
+        "fallback_url": fields.read("fallbackUrl", _as_text),
+        "tag": fields.read("tag", _as_text),
+    }
     return Conference(
-        id=_id_field(data),
-        state=_state_field(data, "state"),
-        from_number=_str_field(data, "from"),
-        created_time=_time_field(data, "createdTime"),
-        completed_time=_time_field(data, "completedTime"),
-        active_members=_int_field(data, "activeMembers"),
-        hold=_bool_field(data, "hold"),
-        mute=_bool_field(data, "mute"),
-        profile=_str_field(data, "profile"),
-        callback_url=_str_field(data, "callbackUrl"),
-        callback_http_method=_str_field(data, "callbackHttpMethod"),
-        callback_timeout=_int_field(data, "callbackTimeout"),
-        fallback_url=_str_field(data, "fallbackUrl"),
-        tag=_str_field(data, "tag"),
+        id=conference_id, **values, unknown=_unknown(values), problems=fields.problems()
     )
 
 
 def parse_member(data: object) -> Member:
-    """Build a Member from a decoded JSON body; unknown keys are ignored."""
+    """Build a Member from a decoded JSON body; unknown keys are ignored (§6 item 2).
+
+    Only a body that is not an object or has no usable ``id`` raises MalformedResponse;
+    an unreadable optional field is recorded as unknown, with a note in ``problems``.
+    """
     if not isinstance(data, dict):
         raise MalformedResponse(f"expected a member object, got {_json_type(data)}")
-    call_url = _str_field(data, "call")
-    return Member(
-        id=_id_field(data),
-        state=_state_field(data, "state"),
-        mute=_bool_field(data, "mute"),
-        hold=_bool_field(data, "hold"),
-        join_tone=_bool_field(data, "joinTone"),
-        leaving_tone=_bool_field(data, "leavingTone"),
-        added_time=_time_field(data, "addedTime"),
-        removed_time=_time_field(data, "removedTime"),
-        call_url=call_url,
-        call_id=_last_path_segment(call_url) if call_url else None,
-    )
+    member_id = _id_field(data)
+    fields = _FieldReader(data)
+    values = {
+        "state": fields.read("state", _as_state),
+        "mute": fields.read("mute", _as_boolean),
+        "hold": fields.read("hold", _as_boolean),
+        "join_tone": fields.read("joinTone", _as_boolean),
+        "leaving_tone": fields.read("leavingTone", _as_boolean),
+        "added_time": fields.read("addedTime", _as_timestamp),
+        "removed_time": fields.read("removedTime", _as_timestamp),
+        "call_url": fields.read("call", _as_url),
+    }
+    values["call_id"] = None
+    if values["call_url"] is not None:
+        values["call_id"] = _last_path_segment(values["call_url"])
+        if values["call_id"] is None:
+            fields.note("'call' has no call id in its path")
+    return Member(id=member_id, **values, unknown=_unknown(values), problems=fields.problems())
+
+
+def decode_conference(content: bytes, *, expected_id: str) -> Conference:
+    """The Conference in a GET conference body, which must be about ``expected_id``.
+
+    Raises MalformedResponse (and nothing else) for a body that is empty, not JSON,
+    nested too deeply, not an object, without a usable id, or about another conference.
+    """
+    conference = parse_conference(_decode_json(content))
+    if conference.id != expected_id:
+        raise MalformedResponse(
+            f"asked for conference {_describe(expected_id)}, "
+            f"got an answer for {_describe(conference.id)}"
+        )
+    return conference
+
+
+def decode_member(content: bytes, *, expected_id: str) -> Member:
+    """The Member in a GET member body, which must be about ``expected_id`` (as above)."""
+    member = parse_member(_decode_json(content))
+    if member.id != expected_id:
+        raise MalformedResponse(
+            f"asked for member {_describe(expected_id)}, got an answer for {_describe(member.id)}"
+        )
+    return member
+
+
+def decode_members(content: bytes) -> tuple[tuple[Member, ...], tuple[str, ...]]:
+    """The members on one page of a members list (§1.6), and a note per skipped item.
+
+    An item that is not an object or has no usable id is skipped; its note names its
+    position (counting from 1), never its content. Raises MalformedResponse (and nothing
+    else) when the body as a whole is unusable: empty, not JSON, or not a list.
+    """
+    data = _decode_json(content)
+    if not isinstance(data, list):
+        raise MalformedResponse(f"expected a list of members, got {_json_type(data)}")
+    members: list[Member] = []
+    problems: list[str] = []
+    for position, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
+            problems.append(f"item {position} is {_json_type(item)}, not a member; skipped")
+            continue
+        try:
+            members.append(parse_member(item))
+        except MalformedResponse:
+            problems.append(f"item {position} has no usable member id; skipped")
+    return tuple(members), tuple(problems)
+
+
+def _decode_json(content: bytes) -> object:
+    if not content or not content.strip():
+        raise MalformedResponse("empty body")
+    try:
+        return json.loads(content)
+    except RecursionError:
+        raise MalformedResponse("body is nested too deeply to read") from None
+    except ValueError:  # includes UnicodeDecodeError and integers of thousands of digits
+        raise MalformedResponse("body is not JSON") from None
+
+
+class _FieldProblem(Exception):
+    """A value that is present but unreadable; the message follows the key's name."""
+
+
+class _FieldReader:
+    """Reads the optional fields of one JSON object. An unreadable value reads as None
+    and leaves a note such as "'hold' should be a boolean, got 'yes'"."""
+
+    def __init__(self, data: dict) -> None:
+        self._data = data
+        self._notes: list[str] = []
+
+    def read(self, key: str, parse: Callable[[object], T]) -> T | None:
+        value = self._data.get(key)
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except _FieldProblem as problem:
+            self.note(f"'{key}' {problem}")
+            return None
+
+    def note(self, text: str) -> None:
+        self._notes.append(text)
+
+    def problems(self) -> tuple[str, ...]:
+        return tuple(self._notes)
+
+
+def _unknown(values: dict[str, object]) -> frozenset[str]:
+    return frozenset(name for name, value in values.items() if value is None)
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    raise _FieldProblem(f"should be a string, got {_describe(value)}")
+
+
+def _as_state(value: object) -> str:
+    """Lower-cased and kept even when it is not a documented state (§6 item 4)."""
+    state = _as_text(value).strip().lower()
+    if not state:
+        raise _FieldProblem("is blank")
+    return state
+
+
+def _as_integer(value: object) -> int:
+    """An integer, also as a whole float or a string of digits (§6 item 5)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value) and len(value) <= 30:
+        return int(value)
+    raise _FieldProblem(f"should be an integer, got {_describe(value)}")
+
+
+def _as_boolean(value: object) -> bool:
+    """A boolean, also as the strings "true"/"false" in any case (§6 item 5)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise _FieldProblem(f"should be a boolean, got {_describe(value)}")
+
+
+def _as_timestamp(value: object) -> datetime | None:
+    try:
+        return parse_timestamp(value)
+    except MalformedResponse:
+        raise _FieldProblem(f"should be a timestamp, got {_describe(value)}") from None
+
+
+def _as_url(value: object) -> str:
+    """A URL string we can split; the value is not repeated in the note, since a URL
+    may carry ``user:password@`` (§3)."""
+    if not isinstance(value, str):
+        raise _FieldProblem(f"should be a URL, got {_json_type(value)}")
+    if not value.strip():
+        raise _FieldProblem("is blank")
+    try:
+        urlsplit(value.strip())
+    except ValueError:  # e.g. "http://[::1/x": an unbalanced IPv6 host
+        raise _FieldProblem("is not a usable URL") from None
+    return value
 
 
 def _json_type(value: object) -> str:
@@ -269,63 +470,38 @@ def _json_type(value: object) -> str:
         return "an object"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
     return type(value).__name__
+
+
+def _describe(value: object) -> str:
+    """A short description of a JSON value for a message: the repr of a scalar, cut to
+    60 characters; only the type of a list or object (its repr could be huge or deep)."""
+    if isinstance(value, dict | list) or value is None:
+        return _json_type(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return "a very large number"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _id_field(data: dict) -> str:
     value = data.get("id")
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 200:
         return str(value)
     if not isinstance(value, str) or not value.strip():
-        raise MalformedResponse(f"missing or invalid 'id': {value!r:.60}")
+        raise MalformedResponse(f"missing or invalid 'id': {_describe(value)}")
     return value
 
 
-def _str_field(data: dict, key: str) -> str | None:
-    value = data.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise MalformedResponse(f"'{key}' should be a string, got {_json_type(value)}")
-
-
-def _state_field(data: dict, key: str) -> str | None:
-    value = _str_field(data, key)
-    return value.strip().lower() if value is not None else None
-
-
-def _int_field(data: dict, key: str) -> int | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise MalformedResponse(f"'{key}' should be an integer, got a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-        return int(value)
-    raise MalformedResponse(f"'{key}' should be an integer, got {value!r:.60}")
-
-
-def _bool_field(data: dict, key: str) -> bool | None:
-    value = data.get(key)
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise MalformedResponse(f"'{key}' should be a boolean, got {value!r:.60}")
-
-
-def _time_field(data: dict, key: str) -> datetime | None:
-    try:
-        return parse_timestamp(data.get(key))
-    except MalformedResponse as exc:
-        raise MalformedResponse(f"'{key}': {exc.message}") from None
-
-
 def _last_path_segment(url: str) -> str | None:
-    """The last non-empty path segment of an absolute or relative URL (host ignored)."""
+    """The last non-empty path segment of an absolute or relative URL (host ignored).
+    Raises ValueError for a URL that cannot be split (an unbalanced IPv6 host)."""
     segments = [segment for segment in urlsplit(url.strip()).path.split("/") if segment]
     return unquote(segments[-1]) if segments else None
 
@@ -334,7 +510,7 @@ def _last_path_segment(url: str) -> str | None:
 
 
 def _error_from_response(response: requests.Response, *, scrub) -> CatapultError:
-    """Map a non-2xx response to the matching CatapultError subclass. Never raises."""
+    """Map a non-2xx response to the matching CatapultError subclass (§4.5). Never raises."""
     status = response.status_code
     body = _decode_error_body(response.content)
     category = _optional_text(body.get("category"))
@@ -368,7 +544,7 @@ def _decode_error_body(content: bytes) -> dict:
         return {}
     try:
         data = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -412,7 +588,7 @@ def _reset_at(response: requests.Response, body: dict) -> datetime | None:
 
 def _parse_epoch(value: object) -> datetime | None:
     """Epoch milliseconds (13 digits), or seconds (10 digits) defensively; None if unusable."""
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
     text = str(value).strip()
     try:
@@ -437,11 +613,11 @@ def _parse_retry_after(value: str | None) -> datetime | None:
         if value.isascii() and value.isdigit():
             return datetime.now(UTC) + timedelta(seconds=int(value))
         parsed = parsedate_to_datetime(value)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 # --------------------------------------------------------------------------- client
@@ -508,8 +684,10 @@ class CatapultClient:
     # ---- conferences
 
     def get_conference(self, conference_id: str) -> Conference:
+        """The conference; MalformedResponse if the answer is about another id (§6 item 16)."""
         response = self._request("GET", self._conference_url(conference_id))
-        return parse_conference(self._json_body(response))
+        conference = self._decode(decode_conference, response, expected_id=conference_id)
+        return self._scrub_problems(conference)
 
     def create_conference(
         self,
@@ -569,32 +747,39 @@ class CatapultClient:
 
     # ---- members
 
-    def list_members(self, conference_id: str, *, max_pages: int = 20) -> list[Member]:
-        """All members, departed ones included; follows ``Link: rel="next"`` up to max_pages."""
+    def list_members(self, conference_id: str, *, max_pages: int = 20) -> MemberList:
+        """All members, departed ones included; follows ``Link: rel="next"`` up to max_pages
+        (§5.4). A list item that is not a member with an id is skipped and noted in
+        ``problems``; a page that is not a JSON list raises MalformedResponse."""
         if max_pages < 1:
             raise ValueError(f"max_pages must be at least 1, got {max_pages!r}")
         url = self._conference_url(conference_id, "members")
         members: list[Member] = []
-        for _ in range(max_pages):
+        problems: list[str] = []
+        for page in range(1, max_pages + 1):
             response = self._request("GET", url)
-            data = self._json_body(response)
-            if not isinstance(data, list):
-                raise MalformedResponse(f"expected a list of members, got {_json_type(data)}")
-            members.extend(parse_member(item) for item in data)
+            page_members, page_problems = self._decode(decode_members, response)
+            members.extend(self._scrub_problems(member) for member in page_members)
+            for problem in page_problems:
+                logger.warning("catapult: members of %s, page %d: %s", conference_id, page, problem)
+                problems.append(f"page {page}: {problem}")
             next_url = self._next_page_url(response)
             if next_url is None:
-                return members
+                return MemberList(members=tuple(members), problems=tuple(problems), pages=page)
             url = next_url
         logger.warning(
             "catapult: stopped listing members of %s after %d pages (more advertised)",
             conference_id,
             max_pages,
         )
-        return members
+        problems.append(f"stopped after {max_pages} pages; the server advertised more")
+        return MemberList(members=tuple(members), problems=tuple(problems), pages=max_pages)
 
     def get_member(self, conference_id: str, member_id: str) -> Member:
+        """The member; MalformedResponse if the answer is about another id (§6 item 16)."""
         response = self._request("GET", self._conference_url(conference_id, "members", member_id))
-        return parse_member(self._json_body(response))
+        member = self._decode(decode_member, response, expected_id=member_id)
+        return self._scrub_problems(member)
 
     def add_member(
         self,
@@ -651,10 +836,14 @@ class CatapultClient:
         return f"{self.base_url}/v1/users/{quote(self.user_id, safe='')}/conferences"
 
     def _conference_url(self, conference_id: str, *more: str) -> str:
+        """The URL of a conference or a resource below it. "." and ".." are refused: the
+        HTTP layer would resolve them to the collection paths (§5.2)."""
         segments = [conference_id, *more]
         for segment in segments:
             if not isinstance(segment, str) or not segment:
                 raise ValueError(f"ids must be non-empty strings, got {segment!r}")
+            if segment in (".", ".."):
+                raise ValueError(f"{segment!r} cannot be an id")
         return "/".join([self._conferences_url(), *(quote(s, safe="") for s in segments)])
 
     def _request(self, method: str, url: str, *, body: dict | None = None) -> requests.Response:
@@ -687,20 +876,32 @@ class CatapultClient:
         logger.info("catapult %s %s failed: %s", method, path, error)
         raise error
 
-    def _json_body(self, response: requests.Response) -> object:
-        content = response.content
-        if not content or not content.strip():
-            raise MalformedResponse("empty body", status=response.status_code)
+    def _decode(self, decode: Callable[..., T], response: requests.Response, **options) -> T:
+        """Run a ``decode_*`` function on the body; its MalformedResponse gets the status
+        and loses anything that looks like our credentials."""
         try:
-            return json.loads(content)
-        except ValueError:
-            raise MalformedResponse("body is not JSON", status=response.status_code) from None
+            return decode(response.content, **options)
+        except MalformedResponse as error:
+            raise MalformedResponse(
+                self._scrub(error.message), status=response.status_code
+            ) from None
+
+    def _scrub_problems(self, result: T) -> T:
+        if not result.problems:
+            return result
+        return replace(result, problems=tuple(self._scrub(note) for note in result.problems))
 
     def _id_from_location(self, response: requests.Response) -> str:
+        """The id in a create/add answer's ``Location``, relative or absolute (§1.1)."""
         location = response.headers.get("Location", "").strip()
         if not location:
             raise MalformedResponse("no Location header", status=response.status_code)
-        resource_id = _last_path_segment(location)
+        try:
+            resource_id = _last_path_segment(location)
+        except ValueError:
+            raise MalformedResponse(
+                "the Location header is not a usable URL", status=response.status_code
+            ) from None
         if not resource_id:
             raise MalformedResponse(
                 self._scrub(f"no id in Location {location!r:.100}"), status=response.status_code
@@ -709,14 +910,26 @@ class CatapultClient:
 
     def _next_page_url(self, response: requests.Response) -> str | None:
         """The resolved ``rel="next"`` target, or None. Refuses to leave the API's origin,
-        because the session would send our credentials to any host."""
-        for link in response.links.values():
+        because the session would send our credentials to any host (§5.4)."""
+        try:
+            links = response.links
+        except (ValueError, TypeError):  # requests' parser is lenient; this is a safety net
+            raise MalformedResponse("unreadable Link header", status=response.status_code) from None
+        for link in links.values():
             if "next" not in link.get("rel", "").lower().split():
                 continue
-            target = urljoin(response.url, link.get("url", "").strip())
-            here, there = urlsplit(response.url), urlsplit(target)
+            try:
+                target = urljoin(response.url, link.get("url", "").strip())
+                here, there = urlsplit(response.url), urlsplit(target)
+            except ValueError:  # e.g. an unbalanced IPv6 host: "http://[::1/x"
+                raise MalformedResponse(
+                    "the next page link is not a usable URL", status=response.status_code
+                ) from None
             if (here.scheme, here.netloc) != (there.scheme, there.netloc):
-                raise MalformedResponse(f"next page link points to another host: {there.netloc}")
+                raise MalformedResponse(
+                    self._scrub(f"next page link points to another host: {there.netloc:.100}"),
+                    status=response.status_code,
+                )
             return target
         return None
 

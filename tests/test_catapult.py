@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conferences.catapult import (
     REAL_API_BASE_URL,
@@ -28,9 +30,13 @@ from conferences.catapult import (
     CredentialsRejected,
     MalformedResponse,
     Member,
+    MemberList,
     NotFound,
     RateLimited,
     TransientError,
+    decode_conference,
+    decode_member,
+    decode_members,
     parse_conference,
     parse_member,
     parse_timestamp,
@@ -170,6 +176,38 @@ def make_member_body(**overrides) -> dict:
     return {**body, **overrides}
 
 
+CONFERENCE_FIELDS = frozenset(
+    {
+        "state",
+        "from_number",
+        "created_time",
+        "completed_time",
+        "active_members",
+        "hold",
+        "mute",
+        "profile",
+        "callback_url",
+        "callback_http_method",
+        "callback_timeout",
+        "fallback_url",
+        "tag",
+    }
+)
+MEMBER_FIELDS = frozenset(
+    {
+        "state",
+        "mute",
+        "hold",
+        "join_tone",
+        "leaving_tone",
+        "added_time",
+        "removed_time",
+        "call_url",
+        "call_id",
+    }
+)
+
+
 def raised_by(call) -> CatapultError:
     with pytest.raises(CatapultError) as excinfo:
         call()
@@ -211,14 +249,29 @@ def test_parse_timestamp_rejects_anything_else_as_malformed(value):
 # --------------------------------------------------------------------------- parsing (pure)
 
 
-def test_a_conference_with_only_an_id_has_every_other_field_none():
-    assert parse_conference({"id": "conf-1"}) == Conference(id="conf-1")
-    assert Conference(id="conf-1").active_members is None
-    assert Conference(id="conf-1").hold is None
+def test_a_conference_with_only_an_id_has_every_other_field_none_and_unknown():
+    conference = parse_conference({"id": "conf-1"})
+
+    assert conference == Conference(id="conf-1", unknown=CONFERENCE_FIELDS)
+    assert conference.active_members is None
+    assert conference.hold is None
+    assert conference.problems == ()
 
 
-def test_a_member_with_only_an_id_has_every_other_field_none():
-    assert parse_member({"id": "m-1"}) == Member(id="m-1")
+def test_a_member_with_only_an_id_has_every_other_field_none_and_unknown():
+    member = parse_member({"id": "m-1"})
+
+    assert member == Member(id="m-1", unknown=MEMBER_FIELDS)
+    assert member.problems == ()
+
+
+def test_a_json_null_is_unknown_like_an_absent_key_and_is_no_problem():
+    conference = parse_conference({"id": "conf-1", "hold": None, "state": "active"})
+
+    assert conference.hold is None
+    assert "hold" in conference.unknown
+    assert "state" not in conference.unknown
+    assert conference.problems == ()
 
 
 def test_a_member_with_mixed_offsets_may_leave_before_it_joined_without_crashing():
@@ -232,6 +285,272 @@ def test_a_member_with_mixed_offsets_may_leave_before_it_joined_without_crashing
 
     assert member.added_time == datetime(2013, 7, 12, 18, 47, 4, tzinfo=UTC)
     assert member.removed_time == datetime(2013, 7, 12, 17, 49, 11, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- decoding anything
+
+# Whatever bytes arrive, decoding returns a result or raises a CatapultError subclass:
+# never ValueError, TypeError, KeyError, RecursionError, OverflowError...
+
+CONFERENCE_KEYS = [
+    "id",
+    "state",
+    "from",
+    "createdTime",
+    "completedTime",
+    "activeMembers",
+    "hold",
+    "mute",
+    "profile",
+    "callbackUrl",
+    "callbackHttpMethod",
+    "callbackTimeout",
+    "fallbackUrl",
+    "tag",
+]
+MEMBER_KEYS = [
+    "id",
+    "state",
+    "mute",
+    "hold",
+    "joinTone",
+    "leavingTone",
+    "addedTime",
+    "removedTime",
+    "call",
+]
+ODD_TEXT = [
+    "conf-1",
+    "m-1",
+    "",
+    " ",
+    ".",
+    "..",
+    "true",
+    "FALSE",
+    "yes",
+    "2000",
+    "2000ms",
+    "-0",
+    "１２",
+    "1" * 5000,
+    "2013-07-12T15:22:47-02",
+    "2013-07-12T16:26:55.685-02:00",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+    "1419032854964",
+    "99999999999999999999999",
+    "http://[::1/x",
+    "https://localhost:8444/v1/users/u/calls/c-1",
+    "https://user:pass@host/",
+    "\x00\ud800",
+]
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**4000, max_value=10**4299)
+    | st.floats()
+    | st.text(max_size=30)
+    | st.sampled_from(ODD_TEXT)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(max_size=8) | st.sampled_from(CONFERENCE_KEYS), children, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+field_values = st.sampled_from(ODD_TEXT) | json_scalars | json_values
+
+
+def objects_like(keys, *, usual_id, other_ids):
+    """Dicts with some of ``keys``, each with a random value; mostly with ``usual_id``."""
+    ids = st.sampled_from([usual_id] * 3 + other_ids) | json_values
+    return st.fixed_dictionaries(
+        {"id": ids}, optional={key: field_values for key in keys if key != "id"}
+    )
+
+
+conference_like = objects_like(CONFERENCE_KEYS, usual_id="conf-1", other_ids=["conf-2", 1, ""])
+member_like = objects_like(MEMBER_KEYS, usual_id="m-1", other_ids=["m-2", 7, " "])
+
+
+def deeply_nested(depth: int, *, inside: bytes = b"") -> bytes:
+    """A JSON list ``depth`` levels deep; put inside a field of an object when ``inside``."""
+    nested = b"[" * depth + b"]" * depth
+    return inside.replace(b"@", nested) if inside else nested
+
+
+depths = st.integers(min_value=1, max_value=3000) | st.sampled_from([10_000, 100_000])
+deep_bodies = st.builds(
+    deeply_nested,
+    depths,
+    inside=st.sampled_from(
+        [b"", b'{"id": "conf-1", "tag": @}', b'[{"id": "m-1", "call": @}]', b'{"id": @}']
+    ),
+) | depths.map(lambda depth: b"[" * depth)
+
+
+def json_bytes(value) -> bytes:
+    return json.dumps(value).encode()
+
+
+def outcome_of(decode, content, **options):
+    """The result, or the CatapultError raised; anything else fails the test."""
+    try:
+        return decode(content, **options)
+    except CatapultError as error:
+        return error
+
+
+def assert_unknown_matches_the_values(result, fields):
+    for name in fields:
+        assert (getattr(result, name) is None) == (name in result.unknown), name
+    assert result.unknown <= fields
+    assert len(result.problems) <= len(result.unknown)
+    assert all(isinstance(note, str) and note for note in result.problems)
+
+
+bodies = (
+    st.binary(max_size=200)
+    | json_values.map(json_bytes)
+    | conference_like.map(json_bytes)
+    | member_like.map(json_bytes)
+    | st.lists(member_like | json_values, max_size=5).map(json_bytes)
+    | deep_bodies
+)
+examples = settings(max_examples=300, deadline=None, database=None)
+
+
+@examples
+@given(content=bodies)
+def test_decoding_any_bytes_as_a_conference_gives_a_conference_or_a_catapult_error(content):
+    outcome = outcome_of(decode_conference, content, expected_id="conf-1")
+
+    assert isinstance(outcome, Conference | MalformedResponse)
+    if isinstance(outcome, Conference):
+        assert outcome.id == "conf-1"
+        assert_unknown_matches_the_values(outcome, CONFERENCE_FIELDS)
+
+
+@examples
+@given(content=bodies)
+def test_decoding_any_bytes_as_a_member_gives_a_member_or_a_catapult_error(content):
+    outcome = outcome_of(decode_member, content, expected_id="m-1")
+
+    assert isinstance(outcome, Member | MalformedResponse)
+    if isinstance(outcome, Member):
+        assert outcome.id == "m-1"
+        assert_unknown_matches_the_values(outcome, MEMBER_FIELDS)
+
+
+@examples
+@given(content=bodies)
+def test_decoding_any_bytes_as_a_members_page_gives_members_or_a_catapult_error(content):
+    outcome = outcome_of(decode_members, content)
+
+    assert isinstance(outcome, tuple | MalformedResponse)
+    if isinstance(outcome, tuple):
+        members, problems = outcome
+        assert all(isinstance(member, Member) for member in members)
+        for member in members:
+            assert_unknown_matches_the_values(member, MEMBER_FIELDS)
+        assert len(members) + len(problems) == len(json.loads(content))
+
+
+@examples
+@given(body=conference_like)
+def test_a_conference_like_object_keeps_every_field_it_could_read(body):
+    outcome = outcome_of(decode_conference, json_bytes(body), expected_id="conf-1")
+
+    if body["id"] != "conf-1":
+        assert isinstance(outcome, MalformedResponse)
+        return
+    assert isinstance(outcome, Conference)
+    assert_unknown_matches_the_values(outcome, CONFERENCE_FIELDS)
+    given_fields = {
+        FIELD_OF_KEY[key] for key, value in body.items() if key != "id" and not _blank(key, value)
+    }
+    assert outcome.unknown == (CONFERENCE_FIELDS - given_fields) | {
+        name for name in given_fields if getattr(outcome, name) is None
+    }
+    assert len(outcome.problems) == len(outcome.unknown & given_fields)
+
+
+@examples
+@given(body=member_like)
+def test_a_member_like_object_keeps_every_field_it_could_read(body):
+    outcome = outcome_of(decode_member, json_bytes(body), expected_id="m-1")
+
+    if body["id"] != "m-1":
+        assert isinstance(outcome, MalformedResponse)
+        return
+    assert isinstance(outcome, Member)
+    assert_unknown_matches_the_values(outcome, MEMBER_FIELDS)
+    given_keys = {key for key, value in body.items() if key != "id" and not _blank(key, value)}
+    unreadable = {key for key in given_keys if getattr(outcome, MEMBER_FIELD_OF_KEY[key]) is None}
+    no_call_id = "call" not in unreadable and "call" in given_keys and outcome.call_id is None
+    assert len(outcome.problems) == len(unreadable) + no_call_id
+
+
+MEMBER_FIELD_OF_KEY = {
+    "state": "state",
+    "mute": "mute",
+    "hold": "hold",
+    "joinTone": "join_tone",
+    "leavingTone": "leaving_tone",
+    "addedTime": "added_time",
+    "removedTime": "removed_time",
+    "call": "call_url",
+}
+
+
+FIELD_OF_KEY = {
+    "state": "state",
+    "from": "from_number",
+    "createdTime": "created_time",
+    "completedTime": "completed_time",
+    "activeMembers": "active_members",
+    "hold": "hold",
+    "mute": "mute",
+    "profile": "profile",
+    "callbackUrl": "callback_url",
+    "callbackHttpMethod": "callback_http_method",
+    "callbackTimeout": "callback_timeout",
+    "fallbackUrl": "fallback_url",
+    "tag": "tag",
+}
+
+
+def _blank(key, value) -> bool:
+    """Not given: null, or a blank timestamp (which reads as "no time yet", not a problem)."""
+    return value is None or (key.endswith("Time") and isinstance(value, str) and not value.strip())
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"id": "conf-1", "activeMembers": ' + b"1" * 5000 + b"}",
+        b'{"id": ' + b"1" * 5000 + b"}",
+        b'{"id": "conf-1", "createdTime": "' + b"1" * 5000 + b'"}',
+        b'{"id": "conf-1", "createdTime": 1' + b"0" * 300 + b"}",
+        b'{"id": "conf-1", "tag": NaN, "activeMembers": Infinity, "hold": -Infinity}',
+        b"\xff\xfe\x00",
+        b'{"id": "conf-1"' + b" " * 10_000,
+        '{"id": "conf-1", "state": "\u00e9t\u00e9"}'.encode("utf-16"),
+    ],
+)
+def test_bodies_that_break_naive_parsers_give_a_conference_or_a_catapult_error(content):
+    outcome = outcome_of(decode_conference, content, expected_id="conf-1")
+
+    assert isinstance(outcome, Conference | MalformedResponse)
 
 
 # --------------------------------------------------------------------------- client basics
@@ -306,6 +625,8 @@ def test_a_conference_keeps_unknown_keys_out_and_accepts_string_booleans_and_num
         callback_timeout=2000,
         fallback_url=None,
         tag=None,
+        unknown=frozenset({"completed_time", "callback_url", "fallback_url", "tag"}),
+        problems=(),
     )
 
 
@@ -317,29 +638,130 @@ def test_an_unknown_state_is_kept_lower_cased(canned):
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "field", "problem"),
     [
-        {"activeMembers": "lots"},
-        {"activeMembers": True},
-        {"hold": 3},
-        {"mute": "yes"},
-        {"state": 42},
-        {"from": 19195551212},
-        {"createdTime": "last tuesday"},
-        {"callbackTimeout": 2.5},
-        {"id": None},
-        {"id": ""},
+        ({"tag": 5}, "tag", "'tag' should be a string, got 5"),
+        (
+            {"callbackTimeout": "2000ms"},
+            "callback_timeout",
+            "'callbackTimeout' should be an integer, got '2000ms'",
+        ),
+        ({"callbackTimeout": 2.5}, "callback_timeout", "'callbackTimeout' should be an integer"),
+        ({"hold": "yes"}, "hold", "'hold' should be a boolean, got 'yes'"),
+        ({"mute": 3}, "mute", "'mute' should be a boolean, got 3"),
+        ({"activeMembers": 2.5}, "active_members", "'activeMembers' should be an integer"),
+        ({"activeMembers": True}, "active_members", "'activeMembers' should be an integer"),
+        ({"activeMembers": "lots"}, "active_members", "'activeMembers' should be an integer"),
+        (
+            {"createdTime": "last tuesday"},
+            "created_time",
+            "'createdTime' should be a timestamp, got 'last tuesday'",
+        ),
+        ({"createdTime": "0001-01-01T00:00:00+01:00"}, "created_time", "'createdTime'"),
+        ({"state": 42}, "state", "'state' should be a string, got 42"),
+        ({"state": ["active"]}, "state", "'state' should be a string, got a list"),
+        ({"from": 19195551212}, "from_number", "'from' should be a string"),
+        ({"callbackUrl": {"url": "x"}}, "callback_url", "'callbackUrl' should be a string"),
     ],
 )
-def test_a_wrongly_typed_conference_field_is_a_malformed_response(canned, overrides):
-    canned.route("GET", conference_path("c1"), body=make_conference_body(**overrides))
+def test_one_odd_field_is_unknown_and_the_rest_of_the_conference_is_kept(
+    canned, overrides, field, problem
+):
+    body = make_conference_body(id="c1", **overrides)
+    canned.route("GET", conference_path("c1"), body=body)
+
+    with canned.client() as client:
+        conference = client.get_conference("c1")
+
+    assert getattr(conference, field) is None
+    absent = {"completed_time", "callback_url", "callback_http_method", "callback_timeout"}
+    assert conference.unknown == absent | {"fallback_url", "tag", field}
+    assert len(conference.problems) == 1
+    assert conference.problems[0].startswith(problem)
+    kept = parse_conference(make_conference_body(id="c1"))
+    for name in CONFERENCE_FIELDS - {field}:
+        assert getattr(conference, name) == getattr(kept, name), name
+    assert conference.id == "c1"
+
+
+def test_several_odd_fields_each_leave_a_note_and_the_rest_is_kept():
+    conference = parse_conference(
+        make_conference_body(id="c1", tag=5, hold="yes", callbackTimeout="2000ms")
+    )
+
+    assert conference.problems == (
+        "'hold' should be a boolean, got 'yes'",
+        "'callbackTimeout' should be an integer, got '2000ms'",
+        "'tag' should be a string, got 5",
+    )
+    assert {"hold", "callback_timeout", "tag"} <= conference.unknown
+    assert (conference.state, conference.active_members, conference.mute) == ("active", 2, False)
+    assert conference.created_time == datetime(2013, 7, 12, 17, 22, 47, tzinfo=UTC)
+
+
+def test_problem_notes_never_repeat_the_credentials(canned):
+    canned.route("GET", conference_path("c1"), body={"id": "c1", "hold": f"{TOKEN}:{SECRET}"})
+
+    with canned.client() as client:
+        conference = client.get_conference("c1")
+
+    assert "hold" in conference.unknown
+    assert len(conference.problems) == 1
+    assert SECRET not in conference.problems[0]
+    assert TOKEN not in conference.problems[0]
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", True, 1.5, [], {}, ["c1"]])
+def test_a_conference_without_a_usable_id_is_a_malformed_response(canned, value):
+    canned.route("GET", conference_path("c1"), body=make_conference_body(id=value))
 
     with canned.client() as client:
         error = raised_by(lambda: client.get_conference("c1"))
 
     assert isinstance(error, MalformedResponse)
-    assert error.poll_status == "malformed"
-    assert error.transient is False
+    assert (error.poll_status, error.transient, error.status) == ("malformed", False, 200)
+
+
+def test_an_answer_for_another_conference_is_a_malformed_response(canned):
+    canned.route("GET", conference_path("c1"), body=make_conference_body(id="c2"))
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, MalformedResponse)
+    assert error.message == "asked for conference 'c1', got an answer for 'c2'"
+
+
+def test_an_answer_for_another_member_is_a_malformed_response(canned):
+    canned.route("GET", conference_path("c1", "members", "m-1"), body=make_member_body(id="m-2"))
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_member("c1", "m-1"))
+
+    assert isinstance(error, MalformedResponse)
+    assert error.message == "asked for member 'm-1', got an answer for 'm-2'"
+
+
+def test_a_numeric_id_answers_for_the_same_id_as_text(canned):
+    canned.route("GET", conference_path("42"), body={"id": 42, "state": "created"})
+
+    with canned.client() as client:
+        conference = client.get_conference("42")
+
+    assert (conference.id, conference.state) == ("42", "created")
+
+
+@pytest.mark.parametrize("conference_id", [".", ".."])
+def test_dot_and_dot_dot_are_refused_as_ids_before_any_request(canned, conference_id):
+    with canned.client() as client:
+        with pytest.raises(ValueError):
+            client.get_conference(conference_id)
+        with pytest.raises(ValueError):
+            client.list_members(conference_id)
+        with pytest.raises(ValueError):
+            client.get_member("c1", conference_id)
+
+    assert canned.requests == []
 
 
 @pytest.mark.parametrize(
@@ -351,6 +773,60 @@ def test_a_conference_body_that_is_not_an_object_with_an_id_is_malformed(canned,
 
     with canned.client() as client, pytest.raises(MalformedResponse):
         client.get_conference("c1")
+
+
+def test_a_member_with_a_call_url_on_a_malformed_host_keeps_its_other_fields(canned):
+    body = make_member_body(id="m-1", call="http://[::1/v1/users/u/calls/c-1")
+    canned.route("GET", conference_path("c1", "members", "m-1"), body=body)
+
+    with canned.client() as client:
+        member = client.get_member("c1", "m-1")
+
+    assert (member.call_url, member.call_id) == (None, None)
+    assert member.unknown == {"call_url", "call_id", "removed_time"}
+    assert member.problems == ("'call' is not a usable URL",)
+    assert (member.state, member.join_tone) == ("active", True)
+    assert member.added_time == datetime(2013, 7, 12, 18, 47, 4, tzinfo=UTC)
+
+
+def test_a_member_call_url_without_a_path_leaves_only_the_call_id_unknown():
+    member = parse_member(make_member_body(call="https://localhost:8444/"))
+
+    assert member.call_url == "https://localhost:8444/"
+    assert member.call_id is None
+    assert member.unknown == {"call_id", "removed_time"}
+    assert member.problems == ("'call' has no call id in its path",)
+
+
+def test_one_odd_member_does_not_lose_the_members_list(canned, caplog):
+    canned.route(
+        "GET",
+        conference_path("c1", "members"),
+        body=[
+            {"id": "m-1", "state": "active"},
+            "member-secret-looking-text",
+            {"state": "active", "call": "/v1/users/u/calls/c-2"},
+            {"id": "m-3", "hold": "yes", "state": "completed"},
+            None,
+        ],
+    )
+
+    with canned.client() as client, caplog.at_level("WARNING", logger="conferences.catapult"):
+        listed = client.list_members("c1")
+
+    assert [member.id for member in listed.members] == ["m-1", "m-3"]
+    assert (listed.members[1].state, listed.members[1].hold) == ("completed", None)
+    assert listed.members[1].problems == ("'hold' should be a boolean, got 'yes'",)
+    assert listed.problems == (
+        "page 1: item 2 is a string, not a member; skipped",
+        "page 1: item 3 has no usable member id; skipped",
+        "page 1: item 5 is null, not a member; skipped",
+    )
+    assert listed.pages == 1
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 3
+    assert "item 2" in warnings[0]
+    assert not any("secret-looking" in text or "c-2" in text for text in warnings)
 
 
 def test_a_member_list_that_is_not_a_list_is_malformed(canned):
@@ -381,6 +857,8 @@ def test_a_member_call_id_is_the_last_segment_of_the_call_url_on_any_host(canned
         removed_time=None,
         call_url=f"https://localhost:8444/v1/users/{USER_ID}/calls/c-oexifypjlh5ygjr7qi4nesq",
         call_id="c-oexifypjlh5ygjr7qi4nesq",
+        unknown=frozenset({"removed_time"}),
+        problems=(),
     )
 
 
@@ -398,8 +876,10 @@ def test_members_follow_a_relative_next_link_until_there_is_none(canned):
     )
 
     with canned.client() as client:
-        members = client.list_members("c1")
+        listed = client.list_members("c1")
 
+    members = listed.members
+    assert (listed.pages, listed.problems) == (2, ())
     assert [m.id for m in members] == ["m-1", "m-2", "m-3"]
     assert [m.state for m in members] == ["completed", None, "active"]
     assert members[2].call_id == "c-3"
@@ -414,9 +894,11 @@ def test_member_pagination_stops_at_max_pages(canned):
     canned.route("GET", path, headers={"Link": f'<{path}>; rel="next"'}, body=[{"id": "m-1"}])
 
     with canned.client() as client:
-        members = client.list_members("c1", max_pages=3)
+        listed = client.list_members("c1", max_pages=3)
 
-    assert len(members) == 3
+    assert len(listed.members) == 3
+    assert listed.pages == 3
+    assert listed.problems == ("stopped after 3 pages; the server advertised more",)
     assert len(canned.requests) == 3
 
 
@@ -432,6 +914,60 @@ def test_a_next_link_to_another_host_is_refused_so_credentials_stay_home(canned)
         client.list_members("c1")
 
     assert len(canned.requests) == 1
+
+
+def test_a_link_with_a_malformed_host_is_a_malformed_response(canned):
+    canned.route(
+        "GET",
+        conference_path("c1", "members"),
+        headers={"Link": '<http://[::1/members?page=2>; rel="next"'},
+        body=[{"id": "m-1"}],
+    )
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.list_members("c1"))
+
+    assert isinstance(error, MalformedResponse)
+    assert error.message == "the next page link is not a usable URL"
+    assert len(canned.requests) == 1
+
+
+def test_a_location_with_a_malformed_host_is_a_malformed_response(canned):
+    canned.route("POST", BASE_PATH, status=201, headers={"Location": "http://[::1/conf-new"})
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.create_conference(from_number="+19195551212"))
+
+    assert isinstance(error, MalformedResponse)
+    assert error.status == 201
+
+
+@pytest.mark.parametrize(
+    ("call", "path"),
+    [
+        (lambda client: client.get_conference("c1"), conference_path("c1")),
+        (lambda client: client.list_members("c1"), conference_path("c1", "members")),
+        (lambda client: client.get_member("c1", "m-1"), conference_path("c1", "members", "m-1")),
+    ],
+)
+def test_deeply_nested_json_is_a_malformed_response(canned, call, path):
+    canned.route("GET", path, headers={"Content-Type": "application/json"}, body=b"[" * 100_000)
+
+    with canned.client() as client:
+        error = raised_by(lambda: call(client))
+
+    assert isinstance(error, MalformedResponse)
+    assert error.message == "body is nested too deeply to read"
+
+
+def test_a_deeply_nested_error_body_still_maps_to_its_status(canned):
+    canned.route("GET", conference_path("c1"), status=503, body=b"[" * 100_000)
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, TransientError)
+    assert error.status == 503
 
 
 @pytest.mark.parametrize(
@@ -817,7 +1353,7 @@ def test_a_conference_lifecycle_against_the_simulator(sim):
         active = client.get_conference(conference_id)
 
         client.update_member(conference_id, first, state="completed")
-        members = client.list_members(conference_id)
+        members = client.list_members(conference_id).members
         departed = client.get_member(conference_id, first)
 
         client.update_conference(conference_id, mute=True, hold=False)
@@ -825,7 +1361,7 @@ def test_a_conference_lifecycle_against_the_simulator(sim):
 
         client.update_conference(conference_id, state="completed")
         completed = client.get_conference(conference_id)
-        after = client.list_members(conference_id)
+        after = client.list_members(conference_id).members
         too_late = raised_by(lambda: client.update_conference(conference_id, mute=False))
 
     assert created.id == conference_id
@@ -954,7 +1490,7 @@ def test_a_malformed_member_list_is_a_malformed_response_but_an_empty_list_is_no
                 outcomes.append(error)
 
     assert sum(isinstance(outcome, MalformedResponse) for outcome in outcomes) == 3
-    assert [] in outcomes
+    assert MemberList(members=(), problems=(), pages=1) in outcomes
 
 
 def test_server_errors_from_the_simulator_are_transient(sim):
