@@ -498,7 +498,7 @@ def test_a_rate_limit_pause_running_out_makes_the_conferences_due_at_once(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_created_conferences_are_polled_within_the_stated_bound_while_active_ones_use_most_of_the_budget(
+def test_created_conferences_are_polled_within_the_bound_while_active_ones_get_most_requests(
     simulator, sim_client, settings
 ):
     # 20 active conferences due every second ask for twice the budget of 10 requests/s.
