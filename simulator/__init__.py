@@ -1,6 +1,8 @@
 """A standalone simulator of the Bandwidth Catapult v1 conference API.
 
-Standard library only (no Django). Run it with ``python -m simulator --help`` or start it
+Standard library only (no Django). "The reference" and its sections (§n) in these modules
+mean ``docs/catapult-api.md``, the facts about the API that the simulator and the client
+share. Run it with ``python -m simulator --help`` or start it
 from a test with ``simulator.testing.running_simulator()``.
 
 Modules, by role:
