@@ -40,9 +40,8 @@ class AccountForm(forms.ModelForm):
         if token or secret:
             current_token, current_secret = account.credentials() if account.pk else ("", "")
             account.set_credentials(token=token or current_token, secret=secret or current_secret)
-            # New credentials deserve a new try.
+            # New credentials deserve a try at once; the problem ends with a good poll.
             account.paused_until = None
-            account.problem, account.problem_message, account.problem_at = "", "", None
         if commit:
             account.save()
         return account

@@ -5,6 +5,7 @@ hold, mute), with when the run was first and last seen. Polling errors live on t
 conference row and in PollError runs; they never count as a change of state.
 """
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -51,6 +52,8 @@ class Account(models.Model):
     problem = models.CharField(max_length=30, choices=PollStatus.choices, blank=True)
     problem_message = models.TextField(blank=True)
     problem_at = models.DateTimeField(null=True, blank=True)
+    # When the current problem was reported as a polling_problem event.
+    problem_reported_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
@@ -98,6 +101,13 @@ class Conference(models.Model):
     last_polled_at = models.DateTimeField(null=True, blank=True)
     # When the newest applied observation was made; an older one changes nothing.
     last_observed_at = models.DateTimeField(null=True, blank=True)
+    # Since when polling has been failing (None while it works), and when that episode
+    # was reported as a polling_problem event (it is, once it lasted long enough).
+    problem_since = models.DateTimeField(null=True, blank=True)
+    problem_reported_at = models.DateTimeField(null=True, blank=True)
+    # Since when the conference flaps (too many changes in a short time): alerts then
+    # say so once, and once more when it settles, instead of one email per change.
+    flapping_since = models.DateTimeField(null=True, blank=True)
     next_poll_at = models.DateTimeField(default=timezone.now)
     # A polling round holds the conference while it polls it: only the round with this
     # token may write its result or release it; a dead round's claim lapses at
@@ -128,6 +138,11 @@ class Conference(models.Model):
 
     def __str__(self):
         return self.label or self.conference_id
+
+    def state_since(self):
+        """When the current state was first observed (None if never observed)."""
+        change = self.status_changes.order_by("-changed_at").first()
+        return change.changed_at if change else None
 
     @property
     def is_completed(self):
@@ -201,3 +216,178 @@ class PollError(models.Model):
 
     def __str__(self):
         return f"{self.poll_status}: {self.message}"
+
+
+class EventKind(models.TextChoices):
+    FIRST_OBSERVED = "first_observed", "first observed"
+    STATE_CHANGED = "state_changed", "state changed"
+    HOLD_CHANGED = "hold_changed", "hold changed"
+    MUTE_CHANGED = "mute_changed", "mute changed"
+    MEMBERS_CHANGED = "members_changed", "active members changed"
+    POLLING_PROBLEM = "polling_problem", "polling problem"
+    POLLING_RECOVERED = "polling_recovered", "polling recovered"
+
+
+class Event(models.Model):
+    """Something that happened to a conference (or an account), as recorded by the
+    observation path. Alerts and the timeline read events; `handled_at` is set once the
+    alert fan-out has turned the event into deliveries."""
+
+    kind = models.CharField(max_length=30, choices=EventKind.choices)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
+    # None for an account's event (its credentials rejected, say).
+    conference = models.ForeignKey(
+        Conference, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    occurred_at = models.DateTimeField(help_text="When it was observed.")
+    # For a change seen by polling: the previous observation, so the change happened
+    # between the two.
+    previous_observed_at = models.DateTimeField(null=True, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    # Anything else worth telling: the poll status and message of a problem, the
+    # active members at the time, how long the previous state lasted...
+    detail = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=20, default="poll")
+    handled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # alerts.fan_out: SELECT ... WHERE handled_at IS NULL ORDER BY id FOR UPDATE
+            # SKIP LOCKED LIMIT n (the unhandled events, oldest first).
+            models.Index(
+                fields=["id"],
+                name="event_unhandled_idx",
+                condition=models.Q(handled_at__isnull=True),
+            ),
+            # The conference page's timeline and flapping counts: one conference's
+            # events, newest first.
+            models.Index(fields=["conference", "-occurred_at"], name="event_by_conference_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.before} -> {self.after}"
+
+
+class Subscription(models.Model):
+    """Who wants which alerts about which conferences."""
+
+    class Scope(models.TextChoices):
+        ALL = "all", "every conference"
+        ACCOUNT = "account", "an account"
+        TAG = "tag", "a tag"
+        CONFERENCES = "conferences", "chosen conferences"
+
+    # The kinds a subscription can ask for, as the `subscribe` command spells them.
+    KINDS = {
+        "state": [EventKind.STATE_CHANGED],
+        "hold": [EventKind.HOLD_CHANGED],
+        "mute": [EventKind.MUTE_CHANGED],
+        "members": [EventKind.MEMBERS_CHANGED],
+        "polling": [EventKind.POLLING_PROBLEM, EventKind.POLLING_RECOVERED],
+        "first": [EventKind.FIRST_OBSERVED],
+    }
+
+    email = models.EmailField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="subscriptions",
+    )
+    scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.ALL)
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE)
+    tag = models.CharField(max_length=50, blank=True)
+    conferences = models.ManyToManyField(Conference, blank=True, related_name="subscriptions")
+    kinds = ArrayField(models.CharField(max_length=20), default=list)
+    # Members changes alert only when the count drops to `members_at_most` or below, or
+    # rises above `members_above` (when either is set); otherwise on every change.
+    members_at_most = models.IntegerField(null=True, blank=True)
+    members_above = models.IntegerField(null=True, blank=True)
+    time_zone = models.CharField(max_length=60, blank=True, help_text="Blank: the site's.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # Fan-out and the Alerts page: subscriptions by recipient.
+            models.Index(fields=["email"], name="subscription_email_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.email}: {', '.join(self.kinds)} ({self.describe_scope()})"
+
+    def describe_scope(self):
+        if self.scope == self.Scope.ACCOUNT:
+            return f"account {self.account}"
+        if self.scope == self.Scope.TAG:
+            return f"tag {self.tag}"
+        if self.scope == self.Scope.CONFERENCES:
+            return "chosen conferences"
+        return "every conference"
+
+    def event_kinds(self):
+        return {kind for name in self.kinds for kind in self.KINDS.get(name, [])}
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Delivery(models.Model):
+    """One email to one recipient, about one or more events (the outbox)."""
+
+    class Kind(models.TextChoices):
+        CHANGE = "change"
+        FLAPPING = "flapping"
+        SETTLED = "settled"
+        DIGEST = "digest"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CHANGE)
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    email = models.EmailField()
+    conference = models.ForeignKey(
+        Conference, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    events = models.ManyToManyField(Event, related_name="deliveries")
+    status = models.CharField(
+        max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    send_after = models.DateTimeField(default=timezone.now)
+    # A sender holds the delivery while it sends it; a dead sender's claim lapses.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.IntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        indexes = [
+            # alerts.send_pending: pending deliveries due now, oldest first, claimed with
+            # FOR UPDATE SKIP LOCKED.
+            models.Index(
+                fields=["send_after"],
+                name="delivery_pending_idx",
+                condition=models.Q(status="pending"),
+            ),
+            # The conference page: one conference's deliveries, newest first.
+            models.Index(fields=["conference", "-created_at"], name="delivery_by_conference_idx"),
+            # The hourly cap: what one recipient was sent lately.
+            models.Index(fields=["email", "-sent_at"], name="delivery_by_recipient_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} to {self.email} ({self.status})"
+
+    @property
+    def message_id(self):
+        """Stable across retries, so a rare duplicate is recognisable as one."""
+        return f"<confwatch.delivery.{self.pk}@{settings.CONFWATCH_MAIL_DOMAIN}>"

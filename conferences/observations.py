@@ -19,18 +19,27 @@ The rules, whoever observed:
   named in the conference's poll message.
 - A polling error never changes the stored status: it is recorded as a run of identical
   errors and counted in `consecutive_failures`.
+- What changed is also stored as events (in the same transaction), which alerts and the
+  timeline read: the first status ever seen, each changed value, and the end of a
+  polling problem that was reported. A problem is reported (a `polling_problem` event)
+  by `report_lasting_problems` once it lasted CONFWATCH_PROBLEM_AFTER_SECONDS.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from conferences import bulk, catapult
 from conferences.models import (
+    Account,
     Conference,
+    Event,
+    EventKind,
     HistoryEntry,
     PollError,
     PollStatus,
@@ -53,7 +62,17 @@ CONFERENCE_FIELDS = [
     "consecutive_failures",
     "next_poll_at",
     "latest_history",
+    "problem_since",
+    "problem_reported_at",
 ]
+
+# The event kind of a change of each status field.
+CHANGE_KINDS = {
+    "state": EventKind.STATE_CHANGED,
+    "active_members": EventKind.MEMBERS_CHANGED,
+    "hold": EventKind.HOLD_CHANGED,
+    "mute": EventKind.MUTE_CHANGED,
+}
 
 
 @dataclass(frozen=True)
@@ -68,6 +87,8 @@ class Observation:
     problems: tuple[str, ...] = ()
     # Set by a polling round: written only while the round holds the claim.
     claim_token: UUID | None = None
+    # "poll", or "callback" for what Catapult reported.
+    source: str = "poll"
 
     @classmethod
     def of_conference(cls, conference_pk, result, *, observed_at, claim_token=None):
@@ -100,6 +121,7 @@ class Outcome:
     new_run: bool = False
     poll_status_before: str = ""
     poll_status_after: str = ""
+    events: list = field(default_factory=list)
 
     @property
     def changed(self):
@@ -124,7 +146,7 @@ def record(observations, *, reschedule: Reschedule | None = None):
             [rows[o.conference_pk] for o in observations if o.error and o.conference_pk in rows]
         )
         touched = {}
-        new_runs, extended_runs, changes = [], {}, []
+        new_runs, extended_runs, changes, events = [], {}, [], []
         new_errors, extended_errors = [], {}
         for outcome in sorted(outcomes, key=lambda outcome: outcome.observation.observed_at):
             observation = outcome.observation
@@ -152,6 +174,7 @@ def record(observations, *, reschedule: Reschedule | None = None):
                 elif error_run.pk is not None:
                     extended_errors[error_run.pk] = error_run
             outcome.poll_status_after = row.poll_status
+            events.extend(outcome.events)
             if reschedule is not None:
                 next_poll_at = reschedule(row, observation)
                 if next_poll_at is not None:
@@ -161,6 +184,7 @@ def record(observations, *, reschedule: Reschedule | None = None):
         HistoryEntry.objects.bulk_create(new_runs)
         bulk.update_rows(HistoryEntry, list(extended_runs.values()), ["last_seen_at"])
         StatusChange.objects.bulk_create(changes)
+        Event.objects.bulk_create(events)
         PollError.objects.bulk_create(new_errors)
         bulk.update_rows(PollError, list(extended_errors.values()), ["last_seen_at", "occurrences"])
         for row in touched.values():
@@ -219,6 +243,7 @@ def apply_status(row, run, observation, outcome):
     outcome.changes = {
         name: (before[name], after[name]) for name in STATUS_FIELDS if before[name] != after[name]
     }
+    outcome.events = status_events(row, observation, before, after, outcome)
     change = None
     if run is None or outcome.changes:
         run = HistoryEntry(conference=row, first_seen_at=at, last_seen_at=at, **after)
@@ -237,10 +262,46 @@ def apply_status(row, run, observation, outcome):
             setattr(row, name, seen[name])
     row.last_observed_at = at
     row.last_polled_at = at
+    row.problem_since = row.problem_reported_at = None
     row.poll_status = PollStatus.OK
     row.poll_error = poll_message_for(observation.problems)
     row.consecutive_failures = 0
     return run, change
+
+
+def status_events(row, observation, before, after, outcome):
+    """The events of applying a status to the row (before the row is updated)."""
+
+    def event(kind, **values):
+        return Event(
+            kind=kind,
+            account_id=row.account_id,
+            conference=row,
+            occurred_at=observation.observed_at,
+            previous_observed_at=row.last_observed_at,
+            source=observation.source,
+            **values,
+        )
+
+    found = []
+    if outcome.first:
+        found.append(event(EventKind.FIRST_OBSERVED, after=after["state"], detail=after))
+    else:
+        for name, (old, new) in outcome.changes.items():
+            detail = {"active_members": after["active_members"], "state": after["state"]}
+            if name == "state":
+                detail["previous_state_since"] = iso(row.state_since())
+            found.append(event(CHANGE_KINDS[name], before=old, after=new, detail=detail))
+    if row.problem_reported_at is not None:
+        detail = {"poll_status": row.poll_status, "since": iso(row.problem_since)}
+        found.append(
+            event(EventKind.POLLING_RECOVERED, before=row.poll_status, after="ok", detail=detail)
+        )
+    return found
+
+
+def iso(value):
+    return value.isoformat() if value is not None else None
 
 
 def poll_message_for(problems):
@@ -262,8 +323,103 @@ def apply_error(row, error_run, observation):
         error_run = PollError(
             conference=row, poll_status=status, message=message, first_seen_at=at, last_seen_at=at
         )
+    if row.problem_since is None:
+        row.problem_since = at
     row.poll_status = status
     row.poll_error = message
     row.consecutive_failures += 1
     row.last_polled_at = at
     return error_run
+
+
+def report_lasting_problems(*, now):
+    """Record a polling_problem event for each conference and account whose polling has
+    been failing for CONFWATCH_PROBLEM_AFTER_SECONDS and was not reported yet (once per
+    episode: the episode ends with the next good poll). Returns the events."""
+    since = now - timedelta(seconds=settings.CONFWATCH_PROBLEM_AFTER_SECONDS)
+    events = []
+    with transaction.atomic():
+        conferences = (
+            Conference.objects.filter(problem_since__lte=since, problem_reported_at__isnull=True)
+            .order_by("pk")
+            .select_for_update(skip_locked=True, of=("self",))[:MAX_REPORTED]
+        )
+        for row in conferences:
+            events.append(
+                problem_event(
+                    row.account_id, row, row.poll_status, row.poll_error, row.problem_since, now
+                )
+            )
+        Conference.objects.filter(pk__in=[e.conference_id for e in events]).update(
+            problem_reported_at=now
+        )
+        accounts = (
+            Account.objects.filter(problem_at__lte=since, problem_reported_at__isnull=True)
+            .exclude(problem="")
+            .order_by("pk")
+            .select_for_update(skip_locked=True)[:MAX_REPORTED]
+        )
+        reported = []
+        for account in accounts:
+            reported.append(account.pk)
+            events.append(
+                problem_event(
+                    account.pk,
+                    None,
+                    account.problem,
+                    account.problem_message,
+                    account.problem_at,
+                    now,
+                )
+            )
+        Account.objects.filter(pk__in=reported).update(problem_reported_at=now)
+        Event.objects.bulk_create(events)
+    return events
+
+
+def account_recovered(account_pks, *, now):
+    """Clear the problem of accounts that answered again; a reported problem ends with a
+    polling_recovered event. Returns the events."""
+    events = []
+    with transaction.atomic():
+        accounts = (
+            Account.objects.filter(pk__in=account_pks)
+            .filter(Q(paused_until__isnull=True) | Q(paused_until__lte=now))
+            .exclude(problem="")
+            .select_for_update()
+        )
+        for account in accounts:
+            if account.problem_reported_at is not None:
+                events.append(
+                    Event(
+                        kind=EventKind.POLLING_RECOVERED,
+                        account_id=account.pk,
+                        occurred_at=now,
+                        before=account.problem,
+                        after="ok",
+                        detail={"poll_status": account.problem, "since": iso(account.problem_at)},
+                    )
+                )
+            account.problem, account.problem_message = "", ""
+            account.problem_at = account.problem_reported_at = None
+            account.save(
+                update_fields=["problem", "problem_message", "problem_at", "problem_reported_at"]
+            )
+        Event.objects.bulk_create(events)
+    return events
+
+
+# Most problems reported in one pass; the next pass takes the rest.
+MAX_REPORTED = 500
+
+
+def problem_event(account_pk, conference, status, message, since, now):
+    return Event(
+        kind=EventKind.POLLING_PROBLEM,
+        account_id=account_pk,
+        conference=conference,
+        occurred_at=now,
+        before="ok",
+        after=status,
+        detail={"poll_status": status, "message": message, "since": iso(since)},
+    )

@@ -391,12 +391,12 @@ def pause_account(account, error, *, now):
         until = min(max(until, now), now + timedelta(seconds=settings.CONFWATCH_MAX_BACKOFF))
     else:
         until = now + timedelta(seconds=settings.CONFWATCH_CREDENTIALS_PAUSE)
-    Account.objects.filter(pk=account.pk).update(
-        paused_until=until,
-        problem=error.poll_status,
-        problem_message=str(error),
-        problem_at=now,
-    )
+    with transaction.atomic():
+        Account.objects.filter(pk=account.pk).update(
+            paused_until=until, problem=error.poll_status, problem_message=str(error)
+        )
+        # The problem started with its first pause, not with the latest one.
+        Account.objects.filter(pk=account.pk, problem_at__isnull=True).update(problem_at=now)
     account.paused_until = until
     logger.warning("account %s paused until %s: %s", account.name, until.isoformat(), error)
 
@@ -468,11 +468,8 @@ def record_round(plans, *, token):
         Conference.objects.filter(pk__in=unsent, claim_token=token).update(
             claim_token=None, claimed_until=None, next_poll_at=now
         )
-        if answered_accounts:
-            # The account answered again: its problem is over (unless it rests still).
-            Account.objects.filter(pk__in=answered_accounts).filter(
-                Q(paused_until__isnull=True) | Q(paused_until__lte=now)
-            ).exclude(problem="").update(problem="", problem_message="", problem_at=None)
+        # The account answered again: its problem is over (unless it rests still).
+        observations.account_recovered(answered_accounts, now=now)
     return summarize(outcomes, unsent=len(unsent), abandoned=len(abandoned))
 
 

@@ -27,8 +27,8 @@ def add_account(*, name, user_id, token, secret, base_url, request_budget=1.0):
     account.base_url = base_url
     account.request_budget = request_budget
     account.set_credentials(token=token, secret=secret)
+    # New credentials deserve a try at once; the problem shown ends with a good poll.
     account.paused_until = None
-    account.problem, account.problem_message, account.problem_at = "", "", None
     account.full_clean()
     account.save()
     return account

@@ -186,6 +186,30 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10, kind=int, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "confwatch@localhost")
 
+# Alerts.
+# Absolute address of the dashboard, for links in emails (no trailing slash needed).
+CONFWATCH_BASE_URL = env_str("CONFWATCH_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Right-hand side of the alerts' Message-IDs.
+CONFWATCH_MAIL_DOMAIN = env_str("CONFWATCH_MAIL_DOMAIN", "confwatch.localhost")
+# Changes of one conference for one recipient within this many seconds after an email go
+# out together in the next one; 0 sends one email per change.
+CONFWATCH_ALERT_COALESCE_SECONDS = env_number("CONFWATCH_ALERT_COALESCE_SECONDS", 60.0, minimum=0)
+# A polling problem is reported once it lasted this long (seconds).
+CONFWATCH_PROBLEM_AFTER_SECONDS = env_number("CONFWATCH_PROBLEM_AFTER_SECONDS", 120.0, minimum=0)
+# More than this many state, hold or mute changes of one conference within the window
+# (seconds) is flapping: reported once, and once when it settles (a window without any).
+CONFWATCH_FLAP_CHANGES = env_number("CONFWATCH_FLAP_CHANGES", 6, kind=int, minimum=2)
+CONFWATCH_FLAP_WINDOW_SECONDS = env_number("CONFWATCH_FLAP_WINDOW_SECONDS", 600.0, minimum=10)
+# At most this many alert emails per recipient per hour; the rest go out as one digest.
+CONFWATCH_ALERT_HOURLY_CAP = env_number("CONFWATCH_ALERT_HOURLY_CAP", 30, kind=int, minimum=1)
+# Beat runs the fan-out and the sender this often (seconds).
+CONFWATCH_ALERT_SECONDS = env_number("CONFWATCH_ALERT_SECONDS", 3.0, minimum=0.5)
+# A sender holds what it claimed this long (seconds); a dead sender's claims are retried
+# after it.
+CONFWATCH_SEND_CLAIM_SECONDS = env_number("CONFWATCH_SEND_CLAIM_SECONDS", 120.0, minimum=1)
+# Longest wait (seconds) between two tries of a delivery the mail server refused for now.
+CONFWATCH_SEND_MAX_BACKOFF = env_number("CONFWATCH_SEND_MAX_BACKOFF", 900.0, minimum=1)
+
 # Polling.
 # How often each active or created conference is polled at most, in seconds.
 CONFWATCH_POLL_INTERVAL = env_number("CONFWATCH_POLL_INTERVAL", 10.0, minimum=1)
