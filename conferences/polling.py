@@ -101,6 +101,7 @@ class RoundSummary:
     skipped: int = 0
     abandoned: int = 0
     ignored: int = 0
+    events: int = 0
     outcomes: Counter = field(default_factory=Counter)
 
     def line(self):
@@ -482,4 +483,5 @@ def summarize(outcomes, *, unsent, abandoned):
         summary.polled += 1
         summary.outcomes[outcome.poll_status_after] += 1
         summary.changed += outcome.new_run
+        summary.events += len(outcome.events)
     return summary

@@ -1,10 +1,21 @@
 from celery import shared_task
+from django.conf import settings
 
-from conferences import polling
+from conferences import alerts, polling
 
 
 @shared_task(ignore_result=True)
 def poll_round():
-    """One round of polling; beat sends it every CONFWATCH_ROUND_SECONDS with `expires`."""
+    """One round of polling; beat sends it every CONFWATCH_ROUND_SECONDS with `expires`.
+    When the round recorded events, their alerts go out at once."""
     summary = polling.poll_round()
+    if summary.events:
+        send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
     return summary.line()
+
+
+@shared_task(ignore_result=True)
+def send_alerts():
+    """Fan out new events and send due alerts; beat sends it every
+    CONFWATCH_ALERT_SECONDS with `expires`."""
+    return alerts.run_pass().line()

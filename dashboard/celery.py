@@ -23,3 +23,9 @@ def schedule_polling(sender, **kwargs):
         sender.signature("conferences.tasks.poll_round", expires=seconds),
         name="poll a round of due conferences",
     )
+    alert_seconds = settings.CONFWATCH_ALERT_SECONDS
+    sender.add_periodic_task(
+        alert_seconds,
+        sender.signature("conferences.tasks.send_alerts", expires=alert_seconds),
+        name="send due alerts",
+    )

@@ -1,4 +1,12 @@
+import os
+import subprocess
+import sys
+import time
+
 import pytest
+import redis
+from django.conf import settings as django_settings
+from django.db import connection
 from django.utils import timezone
 
 from conferences import catapult, tracking
@@ -70,3 +78,43 @@ def reload(instance):
 def requests_seen(simulator, user_id="u-demo"):
     """Requests the simulator accepted or rate limited for the user (after auth)."""
     return simulator.stats()["users"].get(user_id, {}).get("requests", 0)
+
+
+def wait_for(predicate, *, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def celery_env(tmp_path):
+    """The environment for a real Celery worker or beat on the test database and a Redis
+    database of the tests' own (emptied first)."""
+    redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()
+    database = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        CELERY_BROKER_URL=django_settings.CELERY_BROKER_URL,
+        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}"
+        f"/{database['NAME']}",
+        CONFWATCH_ROUND_SECONDS="0.5",
+        CONFWATCH_POLL_INTERVAL="1",
+        CELERY_BEAT_SCHEDULE_FILENAME=str(tmp_path / "beat-schedule"),
+    )
+    return env
+
+
+WORKER_ARGS = ("worker", "--pool=solo", "--without-mingle", "--without-gossip")
+
+
+def start_celery(env, *args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "dashboard", *args, "--loglevel=warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

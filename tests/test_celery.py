@@ -1,59 +1,18 @@
 """A round through a real Celery worker (and beat) on the real Redis into the real Postgres."""
 
-import os
-import subprocess
-import sys
-import time
-
 import pytest
-import redis
-from django.conf import settings
-from django.db import connection
 
 from conferences import tasks
-from tests.conftest import make_account, make_conference, reload
+from tests.conftest import make_account, make_conference, reload, start_celery, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def wait_for(predicate, *, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def celery_env(tmp_path):
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    database = connection.settings_dict
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}"
-        f"/{database['NAME']}",
-        CONFWATCH_ROUND_SECONDS="0.5",
-        CONFWATCH_POLL_INTERVAL="1",
-        CELERY_BEAT_SCHEDULE_FILENAME=str(tmp_path / "beat-schedule"),
-    )
-    return env
-
-
-def start(env, *args):
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "dashboard", *args, "--loglevel=warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 @pytest.fixture
 def worker(celery_env):
-    process = start(celery_env, "worker", "--pool=solo", "--without-mingle", "--without-gossip")
+    process = start_celery(
+        celery_env, "worker", "--pool=solo", "--without-mingle", "--without-gossip"
+    )
     yield process
     process.terminate()
     process.wait(timeout=20)
@@ -61,7 +20,7 @@ def worker(celery_env):
 
 @pytest.fixture
 def beat(celery_env, worker):
-    process = start(celery_env, "beat")
+    process = start_celery(celery_env, "beat")
     yield process
     process.terminate()
     process.wait(timeout=20)

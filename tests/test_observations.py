@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from conferences import catapult, observations
-from conferences.models import HistoryEntry, PollError, StatusChange
+from conferences.models import Event, HistoryEntry, PollError, StatusChange
 from conferences.observations import Observation
 from tests.conftest import make_account, make_conference, reload
 
@@ -194,3 +194,72 @@ def test_a_poll_error_never_changes_the_stored_status(conference):
     assert conference.state == "active"
     assert conference.last_observed_at == at
     assert runs(conference) == [("active", 2, False, False, at, at)]
+
+
+def kinds(conference):
+    return [
+        (event.kind, event.before, event.after)
+        for event in Event.objects.filter(conference=conference).order_by("occurred_at", "pk")
+    ]
+
+
+def test_it_stores_an_event_for_each_thing_that_changed(conference):
+    at = timezone.now()
+    observations.record([status(conference, at, state="created", active_members=0)])
+    [outcome] = observations.record(
+        [status(conference, at + timedelta(seconds=5), state="active", active_members=2)]
+    )
+
+    assert kinds(conference) == [
+        ("first_observed", None, "created"),
+        ("state_changed", "created", "active"),
+        ("members_changed", 0, 2),
+    ]
+    state_event = Event.objects.get(kind="state_changed")
+    assert state_event.previous_observed_at == at
+    assert state_event.detail["previous_state_since"] == at.isoformat()
+    assert state_event.detail["active_members"] == 2
+    assert [e.kind for e in outcome.events] == ["state_changed", "members_changed"]
+
+
+def test_a_poll_error_stores_no_event_until_the_problem_lasts(conference, settings):
+    settings.CONFWATCH_PROBLEM_AFTER_SECONDS = 60
+    at = timezone.now() - timedelta(minutes=5)
+    observations.record([status(conference, at)])
+    error = catapult.TransientError("timed out")
+    for seconds in (10, 20, 90):
+        observations.record(
+            [
+                Observation.of_failure(
+                    conference.pk, error, observed_at=at + timedelta(seconds=seconds)
+                )
+            ]
+        )
+    assert [k for k, _, _ in kinds(conference)] == ["first_observed"]
+
+    reported = observations.report_lasting_problems(now=at + timedelta(seconds=100))
+    again = observations.report_lasting_problems(now=at + timedelta(seconds=110))
+    observations.record([status(conference, at + timedelta(seconds=120))])
+
+    assert [e.kind for e in reported] == ["polling_problem"] and again == []
+    assert [k for k, _, _ in kinds(conference)] == [
+        "first_observed",
+        "polling_problem",
+        "polling_recovered",
+    ]
+    assert reload(conference).problem_since is None
+
+
+def test_a_short_problem_stores_no_event_at_all(conference, settings):
+    settings.CONFWATCH_PROBLEM_AFTER_SECONDS = 120
+    at = timezone.now()
+    observations.record([status(conference, at)])
+    error = catapult.TransientError("timed out")
+    observations.record(
+        [Observation.of_failure(conference.pk, error, observed_at=at + timedelta(seconds=1))]
+    )
+
+    observations.report_lasting_problems(now=at + timedelta(seconds=30))
+    observations.record([status(conference, at + timedelta(seconds=40))])
+
+    assert [k for k, _, _ in kinds(conference)] == ["first_observed"]

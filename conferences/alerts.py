@@ -1,0 +1,451 @@
+"""Alerts: recorded events become emails, through an outbox of deliveries.
+
+Two steps, each safe to run in several processes at once:
+
+- `fan_out` claims unhandled events (FOR UPDATE SKIP LOCKED) and, in the same
+  transaction that marks them handled, adds them to deliveries: one per matching
+  subscription. Changes of one conference for one recipient that come within
+  CONFWATCH_ALERT_COALESCE_SECONDS of the previous email join one pending delivery
+  instead of making their own. A conference that flaps is reported once, and once when
+  it settles. A recipient past the hourly cap gets one digest instead.
+- `send_pending` claims due deliveries with a claim token and a lease (a conditional
+  UPDATE on rows locked with SKIP LOCKED), sends each outside any transaction, and
+  records the result only while it still holds the claim.
+
+The guarantee is at least once: a sender that dies after the SMTP server took a message
+but before recording it leaves a claim that lapses after CONFWATCH_SEND_CLAIM_SECONDS,
+and the message is sent again with the same Message-ID (derived from the delivery), so
+the rare duplicate is recognisable. Nothing claimed is ever lost.
+"""
+
+import logging
+import smtplib
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from conferences import emails, observations
+from conferences.models import (
+    Conference,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventKind,
+    Subscription,
+)
+
+logger = logging.getLogger(__name__)
+
+# Most events one fan-out pass takes, and most deliveries one send pass sends; the next
+# pass (a few seconds later) takes the rest.
+FAN_OUT_BATCH = 1000
+SEND_BATCH = 100
+# A delivery the mail server keeps refusing for now is given up after this many tries.
+MAX_ATTEMPTS = 12
+# What counts as a change for flapping.
+FLAP_KINDS = (EventKind.STATE_CHANGED, EventKind.HOLD_CHANGED, EventKind.MUTE_CHANGED)
+
+
+@dataclass
+class PassSummary:
+    events: int = 0
+    deliveries: int = 0
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+
+    def line(self):
+        line = (
+            f"{self.events} events, {self.deliveries} deliveries, "
+            f"{self.sent} sent, {self.failed} failed"
+        )
+        if self.retrying:
+            line += f", {self.retrying} to retry"
+        return line
+
+
+def run_pass(*, now=None):
+    """One synchronous pass: fan out what is new, then send what is due."""
+    summary = fan_out(now=now)
+    sent = send_pending(now=now)
+    summary.sent, summary.failed, summary.retrying = sent.sent, sent.failed, sent.retrying
+    return summary
+
+
+# --------------------------------------------------------------------------- fan-out
+
+
+def fan_out(*, now=None):
+    now = now or timezone.now()
+    observations.report_lasting_problems(now=now)
+    summary = PassSummary()
+    with transaction.atomic():
+        events = list(
+            Event.objects.filter(handled_at__isnull=True)
+            .select_related("conference", "account")
+            .order_by("id")
+            .select_for_update(skip_locked=True, of=("self",))[:FAN_OUT_BATCH]
+        )
+        summary.events = len(events)
+        subscriptions = list(Subscription.objects.prefetch_related("conferences"))
+        outbox = Outbox(now=now)
+        for event in events:
+            wanted = [s for s in subscriptions if wants(s, event)]
+            if not wanted:
+                continue
+            if event.kind in FLAP_KINDS and absorbed_by_flapping(event, wanted, outbox, now):
+                continue
+            for subscription in wanted:
+                outbox.add(subscription, event)
+        Event.objects.filter(pk__in=[e.pk for e in events]).update(handled_at=now)
+        report_settled(subscriptions, outbox, now)
+        summary.deliveries = outbox.created
+    return summary
+
+
+def wants(subscription, event):
+    """Does the subscription ask for this event?"""
+    if event.kind not in subscription.event_kinds():
+        return False
+    conference = event.conference
+    scope = subscription.scope
+    if scope == Subscription.Scope.ACCOUNT and subscription.account_id != event.account_id:
+        return False
+    if conference is None and scope in (Subscription.Scope.TAG, Subscription.Scope.CONFERENCES):
+        return False
+    if scope == Subscription.Scope.TAG and subscription.tag not in conference.tags:
+        return False
+    if scope == Subscription.Scope.CONFERENCES and conference not in subscription.conferences.all():
+        return False
+    if event.kind == EventKind.MEMBERS_CHANGED:
+        return crosses_threshold(subscription, event.before, event.after)
+    return True
+
+
+def crosses_threshold(subscription, before, after):
+    """Members changes alert on every change, unless the subscription set a threshold:
+    then only when the count drops to `members_at_most` or rises above `members_above`."""
+    at_most, above = subscription.members_at_most, subscription.members_above
+    if at_most is None and above is None:
+        return True
+    if before is None or after is None:
+        return False
+    dropped = at_most is not None and before > at_most >= after
+    rose = above is not None and before <= above < after
+    return dropped or rose
+
+
+class Outbox:
+    """Adds events to deliveries within the fan-out transaction."""
+
+    def __init__(self, *, now):
+        self.now = now
+        self.created = 0
+        self.pending = {}  # (subscription pk, conference pk, kind) -> Delivery
+        self.cap_room = {}  # email -> emails it may still get this hour
+
+    def add(self, subscription, event):
+        """Add the event to the subscription's pending email about its conference, or
+        to a new one (or, past the hourly cap, to the recipient's digest)."""
+        key = (subscription.pk, event.conference_id)
+        delivery = self.pending.get(key) or joinable_delivery(subscription, event.conference_id)
+        if delivery is None and not self.has_room(subscription.email):
+            delivery = self.digest_for(subscription)
+        elif delivery is None:
+            send_after = first_send_time(subscription, event.conference_id, self.now)
+            delivery = self.new_delivery(
+                subscription, event.conference_id, Delivery.Kind.CHANGE, send_after=send_after
+            )
+            self.cap_room[subscription.email] -= 1
+            self.pending[key] = delivery
+        else:
+            self.pending[key] = delivery
+        self.add_to(delivery, [event])
+
+    def new_delivery(self, subscription, conference_pk, kind, *, send_after):
+        self.created += 1
+        return Delivery.objects.create(
+            kind=kind,
+            subscription=subscription,
+            email=subscription.email,
+            conference_id=conference_pk,
+            send_after=send_after,
+        )
+
+    def add_to(self, delivery, events):
+        delivery.events.add(*events)
+
+    def has_room(self, email):
+        if email not in self.cap_room:
+            hour_ago = self.now - timedelta(hours=1)
+            recent = Delivery.objects.filter(email=email).exclude(kind=Delivery.Kind.DIGEST)
+            recent = recent.filter(
+                Q(sent_at__gte=hour_ago)
+                | Q(status=DeliveryStatus.PENDING, created_at__gte=hour_ago)
+            )
+            self.cap_room[email] = settings.CONFWATCH_ALERT_HOURLY_CAP - recent.count()
+        return self.cap_room[email] > 0
+
+    def digest_for(self, subscription):
+        """The recipient's pending digest, sent when the hour of the cap is over."""
+        key = (subscription.email, "digest")
+        delivery = self.pending.get(key)
+        if delivery is None:
+            delivery = (
+                Delivery.objects.filter(
+                    email=subscription.email,
+                    kind=Delivery.Kind.DIGEST,
+                    status=DeliveryStatus.PENDING,
+                    claim_token__isnull=True,
+                )
+                .order_by("pk")
+                .first()
+            )
+        if delivery is None:
+            oldest = (
+                Delivery.objects.filter(
+                    email=subscription.email, sent_at__gte=self.now - timedelta(hours=1)
+                )
+                .order_by("sent_at")
+                .values_list("sent_at", flat=True)
+                .first()
+            )
+            send_after = (oldest or self.now) + timedelta(hours=1)
+            delivery = self.new_delivery(
+                subscription, None, Delivery.Kind.DIGEST, send_after=send_after
+            )
+        self.pending[key] = delivery
+        return delivery
+
+
+def joinable_delivery(subscription, conference_pk):
+    """A pending change email of this conference to this subscription that no sender has
+    taken yet: new changes join it."""
+    return (
+        Delivery.objects.filter(
+            subscription=subscription,
+            conference_id=conference_pk,
+            kind=Delivery.Kind.CHANGE,
+            status=DeliveryStatus.PENDING,
+            claim_token__isnull=True,
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def first_send_time(subscription, conference_pk, now):
+    """At once for a quiet conference; otherwise when the coalescing window after the
+    previous email to this subscription about this conference closes."""
+    window = settings.CONFWATCH_ALERT_COALESCE_SECONDS
+    if window <= 0:
+        return now
+    last_sent = (
+        Delivery.objects.filter(subscription=subscription, conference_id=conference_pk)
+        .exclude(sent_at=None)
+        .order_by("-sent_at")
+        .values_list("sent_at", flat=True)
+        .first()
+    )
+    if last_sent is None:
+        return now
+    return max(now, last_sent + timedelta(seconds=window))
+
+
+def absorbed_by_flapping(event, wanted, outbox, now):
+    """True when the event's conference flaps: the first time, one flapping email goes
+    to each subscriber; while it flaps, changes wait for the settled email."""
+    conference = Conference.objects.select_for_update().get(pk=event.conference_id)
+    if conference.flapping_since is not None:
+        return True
+    window_start = event.occurred_at - timedelta(seconds=settings.CONFWATCH_FLAP_WINDOW_SECONDS)
+    recent = list(
+        Event.objects.filter(
+            conference=conference, kind__in=FLAP_KINDS, occurred_at__gte=window_start
+        ).order_by("occurred_at", "pk")
+    )
+    if len(recent) <= settings.CONFWATCH_FLAP_CHANGES:
+        return False
+    conference.flapping_since = event.occurred_at
+    conference.save(update_fields=["flapping_since"])
+    for subscription in wanted:
+        delivery = outbox.new_delivery(
+            subscription, conference.pk, Delivery.Kind.FLAPPING, send_after=now
+        )
+        outbox.add_to(delivery, recent)
+    logger.info("conference %s is flapping: %d changes", conference.conference_id, len(recent))
+    return True
+
+
+def report_settled(subscriptions, outbox, now):
+    """Conferences that flapped and then had no change for a whole flapping window have
+    settled: one email each to their subscribers, summing up what happened."""
+    quiet_since = now - timedelta(seconds=settings.CONFWATCH_FLAP_WINDOW_SECONDS)
+    flapping = Conference.objects.filter(flapping_since__isnull=False).select_for_update(
+        skip_locked=True
+    )
+    settled = 0
+    for conference in flapping:
+        events = list(
+            Event.objects.filter(
+                conference=conference,
+                kind__in=FLAP_KINDS,
+                occurred_at__gte=conference.flapping_since,
+            ).order_by("occurred_at", "pk")
+        )
+        if events and events[-1].occurred_at > quiet_since:
+            continue
+        for subscription in subscriptions:
+            if any(wants(subscription, event) for event in events):
+                delivery = outbox.new_delivery(
+                    subscription, conference.pk, Delivery.Kind.SETTLED, send_after=now
+                )
+                outbox.add_to(delivery, events)
+                settled += 1
+        conference.flapping_since = None
+        conference.save(update_fields=["flapping_since"])
+    return settled
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def send_pending(*, now=None, limit=SEND_BATCH):
+    """Claim due deliveries, send them, record each result."""
+    token = uuid.uuid4()
+    claimed = claim_deliveries(token=token, now=now or timezone.now(), limit=limit)
+    summary = PassSummary()
+    if not claimed:
+        return summary
+    connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
+    try:
+        for delivery in claimed:
+            outcome = send_one(connection, delivery)
+            record_result(delivery, token=token, outcome=outcome)
+            if outcome.sent:
+                summary.sent += 1
+            elif outcome.permanent:
+                summary.failed += 1
+            else:
+                summary.retrying += 1
+    finally:
+        try:
+            connection.close()
+        except (smtplib.SMTPException, OSError):
+            pass
+    return summary
+
+
+def claim_deliveries(*, token, now, limit):
+    """Take up to `limit` due deliveries: pending, due, and not held by a live sender."""
+    lease = now + timedelta(seconds=settings.CONFWATCH_SEND_CLAIM_SECONDS)
+    with transaction.atomic():
+        due = list(
+            Delivery.objects.filter(status=DeliveryStatus.PENDING, send_after__lte=now)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .order_by("send_after", "pk")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not due:
+            return []
+        Delivery.objects.filter(pk__in=due, status=DeliveryStatus.PENDING).update(
+            claim_token=token, claimed_until=lease
+        )
+    claimed = Delivery.objects.filter(pk__in=due, claim_token=token)
+    return list(claimed.select_related("subscription", "conference").order_by("send_after", "pk"))
+
+
+@dataclass
+class SendOutcome:
+    sent: bool = False
+    permanent: bool = False
+    error: str = ""
+    subject: str = ""
+
+
+def send_one(connection, delivery):
+    if delivery.subscription_id is None and delivery.kind != Delivery.Kind.DIGEST:
+        return SendOutcome(permanent=True, error="unsubscribed before it was sent")
+    try:
+        message = emails.build_message(delivery)
+    except Exception as error:  # a rendering bug must not stop the other deliveries
+        logger.exception("could not build delivery %s", delivery.pk)
+        return SendOutcome(permanent=True, error=f"could not build the email: {error}")
+    message.connection = connection
+    try:
+        message.send()
+    except smtplib.SMTPRecipientsRefused as error:
+        answers = list(error.recipients.values())
+        text = "; ".join(f"{code} {as_text(reply)}" for code, reply in answers)
+        permanent = min(code for code, _ in answers) >= 500
+        return SendOutcome(permanent=permanent, error=text, subject=message.subject)
+    except smtplib.SMTPResponseException as error:
+        close_quietly(connection)
+        text = f"{error.smtp_code} {as_text(error.smtp_error)}"
+        return SendOutcome(permanent=error.smtp_code >= 500, error=text, subject=message.subject)
+    except (smtplib.SMTPException, OSError) as error:
+        close_quietly(connection)
+        return SendOutcome(error=f"{type(error).__name__}: {error}", subject=message.subject)
+    except ValueError as error:  # a malformed address, say
+        return SendOutcome(permanent=True, error=str(error), subject=message.subject)
+    return SendOutcome(sent=True, subject=message.subject)
+
+
+def as_text(reply):
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+
+
+def close_quietly(connection):
+    try:
+        connection.close()
+    except (smtplib.SMTPException, OSError):
+        pass
+
+
+def record_result(delivery, *, token, outcome):
+    """Write what happened, only while this sender still holds the claim."""
+    now = timezone.now()
+    mine = Delivery.objects.filter(pk=delivery.pk, claim_token=token)
+    values = {"claim_token": None, "claimed_until": None, "subject": outcome.subject[:300]}
+    if outcome.sent:
+        mine.update(
+            status=DeliveryStatus.SENT,
+            sent_at=now,
+            last_error="",
+            attempts=delivery.attempts + 1,
+            **values,
+        )
+        return
+    attempts = delivery.attempts + 1
+    if outcome.permanent or attempts >= MAX_ATTEMPTS:
+        error = (
+            outcome.error
+            if outcome.permanent
+            else f"gave up after {attempts} tries: {outcome.error}"
+        )
+        mine.update(
+            status=DeliveryStatus.FAILED, last_error=error[:2000], attempts=attempts, **values
+        )
+        logger.warning("delivery %s to %s failed: %s", delivery.pk, delivery.email, error)
+        return
+    wait = min(30 * 2 ** (attempts - 1), settings.CONFWATCH_SEND_MAX_BACKOFF)
+    mine.update(
+        last_error=outcome.error[:2000],
+        attempts=attempts,
+        send_after=now + timedelta(seconds=wait),
+        **values,
+    )
+    logger.info(
+        "delivery %s to %s will be retried in %d s: %s",
+        delivery.pk,
+        delivery.email,
+        wait,
+        outcome.error,
+    )

@@ -1,0 +1,13 @@
+from django.core.management.base import BaseCommand
+
+from conferences import alerts
+
+
+class Command(BaseCommand):
+    help = (
+        "One synchronous alert pass: turn new events into deliveries, then send what is "
+        "due. Prints a one-line summary (events, deliveries, sent, failed)."
+    )
+
+    def handle(self, *args, **options):
+        self.stdout.write(alerts.run_pass().line())
