@@ -27,7 +27,7 @@ class PollStatus(models.TextChoices):
     NOT_FOUND = "not_found", "not found"
     CREDENTIALS_REJECTED = "credentials_rejected", "credentials rejected"
     RATE_LIMITED = "rate_limited", "rate limited"
-    UNREACHABLE = "unreachable"
+    UNREACHABLE = "unreachable", "unreachable"
     API_ERROR = "api_error", "API error"
     MALFORMED = "malformed", "malformed response"
 

@@ -1,0 +1,395 @@
+"""Alert emails: one delivery (a row of the outbox) becomes one message, ready to send.
+
+`build_message(delivery)` only builds: it sends nothing and makes no request. What each
+email says (its subject, the words for each change, the times in the recipient's zone)
+is decided here; templates/emails/alert.txt and alert.html only lay it out, the HTML one
+escaped by the template engine.
+
+What each kind of delivery says:
+- change: one or more changes of one conference (or one account's polling problem),
+  each with its before and after values, when it was observed and what else is known.
+- flapping: the conference changes too often; the changes so far, and that further
+  changes are held until it settles.
+- settled: it stopped flapping; its status now and what happened in between.
+- digest: the alerts held back by the hourly cap, grouped by conference.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from conferences.models import Delivery, EventKind, PollStatus
+from conferences.unsubscribe import unsubscribe_url
+
+SUBJECT_PREFIX = "[confwatch]"
+# Longest subject; a longer one is cut with an ellipsis.
+SUBJECT_MAX = 150
+# Longest conference label in a subject (the body has it whole).
+SUBJECT_LABEL_MAX = 60
+# How many changes a coalesced email's subject names; the rest are counted.
+SUBJECT_CHANGES = 2
+UNKNOWN = "unknown"
+
+# What the body calls a changed value, by event kind.
+VALUE_NAMES = {
+    EventKind.STATE_CHANGED: "State",
+    EventKind.MEMBERS_CHANGED: "Active members",
+    EventKind.HOLD_CHANGED: "Hold",
+    EventKind.MUTE_CHANGED: "Mute",
+    EventKind.POLLING_PROBLEM: "Polling",
+    EventKind.POLLING_RECOVERED: "Polling",
+}
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One event as the email tells it. `before` is None when there is no before."""
+
+    what: str
+    before: str | None
+    after: str
+    observed_at: str
+    # "between 19:23:21 and 19:23:31" for a change seen by polling, else "".
+    between: str
+    facts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Group:
+    """The events of one conference (or one account) in a digest."""
+
+    name: str
+    url: str
+    events: tuple[EventView, ...]
+
+
+def build_message(delivery):
+    """The email for a delivery: plain text with an HTML alternative, its Message-ID
+    the delivery's (the same on every try), with a one-click unsubscribe link while the
+    subscription exists."""
+    events = list(
+        delivery.events.select_related("conference", "account").order_by("occurred_at", "id")
+    )
+    subscription = delivery.subscription
+    zone = zone_for(subscription)
+    context = BUILDERS[delivery.kind](delivery, events, zone)
+    subject = clean_subject(context["subject"])
+    headers = {"Message-ID": delivery.message_id, "Auto-Submitted": "auto-generated"}
+    unsubscribe = ""
+    if subscription is not None:
+        unsubscribe = unsubscribe_url(subscription)
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    context.update(
+        kind=delivery.kind,
+        subject=subject,
+        heading=subject.removeprefix(SUBJECT_PREFIX).strip(),
+        zone=zone.key,
+        subscription=subscription,
+        unsubscribe_url=unsubscribe,
+    )
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=tidy_text(render_to_string("emails/alert.txt", context)),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[delivery.email],
+        headers=headers,
+    )
+    message.attach_alternative(render_to_string("emails/alert.html", context), "text/html")
+    return message
+
+
+# What each kind of delivery says: its subject and the template context.
+
+
+def change_context(delivery, events, zone):
+    conference = delivery.conference or first_conference(events)
+    name = source_name(conference, events)
+    changes = [short_change(event) for event in events] or ["no details left"]
+    subject = ", ".join(changes[:SUBJECT_CHANGES])
+    if len(changes) > SUBJECT_CHANGES:
+        subject += f" (+{len(changes) - SUBJECT_CHANGES} more)"
+    return {
+        "subject": f"{SUBJECT_PREFIX} {subject_name(conference, events)}: {subject}",
+        "name": name,
+        "conference_url": conference_url(conference),
+        "events": [event_view(event, zone) for event in events],
+    }
+
+
+def flapping_context(delivery, events, zone):
+    conference = delivery.conference or first_conference(events)
+    window = timedelta(seconds=settings.CONFWATCH_FLAP_WINDOW_SECONDS)
+    if len(events) > 1:
+        window = max(window, events[-1].occurred_at - events[0].occurred_at)
+    changes = plural(len(events), "change")
+    return {
+        "subject": f"{SUBJECT_PREFIX} {subject_name(conference, events)} is flapping: "
+        f"{changes} in {format_duration(window)}",
+        "name": source_name(conference, events),
+        "conference_url": conference_url(conference),
+        "changes": changes,
+        "window": format_duration(window),
+        "events": [event_view(event, zone) for event in events],
+    }
+
+
+def settled_context(delivery, events, zone):
+    conference = delivery.conference or first_conference(events)
+    state = shown(conference.state) if conference else UNKNOWN
+    members = members_phrase(conference.active_members) if conference else members_phrase(None)
+    counts = {}
+    for event in events:
+        label = event.get_kind_display()
+        counts[label] = counts.get(label, 0) + 1
+    return {
+        "subject": f"{SUBJECT_PREFIX} {subject_name(conference, events)} has settled: "
+        f"{state}, {members}",
+        "name": source_name(conference, events),
+        "conference_url": conference_url(conference),
+        "state": state,
+        "members": members,
+        "changes": plural(len(events), "change"),
+        "counts": [f"{label}: {count}" for label, count in counts.items()],
+        "first_at": format_time(events[0].occurred_at, zone) if events else "",
+        "last_at": format_time(events[-1].occurred_at, zone) if events else "",
+        "events": [event_view(event, zone) for event in events],
+    }
+
+
+def digest_context(delivery, events, zone):
+    groups = {}
+    for event in events:
+        key = (
+            ("conference", event.conference_id)
+            if event.conference_id
+            else ("account", event.account_id)
+        )
+        groups.setdefault(key, []).append(event)
+    alerts = plural(len(events), "alert")
+    return {
+        "subject": f"{SUBJECT_PREFIX} Digest: {alerts} held back by the hourly cap",
+        "alerts": alerts,
+        "groups": [
+            Group(
+                name=source_name(group[0].conference, group),
+                url=conference_url(group[0].conference),
+                events=tuple(event_view(event, zone) for event in group),
+            )
+            for group in groups.values()
+        ],
+    }
+
+
+BUILDERS = {
+    Delivery.Kind.CHANGE: change_context,
+    Delivery.Kind.FLAPPING: flapping_context,
+    Delivery.Kind.SETTLED: settled_context,
+    Delivery.Kind.DIGEST: digest_context,
+}
+
+
+# One event in words.
+
+
+def short_change(event):
+    """The change as a subject names it: `created -> active`, `hold on`."""
+    kind, before, after = event.kind, event.before, event.after
+    if kind == EventKind.STATE_CHANGED:
+        return f"{shown(before)} -> {shown(after)}"
+    if kind == EventKind.MEMBERS_CHANGED:
+        return f"members {shown(before)} -> {shown(after)}"
+    if kind == EventKind.HOLD_CHANGED:
+        return f"hold {shown(after)}"
+    if kind == EventKind.MUTE_CHANGED:
+        return f"mute {shown(after)}"
+    if kind == EventKind.FIRST_OBSERVED:
+        return f"first observed: {shown(after)}"
+    if kind == EventKind.POLLING_PROBLEM:
+        return f"polling problem: {poll_label(event.detail.get('poll_status', after))}"
+    if kind == EventKind.POLLING_RECOVERED:
+        return "polling recovered"
+    return event.get_kind_display()
+
+
+def event_view(event, zone):
+    detail = event.detail if isinstance(event.detail, dict) else {}
+    kind = event.kind
+    facts = []
+    if kind == EventKind.FIRST_OBSERVED:
+        what, before = "First observed", None
+        after = (
+            f"{shown(detail.get('state', event.after))}, "
+            f"{members_phrase(detail.get('active_members'))}, "
+            f"hold {shown(detail.get('hold'))}, mute {shown(detail.get('mute'))}"
+        )
+    elif kind in (EventKind.POLLING_PROBLEM, EventKind.POLLING_RECOVERED):
+        what, before, after = "Polling", poll_label(event.before), poll_label(event.after)
+    else:
+        what = VALUE_NAMES.get(kind, event.get_kind_display())
+        before, after = shown(event.before), shown(event.after)
+
+    if kind == EventKind.STATE_CHANGED:
+        since = parse_time(detail.get("previous_state_since"))
+        if since is not None:
+            lasted = format_duration(event.occurred_at - since)
+            facts.append(f"The previous state ({before}) lasted {lasted}.")
+    if kind in (EventKind.STATE_CHANGED, EventKind.HOLD_CHANGED, EventKind.MUTE_CHANGED):
+        facts.append(f"Active members: {shown(detail.get('active_members'))}.")
+    if kind == EventKind.POLLING_PROBLEM:
+        if detail.get("message"):
+            facts.append(f"Message: {detail['message']}")
+        since = parse_time(detail.get("since"))
+        if since is not None:
+            facts.append(f"Failing since {format_time(since, zone)}.")
+    if kind == EventKind.POLLING_RECOVERED:
+        since = parse_time(detail.get("since"))
+        if since is not None:
+            lasted = format_duration(event.occurred_at - since)
+            facts.append(f"The problem lasted {lasted}, since {format_time(since, zone)}.")
+
+    between = ""
+    if event.previous_observed_at is not None and event.source == "poll":
+        between = (
+            f"between {format_clock(event.previous_observed_at, event.occurred_at, zone)} "
+            f"and {event.occurred_at.astimezone(zone):%H:%M:%S}"
+        )
+    return EventView(
+        what=what,
+        before=before,
+        after=after,
+        observed_at=format_time(event.occurred_at, zone),
+        between=between,
+        facts=tuple(facts),
+    )
+
+
+# Names, values, times.
+
+
+def first_conference(events):
+    return next((event.conference for event in events if event.conference is not None), None)
+
+
+def source_name(conference, events):
+    """`Board call (conf-abc123)`, `conf-abc123` without a label, or `account acme`."""
+    if conference is not None:
+        if conference.label:
+            return f"{conference.label} ({conference.conference_id})"
+        return conference.conference_id
+    if events:
+        return f"account {events[0].account.name}"
+    return "confwatch"
+
+
+def subject_name(conference, events):
+    if conference is not None and len(conference.label) > SUBJECT_LABEL_MAX:
+        return f"{conference.label[: SUBJECT_LABEL_MAX - 1]}… ({conference.conference_id})"
+    return source_name(conference, events)
+
+
+def conference_url(conference):
+    if conference is None:
+        return ""
+    return settings.CONFWATCH_BASE_URL + reverse("conferences:detail", args=[conference.pk])
+
+
+def clean_subject(subject):
+    """One line (a label may hold a newline), at most SUBJECT_MAX characters."""
+    subject = " ".join(subject.split())
+    if len(subject) > SUBJECT_MAX:
+        subject = subject[: SUBJECT_MAX - 1].rstrip() + "…"
+    return subject
+
+
+def shown(value):
+    if value is None:
+        return UNKNOWN
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    return str(value)
+
+
+def members_phrase(count):
+    if count is None:
+        return "members unknown"
+    return plural(count, "member")
+
+
+def plural(count, word):
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def poll_label(value):
+    if value is None:
+        return UNKNOWN
+    try:
+        return PollStatus(value).label
+    except ValueError:
+        return str(value)
+
+
+def zone_for(subscription):
+    """The subscription's time zone; the site's when it has none (or a bad one)."""
+    name = (subscription.time_zone if subscription is not None else "") or settings.TIME_ZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.TIME_ZONE)
+
+
+def format_time(value, zone):
+    """`2026-11-28 19:23:31 CET (Europe/Berlin)`; the zone's name is left out when its
+    abbreviation already is the name (UTC)."""
+    local = value.astimezone(zone)
+    text = f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+    return text if local.tzname() == zone.key else f"{text} ({zone.key})"
+
+
+def format_clock(value, reference, zone):
+    """The time of day alone when it is on the reference's day, else date and time."""
+    local, day = value.astimezone(zone), reference.astimezone(zone).date()
+    return f"{local:%H:%M:%S}" if local.date() == day else f"{local:%Y-%m-%d %H:%M:%S}"
+
+
+def parse_time(value):
+    """A time an event's detail holds (ISO 8601), or None when it holds none."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+DURATION_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+
+
+def format_duration(delta):
+    """`12 min 5 s`, `3 h 20 min`, `2 d`: the largest unit and the next one, when not 0."""
+    seconds = max(0, int(delta.total_seconds()))
+    for index, (name, size) in enumerate(DURATION_UNITS):
+        if seconds >= size or size == 1:
+            count, rest = divmod(seconds, size)
+            text = f"{count} {name}"
+            if index + 1 < len(DURATION_UNITS):
+                next_name, next_size = DURATION_UNITS[index + 1]
+                if rest // next_size:
+                    text += f" {rest // next_size} {next_name}"
+            return text
+    return "0 s"
+
+
+def tidy_text(text):
+    """The rendered text body without trailing spaces and runs of blank lines."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
