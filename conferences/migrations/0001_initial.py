@@ -8,121 +8,262 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Account',
+            name="Account",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('user_id', models.CharField(help_text='Catapult user id, e.g. u-abc123', max_length=100)),
-                ('api_token_encrypted', models.TextField(editable=False)),
-                ('api_secret_encrypted', models.TextField(editable=False)),
-                ('base_url', models.URLField(default='https://api.catapult.inetwork.com')),
-                ('request_budget', models.FloatField(default=1.0, help_text='Requests per second confwatch may spend on this account.', validators=[django.core.validators.MinValueValidator(0.01)])),
-                ('budget_next_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('paused_until', models.DateTimeField(blank=True, null=True)),
-                ('problem', models.CharField(blank=True, choices=[('pending', 'pending (never polled)'), ('ok', 'OK'), ('not_found', 'not found'), ('credentials_rejected', 'credentials rejected'), ('rate_limited', 'rate limited'), ('unreachable', 'Unreachable'), ('api_error', 'API error'), ('malformed', 'malformed response')], max_length=30)),
-                ('problem_message', models.TextField(blank=True)),
-                ('problem_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "user_id",
+                    models.CharField(help_text="Catapult user id, e.g. u-abc123", max_length=100),
+                ),
+                ("api_token_encrypted", models.TextField(editable=False)),
+                ("api_secret_encrypted", models.TextField(editable=False)),
+                ("base_url", models.URLField(default="https://api.catapult.inetwork.com")),
+                (
+                    "request_budget",
+                    models.FloatField(
+                        default=1.0,
+                        help_text="Requests per second confwatch may spend on this account.",
+                        validators=[django.core.validators.MinValueValidator(0.01)],
+                    ),
+                ),
+                ("budget_next_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("paused_until", models.DateTimeField(blank=True, null=True)),
+                (
+                    "problem",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("pending", "pending (never polled)"),
+                            ("ok", "OK"),
+                            ("not_found", "not found"),
+                            ("credentials_rejected", "credentials rejected"),
+                            ("rate_limited", "rate limited"),
+                            ("unreachable", "Unreachable"),
+                            ("api_error", "API error"),
+                            ("malformed", "malformed response"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("problem_message", models.TextField(blank=True)),
+                ("problem_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Conference',
+            name="Conference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('conference_id', models.CharField(max_length=100)),
-                ('label', models.CharField(blank=True, max_length=200)),
-                ('tags', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=50), blank=True, default=list, size=None)),
-                ('paused', models.BooleanField(default=False, help_text='Paused conferences are not polled.')),
-                ('state', models.CharField(blank=True, max_length=30, null=True)),
-                ('active_members', models.IntegerField(blank=True, null=True)),
-                ('hold', models.BooleanField(blank=True, null=True)),
-                ('mute', models.BooleanField(blank=True, null=True)),
-                ('from_number', models.CharField(blank=True, max_length=50, null=True)),
-                ('created_time', models.DateTimeField(blank=True, null=True)),
-                ('completed_time', models.DateTimeField(blank=True, null=True)),
-                ('last_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('poll_status', models.CharField(choices=[('pending', 'pending (never polled)'), ('ok', 'OK'), ('not_found', 'not found'), ('credentials_rejected', 'credentials rejected'), ('rate_limited', 'rate limited'), ('unreachable', 'Unreachable'), ('api_error', 'API error'), ('malformed', 'malformed response')], default='pending', max_length=30)),
-                ('poll_error', models.TextField(blank=True)),
-                ('consecutive_failures', models.IntegerField(default=0)),
-                ('last_polled_at', models.DateTimeField(blank=True, null=True)),
-                ('next_poll_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('tracked_at', models.DateTimeField(auto_now_add=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='conferences', to='conferences.account')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("conference_id", models.CharField(max_length=100)),
+                ("label", models.CharField(blank=True, max_length=200)),
+                (
+                    "tags",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=50),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                (
+                    "paused",
+                    models.BooleanField(
+                        default=False, help_text="Paused conferences are not polled."
+                    ),
+                ),
+                ("state", models.CharField(blank=True, max_length=30, null=True)),
+                ("active_members", models.IntegerField(blank=True, null=True)),
+                ("hold", models.BooleanField(blank=True, null=True)),
+                ("mute", models.BooleanField(blank=True, null=True)),
+                ("from_number", models.CharField(blank=True, max_length=50, null=True)),
+                ("created_time", models.DateTimeField(blank=True, null=True)),
+                ("completed_time", models.DateTimeField(blank=True, null=True)),
+                ("last_changed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "poll_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending (never polled)"),
+                            ("ok", "OK"),
+                            ("not_found", "not found"),
+                            ("credentials_rejected", "credentials rejected"),
+                            ("rate_limited", "rate limited"),
+                            ("unreachable", "Unreachable"),
+                            ("api_error", "API error"),
+                            ("malformed", "malformed response"),
+                        ],
+                        default="pending",
+                        max_length=30,
+                    ),
+                ),
+                ("poll_error", models.TextField(blank=True)),
+                ("consecutive_failures", models.IntegerField(default=0)),
+                ("last_polled_at", models.DateTimeField(blank=True, null=True)),
+                ("next_poll_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("tracked_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="conferences",
+                        to="conferences.account",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='HistoryEntry',
+            name="HistoryEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(blank=True, max_length=30, null=True)),
-                ('active_members', models.IntegerField(blank=True, null=True)),
-                ('hold', models.BooleanField(blank=True, null=True)),
-                ('mute', models.BooleanField(blank=True, null=True)),
-                ('first_seen_at', models.DateTimeField()),
-                ('last_seen_at', models.DateTimeField()),
-                ('conference', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='history', to='conferences.conference')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("state", models.CharField(blank=True, max_length=30, null=True)),
+                ("active_members", models.IntegerField(blank=True, null=True)),
+                ("hold", models.BooleanField(blank=True, null=True)),
+                ("mute", models.BooleanField(blank=True, null=True)),
+                ("first_seen_at", models.DateTimeField()),
+                ("last_seen_at", models.DateTimeField()),
+                (
+                    "conference",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="history",
+                        to="conferences.conference",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'history entries',
+                "verbose_name_plural": "history entries",
             },
         ),
         migrations.AddField(
-            model_name='conference',
-            name='latest_history',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='conferences.historyentry'),
+            model_name="conference",
+            name="latest_history",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="conferences.historyentry",
+            ),
         ),
         migrations.CreateModel(
-            name='PollError',
+            name="PollError",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('poll_status', models.CharField(choices=[('pending', 'pending (never polled)'), ('ok', 'OK'), ('not_found', 'not found'), ('credentials_rejected', 'credentials rejected'), ('rate_limited', 'rate limited'), ('unreachable', 'Unreachable'), ('api_error', 'API error'), ('malformed', 'malformed response')], max_length=30)),
-                ('message', models.TextField()),
-                ('first_seen_at', models.DateTimeField()),
-                ('last_seen_at', models.DateTimeField()),
-                ('occurrences', models.IntegerField(default=1)),
-                ('conference', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='errors', to='conferences.conference')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "poll_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending (never polled)"),
+                            ("ok", "OK"),
+                            ("not_found", "not found"),
+                            ("credentials_rejected", "credentials rejected"),
+                            ("rate_limited", "rate limited"),
+                            ("unreachable", "Unreachable"),
+                            ("api_error", "API error"),
+                            ("malformed", "malformed response"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("message", models.TextField()),
+                ("first_seen_at", models.DateTimeField()),
+                ("last_seen_at", models.DateTimeField()),
+                ("occurrences", models.IntegerField(default=1)),
+                (
+                    "conference",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="errors",
+                        to="conferences.conference",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='StatusChange',
+            name="StatusChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_state', models.CharField(blank=True, max_length=30, null=True)),
-                ('to_state', models.CharField(blank=True, max_length=30, null=True)),
-                ('changed_at', models.DateTimeField()),
-                ('conference', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_changes', to='conferences.conference')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("from_state", models.CharField(blank=True, max_length=30, null=True)),
+                ("to_state", models.CharField(blank=True, max_length=30, null=True)),
+                ("changed_at", models.DateTimeField()),
+                (
+                    "conference",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="status_changes",
+                        to="conferences.conference",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='historyentry',
-            index=models.Index(fields=['conference', '-first_seen_at'], name='history_by_conference_idx'),
+            model_name="historyentry",
+            index=models.Index(
+                fields=["conference", "-first_seen_at"], name="history_by_conference_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='conference',
-            index=models.Index(condition=models.Q(('paused', False), models.Q(('state', 'completed'), _negated=True)), fields=['account', 'next_poll_at'], name='conference_due_idx'),
+            model_name="conference",
+            index=models.Index(
+                condition=models.Q(
+                    ("paused", False), models.Q(("state", "completed"), _negated=True)
+                ),
+                fields=["account", "next_poll_at"],
+                name="conference_due_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='conference',
-            index=models.Index(fields=['conference_id'], name='conference_catapult_id_idx'),
+            model_name="conference",
+            index=models.Index(fields=["conference_id"], name="conference_catapult_id_idx"),
         ),
         migrations.AddConstraint(
-            model_name='conference',
-            constraint=models.UniqueConstraint(fields=('account', 'conference_id'), name='conference_unique_per_account'),
+            model_name="conference",
+            constraint=models.UniqueConstraint(
+                fields=("account", "conference_id"), name="conference_unique_per_account"
+            ),
         ),
         migrations.AddIndex(
-            model_name='pollerror',
-            index=models.Index(fields=['conference', '-first_seen_at'], name='error_by_conference_idx'),
+            model_name="pollerror",
+            index=models.Index(
+                fields=["conference", "-first_seen_at"], name="error_by_conference_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='statuschange',
-            index=models.Index(fields=['conference', '-changed_at'], name='change_by_conference_idx'),
+            model_name="statuschange",
+            index=models.Index(
+                fields=["conference", "-changed_at"], name="change_by_conference_idx"
+            ),
         ),
     ]

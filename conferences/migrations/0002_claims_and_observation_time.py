@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conferences', '0001_initial'),
+        ("conferences", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='conference',
-            name='claim_token',
+            model_name="conference",
+            name="claim_token",
             field=models.UUIDField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='conference',
-            name='claimed_until',
+            model_name="conference",
+            name="claimed_until",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='conference',
-            name='last_observed_at',
+            model_name="conference",
+            name="last_observed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         # Existing conferences: their newest observation is the end of their latest run.
