@@ -4,8 +4,9 @@ PY := $(VENV)/bin/python
 SIM_PORT ?= 8765
 WEB_PORT ?= 8000
 SIM_RATE ?= 20
+MAIL_PORT ?= 8025
 SEED ?= $(shell date +%s)
-export SIM_PORT WEB_PORT SIM_RATE SEED
+export SIM_PORT WEB_PORT SIM_RATE SEED MAIL_PORT
 
 .PHONY: install services chromium run test bench lint format
 

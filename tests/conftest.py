@@ -12,6 +12,7 @@ from django.utils import timezone
 from conferences import catapult, tracking
 from conferences.models import Conference
 from simulator.testing import running_simulator
+from tests.smtp import mail_settings, running_mailsink
 
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
 
@@ -118,3 +119,12 @@ def start_celery(env, *args):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+@pytest.fixture
+def mailsink(settings):
+    """A real SMTP server on a free port; Django's mail goes to it during the test."""
+    with running_mailsink() as sink:
+        for name, value in mail_settings(sink).items():
+            setattr(settings, name, value)
+        yield sink

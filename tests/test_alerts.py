@@ -1,0 +1,387 @@
+"""Alerts end to end: the simulator, the poller, the outbox and a real SMTP server."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from conferences import alerts, observations, polling
+from conferences.models import Delivery, Event, Subscription
+from conferences.observations import Observation
+from tests.conftest import (
+    make_account,
+    make_conference,
+    reload,
+    start_celery,
+    wait_for,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def subscribe(email, **values):
+    values.setdefault("kinds", ["state"])
+    conferences = values.pop("conferences", [])
+    subscription = Subscription.objects.create(email=email, **values)
+    subscription.conferences.set(conferences)
+    return subscription
+
+
+def poll():
+    return polling.poll_round(force=True)
+
+
+def subjects(messages):
+    return sorted(message["Subject"] for message in messages)
+
+
+@pytest.fixture
+def board_call(account, sim_client):
+    conference_id = sim_client.create_conference(from_number="+15555550100")
+    conference = make_conference(account, conference_id, label="Board call", tags=["acme"])
+    poll()  # first observed: created
+    return conference
+
+
+def test_a_state_change_sends_one_email_per_subscribed_recipient_and_none_to_others(
+    board_call, sim_client, mailsink, db
+):
+    subscribe("ann@example.com")
+    subscribe("bob@example.com", scope="tag", tag="acme", kinds=["state", "mute"])
+    subscribe("hold-only@example.com", kinds=["hold"])
+    subscribe("other-tag@example.com", scope="tag", tag="globex")
+    alerts.run_pass()  # the first observation alerts nobody (nobody asked for "first")
+
+    sim_client.add_member(board_call.conference_id, call_id="c-1")
+    poll()
+    summary = alerts.run_pass()
+
+    assert (summary.sent, summary.failed) == (2, 0)
+    messages = mailsink.wait_for(2, timeout=5)
+    assert sorted(m["To"] for m in messages) == ["ann@example.com", "bob@example.com"]
+    expected = f"[confwatch] Board call ({board_call.conference_id}): created -> active"
+    assert subjects(messages) == [expected, expected]
+    body = messages[0].get_body(("plain",)).get_content()
+    assert f"/conferences/{board_call.pk}/" in body
+    assert "created" in body and "active" in body
+    assert "/unsubscribe/" in body
+    assert messages[0]["List-Unsubscribe"].strip().startswith("<http")
+    alerts.run_pass()
+    time.sleep(0.3)
+    assert len(mailsink.messages()) == 2
+
+
+def test_a_conference_that_stays_the_same_sends_nothing(board_call, mailsink):
+    subscribe("ann@example.com", kinds=["state", "hold", "mute", "members"])
+    alerts.run_pass()
+
+    for _ in range(3):
+        poll()
+        alerts.run_pass()
+
+    time.sleep(0.3)
+    assert mailsink.messages() == []
+
+
+def test_failing_polls_that_then_succeed_with_the_same_state_send_nothing(
+    board_call, simulator, mailsink
+):
+    subscribe("ann@example.com", kinds=["state", "polling"])
+    alerts.run_pass()
+
+    simulator.set_faults(error_rate=1.0)
+    poll()
+    alerts.run_pass()
+    simulator.set_faults(error_rate=0.0, hang_rate=1.0, hang_seconds=5)
+    poll()
+    alerts.run_pass()
+    simulator.reset_faults()
+    poll()
+    alerts.run_pass()
+
+    assert reload(board_call).poll_status == "ok"
+    time.sleep(0.3)
+    assert mailsink.messages() == []
+
+
+def test_a_lasting_polling_problem_sends_one_email_then_one_on_recovery(
+    board_call, simulator, mailsink, settings
+):
+    settings.CONFWATCH_PROBLEM_AFTER_SECONDS = 0.5
+    settings.CONFWATCH_ALERT_COALESCE_SECONDS = 0
+    subscribe("ann@example.com", kinds=["polling"])
+    simulator.set_faults(error_rate=1.0)
+    poll()
+    time.sleep(0.6)
+
+    alerts.run_pass()
+    poll()
+    alerts.run_pass()  # the same episode: nothing more
+    [problem] = mailsink.wait_for(1, timeout=5)
+    simulator.reset_faults()
+    poll()
+    alerts.run_pass()
+
+    messages = mailsink.wait_for(2, timeout=5)
+    assert "polling problem" in problem["Subject"]
+    assert "polling recovered" in messages[1]["Subject"]
+    time.sleep(0.3)
+    assert len(mailsink.messages()) == 2
+
+
+def test_changes_soon_after_an_email_go_out_together_in_the_next_one(
+    board_call, sim_client, mailsink, settings
+):
+    settings.CONFWATCH_ALERT_COALESCE_SECONDS = 60
+    subscribe("ann@example.com", kinds=["state", "members", "hold"])
+    alerts.run_pass()
+    sim_client.add_member(board_call.conference_id, call_id="c-1")
+    poll()
+    alerts.run_pass()  # a quiet conference: at once
+    mailsink.wait_for(1, timeout=5)
+
+    sim_client.add_member(board_call.conference_id, call_id="c-2")
+    poll()
+    sim_client.update_conference(board_call.conference_id, hold=True)
+    poll()
+    alerts.run_pass()
+    time.sleep(0.3)
+    assert len(mailsink.messages()) == 1  # held until the window closes
+
+    alerts.run_pass(now=timezone.now() + timedelta(seconds=61))
+    messages = mailsink.wait_for(2, timeout=5)
+    later = messages[1]
+    assert "members 1 -> 2" in later["Subject"]
+    assert "hold" in later["Subject"]
+    [delivery] = Delivery.objects.filter(status="sent").order_by("-sent_at")[:1]
+    assert delivery.events.count() == 2
+
+
+def pending_deliveries(count, conference):
+    subscription = subscribe("many@example.com")
+    event = Event.objects.create(
+        kind="state_changed",
+        account=conference.account,
+        conference=conference,
+        occurred_at=timezone.now(),
+        before="created",
+        after="active",
+        handled_at=timezone.now(),
+    )
+    deliveries = []
+    for _ in range(count):
+        delivery = Delivery.objects.create(
+            subscription=subscription, email=subscription.email, conference=conference
+        )
+        delivery.events.add(event)
+        deliveries.append(delivery)
+    return deliveries
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_senders_draining_the_same_outbox_send_each_delivery_exactly_once(simulator, mailsink):
+    conference = make_conference(make_account(simulator), "conf-outbox")
+    deliveries = pending_deliveries(40, conference)
+
+    def sender():
+        try:
+            while alerts.send_pending(limit=5).sent:
+                pass
+        finally:
+            connection.close()
+
+    senders = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in senders:
+        thread.start()
+    for thread in senders:
+        thread.join(timeout=60)
+
+    messages = mailsink.wait_for(40, timeout=10)
+    ids = [message["Message-ID"] for message in messages]
+    assert len(ids) == 40
+    assert sorted(ids) == sorted(d.message_id for d in deliveries)
+    assert Delivery.objects.filter(status="sent").count() == 40
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_killed_mid_batch_loses_nothing_and_its_claims_are_sent_after_the_lease(
+    simulator, mailsink, settings
+):
+    conference = make_conference(make_account(simulator), "conf-killed")
+    deliveries = pending_deliveries(20, conference)
+    mailsink.slow_down(0.2)  # seconds per message, so the sender is caught mid-batch
+    database = connection.settings_dict
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}"
+        f"/{database['NAME']}",
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(mailsink.port),
+        CONFWATCH_SEND_CLAIM_SECONDS="2",
+    )
+    sender = subprocess.Popen(
+        [sys.executable, "manage.py", "send_alerts"], env=env, stdout=subprocess.DEVNULL
+    )
+    try:
+        mailsink.wait_for(3, timeout=20)
+        sender.send_signal(signal.SIGKILL)
+        sender.wait(timeout=10)
+    finally:
+        sender.kill()
+    mailsink.slow_down(0)
+    claimed = Delivery.objects.filter(status="pending", claim_token__isnull=False)
+    assert claimed.exists()  # the dead sender's claims ...
+    assert alerts.send_pending().sent == 0  # ... are left alone while their lease runs
+
+    time.sleep(2.1)
+    alerts.send_pending()
+
+    assert Delivery.objects.filter(status="sent").count() == 20
+    received = {message["Message-ID"] for message in mailsink.wait_for(20, timeout=10)}
+    assert received == {d.message_id for d in deliveries}
+    assert len(mailsink.messages()) <= 21  # at most the one in flight went twice
+
+
+def test_a_permanent_refusal_is_recorded_with_the_servers_answer_and_not_retried(
+    board_call, sim_client, mailsink
+):
+    subscribe("nobody@example.com")
+    mailsink.refuse("nobody@example.com", code=550, message="5.1.1 no such user")
+    sim_client.add_member(board_call.conference_id, call_id="c-1")
+    poll()
+
+    summary = alerts.run_pass()
+    alerts.run_pass(now=timezone.now() + timedelta(hours=1))
+
+    assert summary.failed == 1
+    delivery = Delivery.objects.get()
+    assert delivery.status == "failed"
+    assert "550" in delivery.last_error and "no such user" in delivery.last_error
+    assert delivery.attempts == 1
+
+
+def test_a_temporary_failure_is_retried_later(board_call, sim_client, mailsink):
+    subscribe("ann@example.com")
+    mailsink.fail_next(1, code=451)
+    sim_client.add_member(board_call.conference_id, call_id="c-1")
+    poll()
+
+    first = alerts.run_pass()
+    delivery = Delivery.objects.get()
+    assert (first.sent, delivery.status, delivery.attempts) == (0, "pending", 1)
+    assert "451" in delivery.last_error
+    assert alerts.run_pass().sent == 0  # not before its backoff
+
+    later = alerts.run_pass(now=timezone.now() + timedelta(seconds=31))
+
+    assert later.sent == 1
+    assert reload(delivery).status == "sent"
+    assert len(mailsink.wait_for(1, timeout=5)) == 1
+
+
+def test_a_conference_flapping_for_ten_minutes_sends_at_most_two_flapping_emails(
+    account, mailsink, settings
+):
+    settings.CONFWATCH_ALERT_COALESCE_SECONDS = 0
+    settings.CONFWATCH_FLAP_CHANGES = 4
+    settings.CONFWATCH_FLAP_WINDOW_SECONDS = 120
+    conference = make_conference(account, "conf-flap", label="Flappy")
+    subscribe("ann@example.com", kinds=["state", "hold"])
+    start_at = timezone.now() - timedelta(minutes=30)
+    observations.record([Observation(conference.pk, start_at, seen={"state": "active"})])
+    alerts.run_pass(now=start_at)
+
+    # Ten simulated minutes: hold toggles every 15 seconds.
+    for step in range(1, 41):
+        at = start_at + timedelta(seconds=15 * step)
+        observations.record(
+            [Observation(conference.pk, at, seen={"state": "active", "hold": step % 2 == 1})]
+        )
+        alerts.run_pass(now=at)
+    # Then quiet for longer than the window.
+    alerts.run_pass(now=start_at + timedelta(seconds=15 * 40 + 121))
+
+    messages = mailsink.wait_for(1, timeout=5)
+    time.sleep(0.3)
+    messages = mailsink.messages()
+    flapping = [m for m in messages if "flapping" in m["Subject"]]
+    settled = [m for m in messages if "settled" in m["Subject"]]
+    assert len(flapping) == 1 and len(settled) == 1
+    assert len(messages) <= settings.CONFWATCH_FLAP_CHANGES + 2
+    assert reload(conference).flapping_since is None
+
+
+def test_past_the_hourly_cap_a_recipient_gets_one_digest(account, mailsink, settings):
+    settings.CONFWATCH_ALERT_COALESCE_SECONDS = 0
+    settings.CONFWATCH_ALERT_HOURLY_CAP = 3
+    subscribe("ann@example.com")
+    now = timezone.now()
+    for index in range(8):
+        conference = make_conference(account, f"conf-cap-{index}")
+        observations.record([Observation(conference.pk, now, seen={"state": "created"})])
+        observations.record(
+            [Observation(conference.pk, now + timedelta(seconds=1), seen={"state": "active"})]
+        )
+
+    alerts.run_pass()
+    mailsink.wait_for(3, timeout=5)
+    time.sleep(0.3)
+    assert len(mailsink.messages()) == 3
+    alerts.run_pass(now=timezone.now() + timedelta(hours=1, seconds=5))
+
+    messages = mailsink.wait_for(4, timeout=5)
+    [digest] = [m for m in messages if "Digest" in m["Subject"]]
+    assert "5" in digest["Subject"]
+    assert Delivery.objects.get(kind="digest").events.count() == 5
+
+
+def test_send_alerts_prints_a_one_line_summary(board_call, sim_client, mailsink, capsys):
+    subscribe("ann@example.com")
+    sim_client.add_member(board_call.conference_id, call_id="c-1")
+    poll()
+
+    call_command("send_alerts")
+
+    line = capsys.readouterr().out.strip()
+    assert "1 deliveries" in line and "1 sent" in line and "0 failed" in line
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_on_the_simulator_reaches_the_smtp_server_through_a_real_worker(
+    simulator, sim_client, mailsink, celery_env
+):
+    celery_env.update(
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(mailsink.port),
+        CONFWATCH_ALERT_SECONDS="1",
+    )
+    worker = start_celery(
+        celery_env, "worker", "--pool=solo", "--without-mingle", "--without-gossip"
+    )
+    beat = start_celery(celery_env, "beat")
+    try:
+        account = make_account(simulator)
+        conference_id = sim_client.create_conference(from_number="+15555550100")
+        conference = make_conference(account, conference_id, label="Weekly")
+        subscribe("ann@example.com")
+        wait_for(lambda: reload(conference).state == "created", what="the first observation")
+
+        sim_client.add_member(conference_id, call_id="c-joiner")
+
+        [message] = mailsink.wait_for(1, timeout=30)
+        assert message["Subject"] == f"[confwatch] Weekly ({conference_id}): created -> active"
+    finally:
+        for process in (beat, worker):
+            process.terminate()
+            process.wait(timeout=20)
