@@ -153,7 +153,10 @@ def poll_round(*, horizon=None, force=False, conference_ids=None):
     return record_round(plans, token=token)
 
 
-def claimable(account, *, now, force, conference_ids):
+def claimable(account, *, now, horizon, force, conference_ids):
+    """The account's conferences this round may claim: due before the round's stretch
+    of budget ends (so that one polled at t is polled again by t + the interval, not a
+    round later), neither paused nor completed, and not held by another round."""
     due = (
         Conference.objects.filter(account=account, paused=False)
         .exclude(state=ConferenceState.COMPLETED)
@@ -162,7 +165,7 @@ def claimable(account, *, now, force, conference_ids):
     if conference_ids is not None:
         due = due.filter(conference_id__in=conference_ids)
     if not force:
-        due = due.filter(next_poll_at__lte=now)
+        due = due.filter(next_poll_at__lte=now + timedelta(seconds=horizon))
     return due
 
 
@@ -202,7 +205,9 @@ def claim_due_conferences(
             account.budget_next_at.timestamp() if account.budget_next_at else 0.0,
             now.timestamp() + min(CLAIM_LEAD, spacing),
         )
-        due = claimable(account, now=now, force=force, conference_ids=conference_ids)
+        due = claimable(
+            account, now=now, horizon=horizon, force=force, conference_ids=conference_ids
+        )
         capacity = None
         if not force:
             room = min(now.timestamp() + horizon, deadline) - start

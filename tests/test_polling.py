@@ -224,17 +224,16 @@ def test_a_good_poll_clears_the_account_problem(account, sim_client):
     assert reload(conference).poll_status == "ok"
 
 
-def test_active_conferences_are_polled_before_created_ones(simulator, db, sim_client):
-    account = make_account(simulator, request_budget=1.0)
-    created = make_conference(account, start_conference(sim_client), state="created")
-    active_id = start_conference(sim_client)
-    sim_client.add_member(active_id, call_id="c-1")
-    active = make_conference(account, active_id, state="active")
+def test_active_conferences_come_first_and_created_ones_keep_their_share(simulator, db):
+    # 2 requests/s over 2 s: 4 slots, a quarter of them kept for created conferences.
+    account = make_account(simulator, request_budget=2.0)
+    created = [make_conference(account, f"conf-c{i}", state="created") for i in range(3)]
+    active = [make_conference(account, f"conf-a{i}", state="active") for i in range(5)]
 
-    plan = claim(account, horizon=1.0)
+    plan = claim(account, horizon=2.0)
 
-    assert [job.conference.pk for job in plan.jobs] == [active.pk]
-    assert reload(created).next_poll_at <= timezone.now()
+    claimed = [job.conference.pk for job in plan.jobs]
+    assert claimed == [c.pk for c in active[:3]] + [created[0].pk]
 
 
 def test_due_conferences_are_claimed_once_within_the_budget(simulator, db):
@@ -530,3 +529,18 @@ def test_created_conferences_are_polled_within_the_bound_while_active_ones_get_m
     stats = simulator.stats()["users"]["u-demo"]
     assert stats["rate_limited"] == 0
     assert stats["max_accepted_per_second"] <= 10
+
+
+def test_a_conference_due_within_the_rounds_stretch_is_claimed_so_it_is_not_a_round_late(
+    simulator, db
+):
+    account = make_account(simulator, request_budget=5.0)
+    soon = make_conference(account, "conf-soon", next_poll_at=timezone.now() + timedelta(seconds=1))
+    later = make_conference(
+        account, "conf-later", next_poll_at=timezone.now() + timedelta(seconds=5)
+    )
+
+    plan = claim(account, horizon=2.0)
+
+    assert [job.conference.pk for job in plan.jobs] == [soon.pk]
+    assert reload(later).claim_token is None
