@@ -1,9 +1,18 @@
 from django import forms
 from django.contrib import admin
 
-from conferences import tracking
+from conferences import subscriptions, tracking
 from conferences.catapult import REAL_API_BASE_URL
-from conferences.models import Account, Conference, HistoryEntry, PollError, StatusChange
+from conferences.models import (
+    Account,
+    Conference,
+    Delivery,
+    Event,
+    HistoryEntry,
+    PollError,
+    StatusChange,
+    Subscription,
+)
 
 
 class AccountForm(forms.ModelForm):
@@ -47,8 +56,19 @@ class AccountForm(forms.ModelForm):
         return account
 
 
+class DeletesItsRecords:
+    """Deleting a conference or an account takes its events and alert emails along (the
+    models cascade), although neither can be deleted on its own here."""
+
+    records = {Event._meta.verbose_name, Delivery._meta.verbose_name}
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed - self.records, protected
+
+
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(DeletesItsRecords, admin.ModelAdmin):
     form = AccountForm
     list_display = ["name", "user_id", "base_url", "request_budget", "problem", "paused_until"]
     search_fields = ["name", "user_id"]
@@ -83,7 +103,7 @@ class TagFilter(admin.SimpleListFilter):
 
 
 @admin.register(Conference)
-class ConferenceAdmin(admin.ModelAdmin):
+class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
     list_display = [
         "conference_id",
         "label",
@@ -154,3 +174,69 @@ class PollErrorAdmin(ReadOnlyAdmin):
     list_display += ["occurrences"]
     list_filter = ["poll_status"]
     search_fields = ["conference__conference_id", "message"]
+
+
+class SubscriptionAdminForm(forms.ModelForm):
+    """Kinds and time zone checked as the `subscribe` command and the Alerts page do."""
+
+    class Meta:
+        model = Subscription
+        fields = ["email", "user", "scope", "account", "tag", "conferences", "kinds"]
+        fields += ["members_at_most", "members_above", "time_zone"]
+
+    def clean_kinds(self):
+        return subscriptions.clean_kinds(self.cleaned_data["kinds"])
+
+    def clean_time_zone(self):
+        return subscriptions.clean_time_zone(self.cleaned_data["time_zone"])
+
+
+class KindFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in Subscription.KINDS]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(kinds__contains=[self.value()])
+        return queryset
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    form = SubscriptionAdminForm
+    list_display = ["email", "user", "scope", "account", "tag", "kinds", "time_zone"]
+    list_display += ["created_at"]
+    list_filter = ["scope", KindFilter]
+    search_fields = ["email", "tag"]
+    list_select_related = ["user", "account"]
+    autocomplete_fields = ["user", "account", "conferences"]
+
+
+class RecordAdmin(ReadOnlyAdmin):
+    """Events and deliveries are records of what happened: viewed, never edited here.
+    Newest first by id, which the primary key index serves on a big table."""
+
+    ordering = ["-id"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(RecordAdmin):
+    list_display = ["occurred_at", "kind", "conference", "account", "before", "after"]
+    list_display += ["source", "handled_at"]
+    list_filter = ["kind", "source", "account"]
+    search_fields = ["conference__conference_id", "conference__label"]
+    list_select_related = ["conference", "account"]
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(RecordAdmin):
+    list_display = ["created_at", "kind", "email", "conference", "status", "attempts"]
+    list_display += ["sent_at", "last_error", "subject"]
+    list_filter = ["status", "kind"]
+    search_fields = ["email", "conference__conference_id", "subject"]

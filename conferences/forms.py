@@ -1,8 +1,8 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from conferences import tracking
-from conferences.models import Account, ConferenceState
+from conferences import subscriptions, tracking
+from conferences.models import Account, ConferenceState, Subscription
 
 
 class TrackForm(forms.Form):
@@ -42,3 +42,100 @@ class FilterForm(forms.Form):
         required=False,
         choices=[("", "tracked"), ("paused", "paused"), ("all", "tracked and paused")],
     )
+
+
+# What each kind of alert is about, as the Alerts page offers them.
+KIND_LABELS = {
+    "state": "state changes (created, active, completed)",
+    "hold": "hold on or off",
+    "mute": "mute on or off",
+    "members": "active members changes",
+    "polling": "polling problems and recoveries",
+    "first": "first observation of a conference",
+}
+
+
+class SubscriptionForm(forms.Form):
+    """The Alerts page's "add a subscription" form; the service checks it all again."""
+
+    email = forms.EmailField()
+    scope = forms.ChoiceField(
+        choices=Subscription.Scope.choices,
+        initial=Subscription.Scope.ALL,
+        widget=forms.RadioSelect,
+        label="About",
+    )
+    account = forms.ModelChoiceField(
+        queryset=Account.objects.order_by("name"),
+        required=False,
+        empty_label="any account",
+        help_text="For an account's conferences, or to tell apart conference ids tracked "
+        "on several accounts.",
+    )
+    tag = forms.CharField(max_length=50, required=False)
+    conference_ids = forms.CharField(
+        label="Conference ids",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "conf-abc123, conf-def456"}),
+        help_text="Separated by spaces or commas.",
+    )
+    kinds = forms.MultipleChoiceField(
+        choices=[(name, KIND_LABELS.get(name, name)) for name in Subscription.KINDS],
+        initial=["state"],
+        widget=forms.CheckboxSelectMultiple,
+        label="Alert me about",
+    )
+    members_at_most = forms.IntegerField(
+        required=False,
+        min_value=0,
+        label="Members at most",
+        help_text="Members alerts only when the count drops to this or below.",
+    )
+    members_above = forms.IntegerField(
+        required=False,
+        min_value=0,
+        label="Members above",
+        help_text="Members alerts only when the count rises above this.",
+    )
+    time_zone = forms.CharField(
+        max_length=60,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "zone-names", "placeholder": "Europe/Berlin"}),
+        help_text="For the times in the emails; blank: the site's.",
+    )
+
+    def clean_time_zone(self):
+        return subscriptions.clean_time_zone(self.cleaned_data["time_zone"])
+
+    def clean(self):
+        cleaned = super().clean()
+        scope = cleaned.get("scope")
+        if scope == Subscription.Scope.ACCOUNT and not cleaned.get("account"):
+            self.add_error("account", "Choose the account.")
+        if scope == Subscription.Scope.TAG and not cleaned.get("tag", "").strip():
+            self.add_error("tag", "Give the tag.")
+        if scope == Subscription.Scope.CONFERENCES:
+            text = cleaned.get("conference_ids", "")
+            if not text.strip():
+                self.add_error("conference_ids", "Give one or more conference ids.")
+            else:
+                cleaned["conference_ids"] = tracking.ID_SEPARATORS.split(text.strip())
+        return cleaned
+
+    def subscribe_arguments(self):
+        """The service's arguments for the chosen scope (other scopes' fields ignored)."""
+        data = self.cleaned_data
+        arguments = {
+            "email": data["email"],
+            "kinds": data["kinds"],
+            "time_zone": data["time_zone"],
+            "members_at_most": data["members_at_most"],
+            "members_above": data["members_above"],
+        }
+        if data["scope"] == Subscription.Scope.ACCOUNT:
+            arguments["account"] = data["account"]
+        elif data["scope"] == Subscription.Scope.TAG:
+            arguments["tag"] = data["tag"]
+        elif data["scope"] == Subscription.Scope.CONFERENCES:
+            arguments.update(account=data["account"], conference_ids=data["conference_ids"])
+        return arguments

@@ -3,17 +3,24 @@ import hashlib
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_GET
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from conferences import reports, tracking
-from conferences.forms import FilterForm, TrackForm
-from conferences.models import Account, Conference
+from conferences import reports, subscriptions, tracking
+from conferences.forms import FilterForm, SubscriptionForm, TrackForm
+from conferences.models import Account, Conference, Delivery, EventKind, Subscription
+from conferences.unsubscribe import subscription_for
 
 MAX_LISTED = 500
+EVENTS_PER_PAGE = 50
+MAX_DELIVERIES_SHOWN = 20
 
 
 def fingerprint(rows):
@@ -116,9 +123,32 @@ def conference_detail(request, pk):
         return htmx_partial(
             request, "conferences/detail.html#live-status", context, version=version
         )
+    # The timeline and the alert emails sit outside the live partial: the page shows
+    # them as they were when it was loaded (reload for newer ones).
+    events = Paginator(conference.events.order_by("-occurred_at", "-id"), EVENTS_PER_PAGE)
+    events_page = events.get_page(request.GET.get("events_page"))
+    for event in events_page:
+        event.before_shown = shown_value(event.before)
+        event.after_shown = shown_value(event.after)
+        event.is_polling = event.kind in (EventKind.POLLING_PROBLEM, EventKind.POLLING_RECOVERED)
+    context["events_page"] = events_page
+    context["deliveries"] = list(
+        conference.deliveries.order_by("-created_at")[:MAX_DELIVERIES_SHOWN]
+    )
     response = render(request, "conferences/detail.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def shown_value(value):
+    """An event's before or after value as the timeline shows it."""
+    if value is None:
+        return "–"
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    return str(value)
 
 
 def track(request):
@@ -136,6 +166,87 @@ def track(request):
             messages.info(request, f"Already tracked: {', '.join(existing)}.")
         return redirect("conferences:list")
     return render(request, "conferences/track.html", {"form": form})
+
+
+def alerts(request):
+    """The signed-in user's own subscriptions, a form to add one, their recent emails."""
+    form = SubscriptionForm(request.POST or None, initial={"email": request.user.email})
+    if request.method == "POST" and form.is_valid():
+        try:
+            subscription, created = subscriptions.subscribe(
+                user=request.user, **form.subscribe_arguments()
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            if created:
+                messages.success(request, f"Subscribed {subscriptions.describe(subscription)}.")
+            else:
+                messages.info(
+                    request, f"{subscription.email} already gets exactly these alerts; unchanged."
+                )
+            return redirect("conferences:alerts")
+    own = (
+        Subscription.objects.filter(user=request.user)
+        .select_related("account")
+        .prefetch_related("conferences")
+        .order_by("-created_at", "-id")
+    )
+    rows = [
+        {
+            "subscription": subscription,
+            "scope": subscriptions.scope_text(subscription),
+            "thresholds": subscriptions.threshold_text(subscription),
+        }
+        for subscription in own
+    ]
+    recipients = Q(subscription__user=request.user)
+    if request.user.email:
+        recipients |= Q(email__iexact=request.user.email)
+    deliveries = (
+        Delivery.objects.filter(recipients)
+        .select_related("conference")
+        .order_by("-created_at", "-id")[:MAX_DELIVERIES_SHOWN]
+    )
+    context = {
+        "form": form,
+        "rows": rows,
+        "deliveries": list(deliveries),
+        "zone_names": subscriptions.zone_names(),
+        "site_time_zone": settings.TIME_ZONE,
+    }
+    return render(request, "conferences/alerts.html", context)
+
+
+@require_POST
+def alert_delete(request, pk):
+    """Delete one of the signed-in user's subscriptions (anyone else's is a 404)."""
+    subscription = get_object_or_404(Subscription, pk=pk, user=request.user)
+    description = subscriptions.describe(subscription)
+    subscriptions.unsubscribe(subscription)
+    messages.success(request, f"Deleted {description}.")
+    return redirect("conferences:alerts")
+
+
+@csrf_exempt  # The signed token authorises it; mail clients' one-click POST has no CSRF.
+@never_cache
+@login_not_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def unsubscribe(request, token):
+    """The link in every alert email. GET asks; POST (a click, or a mail client's RFC 8058
+    one-click "List-Unsubscribe=One-Click") deletes the subscription the token names."""
+    subscription = subscription_for(token)
+    if subscription is None:
+        return render(request, "conferences/unsubscribe_invalid.html", status=404)
+    context = {
+        "subscription": subscription,
+        "scope": subscriptions.scope_text(subscription),
+        "done": False,
+    }
+    if request.method == "POST":
+        subscriptions.unsubscribe(subscription)
+        context["done"] = True
+    return render(request, "conferences/unsubscribe.html", context)
 
 
 def api_login_required(view):

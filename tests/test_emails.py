@@ -444,7 +444,7 @@ def test_a_polling_recovery_says_how_long_the_problem_lasted(conference):
 
     body = emails.build_message(make_delivery([event])).body
 
-    assert "Polling: Unreachable -> OK" in body
+    assert "Polling: unreachable -> OK" in body
     assert "The problem lasted 1 h 4 min, since 2026-11-28 18:19:31 CET (Europe/Berlin)." in body
 
 

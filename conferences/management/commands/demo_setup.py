@@ -5,7 +5,7 @@ import requests
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from conferences import tracking
+from conferences import subscriptions, tracking
 from conferences.models import Conference
 
 DEMO_USER_ID = "u-demo"
@@ -13,12 +13,14 @@ DEMO_TOKEN = "demo-token"
 DEMO_SECRET = "demo-secret"  # the simulator's default demo user; not a real credential
 LABELS = ["Sales stand-up", "Support bridge", "Board call", "Ops war room", "Partner sync"]
 TAGS = ["acme", "globex", "initech", "umbrella"]
+DEMO_EMAIL = "demo@example.com"
 
 
 class Command(BaseCommand):
     help = (
         "Prepare the demo: wait for the simulator, add its account with a matching request "
-        "budget, track its scenario conferences and print the URL and a login."
+        "budget, track its scenario conferences, subscribe the demo user to state changes "
+        "and print the URL and a login."
     )
 
     def add_arguments(self, parser):
@@ -54,11 +56,17 @@ class Command(BaseCommand):
         user, _ = get_user_model().objects.get_or_create(username="demo")
         user.is_staff = user.is_superuser = True
         user.set_password(password)
+        user.email = user.email or DEMO_EMAIL
         user.save()
+        # Idempotent: a second run finds the same subscription and makes none.
+        subscriptions.subscribe(email=user.email, user=user, kinds=("state",))
         self.stdout.write(
             f"\n  confwatch demo: {len(ids)} conferences tracked"
             f"{f', {stale_count} from an earlier run paused' if stale_count else ''}.\n"
             f"  Open {web_url} and sign in as demo / {password}\n"
+            f"  {user.email} is subscribed to state changes of every conference.\n"
+            "  Alert emails arrive in var/mail/ and are listed on the mail line of this "
+            "console.\n"
         )
 
     def scenario_ids(self, simulator_url, *, wait):
