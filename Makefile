@@ -8,7 +8,7 @@ MAIL_PORT ?= 8025
 SEED ?= $(shell date +%s)
 export SIM_PORT WEB_PORT SIM_RATE SEED MAIL_PORT
 
-.PHONY: install services chromium run test bench lint format
+.PHONY: install services chromium run test bench bench-alerts lint format
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,9 @@ test: install services chromium
 
 bench: install services
 	$(PY) tests/bench/bench_polling.py
+
+bench-alerts: install services
+	$(PY) tests/bench/bench_alerts.py
 
 lint:
 	$(VENV)/bin/ruff check .
