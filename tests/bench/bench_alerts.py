@@ -45,6 +45,8 @@ os.environ["CELERY_BROKER_URL"] = os.environ.get(
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ["LOG_LEVEL"] = "WARNING"
 
+from tests.bench.benchdb import drop_database, ensure_database  # noqa: E402
+
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
 BUDGET = 20.0
 RECIPIENT = "bench@example.com"
@@ -65,31 +67,6 @@ def parse_args():
     if args.conferences < 1:
         parser.error("--conferences must be at least 1")
     return args
-
-
-def database_urls():
-    url = os.environ["DATABASE_URL"]
-    return url.rsplit("/", 1)[1], url.rsplit("/", 1)[0] + "/postgres"
-
-
-def ensure_database():
-    import psycopg
-
-    name, admin_url = database_urls()
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if exists.fetchone() is None:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database():
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    name, admin_url = database_urls()
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def empty_broker():

@@ -40,6 +40,8 @@ os.environ["DATABASE_URL"] = os.environ.get(
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ["LOG_LEVEL"] = "WARNING"
 
+from tests.bench.benchdb import drop_database, ensure_database  # noqa: E402
+
 SAMPLE_EVERY = 0.25
 # The poll_once case that used to take 13.4 s instead of about 6.3 s.
 ONCE_CONFERENCES = 30
@@ -57,31 +59,6 @@ def parse_args():
     parser.add_argument("--idle", type=float, default=8.0, help="seconds without rounds")
     parser.add_argument("--warmup", type=float, default=10.0, help="polling before idle")
     return parser.parse_args()
-
-
-def database_urls():
-    url = os.environ["DATABASE_URL"]
-    return url.rsplit("/", 1)[1], url.rsplit("/", 1)[0] + "/postgres"
-
-
-def ensure_database():
-    import psycopg
-
-    name, admin_url = database_urls()
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if exists.fetchone() is None:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database():
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    name, admin_url = database_urls()
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
