@@ -88,6 +88,8 @@ class Plan:
     next_index: int = 0
     last_sent_at: float | None = None
     client: catapult.CatapultClient | None = None
+    concurrency: int = 1
+    permits: threading.BoundedSemaphore | None = None
     # Set (from a fetching thread) when the account must rest: a 429 or rejected
     # credentials. The rest of its round is not sent.
     failure: catapult.CatapultError | None = None
@@ -270,15 +272,39 @@ def epoch(seconds):
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
+# Auto concurrency: enough requests in flight to spend the budget at the latency seen
+# lately (twice over, rounded up to a power of two so pools are rarely rebuilt), within
+# these bounds. The latency starts at a guess and follows each answer.
+MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 64
+FIRST_LATENCY_GUESS = 0.2
+# Most threads one round runs, whatever the number of accounts.
+MAX_ROUND_THREADS = 256
+_latency = {}  # account pk -> recent request latency in seconds (moving average)
+
+
+def concurrency_for(account):
+    """Requests of this account in flight at once (its HTTP pool's size too)."""
+    if settings.CONFWATCH_POLL_CONCURRENCY:
+        return settings.CONFWATCH_POLL_CONCURRENCY
+    latency = _latency.get(account.pk, FIRST_LATENCY_GUESS)
+    wanted = max(MIN_CONCURRENCY, math.ceil(2 * account.request_budget * latency))
+    return min(MAX_CONCURRENCY, 2 ** math.ceil(math.log2(wanted)))
+
+
+def note_latency(account_pk, seconds):
+    previous = _latency.get(account_pk, seconds)
+    _latency[account_pk] = 0.8 * previous + 0.2 * seconds
+
+
 # One client (one requests.Session and its connection pool) per account and process,
-# kept across rounds; replaced when the account's URL, credentials or timeouts change.
+# kept across rounds; replaced when the account's URL, credentials, timeouts or pool size
+# change. A pool as large as the account's concurrency: never more connections to its API.
 _clients = {}
 
 
-def client_for(account):
+def client_for(account, *, pool_size):
     key = (account.base_url, account.user_id, account.api_token_encrypted)
-    key += (account.api_secret_encrypted, settings.CONFWATCH_HTTP_TIMEOUT)
-    key += (settings.CONFWATCH_POLL_CONCURRENCY,)
+    key += (account.api_secret_encrypted, settings.CONFWATCH_HTTP_TIMEOUT, pool_size)
     cached = _clients.get(account.pk)
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -288,7 +314,7 @@ def client_for(account):
         user_id=account.user_id,
         api_token=token,
         api_secret=secret,
-        pool_size=settings.CONFWATCH_POLL_CONCURRENCY,
+        pool_size=pool_size,
         timeout=settings.CONFWATCH_HTTP_TIMEOUT,
     )
     if cached is not None:
@@ -298,22 +324,23 @@ def client_for(account):
 
 
 def fetch_plans(plans):
-    """Send every job inside its account's window, at most CONFWATCH_POLL_CONCURRENCY at
+    """Send every job inside its account's window, at most the account's concurrency at
     once, and wait for the answers until each plan's deadline.
 
     HTTP runs in pool threads; the database is touched only from this thread.
     """
     for plan in plans:
+        plan.concurrency = concurrency_for(plan.account)
+        plan.permits = threading.BoundedSemaphore(plan.concurrency)
         try:
-            plan.client = client_for(plan.account)
+            plan.client = client_for(plan.account, pool_size=plan.concurrency)
         except (SecretUnreadable, ValueError) as error:
             logger.error("account %s cannot be polled: %s", plan.account.name, error)
             plan.failure = catapult.CredentialsRejected(str(error))
-    concurrency = settings.CONFWATCH_POLL_CONCURRENCY
-    permits = threading.BoundedSemaphore(concurrency)
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
+    threads = min(MAX_ROUND_THREADS, sum(plan.concurrency for plan in plans))
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="poll")
     try:
-        dispatch(plans, pool, permits)
+        dispatch(plans, pool)
         for plan in plans:
             for job in plan.jobs:
                 if job.future is None:
@@ -328,7 +355,12 @@ def fetch_plans(plans):
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def dispatch(plans, pool, permits):
+# How long the dispatcher waits for a free request slot of one account before it looks
+# at the other accounts again (seconds).
+PERMIT_WAIT = 0.005
+
+
+def dispatch(plans, pool):
     """Submit each plan's jobs in order, paced inside the plan's budget window."""
     queue = [(plan.window_start, index) for index, plan in enumerate(plans)]
     heapq.heapify(queue)
@@ -355,22 +387,24 @@ def dispatch(plans, pool, permits):
             if reserve_window(plan, now=now):
                 heapq.heappush(queue, (plan.window_start, index))
             continue
-        if not permits.acquire(timeout=max(0.0, plan.deadline - now)):
+        if not plan.permits.acquire(timeout=PERMIT_WAIT):
+            heapq.heappush(queue, (time.time(), index))  # all its requests are in flight
             continue
         now = time.time()
         if now > last_send_time(plan) or now >= plan.deadline:
-            permits.release()  # waited too long for a free thread; try again
+            plan.permits.release()  # waited too long for a free thread; try again
             heapq.heappush(queue, (now, index))
             continue
         job = plan.jobs[plan.next_index]
         plan.next_index += 1
         plan.last_sent_at = job.sent_at = now
         job.future = pool.submit(fetch_one, plan, job)
-        job.future.add_done_callback(lambda _future: permits.release())
+        job.future.add_done_callback(lambda _future, permits=plan.permits: permits.release())
         heapq.heappush(queue, (now + plan.spacing, index))
 
 
 def fetch_one(plan, job):
+    started = time.monotonic()
     try:
         job.result = plan.client.get_conference(job.conference.conference_id)
     except catapult.CatapultError as error:
@@ -381,6 +415,7 @@ def fetch_one(plan, job):
         logger.exception("polling %s failed unexpectedly", job.conference.conference_id)
         job.error = catapult.CatapultError(f"unexpected error: {type(error).__name__}")
     job.finished_at = timezone.now()
+    note_latency(plan.account.pk, time.monotonic() - started)
 
 
 def pause_if_failed(plan):

@@ -225,8 +225,9 @@ CONFWATCH_ROUND_DEADLINE = env_number("CONFWATCH_ROUND_DEADLINE", 10.0, minimum=
 CONFWATCH_BACKGROUND_SHARE = env_number(
     "CONFWATCH_BACKGROUND_SHARE", 0.25, minimum=0.0, maximum=1.0
 )
-# Requests in flight at once in one round (also the HTTP connection pool size).
-CONFWATCH_POLL_CONCURRENCY = env_number("CONFWATCH_POLL_CONCURRENCY", 8, kind=int, minimum=1)
+# Requests of one account in flight at once (also its HTTP connection pool size); 0 sizes
+# it from the account's budget and the latency seen lately (2 to 64).
+CONFWATCH_POLL_CONCURRENCY = env_number("CONFWATCH_POLL_CONCURRENCY", 0, kind=int, minimum=0)
 # Longest wait between polls of a failing or missing conference, in seconds.
 CONFWATCH_MAX_BACKOFF = env_number("CONFWATCH_MAX_BACKOFF", 900.0, minimum=1)
 # Pause after the API rejects an account's credentials, in seconds.

@@ -17,6 +17,9 @@ MAX_BODY_BYTES = 1024 * 1024
 class SimulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Clients open many connections at once (a poller's pool, a test's threads): the
+    # default backlog of 5 resets the rest.
+    request_queue_size = 256
 
     def __init__(self, address, simulator):
         self.simulator = simulator
@@ -57,9 +60,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             status = self.answer(sim)
         finally:
             if not urlsplit(self.path).path.startswith("/_sim"):
-                sim.journal.append(
-                    (self.command, urlsplit(self.path).path, started, time.time(), status)
-                )
+                path = urlsplit(self.path).path
+                client_port = self.client_address[1]
+                sim.journal.append((self.command, path, started, time.time(), status, client_port))
 
     def answer(self, sim):
         """Build and write the response; the status sent, or None when it hung up."""

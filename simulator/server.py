@@ -74,8 +74,9 @@ class Simulator:
                 callback_url=callback_url,
                 stop_event=self.stop_event,
             )
-        # (method, path, started, finished, status) of the latest API requests, for tests
-        # that check what was asked and when; status None when the server hung up.
+        # (method, path, started, finished, status, client port) of the latest API
+        # requests, for tests that check what was asked, when and over how many
+        # connections; status None when the server hung up.
         self.journal = deque(maxlen=JOURNAL_SIZE)
         self._httpd = None
         self._thread = None

@@ -544,3 +544,69 @@ def test_a_conference_due_within_the_rounds_stretch_is_claimed_so_it_is_not_a_ro
 
     assert [job.conference.pk for job in plan.jobs] == [soon.pk]
     assert reload(later).claim_token is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_split_a_round_without_polling_a_conference_twice(simulator, sim_client):
+    simulator.set_rate_limit(10)
+    account = make_account(simulator, request_budget=10.0)
+    ids = [f"conf-split-{index}" for index in range(30)]
+    for conference_id in ids:
+        make_conference(account, conference_id)
+    simulator.reset_stats()
+    summaries = []
+
+    def worker():
+        try:
+            summaries.append(polling.poll_round(horizon=1.5))
+        finally:
+            connection.close()
+
+    # Beat starts rounds a little apart; the second comes while the first still polls
+    # and takes the next stretch of budget.
+    workers = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in workers:
+        thread.start()
+        time.sleep(1.0)
+    for thread in workers:
+        thread.join(timeout=30)
+
+    # Each round took the share its stretch of budget holds: both worked, none twice.
+    assert sorted(summary.polled > 0 for summary in summaries) == [True, True]
+    asked = [r[1].rsplit("/", 1)[1] for r in simulator.requests()]
+    assert len(asked) == len(set(asked)) == sum(s.polled for s in summaries)
+    stats = simulator.stats()["users"]["u-demo"]
+    assert stats["rate_limited"] == 0
+    assert stats["max_accepted_per_second"] <= 10
+
+
+def test_concurrency_follows_the_budget_and_the_latency_seen(simulator, db, settings):
+    settings.CONFWATCH_POLL_CONCURRENCY = 0
+    slow = make_account(simulator, name="slow", request_budget=1.0)
+    busy = make_account(simulator, name="busy", request_budget=400.0)
+    polling.note_latency(busy.pk, 0.05)
+
+    assert polling.concurrency_for(slow) == 2
+    assert polling.concurrency_for(busy) == 64  # 2 x 400/s x 50 ms = 40, a power of two up
+    settings.CONFWATCH_POLL_CONCURRENCY = 5
+    assert polling.concurrency_for(busy) == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_account_never_opens_more_connections_than_its_pool(simulator, sim_client, settings):
+    settings.CONFWATCH_POLL_CONCURRENCY = 4
+    simulator.set_rate_limit(0)
+    simulator.set_faults(latency_ms=50)
+    account = make_account(simulator, request_budget=1000.0)
+    for index in range(40):
+        make_conference(account, f"conf-pool-{index}")
+    simulator.reset_stats()
+
+    try:
+        summary = polling.poll_round(force=True)
+    finally:
+        connection.close()
+
+    assert summary.polled == 40
+    ports = {r[5] for r in simulator.requests()}
+    assert 1 <= len(ports) <= 4
