@@ -139,11 +139,6 @@ class Conference(models.Model):
     def __str__(self):
         return self.label or self.conference_id
 
-    def state_since(self):
-        """When the current state was first observed (None if never observed)."""
-        change = self.status_changes.order_by("-changed_at").first()
-        return change.changed_at if change else None
-
     @property
     def is_completed(self):
         return self.state == ConferenceState.COMPLETED

@@ -25,6 +25,7 @@ The rules, whoever observed:
   by `report_lasting_problems` once it lasted CONFWATCH_PROBLEM_AFTER_SECONDS.
 """
 
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -141,6 +142,7 @@ def record(observations, *, reschedule: Reschedule | None = None):
         return outcomes
     with transaction.atomic():
         rows = lock_conferences({o.conference_pk for o in observations})
+        originals = {pk: dict(vars(row)) for pk, row in rows.items()}
         runs = latest_runs(rows.values())
         error_runs = latest_error_runs(
             [rows[o.conference_pk] for o in observations if o.error and o.conference_pk in rows]
@@ -189,21 +191,42 @@ def record(observations, *, reschedule: Reschedule | None = None):
         bulk.update_rows(PollError, list(extended_errors.values()), ["last_seen_at", "occurrences"])
         for row in touched.values():
             # bulk_create filled in the new runs' keys: point the rows at them again.
-            row.latest_history = runs.get(row.pk)
-        bulk.update_rows(Conference, list(touched.values()), CONFERENCE_FIELDS)
+            row.latest_history_id = runs[row.pk].pk if row.pk in runs else None
+        # One UPDATE per set of columns that changed: most rows only moved their poll
+        # times, and the few that changed status do not make every row send everything.
+        by_change = defaultdict(list)
+        for row in touched.values():
+            original = originals[row.pk]
+            names = tuple(name for name in WRITTEN_FIELDS if getattr(row, name) != original[name])
+            by_change[names].append(row)
+        for names, group in by_change.items():
+            bulk.update_rows(Conference, group, list(names))
     return outcomes
+
+
+# The columns recording reads (attnames); what it may change is all but the first three.
+ROW_FIELDS = [
+    "id",
+    "account_id",
+    "claim_token",
+    "latest_history_id",
+    *(name for name in CONFERENCE_FIELDS if name != "latest_history"),
+]
+WRITTEN_FIELDS = ROW_FIELDS[3:]
+RUN_FIELDS = ["id", "conference_id", *STATUS_FIELDS, "first_seen_at", "last_seen_at"]
+ERROR_RUN_FIELDS = ["id", "conference_id", "poll_status", "last_seen_at", "occurrences"]
 
 
 def lock_conferences(pks):
     """The conferences' current rows, locked until the transaction ends (in pk order, so
     that concurrent writers cannot deadlock)."""
-    rows = Conference.objects.filter(pk__in=pks).order_by("pk").select_for_update(of=("self",))
-    return {row.pk: row for row in rows}
+    return bulk.select_rows(Conference, ROW_FIELDS, pks, lock=True)
 
 
 def latest_runs(rows):
     pks = [row.latest_history_id for row in rows if row.latest_history_id is not None]
-    return {run.conference_id: run for run in HistoryEntry.objects.filter(pk__in=pks)}
+    runs = bulk.select_rows(HistoryEntry, RUN_FIELDS, pks)
+    return {run.conference_id: run for run in runs.values()}
 
 
 def latest_error_runs(rows):
@@ -215,8 +238,9 @@ def latest_error_runs(rows):
         PollError.objects.filter(conference_id__in=pks)
         .order_by("conference_id", "-first_seen_at")
         .distinct("conference_id")
+        .values(*ERROR_RUN_FIELDS)
     )
-    return {run.conference_id: run for run in runs}
+    return {run["conference_id"]: bulk.Row(**run) for run in runs}
 
 
 def why_ignored(row, observation):
@@ -246,12 +270,15 @@ def apply_status(row, run, observation, outcome):
     outcome.events = status_events(row, observation, before, after, outcome)
     change = None
     if run is None or outcome.changes:
-        run = HistoryEntry(conference=row, first_seen_at=at, last_seen_at=at, **after)
+        run = HistoryEntry(conference_id=row.pk, first_seen_at=at, last_seen_at=at, **after)
         outcome.new_run = True
         row.last_changed_at = at
         if outcome.first or "state" in outcome.changes:
             change = StatusChange(
-                conference=row, from_state=before["state"], to_state=after["state"], changed_at=at
+                conference_id=row.pk,
+                from_state=before["state"],
+                to_state=after["state"],
+                changed_at=at,
             )
     elif all(name in seen or before[name] is None for name in STATUS_FIELDS):
         run.last_seen_at = max(run.last_seen_at, at)
@@ -276,7 +303,7 @@ def status_events(row, observation, before, after, outcome):
         return Event(
             kind=kind,
             account_id=row.account_id,
-            conference=row,
+            conference_id=row.pk,
             occurred_at=observation.observed_at,
             previous_observed_at=row.last_observed_at,
             source=observation.source,
@@ -290,7 +317,7 @@ def status_events(row, observation, before, after, outcome):
         for name, (old, new) in outcome.changes.items():
             detail = {"active_members": after["active_members"], "state": after["state"]}
             if name == "state":
-                detail["previous_state_since"] = iso(row.state_since())
+                detail["previous_state_since"] = iso(state_since(row.pk))
             found.append(event(CHANGE_KINDS[name], before=old, after=new, detail=detail))
     if row.problem_reported_at is not None:
         detail = {"poll_status": row.poll_status, "since": iso(row.problem_since)}
@@ -298,6 +325,12 @@ def status_events(row, observation, before, after, outcome):
             event(EventKind.POLLING_RECOVERED, before=row.poll_status, after="ok", detail=detail)
         )
     return found
+
+
+def state_since(conference_pk):
+    """When the conference's current state was first observed (None if never)."""
+    change = StatusChange.objects.filter(conference_id=conference_pk).order_by("-changed_at")
+    return change.values_list("changed_at", flat=True).first()
 
 
 def iso(value):
@@ -321,7 +354,11 @@ def apply_error(row, error_run, observation):
         error_run.occurrences += 1
     else:
         error_run = PollError(
-            conference=row, poll_status=status, message=message, first_seen_at=at, last_seen_at=at
+            conference_id=row.pk,
+            poll_status=status,
+            message=message,
+            first_seen_at=at,
+            last_seen_at=at,
         )
     if row.problem_since is None:
         row.problem_since = at
