@@ -86,8 +86,10 @@ class Observation:
     seen: dict = field(default_factory=dict)
     error: catapult.CatapultError | None = None
     problems: tuple[str, ...] = ()
-    # Set by a polling round: written only while the round holds the claim.
+    # Set by a polling round: written only while the round holds the claim, which the
+    # write releases (unless kept: an abandoned request may still be in flight).
     claim_token: UUID | None = None
+    keep_claim: bool = False
     # "poll", or "callback" for what Catapult reported.
     source: str = "poll"
 
@@ -176,6 +178,8 @@ def record(observations, *, reschedule: Reschedule | None = None):
                 elif error_run.pk is not None:
                     extended_errors[error_run.pk] = error_run
             outcome.poll_status_after = row.poll_status
+            if observation.claim_token is not None and not observation.keep_claim:
+                row.claim_token = row.claimed_until = None
             events.extend(outcome.events)
             if reschedule is not None:
                 next_poll_at = reschedule(row, observation)
@@ -204,15 +208,16 @@ def record(observations, *, reschedule: Reschedule | None = None):
     return outcomes
 
 
-# The columns recording reads (attnames); what it may change is all but the first three.
+# The columns recording reads (attnames); it may change all but the first two.
 ROW_FIELDS = [
     "id",
     "account_id",
     "claim_token",
+    "claimed_until",
     "latest_history_id",
     *(name for name in CONFERENCE_FIELDS if name != "latest_history"),
 ]
-WRITTEN_FIELDS = ROW_FIELDS[3:]
+WRITTEN_FIELDS = ROW_FIELDS[2:]
 RUN_FIELDS = ["id", "conference_id", *STATUS_FIELDS, "first_seen_at", "last_seen_at"]
 ERROR_RUN_FIELDS = ["id", "conference_id", "poll_status", "last_seen_at", "occurrences"]
 

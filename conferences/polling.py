@@ -21,6 +21,7 @@ Fair priority: active conferences first, but a share of every round's budget
 due first, so each of them is polled within a bounded time (README, "Polling").
 """
 
+import dataclasses
 import heapq
 import logging
 import math
@@ -32,13 +33,14 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from conferences import catapult, observations
+from conferences import bulk, catapult, observations
 from conferences.models import Account, Conference, ConferenceState
 from conferences.secrets import SecretUnreadable
 
@@ -63,9 +65,28 @@ NOT_FOUND_MIN_WAIT = 60.0
 CLAIM_MARGIN = 2.0
 
 
+class Claimed(NamedTuple):
+    """A conference a round claimed: all the round needs of it."""
+
+    pk: int
+    conference_id: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    token: uuid.UUID
+    until: datetime
+
+    def of(self, pk):
+        return bulk.Row(id=pk, claim_token=self.token, claimed_until=self.until)
+
+
+CLAIM_FIELDS = ["claim_token", "claimed_until"]
+
+
 @dataclass(eq=False)
 class Job:
-    conference: Conference
+    conference: Claimed
     sent_at: float | None = None
     result: catapult.Conference | None = None
     error: catapult.CatapultError | None = None
@@ -178,15 +199,15 @@ def choose(due, capacity):
     order = ("next_poll_at", "pk")
     active_due = due.filter(state=ConferenceState.ACTIVE).order_by(*order)
     others_due = due.exclude(state=ConferenceState.ACTIVE).order_by(*order)
+    active_due = active_due.select_for_update(**lock).values_list("pk", "conference_id")
+    others_due = others_due.select_for_update(**lock).values_list("pk", "conference_id")
     if capacity is None:
-        return list(active_due.select_for_update(**lock)) + list(
-            others_due.select_for_update(**lock)
-        )
+        return [Claimed(*row) for row in active_due] + [Claimed(*row) for row in others_due]
     # Stochastic rounding: the reserved share is exact on average even when a round
     # holds only a few slots.
     background = math.floor(settings.CONFWATCH_BACKGROUND_SHARE * capacity + random.random())
-    active = list(active_due.select_for_update(**lock)[:capacity])
-    others = list(others_due.select_for_update(**lock)[:capacity])
+    active = [Claimed(*row) for row in active_due[:capacity]]
+    others = [Claimed(*row) for row in others_due[:capacity]]
     taken_others = min(len(others), max(background, capacity - len(active)))
     taken_active = min(len(active), capacity - taken_others)
     return active[:taken_active] + others[:taken_others]
@@ -224,9 +245,8 @@ def claim_due_conferences(
         if force:
             # poll_once: a round as long as its budget needs, then the usual deadline.
             deadline = end + settings.CONFWATCH_ROUND_DEADLINE
-        Conference.objects.filter(pk__in=[c.pk for c in claimed]).update(
-            claim_token=token, claimed_until=epoch(deadline + claim_lifetime())
-        )
+        claim = Claim(token, epoch(deadline + claim_lifetime()))
+        bulk.update_rows(Conference, [claim.of(c.pk) for c in claimed], CLAIM_FIELDS)
         account.budget_next_at = epoch(reserved_until)
         account.save(update_fields=["budget_next_at"])
     return Plan(
@@ -481,11 +501,9 @@ def record_round(plans, *, token):
                     "no answer before the round's deadline "
                     f"({settings.CONFWATCH_ROUND_DEADLINE:g} s); request abandoned"
                 )
-                recorded.append(
-                    Observation.of_failure(
-                        pk, error, observed_at=epoch(plan.deadline), claim_token=token
-                    )
-                )
+                at = epoch(plan.deadline)
+                observation = Observation.of_failure(pk, error, observed_at=at, claim_token=token)
+                recorded.append(dataclasses.replace(observation, keep_claim=True))
             elif job.result is not None:
                 answered_accounts.add(plan.account.pk)
                 recorded.append(
@@ -501,11 +519,8 @@ def record_round(plans, *, token):
                 )
     now = timezone.now()
     with transaction.atomic():
+        # Recording releases the claims of what was answered.
         outcomes = observations.record(recorded, reschedule=reschedule)
-        released = {o.observation.conference_pk for o in outcomes if o.applied} - set(abandoned)
-        Conference.objects.filter(pk__in=released, claim_token=token).update(
-            claim_token=None, claimed_until=None
-        )
         Conference.objects.filter(pk__in=unsent, claim_token=token).update(
             claim_token=None, claimed_until=None, next_poll_at=now
         )
