@@ -288,6 +288,23 @@ def last_send_time(plan):
     return plan.window_end - plan.spacing + grace_for(plan.spacing)
 
 
+def reserve_one_request(account_pk):
+    """Reserve one send slot of the account's budget for a request outside the rounds
+    (testing its credentials, say); return when it may be sent (epoch seconds), or None
+    while the account is paused. The caller sleeps until then."""
+    with transaction.atomic():
+        account = Account.objects.select_for_update().get(pk=account_pk)
+        now = time.time()
+        if account.is_paused(epoch(now)):
+            return None
+        spacing = spacing_for(account)
+        pointer = account.budget_next_at.timestamp() if account.budget_next_at else 0.0
+        start = max(pointer, now)
+        account.budget_next_at = epoch(start + spacing + grace_for(spacing))
+        account.save(update_fields=["budget_next_at"])
+    return start
+
+
 def epoch(seconds):
     return datetime.fromtimestamp(seconds, tz=UTC)
 
