@@ -163,7 +163,11 @@ class HistoryEntry(models.Model):
         verbose_name_plural = "history entries"
         indexes = [
             # The detail page and history API: one conference's runs, newest first.
-            models.Index(fields=["conference", "-first_seen_at"], name="history_by_conference_idx")
+            models.Index(fields=["conference", "-first_seen_at"], name="history_by_conference_idx"),
+            # The admin's history list filtered by state, and its capped count:
+            # WHERE state = %s ORDER BY id DESC LIMIT n (a rare state such as "created"
+            # otherwise walks the whole table).
+            models.Index(fields=["state", "-id"], name="history_by_state_idx"),
         ]
 
     def __str__(self):

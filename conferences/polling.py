@@ -149,11 +149,12 @@ def claim_lifetime():
     return connect + read + CLAIM_MARGIN
 
 
-def poll_round(*, horizon=None, force=False, conference_ids=None):
+def poll_round(*, horizon=None, force=False, conference_ids=None, conference_pks=None):
     """Poll one round: every account's due conferences, within its budget.
 
     With force=True every tracked conference that is neither paused nor completed is
-    polled whether due or not (still paced by each account's budget).
+    polled whether due or not (still paced by each account's budget). conference_ids
+    (Catapult ids, on any account) or conference_pks (tracked conferences) narrow it.
     """
     horizon = settings.CONFWATCH_ROUND_SECONDS if horizon is None else horizon
     token = uuid.uuid4()
@@ -167,6 +168,7 @@ def poll_round(*, horizon=None, force=False, conference_ids=None):
             deadline=deadline,
             force=force,
             conference_ids=conference_ids,
+            conference_pks=conference_pks,
         )
         if plan is not None:
             plans.append(plan)
@@ -176,7 +178,7 @@ def poll_round(*, horizon=None, force=False, conference_ids=None):
     return record_round(plans, token=token)
 
 
-def claimable(account, *, now, horizon, force, conference_ids):
+def claimable(account, *, now, horizon, force, conference_ids=None, conference_pks=None):
     """The account's conferences this round may claim: due before the round's stretch
     of budget ends (so that one polled at t is polled again by t + the interval, not a
     round later), neither paused nor completed, and not held by another round."""
@@ -187,6 +189,8 @@ def claimable(account, *, now, horizon, force, conference_ids):
     )
     if conference_ids is not None:
         due = due.filter(conference_id__in=conference_ids)
+    if conference_pks is not None:
+        due = due.filter(pk__in=conference_pks)
     if not force:
         due = due.filter(next_poll_at__lte=now + timedelta(seconds=horizon))
     return due
@@ -214,7 +218,7 @@ def choose(due, capacity):
 
 
 def claim_due_conferences(
-    *, account_pk, token, horizon, deadline, force=False, conference_ids=None
+    *, account_pk, token, horizon, deadline, force=False, conference_ids=None, conference_pks=None
 ):
     """Claim the account's due conferences that fit its budget in the next `horizon`
     seconds (before the deadline), most important first; reserve their send window."""
@@ -229,7 +233,12 @@ def claim_due_conferences(
             now.timestamp() + min(CLAIM_LEAD, spacing),
         )
         due = claimable(
-            account, now=now, horizon=horizon, force=force, conference_ids=conference_ids
+            account,
+            now=now,
+            horizon=horizon,
+            force=force,
+            conference_ids=conference_ids,
+            conference_pks=conference_pks,
         )
         capacity = None
         if not force:

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from conferences import alerts, polling
+from conferences import alerts, polling, support
 
 
 @shared_task(ignore_result=True)
@@ -12,6 +12,16 @@ def poll_round():
     if summary.events:
         send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
     return summary.line()
+
+
+@shared_task(ignore_result=True)
+def poll_now(conference_pks, user_pk):
+    """Poll chosen conferences now (the admin's "poll now" action, within the budget);
+    each outcome goes to the admin log for the user who asked."""
+    result = support.poll_now(conference_pks=conference_pks, user_pk=user_pk)
+    if result.summary and result.summary.events:
+        send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
+    return result.summary.line() if result.summary else "nothing to poll"
 
 
 @shared_task(ignore_result=True)

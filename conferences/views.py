@@ -2,7 +2,7 @@ import hashlib
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from conferences import reports, subscriptions, tracking
+from conferences import reports, roles, subscriptions, tracking
 from conferences.forms import FilterForm, SubscriptionForm, TrackForm
 from conferences.models import Account, Conference, Delivery, EventKind, Subscription
 from conferences.unsubscribe import subscription_for
@@ -151,6 +151,7 @@ def shown_value(value):
     return str(value)
 
 
+@permission_required(roles.TRACK_PERMISSION, raise_exception=True)
 def track(request):
     form = TrackForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from conferences import roles
 from conferences.models import Conference, HistoryEntry
 from tests.conftest import make_account, make_conference
 
@@ -39,6 +40,13 @@ def observed(db):
     conference.latest_history = entry
     conference.save()
     return conference
+
+
+@pytest.fixture
+def tracker(signed_in, user):
+    """The signed-in user as a support admin: tracking needs the add_conference permission."""
+    user.groups.add(roles.ensure_groups()[roles.ADMIN])
+    return signed_in
 
 
 @pytest.mark.parametrize(
@@ -123,8 +131,8 @@ def test_a_missing_conference_page_is_a_404(signed_in, db):
     assert signed_in.get(reverse("conferences:detail", args=[999])).status_code == 404
 
 
-def test_the_track_form_tracks_new_ids_and_reports_duplicates(signed_in, observed):
-    response = signed_in.post(
+def test_the_track_form_tracks_new_ids_and_reports_duplicates(tracker, observed):
+    response = tracker.post(
         reverse("conferences:track"),
         {
             "account": observed.account.pk,
@@ -143,8 +151,8 @@ def test_the_track_form_tracks_new_ids_and_reports_duplicates(signed_in, observe
     assert new.poll_status == "pending"
 
 
-def test_the_track_form_refuses_bad_ids_with_a_clear_error(signed_in, observed):
-    response = signed_in.post(
+def test_the_track_form_refuses_bad_ids_with_a_clear_error(tracker, observed):
+    response = tracker.post(
         reverse("conferences:track"),
         {"account": observed.account.pk, "conference_ids": "conf-a/../b", "tags": ""},
     )

@@ -1,7 +1,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from conferences import polling
+from conferences import polling, roles
 from tests.conftest import make_account, make_conference
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -11,7 +11,10 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user("staff", password=PASSWORD)
+    """A support admin: tracking from the dashboard needs the add_conference permission."""
+    user = django_user_model.objects.create_user("staff", password=PASSWORD)
+    user.groups.add(roles.ensure_groups()[roles.ADMIN])
+    return user
 
 
 def sign_in(page, live_server):
