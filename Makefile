@@ -8,7 +8,7 @@ MAIL_PORT ?= 8025
 SEED ?= $(shell date +%s)
 export SIM_PORT WEB_PORT SIM_RATE SEED MAIL_PORT
 
-.PHONY: install services chromium run test bench bench-alerts lint format
+.PHONY: install services chromium run test bench bench-alerts bench-throughput bench-admin lint format
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,12 @@ bench: install services
 
 bench-alerts: install services
 	$(PY) tests/bench/bench_alerts.py
+
+bench-throughput: install services
+	$(PY) tests/bench/bench_throughput.py
+
+bench-admin: install services
+	$(PY) tests/bench/bench_admin.py
 
 lint:
 	$(VENV)/bin/ruff check .
