@@ -56,6 +56,10 @@ CLAIM_LEAD = 0.025
 # slot of its window; a window reserves this much more budget so that the next window
 # still starts a full spacing after it.
 SEND_GRACE = 0.005
+# A window of budget lasts at least this long (seconds), however high the budget: a
+# dispatcher that cannot send as fast as the slots come (thousands per second) would
+# otherwise find each window over before it could use it, and reserve again and again.
+MIN_WINDOW = 0.1
 # Waits shorter than this (seconds) are not slept: at high budgets slots are closer.
 MIN_SLEEP = 0.0005
 # Wait at least this long before polling a conference the API says does not exist.
@@ -249,7 +253,7 @@ def claim_due_conferences(
         claimed = choose(due, capacity)
         if not claimed:
             return None
-        end = start + len(claimed) * spacing
+        end = window_end(start, len(claimed), spacing)
         reserved_until = end + grace_for(spacing)
         if force:
             # poll_once: a round as long as its budget needs, then the usual deadline.
@@ -282,10 +286,15 @@ def reserve_window(plan, *, now):
         count = min(unsent, fits)
         if count <= 0:
             return False
-        account.budget_next_at = epoch(start + count * plan.spacing + grace_for(plan.spacing))
+        end = window_end(start, count, plan.spacing)
+        account.budget_next_at = epoch(end + grace_for(plan.spacing))
         account.save(update_fields=["budget_next_at"])
-    plan.window_start, plan.window_end = start, start + count * plan.spacing
+    plan.window_start, plan.window_end = start, end
     return True
+
+
+def window_end(start, count, spacing):
+    return start + max(count * spacing, MIN_WINDOW)
 
 
 def grace_for(spacing):
