@@ -610,3 +610,29 @@ def test_an_account_never_opens_more_connections_than_its_pool(simulator, sim_cl
     assert summary.polled == 40
     ports = {r[5] for r in simulator.requests()}
     assert 1 <= len(ports) <= 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_budget_higher_than_the_dispatcher_can_spend_still_polls_everything(
+    simulator, sim_client, settings, monkeypatch
+):
+    settings.CONFWATCH_ROUND_DEADLINE = 20.0
+    simulator.set_rate_limit(0)
+    first = make_account(simulator, name="one", request_budget=100_000.0)
+    second = make_account(simulator, name="two", request_budget=100_000.0)
+    for index in range(150):
+        make_conference(first, f"conf-a{index}")
+        make_conference(second, f"conf-b{index}")
+    windows = []
+    reserve = polling.reserve_window
+    monkeypatch.setattr(
+        polling, "reserve_window", lambda plan, now: windows.append(now) or reserve(plan, now=now)
+    )
+
+    try:
+        summary = polling.poll_round(force=True)
+    finally:
+        connection.close()
+
+    assert summary.polled == 300
+    assert len(windows) < 50  # a window per ~100 ms of sending, not one per request
