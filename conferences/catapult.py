@@ -15,6 +15,7 @@ Reference: docs/catapult-api.md in this repository (sections are cited as §n be
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -55,6 +56,8 @@ logger = logging.getLogger(__name__)
 REAL_API_BASE_URL = "https://api.catapult.inetwork.com"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Any Basic credentials in a message (ours are scrubbed exactly; this catches the rest).
+_BASIC_CREDENTIALS = re.compile(r"Basic\s+[A-Za-z0-9+/=]{8,}", re.IGNORECASE)
 _MAX_MESSAGE_LENGTH = 300
 _INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 
@@ -660,7 +663,10 @@ class CatapultClient:
         self.base_url = base_url
         self.user_id = user_id
         self.timeout = timeout
-        self._secrets = (api_token, api_secret)
+        # What must never appear in a message: the token, the secret, and the Basic
+        # credentials as they travel (a server may echo the Authorization header).
+        basic = base64.b64encode(f"{api_token}:{api_secret}".encode()).decode()
+        self._secrets = (basic, api_token, api_secret)
 
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
@@ -936,4 +942,4 @@ class CatapultClient:
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return _BASIC_CREDENTIALS.sub("Basic ***", text)

@@ -74,6 +74,12 @@ if SECRET_KEY is None:
             "start without it: set SECRET_KEY to a long random string."
         )
     SECRET_KEY = "development-only-insecure-secret-key-do-not-use-in-production"
+# Django's own measure of a strong key (check --deploy's W009): long and varied.
+if PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak for production: use at least 50 characters with at least 5 "
+        "different ones, e.g. from python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+    )
 
 # Key for the Catapult API token and secret stored encrypted at rest. Defaults to a key
 # derived from SECRET_KEY; set it separately so SECRET_KEY can rotate without losing them.
@@ -100,6 +106,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "conferences.middleware.RejectNulBytes",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

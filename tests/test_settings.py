@@ -2,6 +2,8 @@ import os
 import subprocess
 import sys
 
+STRONG_KEY = "k3y-" + "".join(chr(ord("a") + i % 26) for i in range(60))
+
 
 def settings_load(**env):
     environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
@@ -23,9 +25,18 @@ def test_a_production_run_without_secret_key_refuses_to_start():
 
 def test_a_production_run_with_its_settings_starts():
     result = settings_load(
-        CONFWATCH_ENV="production", ALLOWED_HOSTS="example.com", SECRET_KEY="x" * 50
+        CONFWATCH_ENV="production", ALLOWED_HOSTS="example.com", SECRET_KEY=STRONG_KEY
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_production_run_refuses_a_weak_secret_key():
+    for weak in ("short", "x" * 60):
+        result = settings_load(
+            CONFWATCH_ENV="production", ALLOWED_HOSTS="example.com", SECRET_KEY=weak
+        )
+        assert result.returncode != 0
+        assert "SECRET_KEY is too weak" in result.stderr
 
 
 def test_a_boolean_setting_refuses_a_vague_value():
