@@ -5,14 +5,31 @@ hold, mute), with when the run was first and last seen. Polling errors live on t
 conference row and in PollError runs; they never count as a change of state.
 """
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from conferences import secrets
 from conferences.catapult import REAL_API_BASE_URL
+
+
+def validate_api_host(url):
+    """An account's base URL must name a host of CONFWATCH_ALLOWED_API_HOSTS: its
+    credentials are sent there, so it must never point at an arbitrary (internal) host."""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        host = ""
+    if host not in settings.CONFWATCH_ALLOWED_API_HOSTS:
+        allowed = ", ".join(settings.CONFWATCH_ALLOWED_API_HOSTS)
+        raise ValidationError(
+            f"{host or url!r} is not an allowed API host (CONFWATCH_ALLOWED_API_HOSTS: {allowed})."
+        )
 
 
 class ConferenceState(models.TextChoices):
@@ -39,7 +56,7 @@ class Account(models.Model):
     user_id = models.CharField(max_length=100, help_text="Catapult user id, e.g. u-abc123")
     api_token_encrypted = models.TextField(editable=False)
     api_secret_encrypted = models.TextField(editable=False)
-    base_url = models.URLField(default=REAL_API_BASE_URL)
+    base_url = models.URLField(default=REAL_API_BASE_URL, validators=[validate_api_host])
     request_budget = models.FloatField(
         default=1.0,
         validators=[MinValueValidator(0.01)],

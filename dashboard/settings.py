@@ -193,6 +193,12 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10, kind=int, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "confwatch@localhost")
 
+# Hosts an account's base URL may name (its credentials are sent there): the real API's,
+# plus loopback only where a deployment says so (the demo and the tests do).
+CONFWATCH_ALLOWED_API_HOSTS = [
+    host.lower() for host in env_list("CONFWATCH_ALLOWED_API_HOSTS", ["api.catapult.inetwork.com"])
+]
+
 # Alerts.
 # Absolute address of the dashboard, for links in emails (no trailing slash needed).
 CONFWATCH_BASE_URL = env_str("CONFWATCH_BASE_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -4,6 +4,10 @@ a running `make run` and the tests never share a queue."""
 import os
 
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+# The simulator runs on loopback; the real API's host stays allowed too.
+os.environ.setdefault(
+    "CONFWATCH_ALLOWED_API_HOSTS", "api.catapult.inetwork.com,127.0.0.1,localhost"
+)
 
 from dashboard.settings import *  # noqa: E402, F403
 

@@ -520,12 +520,13 @@ def test_poll_now_records_each_outcome_for_the_user_who_asked(simulator, sim_cli
 # ---------------------------------------------------------------- accounts
 
 
-def test_changing_the_base_url_asks_for_the_credentials_again(admin):
+def test_changing_the_base_url_asks_for_the_credentials_again(admin, settings):
+    settings.CONFWATCH_ALLOWED_API_HOSTS = ["api.catapult.inetwork.com", "eu.catapult.example"]
     account = make_account(name="acme", base_url="https://api.catapult.inetwork.com")
     form = {
         "name": "acme",
         "user_id": account.user_id,
-        "base_url": "https://attacker.example",
+        "base_url": "https://eu.catapult.example",
         "request_budget": "1",
     }
 
@@ -536,7 +537,7 @@ def test_changing_the_base_url_asks_for_the_credentials_again(admin):
     assert "enter the API token and secret again" in refused.content.decode()
     assert accepted.status_code == 302
     account = reload(account)
-    assert account.base_url == "https://attacker.example"
+    assert account.base_url == "https://eu.catapult.example"
     assert account.credentials() == ("t-new", "s-new")
 
 

@@ -43,6 +43,7 @@ os.environ["CELERY_BROKER_URL"] = os.environ.get(
     "BENCH_ALERTS_BROKER_URL", "redis://127.0.0.1:6379/14"
 )
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 
 from tests.bench.benchdb import drop_database, ensure_database  # noqa: E402

@@ -53,6 +53,7 @@ os.environ["DATABASE_URL"] = os.environ.get(
     "postgres://postgres@127.0.0.1:5432/confwatch_bench_throughput",
 )
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ["DEBUG"] = "false"  # as in production: no query log kept in memory
 os.environ.setdefault("CONFWATCH_ROUND_DEADLINE", "60")
