@@ -34,7 +34,7 @@ os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ["DEBUG"] = "false"
 
-from tests.bench.benchdb import drop_database, ensure_database  # noqa: E402
+from tests.bench.common import drop_database, ensure_database  # noqa: E402
 
 TARGET_MS = 300.0
 ACCOUNTS = ["acme", "globex", "initech", "umbrella", "hooli"]

@@ -46,7 +46,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 
-from tests.bench.benchdb import drop_database, ensure_database  # noqa: E402
+from tests.bench.common import drop_database, ensure_database  # noqa: E402
 
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
 BUDGET = 20.0

@@ -41,7 +41,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 
-from tests.bench.benchdb import drop_database, ensure_database  # noqa: E402
+from tests.bench.common import drop_database, ensure_database, print_table  # noqa: E402
 
 SAMPLE_EVERY = 0.25
 # The poll_once case that used to take 13.4 s instead of about 6.3 s.
@@ -274,21 +274,6 @@ def column(figures, journal, *, budget):
             wait = figures.longest_created_wait
             cells["longest created wait (bound)"] = f"{wait:.1f} s ({bound:.1f})"
     return cells
-
-
-def print_table(columns):
-    rows = []
-    for cells in columns.values():
-        rows += [name for name in cells if name not in rows]
-    width = max(len(name) for name in rows)
-    widths = {
-        title: max([len(title)] + [len(text) for text in cells.values()])
-        for title, cells in columns.items()
-    }
-    print(" " * width + "".join(f"  {title:>{widths[title]}}" for title in columns))
-    for name in rows:
-        texts = (f"  {cells.get(name, '-'):>{widths[title]}}" for title, cells in columns.items())
-        print(f"{name:<{width}}" + "".join(texts))
 
 
 def main():

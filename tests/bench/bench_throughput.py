@@ -60,7 +60,7 @@ os.environ.setdefault("CONFWATCH_ROUND_DEADLINE", "60")
 
 import requests  # noqa: E402
 
-from tests.bench.benchdb import drop_database, ensure_database  # noqa: E402
+from tests.bench.common import drop_database, ensure_database, print_table  # noqa: E402
 
 TARGET_SIZE = 2000
 SCALE_SIZES = (2000, 10000)
@@ -636,21 +636,6 @@ def result_table(columns, *, conferences):
         table["target"][name] = text
         table["verdict"][name] = "PASS" if met else "FAIL"
     return table
-
-
-def print_table(columns):
-    rows = []
-    for cells in columns.values():
-        rows += [name for name in cells if name not in rows]
-    width = max(len(name) for name in rows)
-    widths = {
-        title: max([len(title)] + [len(text) for text in cells.values()])
-        for title, cells in columns.items()
-    }
-    print(" " * width + "".join(f"  {title:>{widths[title]}}" for title in columns))
-    for name in rows:
-        texts = (f"  {cells.get(name, '-'):>{widths[title]}}" for title, cells in columns.items())
-        print(f"{name:<{width}}" + "".join(texts))
 
 
 def print_notes(args, *, sample_size, conferences):
