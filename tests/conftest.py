@@ -90,23 +90,28 @@ def wait_for(predicate, *, timeout=30.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def process_env(**overrides):
+    """The environment for a project process a test starts (a worker, a sender, a round):
+    the test settings, on the test database."""
+    database = connection.settings_dict
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}"
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings")
+    env["DATABASE_URL"] = f"{url}/{database['NAME']}"
+    env.update(overrides)
+    return env
+
+
 @pytest.fixture
 def celery_env(tmp_path):
     """The environment for a real Celery worker or beat on the test database and a Redis
     database of the tests' own (emptied first)."""
     redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()
-    database = connection.settings_dict
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
+    return process_env(
         CELERY_BROKER_URL=django_settings.CELERY_BROKER_URL,
-        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}"
-        f"/{database['NAME']}",
         CONFWATCH_ROUND_SECONDS="0.5",
         CONFWATCH_POLL_INTERVAL="1",
         CELERY_BEAT_SCHEDULE_FILENAME=str(tmp_path / "beat-schedule"),
     )
-    return env
 
 
 WORKER_ARGS = ("worker", "--pool=solo", "--without-mingle", "--without-gossip")

@@ -1,6 +1,5 @@
 """Alerts end to end: the simulator, the poller, the outbox and a real SMTP server."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from conferences.observations import Observation
 from tests.conftest import (
     make_account,
     make_conference,
+    process_env,
     reload,
     start_celery,
     wait_for,
@@ -218,12 +218,7 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_its_claims_are_sent_after_t
     conference = make_conference(make_account(simulator), "conf-killed")
     deliveries = pending_deliveries(20, conference)
     mailsink.slow_down(0.2)  # seconds per message, so the sender is caught mid-batch
-    database = connection.settings_dict
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}"
-        f"/{database['NAME']}",
+    env = process_env(
         EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(mailsink.port),

@@ -1,4 +1,3 @@
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from django.utils import timezone
 
 from conferences import polling
 from conferences.models import HistoryEntry, PollError, StatusChange
-from tests.conftest import make_account, make_conference, reload, requests_seen
+from tests.conftest import make_account, make_conference, process_env, reload, requests_seen
 
 pytestmark = pytest.mark.django_db
 
@@ -409,12 +408,7 @@ def test_a_killed_workers_claims_come_back_after_they_lapse(simulator, sim_clien
     for conference_id in ids:
         make_conference(account, conference_id)
     simulator.set_faults(hang_rate=1.0, hang_seconds=30)
-    database = connection.settings_dict
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}"
-        f"/{database['NAME']}",
+    env = process_env(
         CONFWATCH_ROUND_DEADLINE="1",
         CONFWATCH_HTTP_CONNECT_TIMEOUT="0.5",
         CONFWATCH_HTTP_READ_TIMEOUT="1",
