@@ -52,7 +52,13 @@ STATUS_FIELDS = ("state", "active_members", "hold", "mute")
 # Descriptive fields kept on the conference row, not in history.
 DETAIL_FIELDS = ("from_number", "created_time", "completed_time")
 
-CONFERENCE_FIELDS = [
+# The conference columns recording reads (attnames); it may change all but the first two.
+ROW_FIELDS = [
+    "id",
+    "account_id",
+    "claim_token",
+    "claimed_until",
+    "latest_history_id",
     *STATUS_FIELDS,
     *DETAIL_FIELDS,
     "last_changed_at",
@@ -62,10 +68,10 @@ CONFERENCE_FIELDS = [
     "poll_error",
     "consecutive_failures",
     "next_poll_at",
-    "latest_history",
     "problem_since",
     "problem_reported_at",
 ]
+WRITTEN_FIELDS = ROW_FIELDS[2:]
 
 # The event kind of a change of each status field.
 CHANGE_KINDS = {
@@ -131,9 +137,9 @@ class Outcome:
         return bool(self.changes)
 
 
-# Decides when a conference is polled next, given its locked row (already updated with
-# the observation) and the observation; None keeps the current schedule.
-Reschedule = Callable[[Conference, Observation], datetime | None]
+# Decides when a conference is polled next, given its locked row (a bulk.Row, already
+# updated with the observation) and the observation; None keeps the current schedule.
+Reschedule = Callable[[bulk.Row, Observation], datetime | None]
 
 
 def record(observations, *, reschedule: Reschedule | None = None):
@@ -208,16 +214,6 @@ def record(observations, *, reschedule: Reschedule | None = None):
     return outcomes
 
 
-# The columns recording reads (attnames); it may change all but the first two.
-ROW_FIELDS = [
-    "id",
-    "account_id",
-    "claim_token",
-    "claimed_until",
-    "latest_history_id",
-    *(name for name in CONFERENCE_FIELDS if name != "latest_history"),
-]
-WRITTEN_FIELDS = ROW_FIELDS[2:]
 RUN_FIELDS = ["id", "conference_id", *STATUS_FIELDS, "first_seen_at", "last_seen_at"]
 ERROR_RUN_FIELDS = ["id", "conference_id", "poll_status", "last_seen_at", "occurrences"]
 
