@@ -276,10 +276,9 @@ def reserve_window(plan, *, now):
     """Reserve a new window for the plan's unsent jobs (as many as fit before its
     deadline). False when the account got paused or no slot fits any more."""
     with transaction.atomic():
-        account = Account.objects.select_for_update().get(pk=plan.account.pk)
-        if account.is_paused(epoch(now)):
+        pointer = lock_budget(plan.account.pk, now=now)
+        if pointer is None:
             return False
-        pointer = account.budget_next_at.timestamp() if account.budget_next_at else 0.0
         start = max(pointer, now + min(CLAIM_LEAD, plan.spacing))
         unsent = len(plan.jobs) - plan.next_index
         fits = math.floor((plan.deadline - start) / plan.spacing)
@@ -287,10 +286,27 @@ def reserve_window(plan, *, now):
         if count <= 0:
             return False
         end = window_end(start, count, plan.spacing)
-        account.budget_next_at = epoch(end + grace_for(plan.spacing))
-        account.save(update_fields=["budget_next_at"])
+        move_budget(plan.account.pk, end + grace_for(plan.spacing))
     plan.window_start, plan.window_end = start, end
     return True
+
+
+def lock_budget(account_pk, *, now):
+    """Lock the account's row; its budget pointer (epoch seconds, 0 when unset), or None
+    while the account is paused. Two plain statements: a round reserves many windows."""
+    budget_next_at, paused_until = (
+        Account.objects.select_for_update()
+        .filter(pk=account_pk)
+        .values_list("budget_next_at", "paused_until")
+        .get()
+    )
+    if paused_until is not None and paused_until.timestamp() > now:
+        return None
+    return budget_next_at.timestamp() if budget_next_at else 0.0
+
+
+def move_budget(account_pk, next_at):
+    Account.objects.filter(pk=account_pk).update(budget_next_at=epoch(next_at))
 
 
 def window_end(start, count, spacing):

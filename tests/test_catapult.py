@@ -582,6 +582,20 @@ def test_requests_carry_basic_auth_accept_json_and_the_user_agent(canned):
     assert headers["User-Agent"] == "confwatch-test/9"
 
 
+def test_a_proxy_named_in_the_environment_carries_the_requests(canned, monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", canned.url)
+    api = "http://api.example.invalid"
+    canned.route("GET", api + conference_path("c1"), body={"id": "c1"})
+
+    with canned.client(base_url=api) as client:
+        conference = client.get_conference("c1")
+
+    assert conference.id == "c1"
+    assert canned.requests[0]["path"] == api + conference_path("c1")
+
+
 def test_ids_are_quoted_as_single_path_segments(canned):
     canned.route("GET", conference_path("a%2Fb%20c", "members", "m%3F1"), body={"id": "m?1"})
 
