@@ -125,6 +125,11 @@ class Conference(models.Model):
     # Since when the conference flaps (too many changes in a short time): alerts then
     # say so once, and once more when it settles, instead of one email per change.
     flapping_since = models.DateTimeField(null=True, blank=True)
+    # The newest full observation that confirmed the open history run (latest_history).
+    # That run's own last_seen_at is brought up to it at most every RUN_REFRESH seconds
+    # and when the run ends, so that a quiet conference costs no history write per poll;
+    # read an open run's end with `run_last_seen`.
+    run_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
     next_poll_at = models.DateTimeField(default=timezone.now)
     # A polling round holds the conference while it polls it: only the round with this
     # token may write its result or release it; a dead round's claim lapses at
@@ -155,6 +160,13 @@ class Conference(models.Model):
 
     def __str__(self):
         return self.label or self.conference_id
+
+    def run_last_seen(self, entry):
+        """When the history run `entry` was last seen: for the open run, the conference
+        row's newer run_seen_at where it has one."""
+        if entry.pk == self.latest_history_id and self.run_seen_at is not None:
+            return max(self.run_seen_at, entry.last_seen_at)
+        return entry.last_seen_at
 
     @property
     def is_completed(self):

@@ -52,6 +52,10 @@ STATUS_FIELDS = ("state", "active_members", "hold", "mute")
 # Descriptive fields kept on the conference row, not in history.
 DETAIL_FIELDS = ("from_number", "created_time", "completed_time")
 
+# An open history run's last_seen_at is written at most this often (seconds); meanwhile
+# the conference row's run_seen_at holds the exact time (Conference.run_last_seen).
+RUN_REFRESH = 60.0
+
 # The conference columns recording reads (attnames); it may change all but the first two.
 ROW_FIELDS = [
     "id",
@@ -63,6 +67,7 @@ ROW_FIELDS = [
     *DETAIL_FIELDS,
     "last_changed_at",
     "last_observed_at",
+    "run_seen_at",
     "last_polled_at",
     "poll_status",
     "poll_error",
@@ -167,12 +172,14 @@ def record(observations, *, reschedule: Reschedule | None = None):
                 continue
             outcome.poll_status_before = row.poll_status
             if observation.error is None:
-                run, change = apply_status(row, runs.get(row.pk), observation, outcome)
+                previous_run = runs.get(row.pk)
+                run, change = apply_status(row, previous_run, observation, outcome)
                 if outcome.new_run:
                     new_runs.append(run)
                     runs[row.pk] = run
-                elif run.pk is not None:
-                    extended_runs[run.pk] = run
+                for moved in (previous_run, run):
+                    if moved is not None and moved.pk is not None and moved.moved:
+                        extended_runs[moved.pk] = moved
                 if change is not None:
                     changes.append(change)
             else:
@@ -227,6 +234,8 @@ def lock_conferences(pks):
 def latest_runs(rows):
     pks = [row.latest_history_id for row in rows if row.latest_history_id is not None]
     runs = bulk.select_rows(HistoryEntry, RUN_FIELDS, pks)
+    for run in runs.values():
+        run.moved = False
     return {run.conference_id: run for run in runs.values()}
 
 
@@ -271,7 +280,12 @@ def apply_status(row, run, observation, outcome):
     outcome.events = status_events(row, observation, before, after, outcome)
     change = None
     if run is None or outcome.changes:
+        if run is not None:
+            # The run ends: its last_seen_at becomes the last observation that saw it.
+            settle_run(run, row.run_seen_at)
         run = HistoryEntry(conference_id=row.pk, first_seen_at=at, last_seen_at=at, **after)
+        run.moved = False
+        row.run_seen_at = at
         outcome.new_run = True
         row.last_changed_at = at
         if outcome.first or "state" in outcome.changes:
@@ -282,7 +296,9 @@ def apply_status(row, run, observation, outcome):
                 changed_at=at,
             )
     elif all(name in seen or before[name] is None for name in STATUS_FIELDS):
-        run.last_seen_at = max(run.last_seen_at, at)
+        row.run_seen_at = max(row.run_seen_at or at, at)
+        if (row.run_seen_at - run.last_seen_at).total_seconds() >= RUN_REFRESH:
+            settle_run(run, row.run_seen_at)
     for name in STATUS_FIELDS:
         setattr(row, name, after[name])
     for name in DETAIL_FIELDS:
@@ -295,6 +311,13 @@ def apply_status(row, run, observation, outcome):
     row.poll_error = poll_message_for(observation.problems)
     row.consecutive_failures = 0
     return run, change
+
+
+def settle_run(run, seen_at):
+    """Bring a run's stored last_seen_at up to seen_at; `moved` marks it for writing."""
+    if seen_at is not None and seen_at > run.last_seen_at:
+        run.last_seen_at = seen_at
+        run.moved = True
 
 
 def status_events(row, observation, before, after, outcome):

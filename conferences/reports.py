@@ -37,7 +37,7 @@ def history_data(conference, *, limit=MAX_HISTORY_ITEMS):
             "hold": entry.hold,
             "mute": entry.mute,
             "first_seen_at": iso(entry.first_seen_at),
-            "last_seen_at": iso(entry.last_seen_at),
+            "last_seen_at": iso(conference.run_last_seen(entry)),
         }
         for entry in entries
     ]

@@ -100,6 +100,8 @@ def conference_detail(request, pk):
         Conference.objects.select_related("account", "latest_history"), pk=pk
     )
     history = list(conference.history.order_by("-first_seen_at")[: reports.MAX_HISTORY_ITEMS])
+    for entry in history:
+        entry.last_seen_at = conference.run_last_seen(entry)
     errors = list(conference.errors.order_by("-first_seen_at")[:20])
     version = fingerprint(
         [

@@ -27,10 +27,60 @@ def status(conference, at, **seen):
 
 
 def runs(conference):
+    """The conference's history runs, each ending when it was last seen (for the open run,
+    the conference row knows that better than the stored run)."""
+    conference = reload(conference)
     return [
-        (run.state, run.active_members, run.hold, run.mute, run.first_seen_at, run.last_seen_at)
+        (
+            run.state,
+            run.active_members,
+            run.hold,
+            run.mute,
+            run.first_seen_at,
+            conference.run_last_seen(run),
+        )
         for run in HistoryEntry.objects.filter(conference=conference).order_by("first_seen_at")
     ]
+
+
+def stored_ends(conference):
+    return list(
+        HistoryEntry.objects.filter(conference=conference)
+        .order_by("first_seen_at")
+        .values_list("last_seen_at", flat=True)
+    )
+
+
+def test_a_quiet_run_is_written_again_only_after_run_refresh_seconds(conference):
+    at = timezone.now()
+    observations.record([status(conference, at)])
+    soon = at + timedelta(seconds=observations.RUN_REFRESH / 2)
+    later = at + timedelta(seconds=observations.RUN_REFRESH + 1)
+
+    observations.record([status(conference, soon)])
+    assert stored_ends(conference) == [at]
+    assert runs(conference)[0][-1] == soon
+
+    observations.record([status(conference, later)])
+    assert stored_ends(conference) == [later]
+
+
+def test_an_ending_run_stores_the_last_observation_that_saw_it(conference):
+    at = timezone.now()
+    observations.record([status(conference, at)])
+    observations.record([status(conference, at + timedelta(seconds=5))])
+    observations.record([status(conference, at + timedelta(seconds=10), active_members=3)])
+
+    assert stored_ends(conference) == [at + timedelta(seconds=5), at + timedelta(seconds=10)]
+
+
+def test_a_partial_observation_does_not_stretch_the_run_it_did_not_fully_see(conference):
+    at = timezone.now()
+    observations.record([status(conference, at)])
+    observations.record([status(conference, at + timedelta(seconds=5), hold=..., mute=...)])
+    observations.record([status(conference, at + timedelta(seconds=9), active_members=4)])
+
+    assert stored_ends(conference) == [at, at + timedelta(seconds=9)]
 
 
 def test_the_first_observation_starts_a_run_and_says_it_is_the_first(conference):
