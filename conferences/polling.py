@@ -408,8 +408,7 @@ def fetch_plans(plans):
         except (SecretUnreadable, ValueError) as error:
             logger.error("account %s cannot be polled: %s", plan.account.name, error)
             plan.failure = catapult.CredentialsRejected(str(error))
-    threads = min(MAX_ROUND_THREADS, sum(plan.concurrency for plan in plans))
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="poll")
+    pool = take_pool()
     try:
         dispatch(plans, pool)
         for plan in plans:
@@ -422,8 +421,52 @@ def fetch_plans(plans):
                     job.abandoned = True
             pause_if_failed(plan)
     finally:
-        # Abandoned requests end by their own timeouts; nobody waits for them.
-        pool.shutdown(wait=False, cancel_futures=True)
+        give_back(pool)
+
+
+class RequestPool(ThreadPoolExecutor):
+    """The threads that send a round's requests. Kept from round to round: starting a
+    thread makes the dispatcher wait for it, which costs more than the request."""
+
+    def __init__(self):
+        super().__init__(max_workers=MAX_ROUND_THREADS, thread_name_prefix="poll")
+        self.lock = threading.Lock()
+        self.running = 0
+
+    def send(self, function, *args):
+        with self.lock:
+            self.running += 1
+        return self.submit(self.run, function, *args)
+
+    def run(self, function, *args):
+        try:
+            return function(*args)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+_spare_pool = None
+_spare_lock = threading.Lock()
+
+
+def take_pool():
+    global _spare_pool
+    with _spare_lock:
+        pool, _spare_pool = _spare_pool, None
+    return pool or RequestPool()
+
+
+def give_back(pool):
+    """Keep the pool for the next round, unless one of its requests still runs (abandoned
+    at the deadline, it ends by its own timeout; nobody waits for it) or a concurrent
+    round kept its own already."""
+    global _spare_pool
+    with _spare_lock, pool.lock:
+        if pool.running == 0 and _spare_pool is None:
+            _spare_pool = pool
+            return
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 # How long the dispatcher waits for a free request slot of one account before it looks
@@ -469,7 +512,7 @@ def dispatch(plans, pool):
         job = plan.jobs[plan.next_index]
         plan.next_index += 1
         plan.last_sent_at = job.sent_at = now
-        job.future = pool.submit(fetch_one, plan, job)
+        job.future = pool.send(fetch_one, plan, job)
         job.future.add_done_callback(lambda _future, permits=plan.permits: permits.release())
         heapq.heappush(queue, (now + plan.spacing, index))
 

@@ -399,6 +399,30 @@ def test_requests_unanswered_by_the_deadline_are_abandoned_and_recorded_as_such(
     assert polling.poll_round(force=True).polled == 0
 
 
+def poll_threads():
+    return {thread.ident for thread in threading.enumerate() if thread.name.startswith("poll")}
+
+
+def test_rounds_reuse_their_request_threads_but_not_one_an_abandoned_request_holds(
+    account, sim_client, simulator, settings
+):
+    settings.CONFWATCH_ROUND_DEADLINE = 1.0
+    settings.CONFWATCH_HTTP_TIMEOUT = (1.0, 5.0)
+    make_conference(account, start_conference(sim_client))
+    poll_all()
+    threads = poll_threads()
+    poll_all()
+    assert poll_threads() == threads
+
+    simulator.set_faults(latency_ms=3000)
+    assert poll_all().abandoned == 1
+    simulator.set_faults(latency_ms=0)
+    make_conference(account, start_conference(sim_client))
+    assert poll_all().polled == 1
+
+    assert poll_threads() - threads, "a new pool served the round after the abandoned one"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_workers_claims_come_back_after_they_lapse(simulator, sim_client, settings):
     settings.CONFWATCH_ROUND_DEADLINE = 1.0
