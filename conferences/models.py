@@ -147,13 +147,11 @@ class Conference(models.Model):
                 fields=["account", "conference_id"], name="conference_unique_per_account"
             )
         ]
+        # No index holds a column every poll writes (next_poll_at, the observation
+        # times, the claim): each poll's UPDATE then stays a HOT update, which writes no
+        # index entry, in pages kept partly free for it (fillfactor, migration 0007).
+        # Claiming due conferences scans the account's rows through its foreign key index.
         indexes = [
-            # polling.claim_due_conferences: due, unpaused, not completed, per account.
-            models.Index(
-                fields=["account", "next_poll_at"],
-                name="conference_due_idx",
-                condition=models.Q(paused=False) & ~models.Q(state="completed"),
-            ),
             # Lookups by Catapult id (API, commands, search).
             models.Index(fields=["conference_id"], name="conference_catapult_id_idx"),
         ]
