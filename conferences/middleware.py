@@ -1,11 +1,11 @@
 """Requests the application must not see."""
 
 import time
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from django.contrib.auth import REDIRECT_FIELD_NAME, SESSION_KEY
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import resolve_url
 
 LAST_SEEN_KEY = "confwatch_last_seen"
@@ -39,11 +39,11 @@ class LoginRequired(LoginRequiredMiddleware):
         if request.headers.get("HX-Request") != "true":
             return super().handle_no_permission(request, view_func)
         current = request.headers.get("HX-Current-URL") or request.get_full_path()
-        path = urlsplit(current)._replace(scheme="", netloc="").geturl()
+        query = QueryDict(mutable=True)
+        query[REDIRECT_FIELD_NAME] = urlsplit(current)._replace(scheme="", netloc="").geturl()
         response = HttpResponse(status=204)
-        response["HX-Redirect"] = f"{resolve_url(self.get_login_url(view_func))}?" + (
-            urlencode({REDIRECT_FIELD_NAME: path})
-        )
+        login_url = resolve_url(self.get_login_url(view_func))
+        response["HX-Redirect"] = f"{login_url}?{query.urlencode(safe='/')}"
         return response
 
 

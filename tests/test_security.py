@@ -187,7 +187,7 @@ def test_an_htmx_update_without_a_session_is_sent_to_sign_in_by_hx_redirect(clie
     )
 
     assert response.status_code == 204
-    assert response["HX-Redirect"] == "/accounts/login/?next=%2F%3Fq%3Dx"
+    assert response["HX-Redirect"] == "/accounts/login/?next=/%3Fq%3Dx"
 
 
 def test_a_page_view_extends_the_session_but_a_live_update_does_not(client, staff):
