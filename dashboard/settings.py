@@ -82,9 +82,10 @@ if PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
         "different ones, e.g. from python -c 'import secrets; print(secrets.token_urlsafe(50))'."
     )
 
-# Key for the Catapult API token and secret stored encrypted at rest. Defaults to a key
-# derived from SECRET_KEY; set it separately so SECRET_KEY can rotate without losing them.
-CONFWATCH_ENCRYPTION_KEY = env_str("CONFWATCH_ENCRYPTION_KEY", SECRET_KEY)
+# Keys for the Catapult API token and secret stored encrypted at rest, comma-separated:
+# the first encrypts, all decrypt (rotate_keys re-encrypts with the first). Defaults to
+# SECRET_KEY; set it separately so SECRET_KEY can rotate without losing them.
+CONFWATCH_ENCRYPTION_KEY = env_list("CONFWATCH_ENCRYPTION_KEY", [SECRET_KEY])
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1"])
 if PRODUCTION and not ALLOWED_HOSTS:
