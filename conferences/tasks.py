@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from conferences import alerts, polling, support
+from conferences import alerts, polling, retention, support
 
 
 @shared_task(ignore_result=True)
@@ -29,3 +29,10 @@ def send_alerts():
     """Fan out new events and send due alerts; beat sends it every
     CONFWATCH_ALERT_SECONDS with `expires`."""
     return alerts.run_pass().line()
+
+
+@shared_task(ignore_result=True)
+def prune_old_records():
+    """Delete history, events, poll errors and deliveries past their retention age, in
+    small batches; beat sends it every CONFWATCH_RETENTION_SECONDS with `expires`."""
+    return retention.prune().line()

@@ -324,3 +324,13 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # /health/ calls alerts late (status "degraded") when one waited longer than this (s).
 CONFWATCH_HEALTH_ALERT_AGE = env_number("CONFWATCH_HEALTH_ALERT_AGE", 300.0, minimum=1)
+
+# Retention: records older than this many days are deleted, in small batches, by a task
+# beat sends every CONFWATCH_RETENTION_SECONDS. A conference's current status is kept.
+CONFWATCH_RETENTION_DAYS = {
+    "history": env_number("CONFWATCH_KEEP_HISTORY_DAYS", 180, kind=int, minimum=1),
+    "events": env_number("CONFWATCH_KEEP_EVENTS_DAYS", 180, kind=int, minimum=1),
+    "poll_errors": env_number("CONFWATCH_KEEP_POLL_ERRORS_DAYS", 30, kind=int, minimum=1),
+    "deliveries": env_number("CONFWATCH_KEEP_DELIVERIES_DAYS", 90, kind=int, minimum=1),
+}
+CONFWATCH_RETENTION_SECONDS = env_number("CONFWATCH_RETENTION_SECONDS", 3600.0, minimum=60)
