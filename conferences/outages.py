@@ -1,0 +1,63 @@
+"""Database outages in periodic work: one clear line when the database stops answering,
+one summary when it answers again, and nothing in between (not a traceback per round).
+
+Each worker process keeps its own record, so a worker logs the start and the end of an
+outage once, however many rounds and alert passes failed meanwhile.
+"""
+
+import logging
+import time
+
+from django.db import InterfaceError, OperationalError
+
+logger = logging.getLogger(__name__)
+
+# The errors that mean "the database cannot be reached", not a bug.
+UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+class Outage:
+    def __init__(self, what):
+        self.what = what
+        self.since = None
+        self.failures = 0
+
+    def failed(self, error, *, task):
+        self.failures += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            logger.error(
+                "%s unavailable (%s: %s); %s and other periodic work skip until it answers",
+                self.what,
+                type(error).__name__,
+                first_line,
+                task,
+            )
+
+    def answered(self):
+        if self.since is None:
+            return
+        logger.warning(
+            "%s answers again after %.0f s; %d periodic tasks were skipped meanwhile",
+            self.what,
+            time.monotonic() - self.since,
+            self.failures,
+        )
+        self.since = None
+        self.failures = 0
+
+
+database = Outage("database")
+
+
+def run(work, *, task):
+    """work() through the database outage record: its result, or a short line saying it
+    was skipped when the database cannot be reached."""
+    try:
+        result = work()
+    except UNAVAILABLE as error:
+        database.failed(error, task=task)
+        return f"{task} skipped: the database is unavailable"
+    database.answered()
+    return result
