@@ -334,3 +334,5 @@ CONFWATCH_RETENTION_DAYS = {
     "deliveries": env_number("CONFWATCH_KEEP_DELIVERIES_DAYS", 90, kind=int, minimum=1),
 }
 CONFWATCH_RETENTION_SECONDS = env_number("CONFWATCH_RETENTION_SECONDS", 3600.0, minimum=60)
+# Beat's scheduler logs a broker outage once, not a traceback per task it could not send.
+CELERY_BEAT_SCHEDULER = "conferences.outages:BeatScheduler"
