@@ -12,6 +12,7 @@ import time
 import kombu.exceptions
 import redis
 from celery.beat import PersistentScheduler
+from celery.beat import logger as beat_logger
 from django.db import InterfaceError, OperationalError
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class BeatScheduler(PersistentScheduler):
     time once the broker answers, so there is no burst), logged as one outage."""
 
     def apply_entry(self, entry, producer=None):
+        beat_logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
         try:
             self.apply_async(entry, producer=producer, advance=False)
         except Exception as error:
