@@ -1,6 +1,7 @@
 """Bad input gets a clear error, never a 500; credentials never show in messages."""
 
 import base64
+import re
 from datetime import timedelta
 from io import StringIO
 
@@ -253,3 +254,14 @@ def test_a_page_answers_503_when_the_database_is_down(client, staff):
 
     assert response.status_code == 503
     assert "database is unavailable" in response.content.decode()
+
+
+def test_the_demo_login_it_prints_passes_the_validators_and_signs_in(client, simulator):
+    out = StringIO()
+
+    call_command("demo_setup", "--simulator-url", simulator.url, "--wait", "5", stdout=out)
+
+    password = re.search(r"sign in as demo / (\S+)", out.getvalue()).group(1)
+    validate_password(password, User.objects.get(username="demo"))
+    response = client.post("/accounts/login/", {"username": "demo", "password": password})
+    assert response.status_code == 302 and response["Location"] == "/"
