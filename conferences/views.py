@@ -13,7 +13,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
 from conferences import reports, roles, subscriptions, tracking
 from conferences.forms import FilterForm, SubscriptionForm, TrackForm
@@ -292,7 +297,7 @@ def api_history(request, conference_id):
 
 @never_cache
 @login_not_required
-@require_GET
+@require_safe  # GET or HEAD, as load balancers send
 def health(request):
     """For load balancers and monitors: 200 when the database and the broker answer,
     503 otherwise; JSON with what was checked, nothing secret."""

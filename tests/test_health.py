@@ -27,6 +27,7 @@ def test_health_answers_anonymous_requests_with_what_it_checked(client):
     text = response.content.decode()
     for hidden in ["acme-secret-name", "tok-hidden", "sec-hidden", "conf-hidden", "redis://"]:
         assert hidden not in text
+    assert client.head("/health/").status_code == 200
 
 
 def test_health_is_503_when_the_broker_is_down(client, settings):
