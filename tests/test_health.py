@@ -75,3 +75,10 @@ def test_a_resting_accounts_conferences_are_not_late(client):
     make_conference(account, "conf-resting", next_poll_at=now - timedelta(minutes=5))
 
     assert client.get("/health/").json()["status"] == "ok"
+
+
+def test_health_answers_plain_http_when_everything_else_is_redirected_to_https(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    assert client.get("/health/").status_code == 200
+    assert client.get("/accounts/login/")["Location"].startswith("https://")
