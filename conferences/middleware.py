@@ -1,6 +1,14 @@
 """Requests the application must not see."""
 
-from django.http import HttpResponseBadRequest
+import time
+from urllib.parse import urlsplit
+
+from django.contrib.auth import REDIRECT_FIELD_NAME, SESSION_KEY
+from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
+from django.shortcuts import resolve_url
+
+LAST_SEEN_KEY = "confwatch_last_seen"
 
 
 class RejectNulBytes:
@@ -19,3 +27,66 @@ class RejectNulBytes:
                 "Bad request: a NUL character in the address.", content_type="text/plain"
             )
         return self.get_response(request)
+
+
+class LoginRequired(LoginRequiredMiddleware):
+    """Every view needs a signed-in user unless it is marked @login_not_required (fail
+    closed: a new view is protected). An htmx request (a live update whose session
+    ended) gets HX-Redirect to the sign-in page, so htmx reloads the whole page there
+    instead of putting the sign-in form inside the one it updates."""
+
+    def handle_no_permission(self, request, view_func):
+        if request.headers.get("HX-Request") != "true":
+            return super().handle_no_permission(request, view_func)
+        current = request.headers.get("HX-Current-URL") or request.get_full_path()
+        query = QueryDict(mutable=True)
+        query[REDIRECT_FIELD_NAME] = urlsplit(current)._replace(scheme="", netloc="").geturl()
+        response = HttpResponse(status=204)
+        login_url = resolve_url(self.get_login_url(view_func))
+        response["HX-Redirect"] = f"{login_url}?{query.urlencode(safe='/')}"
+        return response
+
+
+class IdleSessionTimeout:
+    """A session lasts SESSION_COOKIE_AGE seconds after the last page a user asked for.
+    Django ends an expired session; this moves the expiry on at most once a minute per
+    session, and never for htmx's live updates, which are not activity."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = request.session
+        if request.headers.get("HX-Request") != "true" and session.get(SESSION_KEY):
+            now = int(time.time())
+            if now - session.get(LAST_SEEN_KEY, 0) >= 60:
+                session[LAST_SEEN_KEY] = now  # modified: saved with a new expiry
+        return self.get_response(request)
+
+
+class ContentSecurityPolicy:
+    """Pages load scripts, styles, images and fonts from this site only, with no inline
+    script or style, are never framed, and post forms only to this site."""
+
+    POLICY = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", self.POLICY)
+        return response

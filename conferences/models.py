@@ -195,6 +195,9 @@ class HistoryEntry(models.Model):
             # WHERE state = %s ORDER BY id DESC LIMIT n (a rare state such as "created"
             # otherwise walks the whole table).
             models.Index(fields=["state", "-id"], name="history_by_state_idx"),
+            # retention.prune: the oldest runs first, WHERE first_seen_at < %s LIMIT n
+            # (first_seen_at never changes, so the round's updates stay HOT).
+            models.Index(fields=["first_seen_at"], name="history_by_age_idx"),
         ]
 
     def __str__(self):
@@ -217,7 +220,9 @@ class StatusChange(models.Model):
     class Meta:
         indexes = [
             # Alerts and the detail page: one conference's changes, newest first.
-            models.Index(fields=["conference", "-changed_at"], name="change_by_conference_idx")
+            models.Index(fields=["conference", "-changed_at"], name="change_by_conference_idx"),
+            # retention.prune: the oldest changes first.
+            models.Index(fields=["changed_at"], name="change_by_age_idx"),
         ]
 
     def __str__(self):
@@ -237,7 +242,9 @@ class PollError(models.Model):
     class Meta:
         indexes = [
             # The detail page and the round writer: one conference's newest error run.
-            models.Index(fields=["conference", "-first_seen_at"], name="error_by_conference_idx")
+            models.Index(fields=["conference", "-first_seen_at"], name="error_by_conference_idx"),
+            # retention.prune: the oldest error runs first.
+            models.Index(fields=["first_seen_at"], name="error_by_age_idx"),
         ]
 
     def __str__(self):
@@ -290,6 +297,8 @@ class Event(models.Model):
             # The conference page's timeline and flapping counts: one conference's
             # events, newest first.
             models.Index(fields=["conference", "-occurred_at"], name="event_by_conference_idx"),
+            # retention.prune: the oldest events first.
+            models.Index(fields=["occurred_at"], name="event_by_age_idx"),
         ]
 
     def __str__(self):
@@ -408,6 +417,8 @@ class Delivery(models.Model):
             models.Index(fields=["conference", "-created_at"], name="delivery_by_conference_idx"),
             # The hourly cap: what one recipient was sent lately.
             models.Index(fields=["email", "-sent_at"], name="delivery_by_recipient_idx"),
+            # retention.prune: the oldest deliveries first.
+            models.Index(fields=["created_at"], name="delivery_by_age_idx"),
         ]
 
     def __str__(self):

@@ -1,13 +1,17 @@
 from celery import shared_task
 from django.conf import settings
 
-from conferences import alerts, polling, support
+from conferences import alerts, outages, polling, retention, support
 
 
 @shared_task(ignore_result=True)
 def poll_round():
     """One round of polling; beat sends it every CONFWATCH_ROUND_SECONDS with `expires`.
     When the round recorded events, their alerts go out at once."""
+    return outages.run(run_round, task="polling round")
+
+
+def run_round():
     summary = polling.poll_round()
     if summary.events:
         send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
@@ -28,4 +32,11 @@ def poll_now(conference_pks, user_pk):
 def send_alerts():
     """Fan out new events and send due alerts; beat sends it every
     CONFWATCH_ALERT_SECONDS with `expires`."""
-    return alerts.run_pass().line()
+    return outages.run(lambda: alerts.run_pass().line(), task="alert pass")
+
+
+@shared_task(ignore_result=True)
+def prune_old_records():
+    """Delete history, events, poll errors and deliveries past their retention age, in
+    small batches; beat sends it every CONFWATCH_RETENTION_SECONDS with `expires`."""
+    return outages.run(lambda: retention.prune().line(), task="retention")

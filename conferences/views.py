@@ -1,20 +1,28 @@
 import hashlib
+import sys
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import InterfaceError, OperationalError
 from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
 from conferences import reports, roles, subscriptions, tracking
 from conferences.forms import FilterForm, SubscriptionForm, TrackForm
+from conferences.health import report as health_report
 from conferences.models import Account, Conference, Delivery, EventKind, Subscription
 from conferences.unsubscribe import subscription_for
 
@@ -287,3 +295,29 @@ def api_history(request, conference_id):
     except LookupError as error:
         return JsonResponse({"error": f"{error} Add ?account=NAME."}, status=409)
     return JsonResponse(reports.conference_with_history(conference))
+
+
+@never_cache
+@login_not_required
+@require_safe  # GET or HEAD, as load balancers send
+def health(request):
+    """For load balancers and monitors: 200 when the database and the broker answer,
+    503 otherwise; JSON with what was checked, nothing secret."""
+    healthy, data = health_report()
+    return JsonResponse(data, status=200 if healthy else 503)
+
+
+def server_error(request):
+    """handler500: an unreachable database is a 503 ("try again"), and the JSON API
+    answers JSON whatever went wrong."""
+    error = sys.exc_info()[1]
+    unavailable = isinstance(error, (OperationalError, InterfaceError))
+    status = 503 if unavailable else 500
+    message = (
+        "The database is unavailable; try again shortly."
+        if unavailable
+        else "Something went wrong on our side; it has been logged."
+    )
+    if request.path.startswith("/api/") or request.path.startswith("/health/"):
+        return JsonResponse({"error": message}, status=status)
+    return HttpResponse(message, status=status, content_type="text/plain")

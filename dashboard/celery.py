@@ -29,3 +29,15 @@ def schedule_polling(sender, **kwargs):
         sender.signature("conferences.tasks.send_alerts", expires=alert_seconds),
         name="send due alerts",
     )
+
+
+@app.on_after_finalize.connect
+def schedule_retention(sender, **kwargs):
+    from django.conf import settings
+
+    seconds = settings.CONFWATCH_RETENTION_SECONDS
+    sender.add_periodic_task(
+        seconds,
+        sender.signature("conferences.tasks.prune_old_records", expires=seconds),
+        name="prune records past their retention",
+    )

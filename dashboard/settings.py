@@ -6,6 +6,7 @@ The helpers below refuse bad values loudly: DEBUG=maybe is an error, not False.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -81,9 +82,10 @@ if PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
         "different ones, e.g. from python -c 'import secrets; print(secrets.token_urlsafe(50))'."
     )
 
-# Key for the Catapult API token and secret stored encrypted at rest. Defaults to a key
-# derived from SECRET_KEY; set it separately so SECRET_KEY can rotate without losing them.
-CONFWATCH_ENCRYPTION_KEY = env_str("CONFWATCH_ENCRYPTION_KEY", SECRET_KEY)
+# Keys for the Catapult API token and secret stored encrypted at rest, comma-separated:
+# the first encrypts, all decrypt (rotate_keys re-encrypts with the first). Defaults to
+# SECRET_KEY; set it separately so SECRET_KEY can rotate without losing them.
+CONFWATCH_ENCRYPTION_KEY = env_list("CONFWATCH_ENCRYPTION_KEY", [SECRET_KEY])
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -101,6 +103,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "conferences",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -110,10 +113,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "conferences.middleware.LoginRequired",
+    "conferences.middleware.IdleSessionTimeout",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "conferences.middleware.ContentSecurityPolicy",
+    # Last: answers a locked-out sign-in with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if PRODUCTION:
@@ -151,8 +158,13 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "conferences:list"
@@ -260,3 +272,67 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"urllib3": {"level": "WARNING"}},
 }
+
+# Security (issue 11): sign-in throttling, cookies, sessions, HTTPS, CSP, retention.
+# Sign-in throttling (django-axes): after CONFWATCH_LOGIN_FAILURES wrong passwords for one
+# user name, or from one address, sign-in is refused for CONFWATCH_LOGIN_LOCKOUT_SECONDS.
+AUTHENTICATION_BACKENDS = [
+    "conferences.auth.LoginThrottle",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_number("CONFWATCH_LOGIN_FAILURES", 5, kind=int, minimum=1)
+AXES_COOLOFF_TIME = timedelta(
+    seconds=env_number("CONFWATCH_LOGIN_LOCKOUT_SECONDS", 900, kind=int, minimum=1)
+)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# The client's address: REMOTE_ADDR, or behind CONFWATCH_PROXY_COUNT proxies (a TLS
+# proxy, a load balancer) the X-Forwarded-For entry that many hops from the end.
+CONFWATCH_PROXY_COUNT = env_number("CONFWATCH_PROXY_COUNT", 0, kind=int, minimum=0)
+if CONFWATCH_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = CONFWATCH_PROXY_COUNT
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# Sessions end after this many seconds without a page view (htmx's live updates do not
+# count as activity).
+SESSION_COOKIE_AGE = env_number("CONFWATCH_SESSION_IDLE_SECONDS", 3600, kind=int, minimum=60)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # the pages send the token from the template, not the cookie
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# HTTPS in production. Behind a TLS proxy that sets X-Forwarded-Proto, set
+# CONFWATCH_TLS_PROXY=true so a request it forwarded counts as secure.
+if env_bool("CONFWATCH_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env_number(
+    "SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0, kind=int, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Preloading commits the whole domain to HTTPS in browsers for good: the operator's
+# choice (SECURE_HSTS_PRELOAD=true), not a default, so check --deploy does not ask for it.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Django's password reset needs mail to staff addresses; it is switched off (an admin
+# sets a new password in the admin, or `manage.py changepassword`).
+
+# /health/ calls alerts late (status "degraded") when one waited longer than this (s).
+CONFWATCH_HEALTH_ALERT_AGE = env_number("CONFWATCH_HEALTH_ALERT_AGE", 300.0, minimum=1)
+
+# Retention: records older than this many days are deleted, in small batches, by a task
+# beat sends every CONFWATCH_RETENTION_SECONDS. A conference's current status is kept.
+CONFWATCH_RETENTION_DAYS = {
+    "history": env_number("CONFWATCH_KEEP_HISTORY_DAYS", 180, kind=int, minimum=1),
+    "events": env_number("CONFWATCH_KEEP_EVENTS_DAYS", 180, kind=int, minimum=1),
+    "poll_errors": env_number("CONFWATCH_KEEP_POLL_ERRORS_DAYS", 30, kind=int, minimum=1),
+    "deliveries": env_number("CONFWATCH_KEEP_DELIVERIES_DAYS", 90, kind=int, minimum=1),
+}
+CONFWATCH_RETENTION_SECONDS = env_number("CONFWATCH_RETENTION_SECONDS", 3600.0, minimum=60)
+# Beat's scheduler logs a broker outage once, not a traceback per task it could not send.
+CELERY_BEAT_SCHEDULER = "conferences.outages:BeatScheduler"

@@ -126,7 +126,9 @@ def route_api(sim, *, method, path, authorization, raw_body):
 
     about = CONFERENCE_IN_PATH.match(rest)
     decision = sim.faults.decide(conference_id=about.group(1) if about else None)
-    faulted = faulted_response(sim, decision, user_id=user_id, method=method, path=path)
+    faulted = faulted_response(
+        sim, decision, user_id=user_id, method=method, path=path, authorization=authorization
+    )
     if faulted is not None:
         return faulted
 
@@ -139,7 +141,7 @@ def route_api(sim, *, method, path, authorization, raw_body):
     return replace(response, latency_seconds=decision.latency_seconds)
 
 
-def faulted_response(sim, decision, *, user_id, method, path):
+def faulted_response(sim, decision, *, user_id, method, path, authorization=""):
     if decision.kind is None:
         return None
     if decision.kind == "hang":
@@ -151,6 +153,13 @@ def faulted_response(sim, decision, *, user_id, method, path):
         )
     elif decision.kind == "error":
         error = decision.error
+    elif decision.kind == "echo-authorization":
+        error = errors.ApiError(
+            500,
+            "backend",
+            "backend-debug-echo",
+            f"backend failed for the request with Authorization: {authorization}",
+        )
     else:
         return Response(
             decision.status,

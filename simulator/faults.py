@@ -7,6 +7,8 @@
 - ``hang_rate`` + ``hang_seconds``: fraction where the server waits, then closes the
   connection without any response.
 - ``rate_limited_seconds``: every request answers 429 until that many seconds from now.
+- ``echo_authorization_rate``: fraction answered 500 with the request's ``Authorization``
+  header repeated in the error message (as some misconfigured gateways do).
 - ``conference_ids``: when set, faults only touch requests about those conferences.
 
 A faulted request is not applied: the state does not change. Random draws use a
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 from simulator import errors
 
-RATE_NAMES = ("error_rate", "malformed_rate", "hang_rate")
+RATE_NAMES = ("error_rate", "malformed_rate", "hang_rate", "echo_authorization_rate")
 DEFAULT_HANG_SECONDS = 30.0
 MALFORMED_KINDS = ("truncated-json", "html", "json-list", "json-wrong-types")
 
@@ -35,6 +37,7 @@ class FaultSettings:
     hang_seconds: float = DEFAULT_HANG_SECONDS
     rate_limited_until: float = 0.0
     conference_ids: tuple | None = None
+    echo_authorization_rate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class Faults:
                 "conference_ids": (
                     list(current.conference_ids) if current.conference_ids is not None else None
                 ),
+                "echo_authorization_rate": current.echo_authorization_rate,
             }
 
     def decide(self, *, conference_id):
@@ -145,6 +149,8 @@ class Faults:
                 )
             if self._draw(current.hang_rate):
                 return FaultDecision(kind="hang", hang_seconds=current.hang_seconds)
+            if self._draw(current.echo_authorization_rate):
+                return FaultDecision(kind="echo-authorization", latency_seconds=latency)
             if self._draw(current.error_rate):
                 return FaultDecision(
                     kind="error", latency_seconds=latency, error=self._server_error(conference_id)

@@ -1,9 +1,19 @@
 """Bad input gets a clear error, never a 500; credentials never show in messages."""
 
 import base64
+import re
+from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.contrib.auth.models import User
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import OperationalError, connection
+from django.test import Client
+from django.utils import timezone
 
 from conferences import catapult
 from conferences.models import Account
@@ -99,3 +109,159 @@ def test_the_real_api_is_allowed_by_default(settings):
     call_command("add_account", "acme", "--user-id", "u-1", "--token", "t", "--secret", "s")
 
     assert Account.objects.get().base_url == "https://api.catapult.inetwork.com"
+
+
+# ---------------------------------------------------------------- signing in
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user(
+        "ann", password="correct horse battery", is_staff=True
+    )
+
+
+@pytest.mark.parametrize("login_url", ["/accounts/login/", "/admin/login/"])
+def test_wrong_passwords_lock_the_user_name_out_with_a_clear_message(
+    client, settings, staff, login_url
+):
+    answers = [
+        client.post(login_url, {"username": "ann", "password": f"guess-{n}"}).status_code
+        for n in range(settings.AXES_FAILURE_LIMIT)
+    ]
+    locked = client.post(login_url, {"username": "ann", "password": "correct horse battery"})
+
+    assert answers[: settings.AXES_FAILURE_LIMIT - 1] == [200] * (settings.AXES_FAILURE_LIMIT - 1)
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert client.get("/").status_code == 302
+
+
+def test_wrong_passwords_from_one_address_lock_out_every_user_name_from_it(client, settings, staff):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/accounts/login/", {"username": f"user{n}", "password": "guess"})
+
+    locked = client.post(
+        "/accounts/login/", {"username": "ann", "password": "correct horse battery"}
+    )
+    elsewhere = Client(REMOTE_ADDR="10.9.9.9").post(
+        "/accounts/login/", {"username": "ann", "password": "correct horse battery"}
+    )
+
+    assert locked.status_code == 429
+    assert elsewhere.status_code == 302  # signed in from another address
+
+
+def test_a_right_password_after_a_few_wrong_ones_signs_in(client, settings, staff):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post("/accounts/login/", {"username": "ann", "password": "guess"})
+
+    response = client.post(
+        "/accounts/login/", {"username": "ann", "password": "correct horse battery"}
+    )
+
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+@pytest.mark.parametrize("password", ["confwatch", "password1234", "123456789012", "ann-ann"])
+def test_the_password_validators_refuse_weak_passwords(password):
+    with pytest.raises(ValidationError):
+        validate_password(password, User(username="ann"))
+
+
+def test_createuser_refuses_confwatch_as_a_password(monkeypatch):
+    monkeypatch.setenv("CONFWATCH_USER_PASSWORD", "confwatch")
+
+    with pytest.raises(CommandError, match="too short"):
+        call_command("createuser", "vera", "--role", "viewer", stdout=StringIO())
+
+    assert not User.objects.filter(username="vera").exists()
+
+
+# ---------------------------------------------------------------- sessions and pages
+
+
+def test_an_htmx_update_without_a_session_is_sent_to_sign_in_by_hx_redirect(client):
+    response = client.get(
+        "/?v=abc", headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/?q=x"}
+    )
+
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == "/accounts/login/?next=/%3Fq%3Dx"
+
+
+def test_a_page_view_extends_the_session_but_a_live_update_does_not(client, staff):
+    client.force_login(staff)
+    soon = timezone.now() + timedelta(seconds=100)
+    Session.objects.update(expire_date=soon)
+
+    client.get("/", headers={"HX-Request": "true"})
+    after_update = Session.objects.get().expire_date
+    client.get("/")
+    after_page = Session.objects.get().expire_date
+
+    assert after_update == soon
+    assert after_page > timezone.now() + timedelta(seconds=3000)
+
+
+def test_an_idle_session_ends(client, staff):
+    client.force_login(staff)
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+
+    response = client.get("/")
+
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_every_page_carries_a_content_security_policy_without_inline_code(admin_client):
+    response = admin_client.get("/")
+
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "<style" not in response.content.decode()
+    assert "<script>" not in response.content.decode()
+
+
+# ---------------------------------------------------------------- the database down
+
+
+def refuse_every_query(execute, sql, params, many, context):
+    raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/conferences/", "/api/conferences/conf-a/history/", "/api/conferences/?q=x"]
+)
+def test_the_json_api_answers_json_503_when_the_database_is_down(client, staff, url):
+    client.force_login(staff)
+    client.raise_request_exception = False
+
+    with connection.execute_wrapper(refuse_every_query):
+        response = client.get(url)
+
+    assert response.status_code == 503
+    assert response.json() == {"error": "The database is unavailable; try again shortly."}
+
+
+def test_a_page_answers_503_when_the_database_is_down(client, staff):
+    client.force_login(staff)
+    client.raise_request_exception = False
+
+    with connection.execute_wrapper(refuse_every_query):
+        response = client.get("/")
+
+    assert response.status_code == 503
+    assert "database is unavailable" in response.content.decode()
+
+
+def test_the_demo_login_it_prints_passes_the_validators_and_signs_in(client, simulator):
+    out = StringIO()
+
+    call_command("demo_setup", "--simulator-url", simulator.url, "--wait", "5", stdout=out)
+
+    password = re.search(r"sign in as demo / (\S+)", out.getvalue()).group(1)
+    validate_password(password, User.objects.get(username="demo"))
+    response = client.post("/accounts/login/", {"username": "demo", "password": password})
+    assert response.status_code == 302 and response["Location"] == "/"

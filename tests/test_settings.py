@@ -49,3 +49,51 @@ def test_a_non_postgres_database_is_refused():
     result = settings_load(DATABASE_URL="sqlite:///tmp/x.db")
     assert result.returncode != 0
     assert "must point at PostgreSQL" in result.stderr
+
+
+def deploy_check(**env):
+    # The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE is no part of a deployment.
+    dropped = {"SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    environment = {k: v for k, v in os.environ.items() if k not in dropped}
+    environment.update(env, DJANGO_SETTINGS_MODULE="dashboard.settings")
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_in_production_with_the_readmes_settings():
+    result = deploy_check(
+        CONFWATCH_ENV="production", ALLOWED_HOSTS="confwatch.example.com", SECRET_KEY=STRONG_KEY
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_is_clean_behind_a_tls_proxy_too():
+    result = deploy_check(
+        CONFWATCH_ENV="production",
+        ALLOWED_HOSTS="confwatch.example.com",
+        SECRET_KEY=STRONG_KEY,
+        CONFWATCH_TLS_PROXY="true",
+        CONFWATCH_PROXY_COUNT="1",
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_warns_when_https_is_switched_off():
+    result = deploy_check(
+        CONFWATCH_ENV="production",
+        ALLOWED_HOSTS="confwatch.example.com",
+        SECRET_KEY=STRONG_KEY,
+        SECURE_SSL_REDIRECT="false",
+        SECURE_HSTS_SECONDS="0",
+    )
+
+    assert result.returncode != 0
+    assert "security.W004" in result.stderr + result.stdout

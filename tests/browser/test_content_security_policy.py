@@ -1,0 +1,47 @@
+"""The pages and htmx work under the Content-Security-Policy; a live page whose session
+ended goes to the sign-in page."""
+
+import pytest
+from django.contrib.sessions.models import Session
+from playwright.sync_api import expect
+
+from tests.browser.test_live_dashboard import sign_in, staff  # noqa: F401 (a fixture)
+from tests.conftest import make_account, make_conference
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_no_page_breaks_the_content_security_policy(page, live_server, staff):  # noqa: F811
+    account = make_account()
+    conference = make_conference(account, "conf-csp", label="Board call")
+    refused = []
+    page.on("console", lambda message: refused.append(message.text))
+    sign_in(page, live_server)
+
+    with page.expect_request(lambda request: "v=" in request.url):  # an htmx live update
+        pass
+    for path in [
+        f"/conferences/{conference.pk}/",
+        "/conferences/track/",
+        "/alerts/",
+        "/admin/conferences/conference/",
+        f"/admin/conferences/conference/{conference.pk}/change/",
+        f"/admin/conferences/account/{account.pk}/change/",
+    ]:
+        response = page.goto(f"{live_server.url}{path}")
+        assert response.status == 200, path
+        assert "Content-Security-Policy" in response.headers or (
+            "content-security-policy" in response.headers
+        )
+
+    assert [text for text in refused if "Content Security Policy" in text] == []
+
+
+def test_a_live_page_whose_session_ended_goes_to_sign_in(page, live_server, staff):  # noqa: F811
+    make_conference(make_account(), "conf-live", label="Board call")
+    sign_in(page, live_server)
+
+    Session.objects.all().delete()
+
+    expect(page.locator("h1")).to_have_text("Sign in", timeout=10000)
+    expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/")
