@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('conferences', '0006_api_host_allow_list'),
+        ('conferences', '0007_conference_run_seen_at'),
     ]
 
     operations = [
