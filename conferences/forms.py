@@ -1,7 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from conferences import subscriptions, tracking
+from conferences import acknowledgements, sharing, subscriptions, tracking
 from conferences.models import Account, ConferenceState, Subscription
 
 
@@ -139,3 +139,35 @@ class SubscriptionForm(forms.Form):
         elif data["scope"] == Subscription.Scope.CONFERENCES:
             arguments.update(account=data["account"], conference_ids=data["conference_ids"])
         return arguments
+
+
+class AcknowledgeForm(forms.Form):
+    """Acknowledge a conference's alerts (from the email's link or the conference page)."""
+
+    reason = forms.CharField(max_length=500, required=False)
+    expires = forms.CharField(
+        max_length=20,
+        required=False,
+        label="Expires after",
+        widget=forms.TextInput(attrs={"placeholder": "2h"}),
+        help_text="e.g. 30m or 2h; blank: until the conference's state changes.",
+    )
+
+    def clean_reason(self):
+        return acknowledgements.clean_reason(self.cleaned_data["reason"])
+
+    def clean_expires(self):
+        return acknowledgements.clean_expiry(self.cleaned_data["expires"])
+
+
+class ShareForm(forms.Form):
+    expires = forms.CharField(
+        max_length=20,
+        required=False,
+        label="Expires after",
+        widget=forms.TextInput(attrs={"placeholder": "7d"}),
+        help_text="e.g. 2h or 3d (at most 31d); blank: 7 days.",
+    )
+
+    def clean_expires(self):
+        return sharing.clean_expiry(self.cleaned_data["expires"])
