@@ -125,11 +125,11 @@ def rule_errors(kinds, fields):
     if fields["drop_percent"] is not None and "members_drop" not in rules:
         errors["drop_percent"] = ["A drop applies to the members_drop rule: add it."]
     if "schedule" in rules and not fields["expect_schedule"]:
-        errors["expect_schedule"] = [
+        errors["expect"] = [
             'The rule schedule needs the expected start, e.g. "Mon,Wed 09:00 Europe/Berlin".'
         ]
     if fields["expect_schedule"] and not ({"schedule", "not_started"} & set(rules)):
-        errors["expect_schedule"] = ["An expected start applies to the schedule rule: add it."]
+        errors["expect"] = ["An expected start applies to the schedule rule: add it."]
     if fields["grace_seconds"] is not None and "schedule" not in rules:
         errors["grace"] = ["A grace period applies to the schedule rule: add it."]
     return errors
@@ -212,7 +212,7 @@ def subscribe(
     members_above = check("members_above", clean_threshold, members_above)
     rule_after_seconds = check("rule_after", clean_duration, rule_after)
     drop_percent = check("drop_percent", clean_drop, drop_percent)
-    expect_schedule = check("expect_schedule", clean_schedule, expect)
+    expect_schedule = check("expect", clean_schedule, expect)
     grace_seconds = check("grace", lambda v: clean_duration(v, what="grace period"), grace)
     quiet = check("quiet_hours", schedules.parse_quiet_hours, quiet_hours) or (None, None)
     if kinds and not errors:

@@ -13,7 +13,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from conferences import acknowledgements, reports, roles, sharing, subscriptions, tracking
+from conferences import (
+    acknowledgements,
+    reports,
+    roles,
+    schedules,
+    sharing,
+    subscriptions,
+    tracking,
+)
 from conferences.forms import AcknowledgeForm, FilterForm, ShareForm, SubscriptionForm, TrackForm
 from conferences.models import Account, Conference, Delivery, EventKind, ShareLink, Subscription
 from conferences.unsubscribe import subscription_for
@@ -198,6 +206,10 @@ def alerts(request):
             "subscription": subscription,
             "scope": subscriptions.scope_text(subscription),
             "thresholds": subscriptions.threshold_text(subscription),
+            "rules": subscriptions.rule_text(subscription),
+            "quiet_hours": schedules.format_quiet_hours(
+                subscription.quiet_start, subscription.quiet_end
+            ),
         }
         for subscription in own
     ]
