@@ -27,11 +27,12 @@ def parse_duration(text, *, what="duration"):
     match = DURATION.match(str(text or ""))
     if match is None:
         raise ValidationError(
-            f"{str(text)[:30]!r} is not a {what}; write a number and a unit: 90s, 10m, 2h or 1d."
+            f"{str(text)[:30]!r} is not a valid {what}; write a number and a unit: "
+            "90s, 10m, 2h or 1d."
         )
     seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2).lower()]
     if seconds > MAX_DURATION_SECONDS:
-        raise ValidationError(f"{text.strip()} is too long a {what}; at most 31d.")
+        raise ValidationError(f"{text.strip()} is too long: at most 31d.")
     return seconds
 
 

@@ -312,7 +312,7 @@ def acknowledge_alert(request, token):
     delivery = acknowledgements.delivery_for(token)
     if delivery is None:
         return render(request, "conferences/acknowledge_invalid.html", status=404)
-    form = AcknowledgeForm(request.POST or None)
+    form = AcknowledgeForm(request.POST if request.method == "POST" else None)
     done = None
     if request.method == "POST" and form.is_valid():
         signed_in = request.user.is_authenticated
