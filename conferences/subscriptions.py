@@ -215,18 +215,18 @@ def subscribe(
     expect_schedule = check("expect", clean_schedule, expect)
     grace_seconds = check("grace", lambda v: clean_duration(v, what="grace period"), grace)
     quiet = check("quiet_hours", schedules.parse_quiet_hours, quiet_hours) or (None, None)
-    if kinds and not errors:
-        errors.update(
-            rule_errors(
-                kinds,
-                {
-                    "rule_after_seconds": rule_after_seconds,
-                    "drop_percent": drop_percent,
-                    "expect_schedule": expect_schedule,
-                    "grace_seconds": grace_seconds,
-                },
-            )
+    if kinds:
+        found = rule_errors(
+            kinds,
+            {
+                "rule_after_seconds": rule_after_seconds,
+                "drop_percent": drop_percent,
+                "expect_schedule": expect_schedule,
+                "grace_seconds": grace_seconds,
+            },
         )
+        for name, messages in found.items():
+            errors.setdefault(name, messages)  # a value that could not be read says so
     if quiet_drop and quiet[0] is None:
         errors["quiet_hours"] = ["Dropping alerts in quiet hours needs the quiet hours."]
     tag = (tag or "").strip().lower()

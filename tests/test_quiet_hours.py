@@ -52,9 +52,7 @@ def quiet_now(**values):
     return subscription, schedules.window_end(start, end, timezone.now(), BERLIN)
 
 
-def test_alerts_in_quiet_hours_are_held_and_summarised_when_they_end(
-    account, sim_client, mailsink
-):
+def test_alerts_in_quiet_hours_are_held_and_summarised_when_they_end(account, sim_client, mailsink):
     troubled_id = sim_client.create_conference(from_number="+15555550100")
     recovered_id = sim_client.create_conference(from_number="+15555550101")
     make_conference(account, troubled_id, label="Still alone")

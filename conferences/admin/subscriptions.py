@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from conferences import sharing, subscriptions
-from conferences.models import Acknowledgement, RuleState, ShareLink, Subscription
+from conferences.models import Acknowledgement, ShareLink, Subscription
 
 
 class SubscriptionAdminForm(forms.ModelForm):
@@ -95,22 +95,6 @@ class SubscriptionAdmin(admin.ModelAdmin):
         if not request.user.has_perm("auth.view_user"):
             return ["user"]
         return []
-
-
-@admin.register(RuleState)
-class RuleStateAdmin(admin.ModelAdmin):
-    """Which rules fired for whom and whether they resolved (read-only)."""
-
-    list_display = ["rule", "conference", "subscription", "since", "fired_at", "resolved_at"]
-    list_filter = ["rule"]
-    list_select_related = ["conference", "subscription"]
-    search_fields = ["subscription__email", "conference__conference_id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Acknowledgement)
