@@ -98,8 +98,11 @@ def fan_out(*, now=None):
         outbox = Outbox(now=now)
         silencer = acknowledgements.Silencer(events, now=now)
         for event in events:
+            # First, as a state change ends an acknowledgement whoever wants it.
+            if silencer.silences(event):
+                continue
             wanted = [s for s in chosen if wants(s, event)]
-            if not wanted or silencer.silences(event):
+            if not wanted:
                 continue
             if event.kind in FLAP_KINDS and absorbed_by_flapping(event, wanted, outbox, now):
                 continue

@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Q
 
 from conferences import schedules, subscriptions
 from conferences.models import (
@@ -106,7 +105,7 @@ def evaluate(*, now):
             .filter(~Q(state=ConferenceState.COMPLETED) | Q(pk__in=open_conferences))
             .order_by("pk")[:MAX_CONFERENCES]
         )
-        runs = recent_runs([c.pk for c in conferences])
+        runs = recent_runs([c.pk for c in conferences if may_need_history(c, open_conferences)])
         for subscription in chosen:
             for conference in conferences:
                 if not subscriptions.covers(
@@ -127,20 +126,35 @@ def evaluate(*, now):
     return events
 
 
+def may_need_history(conference, open_conferences):
+    """Could any rule hold for the conference, judging by its current status (the newest
+    history run's)? Only then is its history read."""
+    if conference.pk in open_conferences:
+        return True
+    return conference.state in (ConferenceState.CREATED, ConferenceState.ACTIVE)
+
+
+RECENT_RUNS_SQL = f"""
+    SELECT run.* FROM unnest(%s::bigint[]) AS wanted(id)
+    CROSS JOIN LATERAL (
+        SELECT * FROM {HistoryEntry._meta.db_table} AS history
+        WHERE history.conference_id = wanted.id
+        ORDER BY history.first_seen_at DESC, history.id DESC
+        LIMIT %s
+    ) AS run
+"""
+
+
 def recent_runs(conference_pks):
-    """Each conference's last HISTORY_RUNS history runs, newest first, in one query."""
+    """Each conference's last HISTORY_RUNS history runs, newest first, in one query (a
+    lateral join walking history_by_conference_idx per conference)."""
     if not conference_pks:
         return {}
-    numbered = HistoryEntry.objects.filter(conference_id__in=conference_pks).annotate(
-        row=Window(
-            RowNumber(),
-            partition_by=[F("conference_id")],
-            order_by=[F("first_seen_at").desc(), F("id").desc()],
-        )
-    )
     runs = {}
-    for run in numbered.filter(row__lte=HISTORY_RUNS).order_by("conference_id", "row"):
+    for run in HistoryEntry.objects.raw(RECENT_RUNS_SQL, [list(conference_pks), HISTORY_RUNS]):
         runs.setdefault(run.conference_id, []).append(run)
+    for found in runs.values():
+        found.sort(key=lambda run: (run.first_seen_at, run.pk), reverse=True)
     return runs
 
 

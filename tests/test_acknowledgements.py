@@ -201,3 +201,27 @@ def test_a_link_names_its_own_alert_only(bridge, account, client):
     theirs.delete()
     gone = client.get(f"/acknowledge/{acknowledgements.token_for(theirs)}/")
     assert gone.status_code == 404
+
+
+def test_a_state_change_nobody_asked_for_still_ends_the_acknowledgement(account, mailsink):
+    from conferences.observations import Observation, record
+
+    conference = make_conference(account, "conf-hold-only", label="Hold only")
+    Subscription.objects.create(email="hold@example.com", kinds=["hold"])
+    start = timezone.now() - timedelta(minutes=5)
+    record([Observation(conference.pk, start, seen={"state": "created", "hold": False})])
+    alerts.run_pass()
+    acknowledgement = acknowledgements.acknowledge(
+        conference=conference, by="ann", now=start + timedelta(seconds=1)
+    )
+    seen = {"state": "active", "active_members": 2, "hold": False}
+    record([Observation(conference.pk, start + timedelta(seconds=2), seen=seen)])
+    alerts.run_pass()
+    assert reload(acknowledgement).ended_because == "the state changed to active"
+
+    seen = {"state": "active", "active_members": 2, "hold": True}
+    record([Observation(conference.pk, start + timedelta(seconds=3), seen=seen)])
+    alerts.run_pass()
+
+    [message] = mailsink.wait_for(1, timeout=5)
+    assert "hold on" in message["Subject"]
