@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from conferences import acknowledgements, alerts, polling
 from conferences.models import Acknowledgement, Delivery, Event, EventKind, Subscription
+from conferences.observations import Observation, record
 from tests.conftest import make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -204,8 +205,6 @@ def test_a_link_names_its_own_alert_only(bridge, account, client):
 
 
 def test_a_state_change_nobody_asked_for_still_ends_the_acknowledgement(account, mailsink):
-    from conferences.observations import Observation, record
-
     conference = make_conference(account, "conf-hold-only", label="Hold only")
     Subscription.objects.create(email="hold@example.com", kinds=["hold"])
     start = timezone.now() - timedelta(minutes=5)
