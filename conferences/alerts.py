@@ -228,6 +228,16 @@ class Outbox:
         self.pending[key] = delivery
         return delivery
 
+    def add_report(self, subscription, conference_pk, kind, events):
+        """A flapping or settled email now; in quiet hours, its events join the summary
+        (or are dropped)."""
+        if in_quiet_hours(subscription, self.now):
+            if not subscription.quiet_drop:
+                self.add_to(self.quiet_summary_for(subscription), events)
+            return
+        delivery = self.new_delivery(subscription, conference_pk, kind, send_after=self.now)
+        self.add_to(delivery, events)
+
     def quiet_summary_for(self, subscription):
         """The subscription's pending quiet hours summary, sent when they end."""
         key = (subscription.pk, "quiet")
@@ -308,10 +318,7 @@ def absorbed_by_flapping(event, wanted, outbox, now):
     conference.flapping_since = event.occurred_at
     conference.save(update_fields=["flapping_since"])
     for subscription in wanted:
-        delivery = outbox.new_delivery(
-            subscription, conference.pk, Delivery.Kind.FLAPPING, send_after=now
-        )
-        outbox.add_to(delivery, recent)
+        outbox.add_report(subscription, conference.pk, Delivery.Kind.FLAPPING, recent)
     logger.info("conference %s is flapping: %d changes", conference.conference_id, len(recent))
     return True
 
@@ -336,10 +343,7 @@ def report_settled(subscriptions, outbox, now):
             continue
         for subscription in subscriptions:
             if any(wants(subscription, event) for event in events):
-                delivery = outbox.new_delivery(
-                    subscription, conference.pk, Delivery.Kind.SETTLED, send_after=now
-                )
-                outbox.add_to(delivery, events)
+                outbox.add_report(subscription, conference.pk, Delivery.Kind.SETTLED, events)
                 settled += 1
         conference.flapping_since = None
         conference.save(update_fields=["flapping_since"])

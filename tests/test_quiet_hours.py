@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from conferences import alerts, polling, schedules
 from conferences.models import Delivery, Subscription
+from conferences.observations import Observation, record
 from tests.conftest import make_conference
 
 pytestmark = pytest.mark.django_db
@@ -129,3 +130,25 @@ def test_quiet_hours_may_wrap_past_midnight_in_the_subscriptions_zone():
     )
     assert not schedules.in_window(start, end, datetime(2026, 11, 29, 6, 0, tzinfo=UTC), BERLIN)
     assert schedules.in_window(start, end, datetime(2026, 11, 29, 5, 59, tzinfo=UTC), BERLIN)
+
+
+def test_a_conference_flapping_in_quiet_hours_is_in_the_summary_not_in_its_own_email(
+    account, mailsink, settings
+):
+    settings.CONFWATCH_FLAP_CHANGES = 2
+    settings.CONFWATCH_FLAP_WINDOW_SECONDS = 3 * 3600  # still flapping when they end
+    conference = make_conference(account, "conf-flap", label="Flappy")
+    _, ends = quiet_now()
+    Subscription.objects.filter().update(kinds=["hold"])
+    start = timezone.now() - timedelta(seconds=30)
+    for step in range(5):
+        seen = {"state": "active", "active_members": 2, "hold": step % 2 == 1}
+        record([Observation(conference.pk, start + timedelta(seconds=step), seen=seen)])
+    alerts.run_pass()
+    assert settle(mailsink) == []
+
+    alerts.run_pass(now=ends + timedelta(seconds=1))
+
+    [summary] = mailsink.wait_for(1, timeout=5)
+    assert summary["Subject"].startswith("[confwatch] Quiet hours summary: 4 alerts")
+    assert not Delivery.objects.filter(kind=Delivery.Kind.FLAPPING).exists()
