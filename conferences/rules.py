@@ -57,6 +57,9 @@ HISTORY_RUNS = 50
 # Most conferences one evaluation looks at; past it, conferences with the lowest ids.
 MAX_CONFERENCES = 5000
 DROP_WINDOW = timedelta(minutes=1)
+# How long after an expected start a conference can still be found late (or its late
+# start reported); past it, the schedule waits for the next expected start.
+LATE_WINDOW = timedelta(hours=12)
 EVALUATION_LOCK = 7_120_012
 
 
@@ -278,6 +281,9 @@ def step_schedule(subscription, conference, runs, state, now):
         state.resolved_at = now
         state.save(update_fields=["resolved_at"])
         is_open = False
+    if not is_open and now - expected > LATE_WINDOW:
+        # Long past: a conference tracked days later (for the next call, say) is not late.
+        return []
     started = started_at(runs, expected)
     completed = conference.state == ConferenceState.COMPLETED
     condition = (

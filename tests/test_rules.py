@@ -360,3 +360,14 @@ def test_a_real_worker_fires_a_rule_once_across_a_restart_and_resolves_it_once(
         for process in (beat, worker):
             process.terminate()
             process.wait(timeout=20)
+
+
+def test_a_conference_first_seen_long_after_its_expected_start_is_not_late(account, mailsink):
+    conference = make_conference(account, "conf-next-week")
+    expect, expected = schedule_starting(13 * 60)
+    subscribe(kinds=["schedule"], expect_schedule=expect, grace_seconds=60)
+    record([Observation(conference.pk, timezone.now(), seen={"state": "created"})])
+
+    alerts.run_pass()
+
+    assert settle(mailsink) == []
