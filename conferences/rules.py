@@ -28,6 +28,7 @@ pass meanwhile skips evaluation).
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 
@@ -57,6 +58,8 @@ HISTORY_RUNS = 50
 # Most conferences one evaluation looks at; past it, conferences with the lowest ids.
 MAX_CONFERENCES = 5000
 DROP_WINDOW = timedelta(minutes=1)
+# How long after its last change a conference's history is still read for a drop.
+DROP_LOOKBACK = timedelta(hours=2)
 # How long after an expected start a conference can still be found late (or its late
 # start reported); past it, the schedule waits for the next expected start.
 LATE_WINDOW = timedelta(hours=12)
@@ -88,63 +91,139 @@ def evaluate(*, now):
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [EVALUATION_LOCK])
             if not cursor.fetchone()[0]:
                 return events
-        chosen = [
-            s
-            for s in Subscription.objects.filter(kinds__overlap=list(RULES)).prefetch_related(
-                "conferences"
-            )
-        ]
+        chosen = list(
+            Subscription.objects.filter(kinds__overlap=list(RULES)).prefetch_related("conferences")
+        )
         if not chosen:
             return events
         states = {
             (state.subscription_id, state.conference_id, state.rule): state
             for state in RuleState.objects.filter(subscription__in=chosen)
         }
-        open_conferences = {
-            key[1] for key, state in states.items() if state.fired_at and not state.resolved_at
-        }
+        open_conferences = {key[1] for key, state in states.items() if is_open(state)}
         conferences = list(
             Conference.objects.filter(paused=False, state__isnull=False)
             .filter(~Q(state=ConferenceState.COMPLETED) | Q(pk__in=open_conferences))
             .order_by("pk")[:MAX_CONFERENCES]
         )
-        runs = recent_runs([c.pk for c in conferences if may_need_history(c, open_conferences)])
-        for subscription in chosen:
-            for conference in conferences:
-                if not subscriptions.covers(
-                    subscription, conference, account_pk=conference.account_id
-                ):
-                    continue
-                for rule in rule_names(subscription):
-                    key = (subscription.pk, conference.pk, rule)
-                    state = states.get(key)
-                    history = runs.get(conference.pk, [])
-                    if rule == "schedule":
-                        found = step_schedule(subscription, conference, history, state, now)
-                    else:
-                        finding = find(rule, subscription, history, now)
-                        found = step(rule, subscription, conference, finding, state, now)
-                    events.extend(found)
+        expected_starts = {s.pk: expected_start(s, now) for s in chosen}
+        checks = [
+            (subscription, conference, rule, states.get((subscription.pk, conference.pk, rule)))
+            for subscription in chosen
+            for conference in conferences
+            if subscriptions.covers(subscription, conference, account_pk=conference.account_id)
+            for rule in rule_names(subscription)
+        ]
+        # History is read only where a rule's answer depends on it (one query).
+        runs = recent_runs(
+            {
+                conference.pk
+                for subscription, conference, rule, state in checks
+                if needs_history(rule, subscription, conference, state, expected_starts, now)
+            }
+        )
+        drops = {}  # (conference pk, percent): the same finding for every subscription
+        for subscription, conference, rule, state in checks:
+            history = runs.get(conference.pk, [])
+            if rule == "schedule":
+                expected = expected_starts[subscription.pk]
+                events.extend(
+                    step_schedule(subscription, conference, history, state, expected, now)
+                )
+            elif is_open(state):
+                if not still_holds(rule, conference, state):
+                    events.extend(
+                        resolve(rule, subscription, conference, state, now, clear_text(rule))
+                    )
+            elif rule == "members_drop":
+                key = (conference.pk, subscription.drop_percent)
+                if key not in drops:
+                    drops[key] = find_drop(subscription.drop_percent or 0, history)
+                events.extend(step(rule, subscription, conference, drops[key], state, now))
+            elif HELD[rule](conference):
+                finding = find(rule, subscription, history, now, expected_starts[subscription.pk])
+                events.extend(step(rule, subscription, conference, finding, state, now))
         Event.objects.bulk_create(events)
     return events
 
 
-def may_need_history(conference, open_conferences):
-    """Could any rule hold for the conference, judging by its current status (the newest
-    history run's)? Only then is its history read."""
-    if conference.pk in open_conferences:
-        return True
-    return conference.state in (ConferenceState.CREATED, ConferenceState.ACTIVE)
+def is_open(state):
+    """Fired and not resolved yet."""
+    return state is not None and state.fired_at is not None and state.resolved_at is None
+
+
+def expected_start(subscription, now):
+    """(the latest expected start, the Schedule) of the subscription's schedule, or
+    None when it has none (or one stored before it was checked)."""
+    if not subscription.expect_schedule:
+        return None
+    try:
+        schedule = schedules.parse_schedule(subscription.expect_schedule)
+    except ValidationError:
+        return None
+    start = schedule.latest_start(now)
+    return (start, schedule) if start is not None else None
+
+
+def needs_history(rule, subscription, conference, state, expected_starts, now):
+    """Does the rule's answer for the conference depend on its history? Not while the
+    status on its row (the newest run) already settles it."""
+    if rule in HELD:
+        return not is_open(state) and HELD[rule](conference)
+    if rule == "members_drop":
+        # A drop began at or before the conference's last change: when that is longer
+        # ago than the rule's duration and two hours, earlier passes fired it already.
+        changed = conference.last_changed_at
+        after = timedelta(seconds=subscription.rule_after_seconds or 0)
+        recent = changed is None or changed >= now - after - DROP_LOOKBACK
+        return not is_open(state) and conference.state == ConferenceState.ACTIVE and recent
+    expected = expected_starts[subscription.pk]
+    if rule == "schedule" and expected is not None:
+        start = expected[0]
+        if is_open(state):
+            return True
+        if state is not None and state.episode == start.isoformat():
+            return False
+        return conference.state == ConferenceState.ACTIVE and now - start <= LATE_WINDOW
+    return False
+
+
+def still_holds(rule, conference, state):
+    """A fired rule's condition, from the conference's current status."""
+    if rule == "members_drop":
+        members = conference.active_members
+        threshold = state.detail.get("threshold", -1)
+        return (
+            conference.state == ConferenceState.ACTIVE
+            and members is not None
+            and (members <= threshold)
+        )
+    return HELD[rule](conference)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One history run, as the rules read it."""
+
+    state: str | None
+    active_members: int | None
+    hold: bool | None
+    mute: bool | None
+    first_seen_at: datetime
+    last_seen_at: datetime
 
 
 RECENT_RUNS_SQL = f"""
-    SELECT run.* FROM unnest(%s::bigint[]) AS wanted(id)
+    SELECT run.conference_id, run.state, run.active_members, run.hold, run.mute,
+           run.first_seen_at, run.last_seen_at
+    FROM unnest(%s::bigint[]) AS wanted(id)
     CROSS JOIN LATERAL (
         SELECT * FROM {HistoryEntry._meta.db_table} AS history
         WHERE history.conference_id = wanted.id
         ORDER BY history.first_seen_at DESC, history.id DESC
         LIMIT %s
     ) AS run
+    ORDER BY run.conference_id, run.first_seen_at DESC, run.id DESC
 """
 
 
@@ -154,19 +233,19 @@ def recent_runs(conference_pks):
     if not conference_pks:
         return {}
     runs = {}
-    for run in HistoryEntry.objects.raw(RECENT_RUNS_SQL, [list(conference_pks), HISTORY_RUNS]):
-        runs.setdefault(run.conference_id, []).append(run)
-    for found in runs.values():
-        found.sort(key=lambda run: (run.first_seen_at, run.pk), reverse=True)
+    with connection.cursor() as cursor:
+        cursor.execute(RECENT_RUNS_SQL, [sorted(conference_pks), HISTORY_RUNS])
+        for conference_pk, *values in cursor.fetchall():
+            runs.setdefault(conference_pk, []).append(Run(*values))
     return runs
 
 
 # --------------------------------------------------------------------------- findings
 
 
-def find(rule, subscription, runs, now):
-    if rule == "members_drop":
-        return find_drop(subscription, runs)
+def find(rule, subscription, runs, now, expected):
+    """Since when a held rule's condition holds: the start of the newest streak of runs
+    where it does (the row says it holds now)."""
     holds = HELD[rule]
     since = None
     for run in runs:  # newest first: the current streak of runs where it holds
@@ -188,20 +267,17 @@ def find(rule, subscription, runs, now):
         "all_held": "hold is turned off, or the conference ends",
         "all_muted": "mute is turned off, or the conference ends",
     }[rule]
-    if rule == "not_started" and subscription.expect_schedule:
-        expected = schedules.parse_schedule(subscription.expect_schedule).latest_start(now)
-        if expected is not None and expected > since:
-            since = expected
-            condition = f"still created {after} after its expected start"
+    if rule == "not_started" and expected is not None and expected[0] > since:
+        since = expected[0]
+        condition = f"still created {after} after its expected start"
     return Finding(
         holds=True, since=since, episode=since.isoformat(), condition=condition, clears=clears
     )
 
 
-def find_drop(subscription, runs):
-    """A fall of active members by at least drop_percent % within a minute, while the
+def find_drop(percent, runs):
+    """A fall of active members by at least `percent` % within a minute, while the
     conference stays active; it holds while the members stay at or below that level."""
-    percent = subscription.drop_percent or 0
     if percent <= 0:
         return Finding(holds=False)
     ordered = list(reversed(runs))  # oldest first
@@ -216,16 +292,12 @@ def find_drop(subscription, runs):
         if drop is not None:
             continue
         window_start = run.first_seen_at - DROP_WINDOW
-        peak = max(
-            (
-                earlier.active_members
-                for earlier in ordered[:index]
-                if earlier.state == ConferenceState.ACTIVE
-                and earlier.active_members is not None
-                and earlier.last_seen_at >= window_start
-            ),
-            default=None,
-        )
+        peak = None
+        for earlier in reversed(ordered[:index]):  # back through the minute before
+            if earlier.last_seen_at < window_start or earlier.state != ConferenceState.ACTIVE:
+                break
+            if earlier.active_members is not None:
+                peak = max(peak or 0, earlier.active_members)
         if peak and members <= peak * (100 - percent) / 100:
             threshold = int(peak * (100 - percent) // 100)
             drop = {"since": run.first_seen_at, "peak": peak, "to": members}
@@ -241,7 +313,7 @@ def find_drop(subscription, runs):
             f"(a drop of at least {percent}%)"
         ),
         clears=f"more than {drop['threshold']} members are active again, or the conference ends",
-        detail={"peak": drop["peak"], "to": drop["to"]},
+        detail={"peak": drop["peak"], "to": drop["to"], "threshold": drop["threshold"]},
     )
 
 
@@ -249,39 +321,29 @@ def find_drop(subscription, runs):
 
 
 def step(rule, subscription, conference, finding, state, now):
-    """Fire once when the condition held for its duration; resolve once when it clears."""
-    is_open = state is not None and state.fired_at is not None and state.resolved_at is None
-    if finding.holds:
-        if is_open or (state is not None and state.episode == finding.episode):
-            return []
-        after = timedelta(seconds=subscription.rule_after_seconds or 0)
-        if now - finding.since < after:
-            return []
-        return [fire(rule, subscription, conference, finding, state, now)]
-    if is_open:
-        return resolve(rule, subscription, conference, state, now, clear_text(rule))
-    return []
+    """Fire once when the condition held for its duration (the rule is not open)."""
+    if not finding.holds or (state is not None and state.episode == finding.episode):
+        return []
+    if now - finding.since < timedelta(seconds=subscription.rule_after_seconds or 0):
+        return []
+    return [fire(rule, subscription, conference, finding, state, now)]
 
 
-def step_schedule(subscription, conference, runs, state, now):
+def step_schedule(subscription, conference, runs, state, expected_start, now):
     """Late: not active `grace` after the latest expected start. Fires once per expected
     start; reports the late start (once) when the conference becomes active."""
-    try:
-        schedule = schedules.parse_schedule(subscription.expect_schedule)
-    except Exception:  # a schedule stored before it was checked: nothing to evaluate
+    if expected_start is None:
         return []
-    expected = schedule.latest_start(now)
-    if expected is None:
-        return []
+    expected, schedule = expected_start
     episode = expected.isoformat()
     grace = timedelta(seconds=subscription.grace_seconds or 0)
-    is_open = state is not None and state.fired_at is not None and state.resolved_at is None
-    if is_open and state.episode != episode:
+    opened = is_open(state)
+    if opened and state.episode != episode:
         # The next expected start came: the old lateness is closed without an email.
         state.resolved_at = now
         state.save(update_fields=["resolved_at"])
-        is_open = False
-    if not is_open and now - expected > LATE_WINDOW:
+        opened = False
+    if not opened and now - expected > LATE_WINDOW:
         # Long past: a conference tracked days later (for the next call, say) is not late.
         return []
     started = started_at(runs, expected)
@@ -292,7 +354,7 @@ def step_schedule(subscription, conference, runs, state, now):
         "and not active"
     )
     if started is None and not completed and now >= expected + grace:
-        if is_open or (state is not None and state.episode == episode):
+        if opened or (state is not None and state.episode == episode):
             return []
         finding = Finding(
             holds=True,
@@ -303,7 +365,7 @@ def step_schedule(subscription, conference, runs, state, now):
             detail={"expected_at": expected.isoformat()},
         )
         return [fire("schedule", subscription, conference, finding, state, now)]
-    if is_open:
+    if opened:
         if started is not None:
             late_by = started - expected
             return resolve(
@@ -377,7 +439,7 @@ def save_state(rule, subscription, conference, finding, state, now):
     state.since = finding.since
     state.fired_at = now
     state.resolved_at = None
-    state.detail = {"condition": finding.condition}
+    state.detail = {"condition": finding.condition, **finding.detail}
     state.save()
     return state
 
