@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from conferences import emails, observations
+from conferences import acknowledgements, emails, observations, rules, schedules, subscriptions
 from conferences.models import (
     Conference,
     Delivery,
@@ -84,6 +84,7 @@ def run_pass(*, now=None):
 def fan_out(*, now=None):
     now = now or timezone.now()
     observations.report_lasting_problems(now=now)
+    rules.evaluate(now=now)
     summary = PassSummary()
     with transaction.atomic():
         events = list(
@@ -93,10 +94,14 @@ def fan_out(*, now=None):
             .select_for_update(skip_locked=True, of=("self",))[:FAN_OUT_BATCH]
         )
         summary.events = len(events)
-        subscriptions = list(Subscription.objects.prefetch_related("conferences"))
+        chosen = list(Subscription.objects.prefetch_related("conferences"))
         outbox = Outbox(now=now)
+        silencer = acknowledgements.Silencer(events, now=now)
         for event in events:
-            wanted = [s for s in subscriptions if wants(s, event)]
+            # First, as a state change ends an acknowledgement whoever wants it.
+            if silencer.silences(event):
+                continue
+            wanted = [s for s in chosen if wants(s, event)]
             if not wanted:
                 continue
             if event.kind in FLAP_KINDS and absorbed_by_flapping(event, wanted, outbox, now):
@@ -104,7 +109,7 @@ def fan_out(*, now=None):
             for subscription in wanted:
                 outbox.add(subscription, event)
         Event.objects.filter(pk__in=[e.pk for e in events]).update(handled_at=now)
-        report_settled(subscriptions, outbox, now)
+        report_settled(chosen, outbox, now)
         summary.deliveries = outbox.created
     return summary
 
@@ -113,15 +118,10 @@ def wants(subscription, event):
     """Does the subscription ask for this event?"""
     if event.kind not in subscription.event_kinds():
         return False
-    conference = event.conference
-    scope = subscription.scope
-    if scope == Subscription.Scope.ACCOUNT and subscription.account_id != event.account_id:
-        return False
-    if conference is None and scope in (Subscription.Scope.TAG, Subscription.Scope.CONFERENCES):
-        return False
-    if scope == Subscription.Scope.TAG and subscription.tag not in conference.tags:
-        return False
-    if scope == Subscription.Scope.CONFERENCES and conference not in subscription.conferences.all():
+    if event.kind in rules.EVENT_KINDS:
+        # A rule fires and resolves for the subscription that chose it, only.
+        return event.detail.get("subscription") == subscription.pk
+    if not subscriptions.covers(subscription, event.conference, account_pk=event.account_id):
         return False
     if event.kind == EventKind.MEMBERS_CHANGED:
         return crosses_threshold(subscription, event.before, event.after)
@@ -152,7 +152,12 @@ class Outbox:
 
     def add(self, subscription, event):
         """Add the event to the subscription's pending email about its conference, or
-        to a new one (or, past the hourly cap, to the recipient's digest)."""
+        to a new one (or, past the hourly cap, to the recipient's digest; in its quiet
+        hours, to the summary sent when they end, or nowhere if it drops them)."""
+        if in_quiet_hours(subscription, self.now):
+            if not subscription.quiet_drop:
+                self.add_to(self.quiet_summary_for(subscription), [event])
+            return
         key = (subscription.pk, event.conference_id)
         delivery = self.pending.get(key) or joinable_delivery(subscription, event.conference_id)
         if delivery is None and not self.has_room(subscription.email):
@@ -223,6 +228,44 @@ class Outbox:
         self.pending[key] = delivery
         return delivery
 
+    def add_report(self, subscription, conference_pk, kind, events):
+        """A flapping or settled email now; in quiet hours, its events join the summary
+        (or are dropped)."""
+        if in_quiet_hours(subscription, self.now):
+            if not subscription.quiet_drop:
+                self.add_to(self.quiet_summary_for(subscription), events)
+            return
+        delivery = self.new_delivery(subscription, conference_pk, kind, send_after=self.now)
+        self.add_to(delivery, events)
+
+    def quiet_summary_for(self, subscription):
+        """The subscription's pending quiet hours summary, sent when they end."""
+        key = (subscription.pk, "quiet")
+        delivery = self.pending.get(key) or (
+            Delivery.objects.filter(
+                subscription=subscription,
+                kind=Delivery.Kind.QUIET,
+                status=DeliveryStatus.PENDING,
+                claim_token__isnull=True,
+            )
+            .order_by("pk")
+            .first()
+        )
+        if delivery is None:
+            zone = emails.zone_for(subscription)
+            ends = schedules.window_end(
+                subscription.quiet_start, subscription.quiet_end, self.now, zone
+            )
+            delivery = self.new_delivery(subscription, None, Delivery.Kind.QUIET, send_after=ends)
+        self.pending[key] = delivery
+        return delivery
+
+
+def in_quiet_hours(subscription, now):
+    return schedules.in_window(
+        subscription.quiet_start, subscription.quiet_end, now, emails.zone_for(subscription)
+    )
+
 
 def joinable_delivery(subscription, conference_pk):
     """A pending change email of this conference to this subscription that no sender has
@@ -275,10 +318,7 @@ def absorbed_by_flapping(event, wanted, outbox, now):
     conference.flapping_since = event.occurred_at
     conference.save(update_fields=["flapping_since"])
     for subscription in wanted:
-        delivery = outbox.new_delivery(
-            subscription, conference.pk, Delivery.Kind.FLAPPING, send_after=now
-        )
-        outbox.add_to(delivery, recent)
+        outbox.add_report(subscription, conference.pk, Delivery.Kind.FLAPPING, recent)
     logger.info("conference %s is flapping: %d changes", conference.conference_id, len(recent))
     return True
 
@@ -303,10 +343,7 @@ def report_settled(subscriptions, outbox, now):
             continue
         for subscription in subscriptions:
             if any(wants(subscription, event) for event in events):
-                delivery = outbox.new_delivery(
-                    subscription, conference.pk, Delivery.Kind.SETTLED, send_after=now
-                )
-                outbox.add_to(delivery, events)
+                outbox.add_report(subscription, conference.pk, Delivery.Kind.SETTLED, events)
                 settled += 1
         conference.flapping_since = None
         conference.save(update_fields=["flapping_since"])

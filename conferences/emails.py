@@ -24,7 +24,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from conferences.models import Delivery, EventKind, PollStatus
+from conferences import acknowledgements
+from conferences.models import Delivery, EventKind, PollStatus, RuleState
 from conferences.unsubscribe import unsubscribe_url
 
 SUBJECT_PREFIX = "[confwatch]"
@@ -44,6 +45,8 @@ VALUE_NAMES = {
     EventKind.MUTE_CHANGED: "Mute",
     EventKind.POLLING_PROBLEM: "Polling",
     EventKind.POLLING_RECOVERED: "Polling",
+    EventKind.RULE_FIRED: "Rule",
+    EventKind.RULE_RESOLVED: "Resolved",
 }
 
 
@@ -93,6 +96,7 @@ def build_message(delivery):
         zone=zone.key,
         subscription=subscription,
         unsubscribe_url=unsubscribe,
+        acknowledge_url=acknowledgements.acknowledge_url(delivery),
     )
     message = EmailMultiAlternatives(
         subject=subject,
@@ -187,11 +191,77 @@ def digest_context(delivery, events, zone):
     }
 
 
+@dataclass(frozen=True)
+class QuietGroup:
+    """One conference in a quiet hours summary: how it is now, and what happened."""
+
+    name: str
+    url: str
+    outcome: str
+    events: tuple[EventView, ...]
+
+
+TROUBLE_KINDS = (EventKind.RULE_FIRED, EventKind.POLLING_PROBLEM)
+
+
+def quiet_context(delivery, events, zone):
+    """Everything held in the quiet hours, by conference: a conference still in trouble
+    (a fired rule not resolved, failing polls) says so; one that had trouble and no
+    longer has is "recovered during quiet hours"."""
+    groups = {}
+    for event in events:
+        key = event.conference_id or f"account-{event.account_id}"
+        groups.setdefault(key, []).append(event)
+    open_rules = {}
+    if delivery.subscription_id is not None:
+        states = RuleState.objects.filter(
+            subscription_id=delivery.subscription_id,
+            fired_at__isnull=False,
+            resolved_at__isnull=True,
+        )
+        for state in states:
+            open_rules.setdefault(state.conference_id, []).append(state.rule)
+    quiet_groups, troubled = [], 0
+    for group in groups.values():
+        conference = group[0].conference
+        trouble = []
+        if conference is not None:
+            trouble = [rule.replace("_", " ") for rule in sorted(open_rules.get(conference.pk, []))]
+            if conference.poll_status not in (PollStatus.OK, PollStatus.PENDING):
+                trouble.append(f"polling problem ({poll_label(conference.poll_status)})")
+        if trouble:
+            troubled += 1
+            now = f"{shown(conference.state)}, {members_phrase(conference.active_members)}"
+            outcome = f"Still in trouble: {', '.join(trouble)}. Now {now}."
+        elif any(event.kind in TROUBLE_KINDS for event in group):
+            outcome = "Recovered during quiet hours."
+        elif conference is not None:
+            now = f"{shown(conference.state)}, {members_phrase(conference.active_members)}"
+            outcome = f"Now {now}."
+        else:
+            outcome = ""
+        quiet_groups.append(
+            QuietGroup(
+                name=source_name(conference, group),
+                url=conference_url(conference),
+                outcome=outcome,
+                events=tuple(event_view(event, zone) for event in group),
+            )
+        )
+    conferences = plural(len(quiet_groups), "conference")
+    subject = f"{SUBJECT_PREFIX} Quiet hours summary: {plural(len(events), 'alert')} about "
+    subject += f"{conferences}"
+    if troubled:
+        subject += f", {troubled} still in trouble"
+    return {"subject": subject, "alerts": plural(len(events), "alert"), "groups": quiet_groups}
+
+
 BUILDERS = {
     Delivery.Kind.CHANGE: change_context,
     Delivery.Kind.FLAPPING: flapping_context,
     Delivery.Kind.SETTLED: settled_context,
     Delivery.Kind.DIGEST: digest_context,
+    Delivery.Kind.QUIET: quiet_context,
 }
 
 
@@ -215,7 +285,18 @@ def short_change(event):
         return f"polling problem: {poll_label(event.detail.get('poll_status', after))}"
     if kind == EventKind.POLLING_RECOVERED:
         return "polling recovered"
+    if kind == EventKind.RULE_FIRED:
+        return f"{rule_label(event)}: {event.detail.get('text', '')}"
+    if kind == EventKind.RULE_RESOLVED:
+        if event.detail.get("rule") == "schedule":
+            return str(event.detail.get("text", "resolved"))
+        return f"resolved: {rule_label(event)}"
     return event.get_kind_display()
+
+
+def rule_label(event):
+    rule = event.detail.get("rule", "") if isinstance(event.detail, dict) else ""
+    return rule.replace("_", " ") or "rule"
 
 
 def event_view(event, zone):
@@ -231,6 +312,10 @@ def event_view(event, zone):
         )
     elif kind in (EventKind.POLLING_PROBLEM, EventKind.POLLING_RECOVERED):
         what, before, after = "Polling", poll_label(event.before), poll_label(event.after)
+    elif kind in (EventKind.RULE_FIRED, EventKind.RULE_RESOLVED):
+        what = f"{VALUE_NAMES[kind]} {rule_label(event)}"
+        before, after = None, str(detail.get("text", ""))
+        facts.extend(rule_facts(event, detail, zone))
     else:
         what = VALUE_NAMES.get(kind, event.get_kind_display())
         before, after = shown(event.before), shown(event.after)
@@ -268,6 +353,30 @@ def event_view(event, zone):
         between=between,
         facts=tuple(facts),
     )
+
+
+def rule_facts(event, detail, zone):
+    """Since when the rule's condition held and what clears it (or what cleared it)."""
+    facts = []
+    since = parse_time(detail.get("since"))
+    if event.kind == EventKind.RULE_FIRED:
+        facts.append(f"The rule {rule_label(event)} fired.")
+        if since is not None:
+            held = format_duration(event.occurred_at - since)
+            facts.append(f"The condition has held since {format_time(since, zone)} ({held}).")
+        if detail.get("clears"):
+            facts.append(f"It clears when {detail['clears']}.")
+    else:
+        fired = parse_time(detail.get("fired_at"))
+        if since is not None:
+            held = format_duration(event.occurred_at - since)
+            facts.append(f"The condition held from {format_time(since, zone)} for {held}.")
+        if fired is None and detail.get("rule") == "schedule":
+            facts.append("It started before the late alert went out.")
+    facts.append(
+        f"Now: {shown(detail.get('state'))}, {members_phrase(detail.get('active_members'))}."
+    )
+    return facts
 
 
 # Names, values, times.

@@ -1,7 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from conferences import subscriptions, tracking
+from conferences import acknowledgements, sharing, subscriptions, tracking
 from conferences.models import Account, ConferenceState, Subscription
 
 
@@ -52,6 +52,12 @@ KIND_LABELS = {
     "members": "active members changes",
     "polling": "polling problems and recoveries",
     "first": "first observation of a conference",
+    "not_started": "rule: still created (not started) after the duration",
+    "alone": "rule: exactly one active member for the duration",
+    "all_held": "rule: whole conference on hold for the duration",
+    "all_muted": "rule: whole conference muted for the duration",
+    "members_drop": "rule: active members drop by the percentage within a minute",
+    "schedule": "rule: not active at the expected start (plus grace)",
 }
 
 
@@ -104,6 +110,47 @@ class SubscriptionForm(forms.Form):
         help_text="For the times in the emails; blank: the site's.",
     )
 
+    rule_after = forms.CharField(
+        max_length=20,
+        required=False,
+        label="Rules: after",
+        widget=forms.TextInput(attrs={"placeholder": "10m"}),
+        help_text="How long a rule's condition must hold: 90s, 10m, 2h.",
+    )
+    drop_percent = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=100,
+        label="Members drop (%)",
+        help_text="For the members drop rule, e.g. 50.",
+    )
+    expect = forms.CharField(
+        max_length=100,
+        required=False,
+        label="Expected start",
+        widget=forms.TextInput(attrs={"placeholder": "Mon,Wed 09:00 Europe/Berlin"}),
+        help_text="For the schedule rule: days, time and time zone.",
+    )
+    grace = forms.CharField(
+        max_length=20,
+        required=False,
+        label="Grace",
+        widget=forms.TextInput(attrs={"placeholder": "5m"}),
+        help_text="For the schedule rule: how late it may start.",
+    )
+    notify_resolved = forms.BooleanField(
+        required=False, initial=True, label="Email me when a rule's condition clears"
+    )
+    quiet_hours = forms.CharField(
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "22:00-07:00"}),
+        help_text="In the time zone above: alerts are held and summarised when they end.",
+    )
+    quiet_drop = forms.BooleanField(
+        required=False, label="Drop alerts in quiet hours instead of summarising them"
+    )
+
     def clean_time_zone(self):
         return subscriptions.clean_time_zone(self.cleaned_data["time_zone"])
 
@@ -131,6 +178,13 @@ class SubscriptionForm(forms.Form):
             "time_zone": data["time_zone"],
             "members_at_most": data["members_at_most"],
             "members_above": data["members_above"],
+            "rule_after": data["rule_after"],
+            "drop_percent": data["drop_percent"],
+            "expect": data["expect"],
+            "grace": data["grace"],
+            "notify_resolved": data["notify_resolved"],
+            "quiet_hours": data["quiet_hours"],
+            "quiet_drop": data["quiet_drop"],
         }
         if data["scope"] == Subscription.Scope.ACCOUNT:
             arguments["account"] = data["account"]
@@ -139,3 +193,35 @@ class SubscriptionForm(forms.Form):
         elif data["scope"] == Subscription.Scope.CONFERENCES:
             arguments.update(account=data["account"], conference_ids=data["conference_ids"])
         return arguments
+
+
+class AcknowledgeForm(forms.Form):
+    """Acknowledge a conference's alerts (from the email's link or the conference page)."""
+
+    reason = forms.CharField(max_length=500, required=False)
+    expires = forms.CharField(
+        max_length=20,
+        required=False,
+        label="Expires after",
+        widget=forms.TextInput(attrs={"placeholder": "2h"}),
+        help_text="e.g. 30m or 2h; blank: until the conference's state changes.",
+    )
+
+    def clean_reason(self):
+        return acknowledgements.clean_reason(self.cleaned_data["reason"])
+
+    def clean_expires(self):
+        return acknowledgements.clean_expiry(self.cleaned_data["expires"])
+
+
+class ShareForm(forms.Form):
+    expires = forms.CharField(
+        max_length=20,
+        required=False,
+        label="Expires after",
+        widget=forms.TextInput(attrs={"placeholder": "7d"}),
+        help_text="e.g. 2h or 3d (at most 31d); blank: 7 days.",
+    )
+
+    def clean_expires(self):
+        return sharing.clean_expiry(self.cleaned_data["expires"])

@@ -259,6 +259,11 @@ class EventKind(models.TextChoices):
     MEMBERS_CHANGED = "members_changed", "active members changed"
     POLLING_PROBLEM = "polling_problem", "polling problem"
     POLLING_RECOVERED = "polling_recovered", "polling recovered"
+    # Rules (conferences/rules.py): a condition held for its duration, then cleared.
+    RULE_FIRED = "rule_fired", "rule fired"
+    RULE_RESOLVED = "rule_resolved", "rule resolved"
+    # Someone acknowledged the conference's alerts (conferences/acknowledgements.py).
+    ACKNOWLEDGED = "acknowledged", "acknowledged"
 
 
 class Event(models.Model):
@@ -322,6 +327,13 @@ class Subscription(models.Model):
         "members": [EventKind.MEMBERS_CHANGED],
         "polling": [EventKind.POLLING_PROBLEM, EventKind.POLLING_RECOVERED],
         "first": [EventKind.FIRST_OBSERVED],
+        # Rules (conferences/rules.py): each fires and resolves for its subscription only.
+        "not_started": [EventKind.RULE_FIRED, EventKind.RULE_RESOLVED],
+        "alone": [EventKind.RULE_FIRED, EventKind.RULE_RESOLVED],
+        "all_held": [EventKind.RULE_FIRED, EventKind.RULE_RESOLVED],
+        "all_muted": [EventKind.RULE_FIRED, EventKind.RULE_RESOLVED],
+        "members_drop": [EventKind.RULE_FIRED, EventKind.RULE_RESOLVED],
+        "schedule": [EventKind.RULE_FIRED, EventKind.RULE_RESOLVED],
     }
 
     email = models.EmailField()
@@ -343,6 +355,20 @@ class Subscription(models.Model):
     members_above = models.IntegerField(null=True, blank=True)
     time_zone = models.CharField(max_length=60, blank=True, help_text="Blank: the site's.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Rules (conferences/rules.py). How long a rule's condition must hold before it fires.
+    rule_after_seconds = models.IntegerField(null=True, blank=True)
+    # members_drop: the drop, in percent of the active members, within a minute.
+    drop_percent = models.IntegerField(null=True, blank=True)
+    # schedule: "Mon,Wed 09:00 Europe/Berlin", and how late it may start.
+    expect_schedule = models.CharField(max_length=100, blank=True)
+    grace_seconds = models.IntegerField(null=True, blank=True)
+    # One "resolved" email when a fired rule's condition clears.
+    notify_resolved = models.BooleanField(default=True)
+    # Quiet hours in the subscription's time zone: alerts are held for one summary at
+    # their end, or dropped.
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    quiet_drop = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
@@ -380,6 +406,7 @@ class Delivery(models.Model):
         FLAPPING = "flapping"
         SETTLED = "settled"
         DIGEST = "digest"
+        QUIET = "quiet", "quiet hours summary"
 
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CHANGE)
     subscription = models.ForeignKey(
@@ -428,3 +455,80 @@ class Delivery(models.Model):
     def message_id(self):
         """Stable across retries, so a rare duplicate is recognisable as one."""
         return f"<confwatch.delivery.{self.pk}@{settings.CONFWATCH_MAIL_DOMAIN}>"
+
+
+class RuleState(models.Model):
+    """A rule that fired for one subscription and conference: while `resolved_at` is
+    empty it does not fire again, and a restart does not fire it twice. `episode` names
+    the condition's run (when it began; for a schedule, the expected start)."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="rule_states"
+    )
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="rule_states")
+    rule = models.CharField(max_length=20)
+    episode = models.CharField(max_length=40)
+    since = models.DateTimeField()
+    fired_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "conference", "rule"], name="rule_state_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.rule} since {self.since:%Y-%m-%d %H:%M:%S}"
+
+
+class Acknowledgement(models.Model):
+    """Someone acknowledged a conference's alerts: nothing more is sent about it until its
+    state changes or `expires_at` passes (`ended_at` says when it stopped)."""
+
+    conference = models.ForeignKey(
+        Conference, on_delete=models.CASCADE, related_name="acknowledgements"
+    )
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # Who: the user's name, or the address the acknowledged email went to.
+    by = models.CharField(max_length=254)
+    # What: the acknowledged alert's subject, or "the conference's alerts".
+    what = models.CharField(max_length=300)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_because = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        indexes = [
+            # Fan-out and the conference page: a conference's acknowledgements, newest first.
+            models.Index(fields=["conference", "-created_at"], name="ack_by_conference_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.what} by {self.by}"
+
+
+class ShareLink(models.Model):
+    """A read-only page of one conference for whoever holds its link, until it expires
+    or is revoked. The link carries a signed (id, key); the key is random."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="share_links")
+    key = models.CharField(max_length=64, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"share link {self.pk} of {self.conference}"

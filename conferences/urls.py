@@ -14,4 +14,14 @@ urlpatterns = [
     path("api/conferences/", views.api_conferences, name="api-list"),
     path("api/conferences/<str:conference_id>/history/", views.api_history, name="api-history"),
     path("health/", views.health, name="health"),
+    # Rules, acknowledgements and share links (issue 12).
+    path("acknowledge/<str:token>/", views.acknowledge_alert, name="acknowledge-alert"),
+    path(
+        "conferences/<int:pk>/acknowledge/",
+        views.acknowledge_conference,
+        name="acknowledge-conference",
+    ),
+    path("conferences/<int:pk>/share/", views.share_create, name="share-create"),
+    path("share-links/<int:pk>/revoke/", views.share_revoke, name="share-revoke"),
+    path("share/<str:token>/", views.shared_conference, name="shared"),
 ]

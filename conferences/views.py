@@ -20,10 +20,18 @@ from django.views.decorators.http import (
     require_safe,
 )
 
-from conferences import reports, roles, subscriptions, tracking
-from conferences.forms import FilterForm, SubscriptionForm, TrackForm
+from conferences import (
+    acknowledgements,
+    reports,
+    roles,
+    schedules,
+    sharing,
+    subscriptions,
+    tracking,
+)
+from conferences.forms import AcknowledgeForm, FilterForm, ShareForm, SubscriptionForm, TrackForm
 from conferences.health import report as health_report
-from conferences.models import Account, Conference, Delivery, EventKind, Subscription
+from conferences.models import Account, Conference, Delivery, EventKind, ShareLink, Subscription
 from conferences.unsubscribe import subscription_for
 
 MAX_LISTED = 500
@@ -208,6 +216,10 @@ def alerts(request):
             "subscription": subscription,
             "scope": subscriptions.scope_text(subscription),
             "thresholds": subscriptions.threshold_text(subscription),
+            "rules": subscriptions.rule_text(subscription),
+            "quiet_hours": schedules.format_quiet_hours(
+                subscription.quiet_start, subscription.quiet_end
+            ),
         }
         for subscription in own
     ]
@@ -321,3 +333,126 @@ def server_error(request):
     if request.path.startswith("/api/") or request.path.startswith("/health/"):
         return JsonResponse({"error": message}, status=status)
     return HttpResponse(message, status=status, content_type="text/plain")
+# --------------------------------------------------------------------------- acknowledge
+
+
+@never_cache
+@login_not_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def acknowledge_alert(request, token):
+    """The "Acknowledge" link of an alert email, no sign-in needed: GET asks (a mail
+    scanner that follows links acknowledges nothing), POST acknowledges, with an optional
+    reason and expiry. A forged, damaged or stale token is a plain 404."""
+    delivery = acknowledgements.delivery_for(token)
+    if delivery is None:
+        return render(request, "conferences/acknowledge_invalid.html", status=404)
+    form = AcknowledgeForm(request.POST if request.method == "POST" else None)
+    done = None
+    if request.method == "POST" and form.is_valid():
+        signed_in = request.user.is_authenticated
+        done = acknowledgements.acknowledge(
+            conference=delivery.conference,
+            by=request.user.get_username() if signed_in else delivery.email,
+            user=request.user if signed_in else None,
+            delivery=delivery,
+            reason=form.cleaned_data["reason"],
+            expires_in=form.cleaned_data["expires"],
+        )
+    context = {"delivery": delivery, "conference": delivery.conference, "form": form, "done": done}
+    return render(
+        request, "conferences/acknowledge.html", context, status=400 if form.errors else 200
+    )
+
+
+@require_POST
+def acknowledge_conference(request, pk):
+    """The conference page's "Acknowledge" form (templates/conferences/_acknowledge.html)."""
+    conference = get_object_or_404(Conference, pk=pk)
+    form = AcknowledgeForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request,
+            "conferences/form_problem.html",
+            {"conference": conference, "form": form, "what": "acknowledge"},
+            status=400,
+        )
+    acknowledgements.acknowledge(
+        conference=conference,
+        by=request.user.get_username(),
+        user=request.user,
+        reason=form.cleaned_data["reason"],
+        expires_in=form.cleaned_data["expires"],
+    )
+    messages.success(request, f"Acknowledged {conference}: nothing more until its state changes.")
+    return redirect("conferences:detail", pk=conference.pk)
+
+
+# --------------------------------------------------------------------------- share links
+
+
+@require_POST
+def share_create(request, pk):
+    """Create a read-only share link of the conference (templates/conferences/_share.html)."""
+    conference = get_object_or_404(Conference, pk=pk)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request,
+            "conferences/form_problem.html",
+            {"conference": conference, "form": form, "what": "share"},
+            status=400,
+        )
+    link = sharing.create_link(
+        conference=conference, user=request.user, expires_in=form.cleaned_data["expires"]
+    )
+    messages.success(
+        request,
+        f"Share link, until {link.expires_at:%Y-%m-%d %H:%M %Z}: {sharing.share_url(link)}",
+    )
+    return redirect("conferences:detail", pk=conference.pk)
+
+
+@require_POST
+def share_revoke(request, pk):
+    link = get_object_or_404(ShareLink, pk=pk)
+    sharing.revoke(link)
+    messages.success(request, "Share link revoked: it now answers 404.")
+    return redirect("conferences:detail", pk=link.conference_id)
+
+
+SHARED_HISTORY = 200
+SHARED_EVENTS = 200
+SHARED_DELIVERIES = 50
+
+
+@never_cache
+@login_not_required
+@require_GET
+def shared_conference(request, token):
+    """The read-only page a share link opens, without signing in: the conference's status,
+    history, timeline and alert emails, nothing else. An unknown, changed, expired or
+    revoked link answers the same 404, whether or not the conference exists."""
+    link = sharing.link_for(token)
+    if link is None:
+        response = render(request, "conferences/shared_missing.html", status=404)
+    else:
+        conference = link.conference
+        events = list(conference.events.order_by("-occurred_at", "-id")[:SHARED_EVENTS])
+        for event in events:
+            event.before_shown = shown_value(event.before)
+            event.after_shown = shown_value(event.after)
+            if event.kind == EventKind.ACKNOWLEDGED:
+                event.before_shown = event.after_shown = "–"  # who is not shared
+        context = {
+            "conference": conference,
+            "link": link,
+            "history": list(conference.history.order_by("-first_seen_at")[:SHARED_HISTORY]),
+            "events": events,
+            "deliveries": list(
+                conference.deliveries.order_by("-created_at", "-id")[:SHARED_DELIVERIES]
+            ),
+        }
+        response = render(request, "conferences/shared.html", context)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+    return response

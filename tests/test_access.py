@@ -23,6 +23,9 @@ OPEN = {
     "conferences:health",
     "conferences:api-list",
     "conferences:api-history",
+    # Signed links from emails and share links: the token in the address authorises.
+    "conferences:acknowledge-alert",
+    "conferences:shared",
 }
 ANSWERS_401 = {"conferences:api-list", "conferences:api-history"}
 # Answers a POST without a CSRF token: the signed token in the address authorises it

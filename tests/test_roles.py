@@ -19,11 +19,13 @@ from conferences import roles, subscriptions
 from conferences.admin import common as conference_admin
 from conferences.models import (
     Account,
+    Acknowledgement,
     Conference,
     Delivery,
     Event,
     HistoryEntry,
     PollError,
+    ShareLink,
     StatusChange,
 )
 from tests.conftest import make_account, make_conference, reload
@@ -502,6 +504,8 @@ def test_the_admin_module_names_its_record_models(db):
         PollError,
         Event,
         Delivery,
+        Acknowledgement,
+        ShareLink,
     }
 
 

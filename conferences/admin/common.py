@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.text import capfirst, smart_split, unescape_string_literal
 
 from conferences.models import (
+    Acknowledgement,
     Conference,
     ConferenceState,
     Delivery,
@@ -20,10 +21,13 @@ from conferences.models import (
     HistoryEntry,
     PollError,
     PollStatus,
+    ShareLink,
     StatusChange,
 )
 
 RECORD_MODELS = {HistoryEntry, StatusChange, PollError, Event, Delivery}
+# A conference's acknowledgements and share links go with it too (issue 12).
+RECORD_MODELS |= {Acknowledgement, ShareLink}
 MAX_PROTECTED_SHOWN = 20
 
 

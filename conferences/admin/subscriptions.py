@@ -3,8 +3,8 @@
 from django import forms
 from django.contrib import admin
 
-from conferences import subscriptions
-from conferences.models import Subscription
+from conferences import sharing, subscriptions
+from conferences.models import Acknowledgement, ShareLink, Subscription
 
 
 class SubscriptionAdminForm(forms.ModelForm):
@@ -14,9 +14,49 @@ class SubscriptionAdminForm(forms.ModelForm):
         model = Subscription
         fields = ["email", "user", "scope", "account", "tag", "conferences", "kinds"]
         fields += ["members_at_most", "members_above", "time_zone"]
+        fields += ["rule_after_seconds", "drop_percent", "expect_schedule", "grace_seconds"]
+        fields += ["notify_resolved", "quiet_start", "quiet_end", "quiet_drop"]
+        labels = {
+            "rule_after_seconds": "Rules: after (seconds)",
+            "grace_seconds": "Grace (seconds)",
+        }
+        help_texts = {
+            "kinds": "Comma-separated: state, hold, mute, members, polling, first; rules: "
+            + ", ".join(subscriptions.RULES)
+            + ".",
+            "expect_schedule": 'For the schedule rule, e.g. "Mon,Wed 09:00 Europe/Berlin".',
+            "quiet_start": "Quiet hours, in the subscription's time zone (both or neither).",
+        }
 
     def clean_kinds(self):
         return subscriptions.clean_kinds(self.cleaned_data["kinds"])
+
+    def clean_drop_percent(self):
+        return subscriptions.clean_drop(self.cleaned_data["drop_percent"])
+
+    def clean_expect_schedule(self):
+        return subscriptions.clean_schedule(self.cleaned_data["expect_schedule"])
+
+    def clean(self):
+        """The rules' parameters checked as the `subscribe` command checks them."""
+        cleaned = super().clean()
+        kinds = cleaned.get("kinds") or []
+        values = {
+            name: cleaned.get(name)
+            for name in ("rule_after_seconds", "drop_percent", "expect_schedule", "grace_seconds")
+        }
+        fields = {"rule_after": "rule_after_seconds", "grace": "grace_seconds"}
+        fields.update(expect="expect_schedule", drop_percent="drop_percent")
+        for argument, messages in subscriptions.rule_errors(kinds, values).items():
+            self.add_error(fields[argument], messages)
+        for name in ("rule_after_seconds", "grace_seconds"):
+            if values[name] is not None and values[name] < 0:
+                self.add_error(name, "A duration cannot be negative.")
+        if (cleaned.get("quiet_start") is None) != (cleaned.get("quiet_end") is None):
+            self.add_error("quiet_end", "Give both the start and the end of quiet hours.")
+        if cleaned.get("quiet_drop") and cleaned.get("quiet_start") is None:
+            self.add_error("quiet_drop", "Dropping alerts in quiet hours needs the quiet hours.")
+        return cleaned
 
     def clean_time_zone(self):
         return subscriptions.clean_time_zone(self.cleaned_data["time_zone"])
@@ -38,12 +78,16 @@ class KindFilter(admin.SimpleListFilter):
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     form = SubscriptionAdminForm
-    list_display = ["email", "user", "scope", "account", "tag", "kinds", "time_zone"]
+    list_display = ["email", "user", "scope", "account", "tag", "kinds", "rules", "time_zone"]
     list_display += ["created_at"]
     list_filter = ["scope", KindFilter]
     search_fields = ["email", "tag"]
     list_select_related = ["user", "account"]
     autocomplete_fields = ["user", "account", "conferences"]
+
+    @admin.display(description="rules")
+    def rules(self, obj):
+        return subscriptions.rule_text(obj) or "–"
 
     def get_readonly_fields(self, request, obj=None):
         # Choosing the user means searching the users, which support roles may not see:
@@ -51,3 +95,40 @@ class SubscriptionAdmin(admin.ModelAdmin):
         if not request.user.has_perm("auth.view_user"):
             return ["user"]
         return []
+
+
+@admin.register(Acknowledgement)
+class AcknowledgementAdmin(admin.ModelAdmin):
+    """Who acknowledged which conference's alerts, when, why and until when (read-only)."""
+
+    list_display = ["conference", "by", "what", "reason", "created_at", "expires_at", "ended_at"]
+    list_select_related = ["conference"]
+    search_fields = ["by", "conference__conference_id", "reason"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    """Share links of conferences; revoke them with the action."""
+
+    list_display = ["conference", "created_by", "created_at", "expires_at", "revoked_at"]
+    list_select_related = ["conference", "created_by"]
+    search_fields = ["conference__conference_id", "conference__label"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke the selected share links", permissions=["delete"])
+    def revoke(self, request, queryset):
+        for link in queryset:
+            sharing.revoke(link)
+        self.message_user(request, f"Revoked {queryset.count()} share link(s).")

@@ -28,11 +28,44 @@ class Command(BaseCommand):
         parser.add_argument(
             "--kinds",
             default="state",
-            help=f"Comma-separated, of: {','.join(Subscription.KINDS)} (default: state).",
+            help=f"Comma-separated, of: {','.join(Subscription.KINDS)} (default: state); "
+            "the last six are rules.",
         )
         parser.add_argument("--tz", default="", help="Time zone, e.g. Europe/Berlin.")
         parser.add_argument("--members-at-most", type=int, metavar="N")
         parser.add_argument("--members-above", type=int, metavar="N")
+        parser.add_argument(
+            "--after",
+            metavar="DURATION",
+            help="Rules not_started, alone, all_held, all_muted (members_drop: optional): "
+            "how long the condition must hold, e.g. 90s, 10m, 2h.",
+        )
+        parser.add_argument(
+            "--drop", metavar="PERCENT", help="Rule members_drop: the drop in percent, e.g. 50."
+        )
+        parser.add_argument(
+            "--expect",
+            default="",
+            metavar="SCHEDULE",
+            help='Rule schedule: expected active, e.g. "Mon,Wed 09:00 Europe/Berlin".',
+        )
+        parser.add_argument(
+            "--grace", metavar="DURATION", help="Rule schedule: how late it may start, e.g. 5m."
+        )
+        parser.add_argument(
+            "--no-resolved",
+            action="store_true",
+            help="No email when a rule's condition clears.",
+        )
+        parser.add_argument(
+            "--quiet",
+            default="",
+            metavar="HH:MM-HH:MM",
+            help="Quiet hours in the time zone: alerts are held and summarised at their end.",
+        )
+        parser.add_argument(
+            "--quiet-drop", action="store_true", help="Drop alerts in quiet hours instead."
+        )
 
     def handle(self, *args, email, account, tag, conference_ids, kinds, tz, **options):
         if account is not None:
@@ -53,6 +86,13 @@ class Command(BaseCommand):
                 time_zone=tz,
                 members_at_most=options["members_at_most"],
                 members_above=options["members_above"],
+                rule_after=options["after"],
+                drop_percent=options["drop"],
+                expect=options["expect"],
+                grace=options["grace"],
+                notify_resolved=not options["no_resolved"],
+                quiet_hours=options["quiet"],
+                quiet_drop=options["quiet_drop"],
             )
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from None

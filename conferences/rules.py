@@ -1,0 +1,510 @@
+"""Rules: alerts about what should be happening and is not.
+
+A subscription chooses rules among its kinds, with their parameters:
+- not_started: the conference is still `created` `rule_after_seconds` after it was first
+  observed (or after its expected start, when the subscription has a schedule);
+- alone: exactly one active member for `rule_after_seconds`;
+- all_held / all_muted: the conference's hold (mute) on for `rule_after_seconds`;
+- members_drop: active members fall by at least `drop_percent` % within a minute while
+  the conference stays active (held for `rule_after_seconds`, 0 if unset);
+- schedule: expected active on `expect_schedule` ("Mon,Wed 09:00 Europe/Berlin"); it
+  fires when the conference is not active `grace_seconds` after the expected start, and
+  says "started late by M minutes" when it does start.
+
+`evaluate(now=...)` runs at the start of every alert fan-out (beat's send_alerts every
+CONFWATCH_ALERT_SECONDS, and at once after a round that recorded events). From each
+conference's recent history it works out since when each rule's condition holds. When
+it has held for its duration, one `rule_fired` event is recorded for that subscription;
+when it clears, one `rule_resolved` event (if the subscription asked for it; always for a
+late start). The events then go through the fan-out like any other: the same outbox,
+coalescing, caps, acknowledgements and quiet hours.
+
+What fired is stored (RuleState) in the transaction that records the event, so a rule
+fires once per run of its condition, never again while it holds, and a restart does not
+fire it twice. One evaluator runs at a time (a transaction-level advisory lock; another
+pass meanwhile skips evaluation).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Q
+
+from conferences import schedules, subscriptions
+from conferences.models import (
+    Conference,
+    ConferenceState,
+    Event,
+    EventKind,
+    HistoryEntry,
+    RuleState,
+    Subscription,
+)
+
+RULES = subscriptions.RULES
+# Rules whose condition is a property of each history run.
+HELD = {
+    "not_started": lambda run: run.state == ConferenceState.CREATED,
+    "alone": lambda run: run.state == ConferenceState.ACTIVE and run.active_members == 1,
+    "all_held": lambda run: run.state == ConferenceState.ACTIVE and run.hold is True,
+    "all_muted": lambda run: run.state == ConferenceState.ACTIVE and run.mute is True,
+}
+EVENT_KINDS = (EventKind.RULE_FIRED, EventKind.RULE_RESOLVED)
+# How far back each conference's history is read (runs, newest first); a condition
+# older than that counts as holding since the oldest run read.
+HISTORY_RUNS = 50
+# Most conferences one evaluation looks at; past it, conferences with the lowest ids.
+MAX_CONFERENCES = 5000
+DROP_WINDOW = timedelta(minutes=1)
+# How long after its last change a conference's history is still read for a drop.
+DROP_LOOKBACK = timedelta(hours=2)
+# How long after an expected start a conference can still be found late (or its late
+# start reported); past it, the schedule waits for the next expected start.
+LATE_WINDOW = timedelta(hours=12)
+EVALUATION_LOCK = 7_120_012
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule sees now: whether its condition holds, since when, and the words for
+    it (`condition`, `clears`) that its emails use."""
+
+    holds: bool
+    since: datetime | None = None
+    episode: str = ""
+    condition: str = ""
+    clears: str = ""
+    detail: dict = field(default_factory=dict)
+
+
+def rule_names(subscription):
+    return [name for name in subscription.kinds if name in RULES]
+
+
+def evaluate(*, now):
+    """Record rule_fired and rule_resolved events for what changed; return them."""
+    events = []
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [EVALUATION_LOCK])
+            if not cursor.fetchone()[0]:
+                return events
+        chosen = list(
+            Subscription.objects.filter(kinds__overlap=list(RULES)).prefetch_related("conferences")
+        )
+        if not chosen:
+            return events
+        states = {
+            (state.subscription_id, state.conference_id, state.rule): state
+            for state in RuleState.objects.filter(subscription__in=chosen)
+        }
+        open_conferences = {key[1] for key, state in states.items() if is_open(state)}
+        conferences = list(
+            Conference.objects.filter(paused=False, state__isnull=False)
+            .filter(~Q(state=ConferenceState.COMPLETED) | Q(pk__in=open_conferences))
+            .order_by("pk")[:MAX_CONFERENCES]
+        )
+        expected_starts = {s.pk: expected_start(s, now) for s in chosen}
+        checks = [
+            (subscription, conference, rule, states.get((subscription.pk, conference.pk, rule)))
+            for subscription in chosen
+            for conference in conferences
+            if subscriptions.covers(subscription, conference, account_pk=conference.account_id)
+            for rule in rule_names(subscription)
+        ]
+        # History is read only where a rule's answer depends on it (one query).
+        runs = recent_runs(
+            {
+                conference.pk
+                for subscription, conference, rule, state in checks
+                if needs_history(rule, subscription, conference, state, expected_starts, now)
+            }
+        )
+        drops = {}  # (conference pk, percent): the same finding for every subscription
+        for subscription, conference, rule, state in checks:
+            history = runs.get(conference.pk, [])
+            if rule == "schedule":
+                expected = expected_starts[subscription.pk]
+                events.extend(
+                    step_schedule(subscription, conference, history, state, expected, now)
+                )
+            elif is_open(state):
+                if not still_holds(rule, conference, state):
+                    events.extend(
+                        resolve(rule, subscription, conference, state, now, clear_text(rule))
+                    )
+            elif rule == "members_drop":
+                key = (conference.pk, subscription.drop_percent)
+                if key not in drops:
+                    drops[key] = find_drop(subscription.drop_percent or 0, history)
+                events.extend(step(rule, subscription, conference, drops[key], state, now))
+            elif HELD[rule](conference):
+                finding = find(rule, subscription, history, now, expected_starts[subscription.pk])
+                events.extend(step(rule, subscription, conference, finding, state, now))
+        Event.objects.bulk_create(events)
+    return events
+
+
+def is_open(state):
+    """Fired and not resolved yet."""
+    return state is not None and state.fired_at is not None and state.resolved_at is None
+
+
+def expected_start(subscription, now):
+    """(the latest expected start, the Schedule) of the subscription's schedule, or
+    None when it has none (or one stored before it was checked)."""
+    if not subscription.expect_schedule:
+        return None
+    try:
+        schedule = schedules.parse_schedule(subscription.expect_schedule)
+    except ValidationError:
+        return None
+    start = schedule.latest_start(now)
+    return (start, schedule) if start is not None else None
+
+
+def needs_history(rule, subscription, conference, state, expected_starts, now):
+    """Does the rule's answer for the conference depend on its history? Not while the
+    status on its row (the newest run) already settles it."""
+    if rule in HELD:
+        return not is_open(state) and HELD[rule](conference)
+    if rule == "members_drop":
+        # A drop began at or before the conference's last change: when that is longer
+        # ago than the rule's duration and two hours, earlier passes fired it already.
+        changed = conference.last_changed_at
+        after = timedelta(seconds=subscription.rule_after_seconds or 0)
+        recent = changed is None or changed >= now - after - DROP_LOOKBACK
+        return not is_open(state) and conference.state == ConferenceState.ACTIVE and recent
+    expected = expected_starts[subscription.pk]
+    if rule == "schedule" and expected is not None:
+        start = expected[0]
+        if is_open(state):
+            return True
+        if state is not None and state.episode == start.isoformat():
+            return False
+        return conference.state == ConferenceState.ACTIVE and now - start <= LATE_WINDOW
+    return False
+
+
+def still_holds(rule, conference, state):
+    """A fired rule's condition, from the conference's current status."""
+    if rule == "members_drop":
+        members = conference.active_members
+        threshold = state.detail.get("threshold", -1)
+        return (
+            conference.state == ConferenceState.ACTIVE
+            and members is not None
+            and (members <= threshold)
+        )
+    return HELD[rule](conference)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One history run, as the rules read it."""
+
+    state: str | None
+    active_members: int | None
+    hold: bool | None
+    mute: bool | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+RECENT_RUNS_SQL = f"""
+    SELECT run.conference_id, run.state, run.active_members, run.hold, run.mute,
+           run.first_seen_at, run.last_seen_at
+    FROM unnest(%s::bigint[]) AS wanted(id)
+    CROSS JOIN LATERAL (
+        SELECT * FROM {HistoryEntry._meta.db_table} AS history
+        WHERE history.conference_id = wanted.id
+        ORDER BY history.first_seen_at DESC, history.id DESC
+        LIMIT %s
+    ) AS run
+    ORDER BY run.conference_id, run.first_seen_at DESC, run.id DESC
+"""
+
+
+def recent_runs(conference_pks):
+    """Each conference's last HISTORY_RUNS history runs, newest first, in one query (a
+    lateral join walking history_by_conference_idx per conference)."""
+    if not conference_pks:
+        return {}
+    runs = {}
+    with connection.cursor() as cursor:
+        cursor.execute(RECENT_RUNS_SQL, [sorted(conference_pks), HISTORY_RUNS])
+        for conference_pk, *values in cursor.fetchall():
+            runs.setdefault(conference_pk, []).append(Run(*values))
+    return runs
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def find(rule, subscription, runs, now, expected):
+    """Since when a held rule's condition holds: the start of the newest streak of runs
+    where it does (the row says it holds now)."""
+    holds = HELD[rule]
+    since = None
+    for run in runs:  # newest first: the current streak of runs where it holds
+        if not holds(run):
+            break
+        since = run.first_seen_at
+    if since is None:
+        return Finding(holds=False)
+    after = duration_text(subscription.rule_after_seconds or 0)
+    condition = {
+        "not_started": f"still created {after} after it was first observed",
+        "alone": f"exactly one active member for {after}",
+        "all_held": f"the whole conference on hold for {after}",
+        "all_muted": f"the whole conference muted for {after}",
+    }[rule]
+    clears = {
+        "not_started": "the conference becomes active (or completes)",
+        "alone": "a second member joins, or the conference ends",
+        "all_held": "hold is turned off, or the conference ends",
+        "all_muted": "mute is turned off, or the conference ends",
+    }[rule]
+    if rule == "not_started" and expected is not None and expected[0] > since:
+        since = expected[0]
+        condition = f"still created {after} after its expected start"
+    return Finding(
+        holds=True, since=since, episode=since.isoformat(), condition=condition, clears=clears
+    )
+
+
+def find_drop(percent, runs):
+    """A fall of active members by at least `percent` % within a minute, while the
+    conference stays active; it holds while the members stay at or below that level."""
+    if percent <= 0:
+        return Finding(holds=False)
+    ordered = list(reversed(runs))  # oldest first
+    drop = None
+    for index, run in enumerate(ordered):
+        members = run.active_members
+        if run.state != ConferenceState.ACTIVE or members is None:
+            drop = None
+            continue
+        if drop is not None and members > drop["threshold"]:
+            drop = None
+        if drop is not None:
+            continue
+        window_start = run.first_seen_at - DROP_WINDOW
+        peak = None
+        for earlier in reversed(ordered[:index]):  # back through the minute before
+            if earlier.last_seen_at < window_start or earlier.state != ConferenceState.ACTIVE:
+                break
+            if earlier.active_members is not None:
+                peak = max(peak or 0, earlier.active_members)
+        if peak and members <= peak * (100 - percent) / 100:
+            threshold = int(peak * (100 - percent) // 100)
+            drop = {"since": run.first_seen_at, "peak": peak, "to": members}
+            drop["threshold"] = threshold
+    if drop is None:
+        return Finding(holds=False)
+    return Finding(
+        holds=True,
+        since=drop["since"],
+        episode=drop["since"].isoformat(),
+        condition=(
+            f"active members fell from {drop['peak']} to {drop['to']} within a minute "
+            f"(a drop of at least {percent}%)"
+        ),
+        clears=f"more than {drop['threshold']} members are active again, or the conference ends",
+        detail={"peak": drop["peak"], "to": drop["to"], "threshold": drop["threshold"]},
+    )
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def step(rule, subscription, conference, finding, state, now):
+    """Fire once when the condition held for its duration (the rule is not open)."""
+    if not finding.holds or (state is not None and state.episode == finding.episode):
+        return []
+    if now - finding.since < timedelta(seconds=subscription.rule_after_seconds or 0):
+        return []
+    return [fire(rule, subscription, conference, finding, state, now)]
+
+
+def step_schedule(subscription, conference, runs, state, expected_start, now):
+    """Late: not active `grace` after the latest expected start. Fires once per expected
+    start; reports the late start (once) when the conference becomes active."""
+    if expected_start is None:
+        return []
+    expected, schedule = expected_start
+    episode = expected.isoformat()
+    grace = timedelta(seconds=subscription.grace_seconds or 0)
+    opened = is_open(state)
+    if opened and state.episode != episode:
+        # The next expected start came: the old lateness is closed without an email.
+        state.resolved_at = now
+        state.save(update_fields=["resolved_at"])
+        opened = False
+    if not opened and now - expected > LATE_WINDOW:
+        # Long past: a conference tracked days later (for the next call, say) is not late.
+        return []
+    started = started_at(runs, expected)
+    completed = conference.state == ConferenceState.COMPLETED
+    condition = (
+        f"expected active at {expected.astimezone(schedule.zone):%H:%M} {schedule.zone.key} "
+        f"({schedule.describe()}), grace {duration_text(grace.seconds + grace.days * 86400)}, "
+        "and not active"
+    )
+    if started is None and not completed and now >= expected + grace:
+        if opened or (state is not None and state.episode == episode):
+            return []
+        finding = Finding(
+            holds=True,
+            since=expected + grace,
+            episode=episode,
+            condition=condition,
+            clears="the conference becomes active",
+            detail={"expected_at": expected.isoformat()},
+        )
+        return [fire("schedule", subscription, conference, finding, state, now)]
+    if opened:
+        if started is not None:
+            late_by = started - expected
+            return resolve(
+                "schedule",
+                subscription,
+                conference,
+                state,
+                now,
+                f"started late by {minutes_text(late_by)}",
+                always=True,
+                detail={"late_by_seconds": int(late_by.total_seconds())},
+            )
+        if completed:
+            return resolve(
+                "schedule", subscription, conference, state, now, "completed without starting"
+            )
+        return []
+    if started is not None and started > expected + grace:
+        if state is not None and state.episode == episode:
+            return []  # reported already
+        # Late, but it started before any evaluation saw it late: report the late start.
+        late_by = started - expected
+        finding = Finding(holds=False, since=expected + grace, episode=episode)
+        state = save_state("schedule", subscription, conference, finding, state, now)
+        state.fired_at, state.resolved_at = None, now
+        state.save(update_fields=["fired_at", "resolved_at"])
+        return [
+            rule_event(
+                EventKind.RULE_RESOLVED,
+                "schedule",
+                subscription,
+                conference,
+                now,
+                since=expected + grace,
+                text=f"started late by {minutes_text(late_by)}",
+                detail={"late_by_seconds": int(late_by.total_seconds())},
+            )
+        ]
+    return []
+
+
+def started_at(runs, expected):
+    """When the conference became active at or after the expected start (the start of
+    the first active run seen since), or None."""
+    active = [
+        run for run in runs if run.state == ConferenceState.ACTIVE and run.last_seen_at >= expected
+    ]
+    if not active:
+        return None
+    return max(expected, min(run.first_seen_at for run in active))
+
+
+def fire(rule, subscription, conference, finding, state, now):
+    save_state(rule, subscription, conference, finding, state, now)
+    return rule_event(
+        EventKind.RULE_FIRED,
+        rule,
+        subscription,
+        conference,
+        now,
+        since=finding.since,
+        text=finding.condition,
+        detail={"clears": finding.clears, **finding.detail},
+    )
+
+
+def save_state(rule, subscription, conference, finding, state, now):
+    if state is None:
+        state = RuleState(subscription=subscription, conference=conference, rule=rule)
+    state.episode = finding.episode
+    state.since = finding.since
+    state.fired_at = now
+    state.resolved_at = None
+    state.detail = {"condition": finding.condition, **finding.detail}
+    state.save()
+    return state
+
+
+def resolve(rule, subscription, conference, state, now, text, *, always=False, detail=None):
+    state.resolved_at = now
+    state.save(update_fields=["resolved_at"])
+    if not (always or subscription.notify_resolved):
+        return []
+    values = {"fired_at": state.fired_at.isoformat(), **(detail or {})}
+    return [
+        rule_event(
+            EventKind.RULE_RESOLVED,
+            rule,
+            subscription,
+            conference,
+            now,
+            since=state.since,
+            text=text,
+            detail=values,
+        )
+    ]
+
+
+def rule_event(kind, rule, subscription, conference, now, *, since, text, detail):
+    return Event(
+        kind=kind,
+        account_id=conference.account_id,
+        conference=conference,
+        occurred_at=now,
+        before=None,
+        after=rule,
+        source="rule",
+        detail={
+            "rule": rule,
+            "subscription": subscription.pk,
+            "since": since.isoformat(),
+            "text": text,
+            "state": conference.state,
+            "active_members": conference.active_members,
+            **detail,
+        },
+    )
+
+
+def clear_text(rule):
+    return {
+        "not_started": "the conference is no longer waiting to start",
+        "alone": "no longer exactly one active member",
+        "all_held": "hold is off (or the conference ended)",
+        "all_muted": "mute is off (or the conference ended)",
+        "members_drop": "the members came back (or the conference ended)",
+    }.get(rule, "the condition cleared")
+
+
+def duration_text(seconds):
+    if seconds % 3600 == 0 and seconds:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0 and seconds:
+        return f"{seconds // 60} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds} s"
+
+
+def minutes_text(delta):
+    minutes = round(delta.total_seconds() / 60)
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"

@@ -1,0 +1,27 @@
+"""The conference page's acknowledgement and share-link panels, each one line to add:
+`{% load conference_panels %}{% acknowledge_panel conference %}{% share_panel conference %}`.
+"""
+
+from django import template
+
+from conferences import acknowledgements, sharing
+
+register = template.Library()
+
+
+@register.inclusion_tag("conferences/_acknowledge.html", takes_context=True)
+def acknowledge_panel(context, conference):
+    return {
+        "conference": conference,
+        "acknowledgements": acknowledgements.for_conference(conference),
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.inclusion_tag("conferences/_share.html", takes_context=True)
+def share_panel(context, conference):
+    return {
+        "conference": conference,
+        "links": sharing.links_of(conference),
+        "csrf_token": context.get("csrf_token"),
+    }
