@@ -333,6 +333,8 @@ def server_error(request):
     if request.path.startswith("/api/") or request.path.startswith("/health/"):
         return JsonResponse({"error": message}, status=status)
     return HttpResponse(message, status=status, content_type="text/plain")
+
+
 # --------------------------------------------------------------------------- acknowledge
 
 
