@@ -252,6 +252,21 @@ CONFWATCH_HTTP_TIMEOUT = (
 # How often the pages ask for fresh status, in seconds.
 CONFWATCH_PAGE_REFRESH = env_number("CONFWATCH_PAGE_REFRESH", 2, kind=int, minimum=1)
 
+# Members and callbacks (conferences/members.py, conferences/callbacks.py).
+# How often the members list of an active conference is read, at most (seconds); members
+# reads share what the conference reads leave of the budget.
+CONFWATCH_MEMBERS_INTERVAL = env_number("CONFWATCH_MEMBERS_INTERVAL", 30.0, minimum=1)
+# Largest callback body accepted (bytes); a bigger one is answered 413.
+CONFWATCH_CALLBACK_MAX_BYTES = env_number(
+    "CONFWATCH_CALLBACK_MAX_BYTES", 65536, kind=int, minimum=1024
+)
+# Callback events accepted per account and second; more is answered 429.
+CONFWATCH_CALLBACK_RATE = env_number("CONFWATCH_CALLBACK_RATE", 50, kind=int, minimum=1)
+# A callback about a conference triggers a confirming poll at most this often (seconds).
+CONFWATCH_CALLBACK_CONFIRM_SECONDS = env_number(
+    "CONFWATCH_CALLBACK_CONFIRM_SECONDS", 1.0, minimum=0
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
