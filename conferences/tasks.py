@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from conferences import alerts, polling, support
+from conferences import alerts, callbacks, polling, support
 
 
 @shared_task(ignore_result=True)
@@ -29,3 +29,16 @@ def send_alerts():
     """Fan out new events and send due alerts; beat sends it every
     CONFWATCH_ALERT_SECONDS with `expires`."""
     return alerts.run_pass().line()
+
+
+@shared_task(ignore_result=True)
+def process_callback(event_pk):
+    """Apply one received callback event, then confirm it with a poll of its conference
+    (within the budget); alerts go out at once when it recorded events."""
+    processed = callbacks.process(event_pk)
+    summary = None
+    if processed.conference_pk is not None:
+        summary = callbacks.confirm(processed.conference_pk)
+    if processed.events or (summary and summary.events):
+        send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
+    return processed.message

@@ -14,3 +14,10 @@ urlpatterns = [
     path("api/conferences/", views.api_conferences, name="api-list"),
     path("api/conferences/<str:conference_id>/history/", views.api_history, name="api-history"),
 ]
+
+# Members and callbacks.
+urlpatterns += [
+    path("callbacks/<str:secret>/", views.callback, name="callback"),
+    path("calls/", views.call_search, name="call-search"),
+    path("api/calls/<str:call_id>/", views.api_call, name="api-call"),
+]

@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from conferences import reports, roles, subscriptions, tracking
+from conferences import callbacks, members, reports, roles, subscriptions, tracking
 from conferences.forms import FilterForm, SubscriptionForm, TrackForm
 from conferences.models import Account, Conference, Delivery, EventKind, Subscription
 from conferences.unsubscribe import subscription_for
@@ -285,3 +285,45 @@ def api_history(request, conference_id):
     except LookupError as error:
         return JsonResponse({"error": f"{error} Add ?account=NAME."}, status=409)
     return JsonResponse(reports.conference_with_history(conference))
+
+
+# --------------------------------------------------------------------------- members and
+# callbacks
+
+
+@csrf_exempt  # Catapult posts here; the secret in the URL authorises it.
+@never_cache
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def callback(request, secret):
+    """Catapult's conference events for one account (conferences/callbacks.py)."""
+    receipt = callbacks.receive(
+        secret=secret,
+        method=request.method,
+        body_stream=request,
+        content_length=request.META.get("CONTENT_LENGTH"),
+        query=request.GET,
+        authorization=request.headers.get("Authorization"),
+    )
+    response = JsonResponse({"result": receipt.message}, status=receipt.status)
+    if receipt.status == 401:
+        response["WWW-Authenticate"] = 'Basic realm="confwatch callbacks"'
+    # Django logs 4xx with the path, which holds the secret: this view logs its own.
+    response._has_been_logged = True
+    return response
+
+
+def call_search(request):
+    """Which conferences a call was in, when and for how long."""
+    call_id = request.GET.get("call_id", "").strip()[:200]
+    rows = members.calls_by_call_id(call_id) if call_id else []
+    return render(request, "conferences/calls.html", {"call_id": call_id, "rows": rows})
+
+
+@require_GET
+@api_login_required
+def api_call(request, call_id):
+    rows = members.calls_by_call_id(call_id[:200])
+    return JsonResponse(
+        {"call_id": call_id, "conferences": [members.call_data(row) for row in rows]}
+    )

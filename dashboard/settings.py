@@ -275,3 +275,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"urllib3": {"level": "WARNING"}},
 }
+# The development server logs every request's path: callback URL secrets are redacted.
+LOGGING["filters"] = {"redact": {"()": "conferences.redact.RedactCallbackSecrets"}}
+LOGGING["handlers"]["console"]["filters"] = ["redact"]
+LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "propagate": False}
