@@ -408,17 +408,30 @@ def integer(value):
 
 def confirm(conference_pk):
     """Poll the conference now, within its account's budget, unless a confirming poll of
-    it started less than CONFWATCH_CALLBACK_CONFIRM_SECONDS ago. Returns the round's
-    summary, or None when skipped."""
-    milliseconds = int(settings.CONFWATCH_CALLBACK_CONFIRM_SECONDS * 1000)
+    it started less than CONFWATCH_CALLBACK_CONFIRM_SECONDS ago: then one more poll is
+    queued for when that time is over (one, however many events come meanwhile), so the
+    last event of a burst is confirmed too. Returns the round's summary, or None."""
+    seconds = settings.CONFWATCH_CALLBACK_CONFIRM_SECONDS
+    milliseconds = int(seconds * 1000)
     if milliseconds:
-        key = f"confwatch:confirm:{conference_pk}"
         try:
-            if not redis_client().set(key, "1", nx=True, px=milliseconds):
+            client = redis_client()
+            if not client.set(f"confwatch:confirm:{conference_pk}", "1", nx=True, px=milliseconds):
+                trailing = f"confwatch:confirm-later:{conference_pk}"
+                if client.set(trailing, "1", nx=True, px=milliseconds):
+                    queue_confirmation(conference_pk, countdown=seconds)
                 return None
         except redis.RedisError as error:
             logger.warning("confirm debounce unavailable: %s", type(error).__name__)
     return polling.poll_round(force=True, conference_pks=[conference_pk])
+
+
+def queue_confirmation(conference_pk, *, countdown):
+    from conferences import tasks
+
+    tasks.confirm_callback.apply_async(
+        (conference_pk,), countdown=countdown, expires=countdown + 60
+    )
 
 
 def last_event_at(account):

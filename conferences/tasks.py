@@ -42,3 +42,12 @@ def process_callback(event_pk):
     if processed.events or (summary and summary.events):
         send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
     return processed.message
+
+
+@shared_task(ignore_result=True)
+def confirm_callback(conference_pk):
+    """The confirming poll of the last callbacks of a burst (callbacks.confirm)."""
+    summary = polling.poll_round(force=True, conference_pks=[conference_pk])
+    if summary.events:
+        send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
+    return summary.line()
