@@ -130,8 +130,7 @@ def handle_api(sim, *, method, path, authorization, raw_body, query=""):
 
 
 UNAUTHORIZED_HTML = (
-    b"<html><head><title>401 Unauthorized</title></head>"
-    b"<body><h1>Unauthorized</h1></body></html>"
+    b"<html><head><title>401 Unauthorized</title></head><body><h1>Unauthorized</h1></body></html>"
 )
 
 
