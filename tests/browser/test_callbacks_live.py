@@ -53,5 +53,5 @@ def test_a_member_joining_shows_on_the_open_page_from_the_callback(
 
     expect(page.locator("#status-card .members")).to_have_text("1", timeout=10000)
     assert page.evaluate("window.notReloaded") is True
-    change = Event.objects.get(conference=conference, kind=EventKind.MEMBERS_CHANGED)
+    change = Event.objects.get(conference=conference, kind=EventKind.MEMBERS_CHANGED, after=1)
     assert change.source == "callback"
