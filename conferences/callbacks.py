@@ -191,6 +191,8 @@ def read_payload(method, body_stream, content_length, query):
         raise Refused(400, "body is not a JSON object")
     if len(payload) > MAX_FIELDS:
         raise Refused(400, "too many fields")
+    if "\\u0000" in json.dumps(payload):
+        raise Refused(400, "a NUL character in the body")  # Postgres cannot store it
     return payload
 
 
@@ -289,7 +291,11 @@ def process(event_pk):
     CallbackSettings.objects.filter(account_id=event.account_id).filter(
         Q(last_event_at__isnull=True) | Q(last_event_at__lt=event.received_at)
     ).update(last_event_at=event.received_at)
-    result = apply_event(event)
+    try:
+        result = apply_event(event)
+    except Exception as error:
+        CallbackEvent.objects.filter(pk=event_pk).update(result=f"failed: {type(error).__name__}")
+        raise
     CallbackEvent.objects.filter(pk=event_pk).update(result=result.message[:500])
     return result
 

@@ -229,3 +229,15 @@ def test_playback_events_are_noted(acme, no_queue, client):
     payload = {"eventType": "conference-playback", "conferenceId": "conf-1", "status": "done"}
     assert post(client, url_of(acme), payload).status_code == 200
     assert "noted" in callbacks.process(no_queue[0]).message
+
+
+def test_a_nul_character_in_the_body_is_400_not_500(client, acme):
+    response = post(client, url_of(acme), member_event("conf-1", memberId="m\x00"))
+    assert response.status_code == 400
+    assert CallbackEvent.objects.count() == 0
+
+
+def test_a_missing_or_bad_conference_id_is_400(client, acme):
+    response = post(client, url_of(acme), member_event("../etc"))
+    assert response.status_code == 400
+    assert CallbackEvent.objects.count() == 0
