@@ -171,7 +171,12 @@ def poll_round(*, horizon=None, force=False, conference_ids=None, conference_pks
     token = uuid.uuid4()
     deadline = time.time() + settings.CONFWATCH_ROUND_DEADLINE
     plans = []
-    for account_pk in Account.objects.order_by("pk").values_list("pk", flat=True):
+    accounts = Account.objects.order_by("pk")
+    if conference_pks is not None:
+        # A few chosen conferences (poll now, a callback's confirming poll): only their
+        # accounts' rows are locked.
+        accounts = accounts.filter(conferences__pk__in=conference_pks).distinct()
+    for account_pk in accounts.values_list("pk", flat=True):
         plan = claim_due_conferences(
             account_pk=account_pk,
             token=token,

@@ -241,3 +241,26 @@ def test_a_missing_or_bad_conference_id_is_400(client, acme):
     response = post(client, url_of(acme), member_event("../etc"))
     assert response.status_code == 400
     assert CallbackEvent.objects.count() == 0
+
+
+def test_the_account_admin_shows_the_callback_url_and_the_last_event(
+    client, acme, django_user_model, settings
+):
+    from conferences import roles
+
+    settings.CONFWATCH_BASE_URL = "https://confwatch.example.com"
+    admin = django_user_model.objects.create_user("boss", password="x", is_staff=True)
+    admin.groups.add(roles.ensure_groups()[roles.ADMIN])
+    viewer = django_user_model.objects.create_user("looker", password="x", is_staff=True)
+    viewer.groups.add(roles.ensure_groups()[roles.VIEWER])
+    page = f"/admin/conferences/account/{acme.pk}/change/"
+
+    client.force_login(admin)
+    shown = client.get(page).content.decode()
+    assert callbacks.callback_url(acme) in shown
+    assert "Last callback event" in shown and "none yet" in shown
+
+    client.force_login(viewer)
+    seen = client.get(page).content.decode()
+    assert "/callbacks/" not in seen
+    assert "Last callback event" in seen
