@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
 
 from conferences import bulk
 from conferences.models import (
@@ -76,18 +75,13 @@ def load(observations, rows):
     """The stored members the observations are about, and the members reads of their
     conferences (to schedule), for `record` to work on."""
     writes = MemberWrites()
-    wanted = Q()
-    any_member = False
-    for observation in observations:
-        for member in observation.members:
-            wanted |= Q(conference_id=observation.conference_pk, member_id=member.id)
-            any_member = True
-    if any_member:
-        for member in Member.objects.filter(wanted):
+    with_members = {o.conference_pk for o in observations if o.members}
+    if with_members:
+        # All members of those conferences (a few dozen each at most): one indexed query.
+        for member in Member.objects.filter(conference_id__in=with_members):
             writes.known[(member.conference_id, member.member_id)] = member
-    pks = [pk for pk in rows]
-    if pks:
-        for read in ConferenceMembersRead.objects.filter(conference_id__in=pks):
+    if rows:
+        for read in ConferenceMembersRead.objects.filter(conference_id__in=list(rows)):
             writes.reads[read.conference_id] = read
     return writes
 
