@@ -46,6 +46,8 @@ MEMBER_UPDATED_FIELDS = [
 READ_FIELDS = ["due_at", "next_page_url", "final", "read_at", "pages"]
 # Most member events one timeline query returns.
 MAX_TIMELINE_ENTRIES = 500
+# Most members a conference page shows.
+MAX_MEMBERS_SHOWN = 500
 # Most rows a search by call id returns.
 MAX_CALL_ROWS = 200
 
@@ -273,7 +275,7 @@ def schedule_after_read(row, observation, writes):
 def members_for_page(conference):
     """The conference's members for its page: present first (joined first), then the
     departed (left last first)."""
-    members = list(conference.members.all()[:500])
+    members = list(conference.members.order_by("id")[:MAX_MEMBERS_SHOWN])
     present = sorted(
         (m for m in members if m.present), key=lambda m: (m.joined_at is None, m.joined_at)
     )
@@ -283,6 +285,24 @@ def members_for_page(conference):
         reverse=True,
     )
     return present, departed
+
+
+def page_context(conference, *, now):
+    """What `templates/conferences/_members.html` needs: {% include ... %} it with this."""
+    present, departed = members_for_page(conference)
+    return {"present": present, "departed": departed, "now": now}
+
+
+def version_parts(conference):
+    """For a page's "changed?" fingerprint: any member change (a callback's mute, say)
+    changes these, so the live refresh answers with the new list instead of 204."""
+    latest = (
+        Member.objects.filter(conference=conference)
+        .order_by("-last_changed_at")
+        .values_list("last_changed_at", flat=True)
+        .first()
+    )
+    return (Member.objects.filter(conference=conference).count(), latest)
 
 
 @dataclass(frozen=True)
