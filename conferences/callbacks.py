@@ -31,7 +31,7 @@ from urllib.parse import quote, urlsplit
 
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -107,14 +107,39 @@ class Refused(Exception):
         self.message = message
 
 
+# The receiver's statements give up after this long (milliseconds): Catapult waits at
+# most 10 s for an answer, and a 503 sends it to the fallbackUrl instead.
+STATEMENT_TIMEOUT_MS = 2000
+
+
 def receive(*, secret, method, body_stream, content_length, query, authorization):
     """Check, record and queue one callback request; return what to answer."""
     try:
-        callback_settings = settings_for_secret(secret)
-        check_credentials(callback_settings, authorization)
-        payload = read_payload(method, body_stream, content_length, query)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
+            receipt = check_and_record(
+                secret=secret,
+                method=method,
+                body_stream=body_stream,
+                content_length=content_length,
+                query=query,
+                authorization=authorization,
+            )
     except Refused as refused:
         return Receipt(refused.status, refused.message)
+    except DatabaseError as error:
+        logger.error("callback not recorded, the database is busy: %s", type(error).__name__)
+        return Receipt(503, "busy; try again")
+    if receipt.event_pk is not None:
+        queue_processing(receipt.event_pk)
+    return receipt
+
+
+def check_and_record(*, secret, method, body_stream, content_length, query, authorization):
+    callback_settings = settings_for_secret(secret)
+    check_credentials(callback_settings, authorization)
+    payload = read_payload(method, body_stream, content_length, query)
     account_pk = callback_settings.account_id
     event_type = str(payload.get("eventType") or "")
     if event_type not in KNOWN_EVENTS:
@@ -126,17 +151,15 @@ def receive(*, secret, method, body_stream, content_length, query, authorization
         return Receipt(200, "unknown event type; acknowledged")
     conference_id = str(payload.get("conferenceId") or "")
     if not tracking.CONFERENCE_ID_PATTERN.fullmatch(conference_id):
-        return Receipt(400, "conferenceId is missing or not a conference id")
+        raise Refused(400, "conferenceId is missing or not a conference id")
     if not admit(account_pk):
-        return Receipt(429, "too many callback events; slow down")
+        raise Refused(429, "too many callback events; slow down")
     event_pk, fresh = record_event(
         account_pk=account_pk,
         payload=payload,
         event_type=event_type,
         conference_id=conference_id,
     )
-    if event_pk is not None:
-        queue_processing(event_pk)
     return Receipt(200, "recorded" if fresh else "already recorded", event_pk)
 
 

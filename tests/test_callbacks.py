@@ -264,3 +264,27 @@ def test_the_account_admin_shows_the_callback_url_and_the_last_event(
     seen = client.get(page).content.decode()
     assert "/callbacks/" not in seen
     assert "Last callback event" in seen
+
+
+def test_while_the_database_is_stuck_the_receiver_answers_503_in_time(client, acme, monkeypatch):
+    import psycopg
+    from django.db import connection
+
+    url = url_of(acme)
+    monkeypatch.setattr(callbacks, "STATEMENT_TIMEOUT_MS", 300)
+    database = connection.settings_dict
+    blocker = psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"],
+        user=database["USER"],
+        dbname=database["NAME"],
+    )
+    try:
+        blocker.execute("LOCK TABLE conferences_callbackevent IN ACCESS EXCLUSIVE MODE")
+        response = post(client, url, member_event("conf-1"))
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    assert response.status_code == 503
+    assert post(client, url, member_event("conf-1")).status_code == 200
