@@ -23,6 +23,10 @@ The rules, whoever observed:
   timeline read: the first status ever seen, each changed value, and the end of a
   polling problem that was reported. A problem is reported (a `polling_problem` event)
   by `report_lasting_problems` once it lasted CONFWATCH_PROBLEM_AFTER_SECONDS.
+- Members (a page of the members list, or a callback's member) are applied by
+  conferences/members.py in the same transaction: each member is checked against what is
+  stored of it, so a callback's member counts even when the conference's values it came
+  with are older than the stored ones. A callback never changes the poll bookkeeping.
 """
 
 import dataclasses
