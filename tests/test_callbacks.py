@@ -288,3 +288,28 @@ def test_while_the_database_is_stuck_the_receiver_answers_503_in_time(client, ac
 
     assert response.status_code == 503
     assert post(client, url, member_event("conf-1")).status_code == 200
+
+
+def test_log_lines_never_carry_a_callback_secret():
+    from conferences.redact import RedactCallbackSecrets
+
+    record = logging.LogRecord(
+        "django.server",
+        logging.INFO,
+        "",
+        0,
+        '"%s" %s',
+        ("POST /callbacks/abcDEF123_-x/ HTTP/1.1", 404),
+        None,
+    )
+    RedactCallbackSecrets().filter(record)
+    assert record.getMessage() == '"POST /callbacks/***/ HTTP/1.1" 404'
+
+
+def test_other_methods_are_refused(client, acme):
+    assert client.put(url_of(acme), b"{}").status_code == 405
+    assert CallbackEvent.objects.count() == 0
+
+
+def test_the_call_api_needs_a_signed_in_user(client):
+    assert client.get("/api/calls/c-1/").status_code == 401
