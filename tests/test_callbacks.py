@@ -313,3 +313,21 @@ def test_other_methods_are_refused(client, acme):
 
 def test_the_call_api_needs_a_signed_in_user(client):
     assert client.get("/api/calls/c-1/").status_code == 401
+
+
+def test_an_event_whose_processing_failed_can_be_processed_again(
+    acme, no_queue, client, monkeypatch
+):
+    make_conference(acme, "conf-1")
+    post(client, url_of(acme), member_event("conf-1"))
+
+    def broken(event):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(callbacks, "apply_event", broken)
+    with pytest.raises(RuntimeError):
+        callbacks.process(no_queue[0])
+    assert CallbackEvent.objects.get().result == "failed: RuntimeError"
+    monkeypatch.undo()
+    monkeypatch.setattr(callbacks, "queue_processing", no_queue.append)
+    assert callbacks.process(no_queue[0]).message == "applied"
