@@ -317,7 +317,10 @@ def process(event_pk):
     try:
         result = apply_event(event)
     except Exception as error:
-        CallbackEvent.objects.filter(pk=event_pk).update(result=f"failed: {type(error).__name__}")
+        # Released again: a retry of the task (or a copy of the event) may try once more.
+        CallbackEvent.objects.filter(pk=event_pk).update(
+            processed_at=None, result=f"failed: {type(error).__name__}"
+        )
         raise
     CallbackEvent.objects.filter(pk=event_pk).update(result=result.message[:500])
     return result

@@ -1,5 +1,6 @@
 from celery import shared_task
 from django.conf import settings
+from django.db import DatabaseError
 
 from conferences import alerts, callbacks, polling, support
 
@@ -31,7 +32,13 @@ def send_alerts():
     return alerts.run_pass().line()
 
 
-@shared_task(ignore_result=True)
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    max_retries=3,
+    retry_backoff=True,
+    retry_jitter=False,
+)
 def process_callback(event_pk):
     """Apply one received callback event, then confirm it with a poll of its conference
     (within the budget); alerts go out at once when it recorded events."""
