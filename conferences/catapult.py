@@ -222,6 +222,15 @@ class MemberList:
     pages: int = 1
 
 
+@dataclass(frozen=True)
+class MembersPage:
+    """One page of a members list, and the next page's URL (None on the last page)."""
+
+    members: tuple[Member, ...]
+    problems: tuple[str, ...] = ()
+    next_page_url: str | None = None
+
+
 # --------------------------------------------------------------------------- parsing
 
 
@@ -769,20 +778,16 @@ class CatapultClient:
         ``problems``; a page that is not a JSON list raises MalformedResponse."""
         if max_pages < 1:
             raise ValueError(f"max_pages must be at least 1, got {max_pages!r}")
-        url = self._conference_url(conference_id, "members")
         members: list[Member] = []
         problems: list[str] = []
+        url = None
         for page in range(1, max_pages + 1):
-            response = self._request("GET", url)
-            page_members, page_problems = self._decode(decode_members, response)
-            members.extend(self._scrub_problems(member) for member in page_members)
-            for problem in page_problems:
-                logger.warning("catapult: members of %s, page %d: %s", conference_id, page, problem)
-                problems.append(f"page {page}: {problem}")
-            next_url = self._next_page_url(response)
-            if next_url is None:
+            result = self.list_members_page(conference_id, page_url=url)
+            members.extend(result.members)
+            problems.extend(f"page {page}: {problem}" for problem in result.problems)
+            if result.next_page_url is None:
                 return MemberList(members=tuple(members), problems=tuple(problems), pages=page)
-            url = next_url
+            url = result.next_page_url
         logger.warning(
             "catapult: stopped listing members of %s after %d pages (more advertised)",
             conference_id,
@@ -790,6 +795,27 @@ class CatapultClient:
         )
         problems.append(f"stopped after {max_pages} pages; the server advertised more")
         return MemberList(members=tuple(members), problems=tuple(problems), pages=max_pages)
+
+    def list_members_page(self, conference_id: str, *, page_url: str | None = None) -> MembersPage:
+        """One page of the members list: one HTTP request, so a caller paced by a request
+        budget can spend one slot per page. ``page_url`` is a ``next_page_url`` this client
+        returned before (None: the first page); it must be on the API's own origin."""
+        first = self._conference_url(conference_id, "members")
+        url = first
+        if page_url is not None:
+            here, there = urlsplit(first), urlsplit(page_url)
+            if (here.scheme, here.netloc) != (there.scheme, there.netloc):
+                raise ValueError("page_url must be on the API's origin")
+            url = page_url
+        response = self._request("GET", url)
+        page_members, page_problems = self._decode(decode_members, response)
+        for problem in page_problems:
+            logger.warning("catapult: members of %s: %s", conference_id, problem)
+        return MembersPage(
+            members=tuple(self._scrub_problems(member) for member in page_members),
+            problems=tuple(page_problems),
+            next_page_url=self._next_page_url(response),
+        )
 
     def get_member(self, conference_id: str, member_id: str) -> Member:
         """The member; MalformedResponse if the answer is about another id (§6 item 16)."""

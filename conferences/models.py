@@ -264,6 +264,11 @@ class EventKind(models.TextChoices):
     RULE_RESOLVED = "rule_resolved", "rule resolved"
     # Someone acknowledged the conference's alerts (conferences/acknowledgements.py).
     ACKNOWLEDGED = "acknowledged", "acknowledged"
+    # Members (conferences/members.py).
+    MEMBER_JOINED = "member_joined", "member joined"
+    MEMBER_LEFT = "member_left", "member left"
+    MEMBER_HOLD_CHANGED = "member_hold_changed", "member hold changed"
+    MEMBER_MUTE_CHANGED = "member_mute_changed", "member mute changed"
 
 
 class Event(models.Model):
@@ -532,3 +537,131 @@ class ShareLink(models.Model):
 
     def __str__(self):
         return f"share link {self.pk} of {self.conference}"
+
+
+# --------------------------------------------------------------------------- members and
+# callbacks (conferences/members.py, conferences/callbacks.py)
+
+
+class ConferenceMembersRead(models.Model):
+    """When a conference's members list is read next, and where that read resumes (the
+    `Link: rel="next"` page of a list read page by page, one request per round slot)."""
+
+    conference = models.OneToOneField(
+        Conference, on_delete=models.CASCADE, primary_key=True, related_name="members_read"
+    )
+    # None: no read planned (never active, or the final read after completion is done).
+    due_at = models.DateTimeField(null=True, blank=True)
+    next_page_url = models.TextField(blank=True)
+    # The conference completed: this read is its last one.
+    final = models.BooleanField(default=False)
+    read_at = models.DateTimeField(null=True, blank=True)
+    pages = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            # polling.choose_members_reads: the reads due, most overdue first.
+            models.Index(
+                fields=["due_at"],
+                name="members_read_due_idx",
+                condition=models.Q(due_at__isnull=False),
+            )
+        ]
+
+    def __str__(self):
+        return f"members read of {self.conference_id}"
+
+
+class Member(models.Model):
+    """A conference member as last observed; departed members stay (state completed).
+    Times are as the API gave them (addedTime, removedTime)."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="members")
+    member_id = models.CharField(max_length=100)
+    call_id = models.CharField(max_length=200, null=True, blank=True)
+    state = models.CharField(max_length=30, null=True, blank=True)
+    hold = models.BooleanField(null=True, blank=True)
+    mute = models.BooleanField(null=True, blank=True)
+    joined_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    last_changed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conference", "member_id"], name="member_unique_per_conference"
+            )
+        ]
+        indexes = [
+            # Search by call id across conferences (members.calls_by_call_id).
+            models.Index(fields=["call_id"], name="member_by_call_idx"),
+        ]
+
+    def __str__(self):
+        return self.member_id
+
+    @property
+    def present(self):
+        return self.state != ConferenceState.COMPLETED
+
+    @property
+    def stayed(self):
+        """How long a departed member stayed; None when unknown (a time is missing, or
+        the API's mixed offsets put the leave before the join: never negative)."""
+        if self.joined_at is None or self.left_at is None or self.left_at < self.joined_at:
+            return None
+        return self.left_at - self.joined_at
+
+
+class CallbackSettings(models.Model):
+    """An account's callback receiver: the secret in its URL (hashed, to find the account,
+    and encrypted, to show the URL again), optional Basic credentials, and whether a
+    `conference` event about an unknown id starts tracking it."""
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, primary_key=True, related_name="callback_settings"
+    )
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    secret_encrypted = models.TextField(editable=False)
+    username = models.CharField(max_length=100, blank=True)
+    password_encrypted = models.TextField(blank=True, editable=False)
+    register_unknown = models.BooleanField(
+        default=True, help_text="A conference event about an untracked id starts tracking it."
+    )
+    last_event_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name_plural = "callback settings"
+
+    def __str__(self):
+        return f"callbacks of {self.account}"
+
+
+class CallbackEvent(models.Model):
+    """One event Catapult sent to an account's callback URL, as received (deduplicated:
+    the same event again, or via the fallbackUrl, is one row)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="callback_events")
+    dedupe_key = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=50)
+    conference_id = models.CharField(max_length=100, blank=True)
+    payload = models.JSONField()
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    result = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "dedupe_key"], name="callback_event_unique_per_account"
+            )
+        ]
+        indexes = [
+            # The admin and the account page: an account's latest events.
+            models.Index(fields=["account", "-received_at"], name="callback_by_account_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} {self.conference_id}"

@@ -23,8 +23,14 @@ The rules, whoever observed:
   timeline read: the first status ever seen, each changed value, and the end of a
   polling problem that was reported. A problem is reported (a `polling_problem` event)
   by `report_lasting_problems` once it lasted CONFWATCH_PROBLEM_AFTER_SECONDS.
+- Members (a page of the members list, or a callback's member) are applied by
+  conferences/members.py in the same transaction: each member is checked against what is
+  stored of it, so a callback's member counts even when the conference's values it came
+  with are older than the stored ones. A callback never changes the poll bookkeeping.
 """
 
+import dataclasses
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +41,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from conferences import bulk, catapult
+from conferences import bulk, catapult, members
 from conferences.models import (
     Account,
     Conference,
@@ -46,6 +52,8 @@ from conferences.models import (
     PollStatus,
     StatusChange,
 )
+
+logger = logging.getLogger(__name__)
 
 # The values a history run is made of.
 STATUS_FIELDS = ("state", "active_members", "hold", "mute")
@@ -103,6 +111,18 @@ class Observation:
     keep_claim: bool = False
     # "poll", or "callback" for what Catapult reported.
     source: str = "poll"
+    # Members seen (catapult.Member): a page of the members list, or the one member of a
+    # conference-member callback (conferences/members.py applies them).
+    members: tuple = ()
+    # A polling round's read of one page of the members list (its error, if it failed),
+    # and the next page to read (None: the list is done).
+    members_read: bool = False
+    members_next_page_url: str | None = None
+
+    @property
+    def only_members(self):
+        """Says nothing of the conference's own status: members, or a failed members read."""
+        return not self.seen and (self.members_read or (bool(self.members) and not self.error))
 
     @classmethod
     def of_conference(cls, conference_pk, result, *, observed_at, claim_token=None):
@@ -120,6 +140,29 @@ class Observation:
     @classmethod
     def of_failure(cls, conference_pk, error, *, observed_at, claim_token=None):
         return cls(conference_pk, observed_at, error=error, claim_token=claim_token)
+
+    @classmethod
+    def of_members_page(cls, conference_pk, page, *, observed_at, claim_token=None):
+        """A page of the members list (a catapult.MembersPage) read by a polling round."""
+        return cls(
+            conference_pk=conference_pk,
+            observed_at=observed_at,
+            members=tuple(page.members),
+            members_read=True,
+            members_next_page_url=page.next_page_url,
+            problems=tuple(page.problems),
+            claim_token=claim_token,
+        )
+
+    @classmethod
+    def of_members_failure(cls, conference_pk, error, *, observed_at, claim_token=None):
+        return cls(
+            conference_pk,
+            observed_at,
+            error=error,
+            members_read=True,
+            claim_token=claim_token,
+        )
 
 
 @dataclass
@@ -160,18 +203,29 @@ def record(observations, *, reschedule: Reschedule | None = None):
         error_runs = latest_error_runs(
             [rows[o.conference_pk] for o in observations if o.error and o.conference_pk in rows]
         )
-        touched = {}
+        member_writes = members.load(observations, rows)
+        touched, released, kept = {}, set(), set()
         new_runs, extended_runs, changes, events = [], {}, [], []
         new_errors, extended_errors = [], {}
         for outcome in sorted(outcomes, key=lambda outcome: outcome.observation.observed_at):
             observation = outcome.observation
             row = rows.get(observation.conference_pk)
             reason = why_ignored(row, observation)
-            if reason:
+            if reason == OLDER and observation.members:
+                # The conference's values are out of date; each member is checked on its own.
+                observation = dataclasses.replace(observation, seen={})
+            elif reason:
                 outcome.applied, outcome.ignored_because = False, reason
                 continue
             outcome.poll_status_before = row.poll_status
-            if observation.error is None:
+            if observation.only_members:
+                if observation.error is None:
+                    outcome.events = members.apply_members(row, observation, member_writes)
+                else:
+                    logger.info("members read of %s failed: %s", row.pk, observation.error)
+                if observation.members_read:
+                    members.schedule_after_read(row, observation, member_writes)
+            elif observation.error is None:
                 previous_run = runs.get(row.pk)
                 run, change = apply_status(row, previous_run, observation, outcome)
                 if outcome.new_run:
@@ -182,6 +236,8 @@ def record(observations, *, reschedule: Reschedule | None = None):
                         extended_runs[moved.pk] = moved
                 if change is not None:
                     changes.append(change)
+                members.schedule_after_status(row, outcome, member_writes)
+                outcome.events += members.apply_members(row, observation, member_writes)
             else:
                 previous = error_runs.get(row.pk)
                 error_run = apply_error(row, previous, observation)
@@ -191,8 +247,10 @@ def record(observations, *, reschedule: Reschedule | None = None):
                 elif error_run.pk is not None:
                     extended_errors[error_run.pk] = error_run
             outcome.poll_status_after = row.poll_status
-            if observation.claim_token is not None and not observation.keep_claim:
-                row.claim_token = row.claimed_until = None
+            # Claims are released once every observation of the round was applied: a
+            # round may have read a conference and its members.
+            if observation.claim_token is not None:
+                (kept if observation.keep_claim else released).add(row.pk)
             events.extend(outcome.events)
             if reschedule is not None:
                 next_poll_at = reschedule(row, observation)
@@ -200,6 +258,9 @@ def record(observations, *, reschedule: Reschedule | None = None):
                     row.next_poll_at = next_poll_at
             touched[row.pk] = row
 
+        for pk in released - kept:
+            rows[pk].claim_token = rows[pk].claimed_until = None
+        member_writes.save()
         HistoryEntry.objects.bulk_create(new_runs)
         bulk.update_rows(HistoryEntry, list(extended_runs.values()), ["last_seen_at"])
         StatusChange.objects.bulk_create(changes)
@@ -258,12 +319,17 @@ def why_ignored(row, observation):
         return "no longer tracked"
     if observation.claim_token is not None and row.claim_token != observation.claim_token:
         return "the round no longer holds its claim"
+    if observation.only_members:
+        return ""  # each member is checked against what is stored of it
     newest = max(
         (t for t in (row.last_observed_at, row.last_polled_at) if t is not None), default=None
     )
     if newest is not None and observation.observed_at < newest:
-        return "older than what is stored"
+        return OLDER
     return ""
+
+
+OLDER = "older than what is stored"
 
 
 def apply_status(row, run, observation, outcome):
@@ -305,11 +371,13 @@ def apply_status(row, run, observation, outcome):
         if name in seen:
             setattr(row, name, seen[name])
     row.last_observed_at = at
-    row.last_polled_at = at
-    row.problem_since = row.problem_reported_at = None
-    row.poll_status = PollStatus.OK
-    row.poll_error = poll_message_for(observation.problems)
-    row.consecutive_failures = 0
+    if observation.source == "poll":
+        # A callback says nothing of whether polling works.
+        row.last_polled_at = at
+        row.problem_since = row.problem_reported_at = None
+        row.poll_status = PollStatus.OK
+        row.poll_error = poll_message_for(observation.problems)
+        row.consecutive_failures = 0
     return run, change
 
 
@@ -343,7 +411,7 @@ def status_events(row, observation, before, after, outcome):
             if name == "state":
                 detail["previous_state_since"] = iso(state_since(row.pk))
             found.append(event(CHANGE_KINDS[name], before=old, after=new, detail=detail))
-    if row.problem_reported_at is not None:
+    if row.problem_reported_at is not None and observation.source == "poll":
         detail = {"poll_status": row.poll_status, "since": iso(row.problem_since)}
         found.append(
             event(EventKind.POLLING_RECOVERED, before=row.poll_status, after="ok", detail=detail)

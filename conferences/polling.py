@@ -91,6 +91,10 @@ CLAIM_FIELDS = ["claim_token", "claimed_until"]
 @dataclass(eq=False)
 class Job:
     conference: Claimed
+    # "status" reads the conference; "members" reads one page of its members list
+    # (page_url, or the first page): every job is one request, one slot of the budget.
+    kind: str = "status"
+    page_url: str | None = None
     sent_at: float | None = None
     result: catapult.Conference | None = None
     error: catapult.CatapultError | None = None
@@ -129,6 +133,7 @@ class RoundSummary:
     abandoned: int = 0
     ignored: int = 0
     events: int = 0
+    members_pages: int = 0
     outcomes: Counter = field(default_factory=Counter)
 
     def line(self):
@@ -141,6 +146,8 @@ class RoundSummary:
             line += f"; {self.abandoned} abandoned at the deadline"
         if self.ignored:
             line += f"; {self.ignored} results discarded"
+        if self.members_pages:
+            line += f"; {self.members_pages} members pages read"
         return line
 
 
@@ -164,7 +171,12 @@ def poll_round(*, horizon=None, force=False, conference_ids=None, conference_pks
     token = uuid.uuid4()
     deadline = time.time() + settings.CONFWATCH_ROUND_DEADLINE
     plans = []
-    for account_pk in Account.objects.order_by("pk").values_list("pk", flat=True):
+    accounts = Account.objects.order_by("pk")
+    if conference_pks is not None:
+        # A few chosen conferences (poll now, a callback's confirming poll): only their
+        # accounts' rows are locked.
+        accounts = accounts.filter(conferences__pk__in=conference_pks).distinct()
+    for account_pk in accounts.values_list("pk", flat=True):
         plan = claim_due_conferences(
             account_pk=account_pk,
             token=token,
@@ -251,15 +263,27 @@ def claim_due_conferences(
             if capacity == 0:
                 return None
         claimed = choose(due, capacity)
-        if not claimed:
+        jobs = [Job(conference) for conference in claimed]
+        # Members reads share what the conference reads left of the capacity.
+        room_left = None if capacity is None else capacity - len(claimed)
+        jobs += choose_members_reads(
+            account,
+            now=now,
+            horizon=0 if force else horizon,
+            capacity=room_left,
+            conference_ids=conference_ids,
+            conference_pks=conference_pks,
+        )
+        if not jobs:
             return None
-        end = window_end(start, len(claimed), spacing)
+        end = window_end(start, len(jobs), spacing)
         reserved_until = end + grace_for(spacing)
         if force:
             # poll_once: a round as long as its budget needs, then the usual deadline.
             deadline = end + settings.CONFWATCH_ROUND_DEADLINE
         claim = Claim(token, epoch(deadline + claim_lifetime()))
-        bulk.update_rows(Conference, [claim.of(c.pk) for c in claimed], CLAIM_FIELDS)
+        pks = sorted({job.conference.pk for job in jobs})
+        bulk.update_rows(Conference, [claim.of(pk) for pk in pks], CLAIM_FIELDS)
         account.budget_next_at = epoch(reserved_until)
         account.save(update_fields=["budget_next_at"])
     return Plan(
@@ -268,8 +292,37 @@ def claim_due_conferences(
         window_start=start,
         window_end=end,
         deadline=deadline,
-        jobs=[Job(conference) for conference in claimed],
+        jobs=jobs,
     )
+
+
+def choose_members_reads(
+    account, *, now, horizon, capacity, conference_ids=None, conference_pks=None
+):
+    """Members reads due on the account (one page each, most overdue first), at most
+    `capacity` of them (None: all), of conferences neither paused nor held by another
+    round. Completed conferences are included: their final read."""
+    if capacity is not None and capacity <= 0:
+        return []
+    due = Conference.objects.filter(
+        account=account,
+        paused=False,
+        members_read__due_at__lte=now + timedelta(seconds=horizon),
+    ).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    if conference_ids is not None:
+        due = due.filter(conference_id__in=conference_ids)
+    if conference_pks is not None:
+        due = due.filter(pk__in=conference_pks)
+    due = due.order_by("members_read__due_at", "pk").select_for_update(
+        skip_locked=True, of=("self",)
+    )
+    rows = due.values_list("pk", "conference_id", "members_read__next_page_url")
+    if capacity is not None:
+        rows = rows[:capacity]
+    return [
+        Job(Claimed(pk, conference_id), kind="members", page_url=page_url or None)
+        for pk, conference_id, page_url in rows
+    ]
 
 
 def reserve_window(plan, *, now):
@@ -520,7 +573,12 @@ def dispatch(plans, pool):
 def fetch_one(plan, job):
     started = time.monotonic()
     try:
-        job.result = plan.client.get_conference(job.conference.conference_id)
+        if job.kind == "members":
+            job.result = plan.client.list_members_page(
+                job.conference.conference_id, page_url=job.page_url
+            )
+        else:
+            job.result = plan.client.get_conference(job.conference.conference_id)
     except catapult.CatapultError as error:
         job.error = error
         if isinstance(error, catapult.RateLimited | catapult.CredentialsRejected):
@@ -570,6 +628,8 @@ def reschedule(conference, observation):
     """When to poll a conference again, after recording an observation of it."""
     at = observation.observed_at
     error = observation.error
+    if observation.members_read:
+        return None  # members reads have a schedule of their own (conferences/members.py)
     if error is None:
         return at + timedelta(seconds=settings.CONFWATCH_POLL_INTERVAL)
     if isinstance(error, catapult.RateLimited | catapult.CredentialsRejected):
@@ -587,6 +647,8 @@ def record_round(plans, *, token):
     for plan in plans:
         for job in plan.jobs:
             pk = job.conference.pk
+            members = job.kind == "members"
+            of_failure = Observation.of_members_failure if members else Observation.of_failure
             if job.future is None:
                 unsent.append(pk)
             elif job.abandoned:
@@ -596,20 +658,17 @@ def record_round(plans, *, token):
                     f"({settings.CONFWATCH_ROUND_DEADLINE:g} s); request abandoned"
                 )
                 at = epoch(plan.deadline)
-                observation = Observation.of_failure(pk, error, observed_at=at, claim_token=token)
+                observation = of_failure(pk, error, observed_at=at, claim_token=token)
                 recorded.append(dataclasses.replace(observation, keep_claim=True))
             elif job.result is not None:
                 answered_accounts.add(plan.account.pk)
+                of_result = Observation.of_members_page if members else Observation.of_conference
                 recorded.append(
-                    Observation.of_conference(
-                        pk, job.result, observed_at=job.finished_at, claim_token=token
-                    )
+                    of_result(pk, job.result, observed_at=job.finished_at, claim_token=token)
                 )
             else:
                 recorded.append(
-                    Observation.of_failure(
-                        pk, job.error, observed_at=job.finished_at, claim_token=token
-                    )
+                    of_failure(pk, job.error, observed_at=job.finished_at, claim_token=token)
                 )
     now = timezone.now()
     with transaction.atomic():
@@ -629,8 +688,11 @@ def summarize(outcomes, *, unsent, abandoned):
         if not outcome.applied:
             summary.ignored += 1
             continue
+        summary.events += len(outcome.events)
+        if outcome.observation.members_read:
+            summary.members_pages += 1
+            continue
         summary.polled += 1
         summary.outcomes[outcome.poll_status_after] += 1
         summary.changed += outcome.new_run
-        summary.events += len(outcome.events)
     return summary

@@ -1,7 +1,8 @@
 from celery import shared_task
 from django.conf import settings
+from django.db import DatabaseError
 
-from conferences import alerts, outages, polling, retention, support
+from conferences import alerts, callbacks, outages, polling, retention, support
 
 
 @shared_task(ignore_result=True)
@@ -40,3 +41,31 @@ def prune_old_records():
     """Delete history, events, poll errors and deliveries past their retention age, in
     small batches; beat sends it every CONFWATCH_RETENTION_SECONDS with `expires`."""
     return outages.run(lambda: retention.prune().line(), task="retention")
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    max_retries=3,
+    retry_backoff=True,
+    retry_jitter=False,
+)
+def process_callback(event_pk):
+    """Apply one received callback event, then confirm it with a poll of its conference
+    (within the budget); alerts go out at once when it recorded events."""
+    processed = callbacks.process(event_pk)
+    summary = None
+    if processed.conference_pk is not None:
+        summary = callbacks.confirm(processed.conference_pk)
+    if processed.events or (summary and summary.events):
+        send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
+    return processed.message
+
+
+@shared_task(ignore_result=True)
+def confirm_callback(conference_pk):
+    """The confirming poll of the last callbacks of a burst (callbacks.confirm)."""
+    summary = polling.poll_round(force=True, conference_pks=[conference_pk])
+    if summary.events:
+        send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
+    return summary.line()

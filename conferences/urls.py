@@ -25,3 +25,10 @@ urlpatterns = [
     path("share-links/<int:pk>/revoke/", views.share_revoke, name="share-revoke"),
     path("share/<str:token>/", views.shared_conference, name="shared"),
 ]
+
+# Members and callbacks.
+urlpatterns += [
+    path("callbacks/<str:secret>/", views.callback, name="callback"),
+    path("calls/", views.call_search, name="call-search"),
+    path("api/calls/<str:call_id>/", views.api_call, name="api-call"),
+]

@@ -22,6 +22,8 @@ from django.views.decorators.http import (
 
 from conferences import (
     acknowledgements,
+    callbacks,
+    members,
     reports,
     roles,
     schedules,
@@ -458,3 +460,45 @@ def shared_conference(request, token):
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"
     return response
+
+
+# --------------------------------------------------------------------------- members and
+# callbacks
+
+
+@csrf_exempt  # Catapult posts here; the secret in the URL authorises it.
+@never_cache
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def callback(request, secret):
+    """Catapult's conference events for one account (conferences/callbacks.py)."""
+    receipt = callbacks.receive(
+        secret=secret,
+        method=request.method,
+        body_stream=request,
+        content_length=request.META.get("CONTENT_LENGTH"),
+        query=request.GET,
+        authorization=request.headers.get("Authorization"),
+    )
+    response = JsonResponse({"result": receipt.message}, status=receipt.status)
+    if receipt.status == 401:
+        response["WWW-Authenticate"] = 'Basic realm="confwatch callbacks"'
+    # Django logs 4xx with the path, which holds the secret: this view logs its own.
+    response._has_been_logged = True
+    return response
+
+
+def call_search(request):
+    """Which conferences a call was in, when and for how long."""
+    call_id = request.GET.get("call_id", "").strip()[:200]
+    rows = members.calls_by_call_id(call_id) if call_id else []
+    return render(request, "conferences/calls.html", {"call_id": call_id, "rows": rows})
+
+
+@require_GET
+@api_login_required
+def api_call(request, call_id):
+    rows = members.calls_by_call_id(call_id[:200])
+    return JsonResponse(
+        {"call_id": call_id, "conferences": [members.call_data(row) for row in rows]}
+    )

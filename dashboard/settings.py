@@ -264,6 +264,21 @@ CONFWATCH_HTTP_TIMEOUT = (
 # How often the pages ask for fresh status, in seconds.
 CONFWATCH_PAGE_REFRESH = env_number("CONFWATCH_PAGE_REFRESH", 2, kind=int, minimum=1)
 
+# Members and callbacks (conferences/members.py, conferences/callbacks.py).
+# How often the members list of an active conference is read, at most (seconds); members
+# reads share what the conference reads leave of the budget.
+CONFWATCH_MEMBERS_INTERVAL = env_number("CONFWATCH_MEMBERS_INTERVAL", 30.0, minimum=1)
+# Largest callback body accepted (bytes); a bigger one is answered 413.
+CONFWATCH_CALLBACK_MAX_BYTES = env_number(
+    "CONFWATCH_CALLBACK_MAX_BYTES", 65536, kind=int, minimum=1024
+)
+# Callback events accepted per account and second; more is answered 429.
+CONFWATCH_CALLBACK_RATE = env_number("CONFWATCH_CALLBACK_RATE", 50, kind=int, minimum=1)
+# A callback about a conference triggers a confirming poll at most this often (seconds).
+CONFWATCH_CALLBACK_CONFIRM_SECONDS = env_number(
+    "CONFWATCH_CALLBACK_CONFIRM_SECONDS", 1.0, minimum=0
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -336,3 +351,7 @@ CONFWATCH_RETENTION_DAYS = {
 CONFWATCH_RETENTION_SECONDS = env_number("CONFWATCH_RETENTION_SECONDS", 3600.0, minimum=60)
 # Beat's scheduler logs a broker outage once, not a traceback per task it could not send.
 CELERY_BEAT_SCHEDULER = "conferences.outages:BeatScheduler"
+# The development server logs every request's path: callback URL secrets are redacted.
+LOGGING["filters"] = {"redact": {"()": "conferences.redact.RedactCallbackSecrets"}}
+LOGGING["handlers"]["console"]["filters"] = ["redact"]
+LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "propagate": False}

@@ -49,12 +49,27 @@ def build_parser():
         "--time-format",
         choices=TIME_FORMATS,
         default="z",
-        help="timestamp shape in responses; 'mixed' rotates shapes per field (%(default)s)",
+        help="timestamp shape in responses; 'mixed' rotates shapes per field; 'untidy' also "
+        "uses epoch-ms integers and the docs' mixed member offsets (%(default)s)",
     )
     server.add_argument(
         "--seed", type=int, default=0, help="seed for ids, faults, scenario (%(default)s)"
     )
     server.add_argument("--log-requests", action="store_true", help="log each request")
+    server.add_argument(
+        "--omit-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="share of responses leaving out optional fields, as the docs do (%(default)s)",
+    )
+    server.add_argument(
+        "--members-page-size",
+        type=int,
+        default=0,
+        metavar="N",
+        help="members per page of a members list, Link rel=next; 0 = no paging (%(default)s)",
+    )
 
     scenario = parser.add_argument_group("scenario")
     scenario.add_argument(
@@ -97,6 +112,26 @@ def build_parser():
         help="fraction that hang, then get no response",
     )
     faults.add_argument(
+        "--conflict-rate",
+        metavar="FRACTION",
+        type=float,
+        default=0.0,
+        help="fraction of POSTs answered 409 update conflict",
+    )
+    faults.add_argument(
+        "--call-unavailable-rate",
+        metavar="FRACTION",
+        type=float,
+        default=0.0,
+        help="fraction of member requests answered 503 call-unavailable",
+    )
+    faults.add_argument(
+        "--unauthorized-body",
+        choices=("json", "empty", "html"),
+        default="json",
+        help="body of a 401 (%(default)s)",
+    )
+    faults.add_argument(
         "--hang-seconds",
         metavar="SECONDS",
         type=float,
@@ -126,6 +161,9 @@ def simulator_from_args(args):
         "error_rate": args.error_rate,
         "malformed_rate": args.malformed_rate,
         "hang_rate": args.hang_rate,
+        "conflict_rate": args.conflict_rate,
+        "call_unavailable_rate": args.call_unavailable_rate,
+        "unauthorized_body": args.unauthorized_body,
         "hang_seconds": args.hang_seconds,
         "rate_limited_seconds": args.rate_limited_seconds,
     }
@@ -143,6 +181,8 @@ def simulator_from_args(args):
         time_format=args.time_format,
         faults=faults,
         log_requests=args.log_requests,
+        omit_rate=args.omit_rate,
+        members_page_size=args.members_page_size,
     )
 
 

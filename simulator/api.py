@@ -6,6 +6,7 @@
 
 import re
 from dataclasses import replace
+from urllib.parse import parse_qsl
 
 from simulator import errors, validation
 from simulator.render import conference_path, member_path
@@ -52,8 +53,18 @@ def add_member(sim, user_id, body, conference_id):
 
 
 def list_members(sim, user_id, body, conference_id):
-    data = sim.state.list_members(user_id=user_id, conference_id=conference_id)
-    return json_response(200, data)
+    """With a members page size, ``?page=N`` (from 0) and a ``Link: rel="next"`` header."""
+    page_text = body.get("page", "0")
+    if not page_text.isdigit() or len(page_text) > 6:
+        raise errors.bad_request(f"Query parameter 'page' must be a number, got {page_text!r}")
+    page = int(page_text)
+    data, more = sim.state.list_members(user_id=user_id, conference_id=conference_id, page=page)
+    headers = {}
+    if more:
+        size = sim.state.members_page_size
+        next_url = f"{sim.url}{conference_path(user_id, conference_id)}/members"
+        headers["Link"] = f'<{next_url}?page={page + 1}&size={size}>; rel="next"'
+    return json_response(200, data, headers=headers)
 
 
 def get_member(sim, user_id, body, conference_id, member_id):
@@ -101,17 +112,42 @@ def request_path_detail(path):
     return path.removeprefix("/v1/").lstrip("/")
 
 
-def handle_api(sim, *, method, path, authorization, raw_body):
+def handle_api(sim, *, method, path, authorization, raw_body, query=""):
     detail_path = request_path_detail(path)
     try:
         return route_api(
-            sim, method=method, path=path, authorization=authorization, raw_body=raw_body
+            sim,
+            method=method,
+            path=path,
+            authorization=authorization,
+            raw_body=raw_body,
+            query=query,
         )
     except errors.ApiError as error:
+        if error.status == 401:
+            return unauthorized_response(sim, error, request_path=detail_path, method=method)
         return error_response(error, request_path=detail_path, request_method=method)
 
 
-def route_api(sim, *, method, path, authorization, raw_body):
+UNAUTHORIZED_HTML = (
+    b"<html><head><title>401 Unauthorized</title></head><body><h1>Unauthorized</h1></body></html>"
+)
+
+
+def unauthorized_response(sim, error, *, request_path, method):
+    """A 401's body is not documented (reference §4.2): JSON, empty or HTML, as set."""
+    shape = sim.faults.settings()["unauthorized_body"]
+    if shape == "empty":
+        return Response(401)
+    if shape == "html":
+        return Response(401, UNAUTHORIZED_HTML, "text/html; charset=utf-8")
+    return error_response(error, request_path=request_path, request_method=method)
+
+
+MEMBER_IN_PATH = re.compile(r"^/conferences/[^/]+/members/([^/]+)")
+
+
+def route_api(sim, *, method, path, authorization, raw_body, query=""):
     match = USER_PATH.match(path)
     if match is None:
         raise errors.resource_not_found(path)
@@ -125,7 +161,12 @@ def route_api(sim, *, method, path, authorization, raw_body):
         raise errors.rate_limit_reached(reset_ms=reset_ms, request_path=request_path_detail(path))
 
     about = CONFERENCE_IN_PATH.match(rest)
-    decision = sim.faults.decide(conference_id=about.group(1) if about else None)
+    member = MEMBER_IN_PATH.match(rest)
+    decision = sim.faults.decide(
+        conference_id=about.group(1) if about else None,
+        method=method,
+        member_id=member.group(1) if member else None,
+    )
     faulted = faulted_response(
         sim, decision, user_id=user_id, method=method, path=path, authorization=authorization
     )
@@ -133,7 +174,9 @@ def route_api(sim, *, method, path, authorization, raw_body):
         return faulted
 
     try:
-        response = dispatch(sim, user_id=user_id, method=method, rest=rest, raw_body=raw_body)
+        response = dispatch(
+            sim, user_id=user_id, method=method, rest=rest, raw_body=raw_body, query=query
+        )
     except errors.ApiError as error:
         response = error_response(
             error, request_path=request_path_detail(path), request_method=method
@@ -171,7 +214,8 @@ def faulted_response(sim, decision, *, user_id, method, path, authorization=""):
     return replace(response, latency_seconds=decision.latency_seconds)
 
 
-def dispatch(sim, *, user_id, method, rest, raw_body):
+def dispatch(sim, *, user_id, method, rest, raw_body, query=""):
+    """Route to a function; a POST's body is its JSON, a GET's its query parameters."""
     for pattern, methods in ROUTES:
         match = pattern.match(rest)
         if match is None:
@@ -179,7 +223,7 @@ def dispatch(sim, *, user_id, method, rest, raw_body):
         function = methods.get(method)
         if function is None:
             raise errors.method_not_allowed(method, f"/v1/users/{user_id}{rest}")
-        body = {}
+        body = dict(parse_qsl(query))
         if method == "POST":
             try:
                 body = parse_json_object(raw_body)

@@ -75,6 +75,34 @@ def max_members(conference_id, limit):
     )
 
 
+def call_not_found(call_id):
+    """Adding a member whose call id names no call (reference §4.2, 403 forbidden)."""
+    return ApiError(403, "forbidden", "call-id-not-found", f"Call {call_id} not found")
+
+
+def call_already_joined(call_id, conference_id):
+    """Adding a member whose call is already in the conference (403 forbidden)."""
+    return ApiError(
+        403,
+        "forbidden",
+        "call-invalid-state",
+        f"Call {call_id} is already a member of conference {conference_id}",
+    )
+
+
+def update_conflict(code="conference-update-conflict"):
+    return ApiError(409, "conflict", code, "Concurrent update, retry your operation")
+
+
+def call_unavailable(subject):
+    return ApiError(
+        503,
+        "unavailable",
+        "call-unavailable",
+        f"Conference member {subject} doesn't have an available call, retry later",
+    )
+
+
 def conference_not_found(conference_id):
     return ApiError(
         404, "not-found", "conference-not-found", f"Conference {conference_id} not found"

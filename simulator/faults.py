@@ -9,6 +9,9 @@
 - ``rate_limited_seconds``: every request answers 429 until that many seconds from now.
 - ``echo_authorization_rate``: fraction answered 500 with the request's ``Authorization``
   header repeated in the error message (as some misconfigured gateways do).
+- ``conflict_rate``: fraction of POSTs answered 409 (conference or member update conflict).
+- ``call_unavailable_rate``: fraction of member requests answered 503 ``call-unavailable``.
+- ``unauthorized_body``: the body of a 401: "json" (default), "empty" or "html".
 - ``conference_ids``: when set, faults only touch requests about those conferences.
 
 A faulted request is not applied: the state does not change. Random draws use a
@@ -23,7 +26,15 @@ from dataclasses import dataclass
 
 from simulator import errors
 
-RATE_NAMES = ("error_rate", "malformed_rate", "hang_rate", "echo_authorization_rate")
+RATE_NAMES = (
+    "error_rate",
+    "malformed_rate",
+    "hang_rate",
+    "echo_authorization_rate",
+    "conflict_rate",
+    "call_unavailable_rate",
+)
+UNAUTHORIZED_BODIES = ("json", "empty", "html")
 DEFAULT_HANG_SECONDS = 30.0
 MALFORMED_KINDS = ("truncated-json", "html", "json-list", "json-wrong-types")
 
@@ -34,6 +45,9 @@ class FaultSettings:
     error_rate: float = 0.0
     malformed_rate: float = 0.0
     hang_rate: float = 0.0
+    conflict_rate: float = 0.0
+    call_unavailable_rate: float = 0.0
+    unauthorized_body: str = "json"
     hang_seconds: float = DEFAULT_HANG_SECONDS
     rate_limited_until: float = 0.0
     conference_ids: tuple | None = None
@@ -104,6 +118,10 @@ class Faults:
                 new["rate_limited_until"] = self._clock() + seconds if seconds else 0.0
             elif name == "conference_ids":
                 new[name] = self._conference_ids(value)
+            elif name == "unauthorized_body":
+                if value not in UNAUTHORIZED_BODIES:
+                    raise ValueError(f"unauthorized_body must be one of {UNAUTHORIZED_BODIES}")
+                new[name] = value
             else:
                 raise ValueError(f"unknown fault setting {name!r}")
         with self._lock:
@@ -123,6 +141,9 @@ class Faults:
                 "error_rate": current.error_rate,
                 "malformed_rate": current.malformed_rate,
                 "hang_rate": current.hang_rate,
+                "conflict_rate": current.conflict_rate,
+                "call_unavailable_rate": current.call_unavailable_rate,
+                "unauthorized_body": current.unauthorized_body,
                 "hang_seconds": current.hang_seconds,
                 "rate_limited_seconds": round(remaining, 3),
                 "rate_limited_until_ms": (
@@ -134,8 +155,9 @@ class Faults:
                 "echo_authorization_rate": current.echo_authorization_rate,
             }
 
-    def decide(self, *, conference_id):
-        """Pick the fault for one request about ``conference_id`` (None for create)."""
+    def decide(self, *, conference_id, method="GET", member_id=None):
+        """Pick the fault for one request about ``conference_id`` (None for create) and
+        ``member_id`` (None unless the request is about one member)."""
         with self._lock:
             current = self._settings
             if current.conference_ids is not None and conference_id not in current.conference_ids:
@@ -155,6 +177,13 @@ class Faults:
                 return FaultDecision(
                     kind="error", latency_seconds=latency, error=self._server_error(conference_id)
                 )
+            if method == "POST" and self._draw(current.conflict_rate):
+                code = "conference-member-update-conflict" if member_id else None
+                error = errors.update_conflict(code or "conference-update-conflict")
+                return FaultDecision(kind="error", latency_seconds=latency, error=error)
+            if member_id is not None and self._draw(current.call_unavailable_rate):
+                error = errors.call_unavailable(member_id)
+                return FaultDecision(kind="error", latency_seconds=latency, error=error)
             if self._draw(current.malformed_rate):
                 kind = MALFORMED_KINDS[self._malformed_count % len(MALFORMED_KINDS)]
                 self._malformed_count += 1

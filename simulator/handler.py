@@ -103,6 +103,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             path=parts.path,
             authorization=self.headers.get("Authorization"),
             raw_body=raw_body,
+            query=parts.query,
         )
 
     def read_body(self):

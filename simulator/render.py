@@ -1,6 +1,15 @@
 """JSON shapes of conferences, members and callback events (reference §1.2, §2, §3)."""
 
-from simulator.timestamps import format_field, format_time
+from simulator.timestamps import (
+    format_field,
+    format_mislabelled,
+    format_time,
+    has_mixed_offsets,
+)
+
+# Optional keys a response may leave out, as the documentation's examples do (§6 item 1).
+OPTIONAL_CONFERENCE_KEYS = ("activeMembers", "hold", "mute", "profile")
+OPTIONAL_MEMBER_KEYS = ("mute", "hold", "joinTone", "leavingTone", "addedTime", "removedTime")
 
 
 def conference_path(user_id, conference_id):
@@ -15,8 +24,9 @@ def call_url(base_url, user_id, call_id):
     return f"{base_url}/v1/users/{user_id}/calls/{call_id}"
 
 
-def conference_json(conference, *, time_format):
-    """The GET conference body; optional keys appear only when they have a value."""
+def conference_json(conference, *, time_format, omit=False):
+    """The GET conference body; optional keys appear only when they have a value, and
+    not at all with ``omit``."""
     body = {
         "id": conference.id,
         "state": conference.state,
@@ -43,10 +53,13 @@ def conference_json(conference, *, time_format):
     for name, value in optional.items():
         if value is not None:
             body[name] = value
+    if omit:
+        for name in OPTIONAL_CONFERENCE_KEYS:
+            body.pop(name, None)
     return body
 
 
-def member_json(conference, member, *, base_url, time_format):
+def member_json(conference, member, *, base_url, time_format, omit=False):
     body = {
         "id": member.id,
         "state": member.state,
@@ -60,7 +73,14 @@ def member_json(conference, member, *, base_url, time_format):
         body["removedTime"] = format_field(
             member.removed_at, time_format, key=f"{member.id}:removedTime"
         )
+    if time_format == "untidy" and has_mixed_offsets(member.id):
+        body["addedTime"] = format_mislabelled(member.added_at)
+        if member.removed_at is not None:
+            body["removedTime"] = format_time(member.removed_at, "hour-offset")
     body["call"] = call_url(base_url, conference.user_id, member.call_id)
+    if omit:
+        for name in OPTIONAL_MEMBER_KEYS:
+            body.pop(name, None)
     return body
 
 

@@ -34,6 +34,8 @@ class Simulator:
     - time_format: "z", "ms-z", "hour-offset", "ms-colon-offset" or "mixed".
     - faults: dict of fault settings (see ``simulator.faults``).
     - log_requests: write one line per request to stderr.
+    - omit_rate: share of responses that leave out optional fields (0..1).
+    - members_page_size: members per page of a members list (0: no paging).
     """
 
     def __init__(
@@ -50,6 +52,8 @@ class Simulator:
         time_format="z",
         faults=None,
         log_requests=False,
+        omit_rate=0.0,
+        members_page_size=0,
     ):
         if time_format not in TIME_FORMATS:
             raise ValueError(f"time_format must be one of {', '.join(TIME_FORMATS)}")
@@ -63,7 +67,17 @@ class Simulator:
         self.limiter = RateLimiter(checked_rate(rate_limit))
         self.faults = Faults(seed=seed, **(faults or {}))
         self.callbacks = CallbackSender()
-        self.state = State(seed=seed, time_format=time_format, event_sink=self.callbacks.submit)
+        if not 0 <= float(omit_rate) <= 1:
+            raise ValueError("omit_rate must be between 0 and 1")
+        if int(members_page_size) < 0:
+            raise ValueError("members_page_size must be 0 or more")
+        self.state = State(
+            seed=seed,
+            time_format=time_format,
+            event_sink=self.callbacks.submit,
+            omit_rate=float(omit_rate),
+            members_page_size=int(members_page_size),
+        )
         self.scenario = None
         if scenario:
             self.scenario = ScenarioRunner(

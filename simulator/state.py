@@ -10,6 +10,7 @@ import random
 import string
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from simulator import errors, render
 from simulator.callbacks import DEFAULT_TIMEOUT_MS, CallbackEvent
@@ -56,9 +57,25 @@ class Conference:
 
 
 class State:
-    def __init__(self, *, seed=0, time_format="z", base_url="", event_sink=None, clock=None):
+    def __init__(
+        self,
+        *,
+        seed=0,
+        time_format="z",
+        base_url="",
+        event_sink=None,
+        clock=None,
+        omit_rate=0.0,
+        members_page_size=0,
+    ):
         self.lock = threading.Lock()
         self.time_format = time_format
+        # Share of responses that leave out optional fields (as the docs' examples do).
+        self.omit_rate = omit_rate
+        self._omit = random.Random(f"{seed}:omit")
+        # Members per page of a members list (0: one page); more pages are advertised
+        # with a ``Link: <...>; rel="next"`` header (reference §5.4).
+        self.members_page_size = members_page_size
         self.base_url = base_url
         self.event_sink = event_sink
         self.clock = clock or utc_now
@@ -90,7 +107,9 @@ class State:
     def get_conference(self, *, user_id, conference_id):
         with self.lock:
             conference = self._conference(user_id, conference_id)
-            return render.conference_json(conference, time_format=self.time_format)
+            return render.conference_json(
+                conference, time_format=self.time_format, omit=self._draw_omit()
+            )
 
     def update_conference(self, *, user_id, conference_id, changes):
         """Apply ``validation.parse_update_conference`` output; state=completed terminates."""
@@ -126,6 +145,10 @@ class State:
             conference = self._conference(user_id, conference_id)
             if conference.state == "completed":
                 raise errors.conference_error(f"Conference {conference_id} is completed")
+            if not call_id.startswith("c-"):
+                raise errors.call_not_found(call_id)
+            if any(member.call_id == call_id for member in conference.active_members()):
+                raise errors.call_already_joined(call_id, conference_id)
             if len(conference.active_members()) >= MAX_ACTIVE_MEMBERS:
                 raise errors.max_members(conference_id, MAX_ACTIVE_MEMBERS)
             member = Member(id=self._new_id("member-", 12), call_id=call_id, added_at=self.clock())
@@ -137,10 +160,17 @@ class State:
             self._emit_member(conference, member)
             return member.id
 
-    def list_members(self, *, user_id, conference_id):
+    def list_members(self, *, user_id, conference_id, page=0):
+        """One page of members (all of them without paging) and whether more follow."""
         with self.lock:
             conference = self._conference(user_id, conference_id)
-            return [self._member_json(conference, member) for member in conference.members]
+            members = conference.members
+            more = False
+            if self.members_page_size:
+                start = page * self.members_page_size
+                more = len(members) > start + self.members_page_size
+                members = members[start : start + self.members_page_size]
+            return [self._member_json(conference, member) for member in members], more
 
     def get_member(self, *, user_id, conference_id, member_id):
         with self.lock:
@@ -224,8 +254,15 @@ class State:
 
     def _member_json(self, conference, member):
         return render.member_json(
-            conference, member, base_url=self.base_url, time_format=self.time_format
+            conference,
+            member,
+            base_url=self.base_url,
+            time_format=self.time_format,
+            omit=self._draw_omit(),
         )
+
+    def _draw_omit(self):
+        return self.omit_rate > 0 and self._omit.random() < self.omit_rate
 
     def _apply_settings(self, conference, settings):
         """Callback settings and tag; None leaves a value alone, "" unsets it."""
@@ -273,15 +310,18 @@ class State:
         self._emit(conference, payload)
 
     def _emit_audio(self, conference, event_type, audio, value):
-        now = self.clock()
-        statuses = ("started", "done") if value else ("done",)
-        for status in statuses:
+        started = self.clock()
+        # Playback takes time: "done" carries a later time than "started" (about the
+        # time to speak the sentence, at least a second).
+        done = started + timedelta(seconds=max(1.0, len(value) / 15))
+        statuses = (("started", started), ("done", done)) if value else (("done", started),)
+        for status, at in statuses:
             payload = render.audio_event(
                 conference,
                 base_url=self.base_url,
                 event_type=event_type,
                 status=status,
-                now=now,
+                now=at,
                 tag=audio.get("tag"),
             )
             self._emit(conference, payload)

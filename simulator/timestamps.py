@@ -6,10 +6,13 @@ Every shape denotes the same instant: offsets are real offsets, not relabelled U
 import zlib
 from datetime import UTC, datetime, timedelta, timezone
 
-TIME_FORMATS = ("z", "ms-z", "hour-offset", "ms-colon-offset", "mixed")
+TIME_FORMATS = ("z", "ms-z", "hour-offset", "ms-colon-offset", "mixed", "epoch-ms", "untidy")
 FIXED_FORMATS = ("z", "ms-z", "hour-offset", "ms-colon-offset")
+# "untidy" rotates among every shape, epoch-millisecond integers included.
+UNTIDY_FORMATS = (*FIXED_FORMATS, "epoch-ms")
 
 MINUS_TWO_HOURS = timezone(timedelta(hours=-2))
+MINUS_THREE_HOURS = timezone(timedelta(hours=-3))
 
 
 def utc_now():
@@ -23,8 +26,11 @@ def format_time(moment, style):
     ms-z            2017-01-26T01:58:59.123Z
     hour-offset     2013-07-12T15:22:47-02
     ms-colon-offset 2013-07-12T16:26:55.685-02:00
+    epoch-ms        1419032854964 (an integer)
     """
     utc = moment.astimezone(UTC)
+    if style == "epoch-ms":
+        return int(utc.timestamp() * 1000)
     millis = f"{utc.microsecond // 1000:03d}"
     if style == "z":
         return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -46,4 +52,19 @@ def format_field(moment, style, *, key):
     """
     if style == "mixed":
         style = FIXED_FORMATS[zlib.crc32(key.encode()) % len(FIXED_FORMATS)]
+    elif style == "untidy":
+        style = UNTIDY_FORMATS[zlib.crc32(key.encode()) % len(UNTIDY_FORMATS)]
     return format_time(moment, style)
+
+
+def format_mislabelled(moment):
+    """The documented member example's addedTime (reference §1.7): the wall-clock time at
+    -02 labelled -03, so that, read as given, the instant is an hour later and a member
+    whose removedTime is labelled -02 seems to leave before it joined."""
+    local = moment.astimezone(UTC).astimezone(MINUS_TWO_HOURS)
+    return local.strftime("%Y-%m-%dT%H:%M:%S") + "-03"
+
+
+def has_mixed_offsets(member_id):
+    """With the "untidy" format, one member in three carries the documented mixed offsets."""
+    return zlib.crc32(member_id.encode()) % 3 == 0

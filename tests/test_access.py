@@ -26,11 +26,14 @@ OPEN = {
     # Signed links from emails and share links: the token in the address authorises.
     "conferences:acknowledge-alert",
     "conferences:shared",
+    # Catapult's callbacks: the secret in the address (and optional Basic credentials).
+    "conferences:callback",
+    "conferences:api-call",
 }
-ANSWERS_401 = {"conferences:api-list", "conferences:api-history"}
+ANSWERS_401 = {"conferences:api-list", "conferences:api-history", "conferences:api-call"}
 # Answers a POST without a CSRF token: the signed token in the address authorises it
 # (mail clients' one-click unsubscribe cannot send one).
-CSRF_EXEMPT = {"conferences:unsubscribe"}
+CSRF_EXEMPT = {"conferences:unsubscribe", "conferences:callback"}
 
 
 def url_patterns(patterns=None, prefix="", namespace=""):
@@ -56,6 +59,8 @@ def concrete_url(route, objects):
         "pk": str(objects["subscription"].pk if "alerts" in route else objects["conference"].pk),
         "token": token_for(objects["subscription"]),
         "conference_id": objects["conference"].conference_id,
+        "secret": "not-the-secret",
+        "call_id": "c-no-such-call",
     }
     url = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], route)
     url = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: values[m.group(1)], url)

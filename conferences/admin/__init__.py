@@ -8,13 +8,13 @@ their filters offer fixed choices instead of `SELECT DISTINCT` over the table. E
 change made here, including the actions, is in Django's admin log under the user who
 made it.
 
-One module per role: common (shared pieces), conference, accounts, records,
+One module per role: common (shared pieces), conference, accounts, records, callbacks,
 subscriptions; importing them registers their model admins.
 """
 
 from django.contrib import admin
 
-from conferences.admin import accounts, conference, records, subscriptions  # noqa: F401
+from conferences.admin import accounts, callbacks, conference, records, subscriptions  # noqa: F401
 
 # The navigation sidebar takes a quarter of a 1,366 px screen from the lists; the
 # breadcrumbs and the index page lead everywhere it does.

@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from conferences import support
+from conferences import callbacks, support
 from conferences.admin.common import DeletesItsRecords
 from conferences.catapult import REAL_API_BASE_URL
 from conferences.models import Account
@@ -77,15 +77,44 @@ class AccountAdmin(DeletesItsRecords, admin.ModelAdmin):
     form = AccountForm
     list_display = ["name", "user_id", "base_url", "request_budget", "problem", "paused_until"]
     search_fields = ["name", "user_id"]
-    readonly_fields = ["problem", "problem_message", "problem_at"]
+    readonly_fields = [
+        "problem",
+        "problem_message",
+        "problem_at",
+        "callback_url_to_configure",
+        "last_callback_event",
+    ]
     actions = ["check_credentials"]
 
     def get_fields(self, request, obj=None):
         fields = ["name", "user_id", "base_url", "api_token", "api_secret"]
         fields += ["request_budget", "paused_until"]
+        shown = list(self.readonly_fields) if obj else []
         if not self.has_change_permission(request, obj):
             fields = [name for name in fields if name not in ("api_token", "api_secret")]
-        return fields + (self.readonly_fields if obj else [])
+            # The callback URL's secret lets anyone post events: admins only.
+            shown = [name for name in shown if name != "callback_url_to_configure"]
+        return fields + shown
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        callbacks.set_up(obj, username=None)  # its callback URL, made once
+
+    @admin.display(description="Callback URL")
+    def callback_url_to_configure(self, account):
+        """What to give Catapult as the conferences' callbackUrl (made when the account
+        is saved; showing the page changes nothing)."""
+        try:
+            url = callbacks.callback_url(account, create=False)
+        except Exception as error:  # noqa: BLE001 - an unreadable secret must not break the page
+            return f"unavailable: {error}"
+        if url is None:
+            return f"none yet: save this account, or run `manage.py callback_url {account.name}`"
+        return url
+
+    @admin.display(description="Last callback event")
+    def last_callback_event(self, account):
+        return callbacks.last_event_at(account) or "none yet"
 
     @sensitive_credentials
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

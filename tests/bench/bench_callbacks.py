@@ -1,0 +1,314 @@
+"""Benchmark: how long after a change on Catapult it is in the database, with callbacks
+on and with polling alone.
+
+Runs the real pieces with the default settings (poll interval, round period, members
+interval as dashboard/settings.py has them): the Catapult simulator in this process
+(rate limit = the budget), PostgreSQL, Redis, the web server (`manage.py runserver`, the
+callback receiver), a Celery worker and Celery beat as subprocesses.
+
+Twice, on fresh conferences: "callbacks" creates --conferences conferences on the
+simulator with the account's callback URL (they are registered by their `conference`
+event) and "polling" creates as many without it and tracks them. Each gets a first
+member (so it is active), then each in turn gets one more member, a seeded 0-3 s apart;
+the benchmark notes when the conference's active members and the new member row are in
+the database (looked for every 20 ms; at most 90 s per change). It prints min / median /
+max of both per mode.
+
+    make bench-callbacks        # or: .venv/bin/python tests/bench/bench_callbacks.py --help
+
+Its database (BENCH_CALLBACKS_DATABASE_URL, default confwatch_bench_callbacks) is created
+and migrated at the start and dropped at the end; its Redis database
+(BENCH_CALLBACKS_BROKER_URL, default redis://127.0.0.1:6379/13) emptied at both ends.
+"""
+
+import argparse
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+os.environ["DATABASE_URL"] = os.environ.get(
+    "BENCH_CALLBACKS_DATABASE_URL",
+    "postgres://postgres@127.0.0.1:5432/confwatch_bench_callbacks",
+)
+os.environ["CELERY_BROKER_URL"] = os.environ.get(
+    "BENCH_CALLBACKS_BROKER_URL", "redis://127.0.0.1:6379/13"
+)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
+os.environ["LOG_LEVEL"] = "WARNING"
+
+from tests.bench.common import drop_database, ensure_database, print_table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SIM_USER = ("u-demo", "demo-token", "demo-secret")
+BUDGET = 5.0
+MOST_STAGGER = 3.0
+WAIT_PER_CHANGE = 90.0
+LOOK_EVERY = 0.02
+STARTUP_SECONDS = 60.0
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conferences", type=int, default=5, help="changes measured per mode")
+    parser.add_argument("--seed", type=int, default=7, help="seeds the gaps between changes")
+    args = parser.parse_args()
+    if not 1 <= args.conferences <= 50:
+        parser.error("--conferences must be 1 to 50")
+    return args
+
+
+def empty_broker():
+    import redis
+
+    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def process_env(directory, web_url):
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="dashboard.settings",
+        CONFWATCH_BASE_URL=web_url,
+        CELERY_BEAT_SCHEDULE_FILENAME=str(directory / "beat-schedule"),
+        LOG_LEVEL="WARNING",
+    )
+    for name in (
+        "CONFWATCH_POLL_INTERVAL",
+        "CONFWATCH_ROUND_SECONDS",
+        "CONFWATCH_MEMBERS_INTERVAL",
+    ):
+        env.pop(name, None)
+    return env
+
+
+def start(env, log, *args):
+    return subprocess.Popen(
+        [sys.executable, *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+    )
+
+
+def stop(process):
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def wait_for(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def web_is_up(url):
+    import requests
+
+    try:
+        return requests.get(url + "/accounts/login/", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def call(method, *args, **kwargs):
+    """Call the simulator as a customer's app would, waiting out a 429."""
+    from conferences import catapult
+
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            return method(*args, **kwargs)
+        except catapult.RateLimited:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def set_up_conferences(client, account, *, count, callback_url):
+    """`count` active conferences (one member each), tracked; their Catapult ids."""
+    from conferences import tracking
+    from conferences.models import Conference, Member
+
+    ids = [
+        call(client.create_conference, from_number="+15555550100", callback_url=callback_url)
+        for _ in range(count)
+    ]
+    if callback_url is None:
+        tracking.track_conferences(account=account, conference_ids=ids)
+    for conference_id in ids:
+        call(client.add_member, conference_id, call_id="c-first")
+    ready = wait_for(
+        lambda: (
+            Conference.objects.filter(
+                account=account, conference_id__in=ids, active_members=1
+            ).count()
+            == count
+            and Member.objects.filter(conference__conference_id__in=ids).count() == count
+        ),
+        STARTUP_SECONDS,
+    )
+    if not ready:
+        sys.exit("The conferences were not all seen active with their first member in time.")
+    return ids
+
+
+def measure(client, ids, *, seed):
+    """Add a member to each conference in turn; seconds until the conference's active
+    members, and the member row, were in the database (None: not within the wait)."""
+    from conferences.models import Conference, Member
+
+    gaps = random.Random(seed)
+    counted, stored = [], []
+    for conference_id in ids:
+        time.sleep(gaps.uniform(0, MOST_STAGGER))
+        call(client.add_member, conference_id, call_id="c-second")
+        changed_at = time.time()
+        count_at = member_at = None
+        while time.time() - changed_at < WAIT_PER_CHANGE and None in (count_at, member_at):
+            now = time.time()
+            if (
+                count_at is None
+                and Conference.objects.filter(
+                    conference_id=conference_id, active_members=2
+                ).exists()
+            ):
+                count_at = now - changed_at
+            if (
+                member_at is None
+                and Member.objects.filter(
+                    conference__conference_id=conference_id, call_id="c-second"
+                ).exists()
+            ):
+                member_at = now - changed_at
+            time.sleep(LOOK_EVERY)
+        counted.append(count_at)
+        stored.append(member_at)
+    return counted, stored
+
+
+def summary(values):
+    found = [value for value in values if value is not None]
+    if not found:
+        return "none arrived"
+    text = (
+        f"min {min(found):.2f} s, median {statistics.median(found):.2f} s, max {max(found):.2f} s"
+    )
+    if len(found) < len(values):
+        text += f" ({len(values) - len(found)} missing)"
+    return text
+
+
+def main():
+    args = parse_args()
+    ensure_database()
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from conferences import callbacks, catapult, tracking
+    from simulator.testing import running_simulator
+
+    processes = []
+    port = free_port()
+    web_url = f"http://127.0.0.1:{port}"
+    settings.CONFWATCH_BASE_URL = web_url
+    try:
+        call_command("migrate", verbosity=0)
+        empty_broker()
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-callbacks-") as directory,
+            running_simulator(rate_limit=BUDGET) as sim,
+        ):
+            env = process_env(Path(directory), web_url)
+            log_path = Path(directory) / "processes.log"
+            user_id, token, secret = SIM_USER
+            client = catapult.CatapultClient(
+                base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret
+            )
+            with open(log_path, "ab") as log:
+                processes.append(
+                    start(env, log, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload")
+                )
+                processes.append(
+                    start(
+                        env,
+                        log,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "dashboard",
+                        "worker",
+                        "--concurrency=2",
+                        "--without-mingle",
+                        "--without-gossip",
+                        "--loglevel=warning",
+                    )
+                )
+                processes.append(
+                    start(env, log, "-m", "celery", "-A", "dashboard", "beat", "--loglevel=warning")
+                )
+            if not wait_for(lambda: web_is_up(web_url), 30):
+                sys.exit("The web server did not start:\n" + log_path.read_text()[-3000:])
+            account = tracking.add_account(
+                name="bench-callbacks",
+                user_id=user_id,
+                token=token,
+                secret=secret,
+                base_url=sim.url,
+                request_budget=BUDGET,
+            )
+            url = callbacks.callback_url(account)
+            print(
+                f"{args.conferences} changes per mode, budget {BUDGET:g} requests/s, poll "
+                f"interval {settings.CONFWATCH_POLL_INTERVAL:g} s, members read every "
+                f"{settings.CONFWATCH_MEMBERS_INTERVAL:g} s, round every "
+                f"{settings.CONFWATCH_ROUND_SECONDS:g} s",
+                flush=True,
+            )
+            columns = {"active members in the DB": {}, "member row in the DB": {}}
+            for mode, callback_url in (("callbacks", url), ("polling alone", None)):
+                ids = set_up_conferences(
+                    client, account, count=args.conferences, callback_url=callback_url
+                )
+                counted, stored = measure(client, ids, seed=args.seed)
+                columns["active members in the DB"][mode] = summary(counted)
+                columns["member row in the DB"][mode] = summary(stored)
+            print()
+            print_table(columns)
+            client.close()
+    finally:
+        for process in reversed(processes):
+            stop(process)
+        try:
+            empty_broker()
+        finally:
+            drop_database()
+
+
+if __name__ == "__main__":
+    main()

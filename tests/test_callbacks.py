@@ -1,0 +1,335 @@
+"""The callback receiver: bad input, idempotence, throttling, and what events do."""
+
+import json
+import logging
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from conferences import callbacks
+from conferences.models import CallbackEvent, CallbackSettings, Conference, Event, Member
+from tests.conftest import make_account, make_conference, reload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def acme(db):
+    return make_account()
+
+
+@pytest.fixture(autouse=True)
+def no_queue(monkeypatch):
+    """The receiver queues each event for a worker; here the tests process them."""
+    queued = []
+    monkeypatch.setattr(callbacks, "queue_processing", queued.append)
+    return queued
+
+
+def url_of(account):
+    return "/" + callbacks.callback_url(account).split("/", 3)[3]
+
+
+def post(client, url, payload, **extra):
+    return client.post(url, json.dumps(payload), content_type="application/json", **extra)
+
+
+def member_event(conference_id, **overrides):
+    payload = {
+        "eventType": "conference-member",
+        "conferenceId": conference_id,
+        "memberId": "member-1",
+        "callId": "c-caller",
+        "state": "active",
+        "hold": False,
+        "mute": True,
+        "activeMembers": 1,
+        "time": "2026-01-01T10:00:00.000Z",
+    }
+    payload.update(overrides)
+    return payload
+
+
+def test_the_callback_url_is_absolute_and_its_secret_is_stored_hashed_and_encrypted(acme, settings):
+    settings.CONFWATCH_BASE_URL = "https://confwatch.example.com"
+    url = callbacks.callback_url(acme)
+
+    assert url.startswith("https://confwatch.example.com/callbacks/")
+    secret = url.rstrip("/").rsplit("/", 1)[1]
+    assert len(secret) * 6 >= 128
+    stored = CallbackSettings.objects.get(account=acme)
+    assert secret not in (stored.secret_hash, stored.secret_encrypted)
+    assert callbacks.callback_url(acme) == url
+
+
+def test_the_callback_url_command_prints_it(acme, settings):
+    settings.CONFWATCH_BASE_URL = "http://127.0.0.1:8000"
+    out = StringIO()
+    call_command("callback_url", "acme", stdout=out)
+    assert out.getvalue().strip() == callbacks.callback_url(acme)
+
+
+def test_a_wrong_secret_is_404_and_nothing_is_written(client, acme):
+    callbacks.set_up(acme)
+    response = post(client, "/callbacks/" + "x" * 32 + "/", member_event("conf-1"))
+
+    assert response.status_code == 404
+    assert CallbackEvent.objects.count() == 0
+    assert Conference.objects.count() == 0
+
+
+def test_an_oversized_body_is_413(client, acme, settings):
+    settings.CONFWATCH_CALLBACK_MAX_BYTES = 1024
+    response = post(client, url_of(acme), member_event("conf-1", tag="x" * 2000))
+
+    assert response.status_code == 413
+    assert CallbackEvent.objects.count() == 0
+
+
+def test_malformed_json_is_400(client, acme):
+    response = client.post(url_of(acme), b"{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert client.post(url_of(acme), b"[1, 2]", content_type="application/json").status_code == 400
+    assert CallbackEvent.objects.count() == 0
+
+
+def test_an_unknown_event_type_is_acknowledged_and_logged(client, acme, caplog):
+    with caplog.at_level(logging.WARNING, logger="conferences.callbacks"):
+        response = post(client, url_of(acme), {"eventType": "gather", "conferenceId": "c"})
+
+    assert response.status_code == 200
+    assert "unknown event type 'gather'" in caplog.text
+    assert CallbackEvent.objects.count() == 0
+
+
+def test_the_secret_never_appears_in_the_logs(client, acme, caplog):
+    url = url_of(acme)
+    with caplog.at_level(logging.DEBUG):
+        client.post(url, b"{not json", content_type="application/json")
+        post(client, url, {"eventType": "gather"})
+    secret = url.strip("/").rsplit("/", 1)[1]
+    assert secret not in caplog.text
+
+
+def test_a_replayed_event_is_acknowledged_and_changes_nothing_twice(client, acme, no_queue):
+    conference = make_conference(acme, "conf-1")
+    event = member_event("conf-1")
+
+    first = post(client, url_of(acme), event)
+    # The fallbackUrl, or a GET callback, sends the same event again.
+    second = client.get(url_of(acme), {k: json.dumps(v).strip('"') for k, v in event.items()})
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert CallbackEvent.objects.count() == 1
+    for pk in no_queue:
+        callbacks.process(pk)
+
+    assert Member.objects.filter(conference=conference).count() == 1
+    assert Event.objects.filter(conference=conference, kind="member_joined").count() == 1
+
+
+def test_get_callbacks_carry_the_event_in_query_parameters(client, acme, no_queue):
+    conference = make_conference(acme, "conf-get")
+    response = client.get(
+        url_of(acme),
+        {
+            "eventType": "conference-member",
+            "conferenceId": "conf-get",
+            "memberId": "member-9",
+            "callId": "c-nine",
+            "state": "active",
+            "hold": "true",
+            "mute": "false",
+            "activeMembers": "4",
+        },
+    )
+    assert response.status_code == 200
+    callbacks.process(no_queue[0])
+
+    member = Member.objects.get(conference=conference)
+    assert (member.call_id, member.hold, member.mute) == ("c-nine", True, False)
+    assert reload(conference).active_members == 4
+
+
+def test_basic_credentials_are_required_when_set(client, acme):
+    callbacks.set_up(acme, username="catapult", password="s3cret pass")
+    url = url_of(acme)
+    assert "catapult:s3cret%20pass@" in callbacks.callback_url(acme)
+
+    assert post(client, url, member_event("conf-1")).status_code == 401
+    wrong = "Basic " + __import__("base64").b64encode(b"catapult:nope").decode()
+    assert post(client, url, member_event("conf-1"), HTTP_AUTHORIZATION=wrong).status_code == 401
+    good = "Basic " + __import__("base64").b64encode(b"catapult:s3cret pass").decode()
+    assert post(client, url, member_event("conf-1"), HTTP_AUTHORIZATION=good).status_code == 200
+    assert CallbackEvent.objects.count() == 1
+
+
+def test_a_flood_of_events_is_throttled_per_account(client, acme, settings):
+    settings.CONFWATCH_CALLBACK_RATE = 3
+    other = make_account(name="other")
+    callbacks.redis_client().flushdb()
+    statuses = [
+        post(client, url_of(acme), member_event("conf-1", memberId=f"m-{i}")).status_code
+        for i in range(6)
+    ]
+    assert statuses.count(429) >= 2
+    assert post(client, url_of(other), member_event("conf-1")).status_code == 200
+
+
+def test_a_member_event_updates_the_member_and_active_members_only_when_it_says_so(
+    acme, no_queue, client
+):
+    conference = make_conference(acme, "conf-m", active_members=5)
+    payload = member_event("conf-m")
+    del payload["activeMembers"]
+    post(client, url_of(acme), payload)
+    callbacks.process(no_queue[0])
+
+    assert reload(conference).active_members == 5
+    member = Member.objects.get(conference=conference)
+    assert (member.state, member.mute, member.call_id) == ("active", True, "c-caller")
+    assert member.joined_at is not None  # the event's time
+    event = Event.objects.get(conference=conference, kind="member_joined")
+    assert event.source == "callback"
+
+
+def test_a_conference_event_for_an_unknown_id_registers_it(acme, no_queue, client):
+    post(
+        client,
+        url_of(acme),
+        {"eventType": "conference", "conferenceId": "conf-new", "status": "created"},
+    )
+    callbacks.process(no_queue[0])
+
+    conference = Conference.objects.get(account=acme, conference_id="conf-new")
+    assert conference.state == "created"
+    assert Event.objects.get(conference=conference).source == "callback"
+    assert CallbackSettings.objects.get(account=acme).last_event_at is not None
+
+
+def test_registering_unknown_conferences_can_be_turned_off(acme, no_queue, client):
+    url = url_of(acme)
+    CallbackSettings.objects.filter(account=acme).update(register_unknown=False)
+    post(client, url, {"eventType": "conference", "conferenceId": "conf-no", "status": "active"})
+    processed = callbacks.process(no_queue[0])
+
+    assert "registering is off" in processed.message
+    assert not Conference.objects.filter(conference_id="conf-no").exists()
+
+
+def test_an_event_is_processed_once_whoever_tries(acme, no_queue, client):
+    make_conference(acme, "conf-1")
+    post(client, url_of(acme), member_event("conf-1"))
+    assert callbacks.process(no_queue[0]).message == "applied"
+    assert callbacks.process(no_queue[0]).message == "already processed"
+
+
+def test_playback_events_are_noted(acme, no_queue, client):
+    make_conference(acme, "conf-1")
+    payload = {"eventType": "conference-playback", "conferenceId": "conf-1", "status": "done"}
+    assert post(client, url_of(acme), payload).status_code == 200
+    assert "noted" in callbacks.process(no_queue[0]).message
+
+
+def test_a_nul_character_in_the_body_is_400_not_500(client, acme):
+    response = post(client, url_of(acme), member_event("conf-1", memberId="m\x00"))
+    assert response.status_code == 400
+    assert CallbackEvent.objects.count() == 0
+
+
+def test_a_missing_or_bad_conference_id_is_400(client, acme):
+    response = post(client, url_of(acme), member_event("../etc"))
+    assert response.status_code == 400
+    assert CallbackEvent.objects.count() == 0
+
+
+def test_the_account_admin_shows_the_callback_url_and_the_last_event(
+    client, acme, django_user_model, settings
+):
+    from conferences import roles
+
+    settings.CONFWATCH_BASE_URL = "https://confwatch.example.com"
+    admin = django_user_model.objects.create_user("boss", password="x", is_staff=True)
+    admin.groups.add(roles.ensure_groups()[roles.ADMIN])
+    viewer = django_user_model.objects.create_user("looker", password="x", is_staff=True)
+    viewer.groups.add(roles.ensure_groups()[roles.VIEWER])
+    page = f"/admin/conferences/account/{acme.pk}/change/"
+
+    client.force_login(admin)
+    assert "save this account" in client.get(page).content.decode()
+    url = callbacks.callback_url(acme)  # made once (saving the account in the admin does)
+    shown = client.get(page).content.decode()
+    assert url in shown
+    assert "Last callback event" in shown and "none yet" in shown
+
+    client.force_login(viewer)
+    seen = client.get(page).content.decode()
+    assert "/callbacks/" not in seen
+    assert "Last callback event" in seen
+
+
+def test_while_the_database_is_stuck_the_receiver_answers_503_in_time(client, acme, monkeypatch):
+    import psycopg
+    from django.db import connection
+
+    url = url_of(acme)
+    monkeypatch.setattr(callbacks, "STATEMENT_TIMEOUT_MS", 300)
+    database = connection.settings_dict
+    blocker = psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"],
+        user=database["USER"],
+        dbname=database["NAME"],
+    )
+    try:
+        blocker.execute("LOCK TABLE conferences_callbackevent IN ACCESS EXCLUSIVE MODE")
+        response = post(client, url, member_event("conf-1"))
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    assert response.status_code == 503
+    assert post(client, url, member_event("conf-1")).status_code == 200
+
+
+def test_log_lines_never_carry_a_callback_secret():
+    from conferences.redact import RedactCallbackSecrets
+
+    record = logging.LogRecord(
+        "django.server",
+        logging.INFO,
+        "",
+        0,
+        '"%s" %s',
+        ("POST /callbacks/abcDEF123_-x/ HTTP/1.1", 404),
+        None,
+    )
+    RedactCallbackSecrets().filter(record)
+    assert record.getMessage() == '"POST /callbacks/***/ HTTP/1.1" 404'
+
+
+def test_other_methods_are_refused(client, acme):
+    assert client.put(url_of(acme), b"{}").status_code == 405
+    assert CallbackEvent.objects.count() == 0
+
+
+def test_the_call_api_needs_a_signed_in_user(client):
+    assert client.get("/api/calls/c-1/").status_code == 401
+
+
+def test_an_event_whose_processing_failed_can_be_processed_again(
+    acme, no_queue, client, monkeypatch
+):
+    make_conference(acme, "conf-1")
+    post(client, url_of(acme), member_event("conf-1"))
+
+    def broken(event):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(callbacks, "apply_event", broken)
+    with pytest.raises(RuntimeError):
+        callbacks.process(no_queue[0])
+    assert CallbackEvent.objects.get().result == "failed: RuntimeError"
+    monkeypatch.undo()
+    monkeypatch.setattr(callbacks, "queue_processing", no_queue.append)
+    assert callbacks.process(no_queue[0]).message == "applied"

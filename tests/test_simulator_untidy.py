@@ -1,0 +1,245 @@
+"""The simulator as untidy as the real API, and the client read against it over a real
+socket: left-out fields, every timestamp shape, paged members, 409/503/401/403, and
+callbacks by POST or GET, with the fallbackUrl and Basic credentials from the URL."""
+
+import base64
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+
+from conferences import catapult
+from simulator.testing import running_simulator
+from tests.conftest import SIM_USER, wait_for
+
+USER_ID, TOKEN, SECRET = SIM_USER
+
+
+def client_for(sim, *, secret=SECRET):
+    return catapult.CatapultClient(
+        base_url=sim.url, user_id=USER_ID, api_token=TOKEN, api_secret=secret
+    )
+
+
+def test_with_omit_rate_one_responses_leave_out_every_optional_field():
+    with running_simulator(rate_limit=0, omit_rate=1.0) as sim, client_for(sim) as client:
+        conference_id = client.create_conference(from_number="+15555550100")
+        member_id = client.add_member(conference_id, call_id="c-1")
+        conference = client.get_conference(conference_id)
+        member = client.get_member(conference_id, member_id)
+
+    assert {"active_members", "hold", "mute", "profile"} <= conference.unknown
+    assert conference.state == "active" and not conference.problems
+    assert {"mute", "hold", "added_time", "join_tone"} <= member.unknown
+    assert (member.state, member.call_id) == ("active", "c-1")
+
+
+def test_a_share_of_responses_leave_fields_out():
+    with running_simulator(rate_limit=0, omit_rate=0.5, seed=3) as sim, client_for(sim) as client:
+        conference_id = client.create_conference(from_number="+15555550100")
+        reads = [client.get_conference(conference_id) for _ in range(20)]
+
+    left_out = sum("active_members" in read.unknown for read in reads)
+    assert 0 < left_out < 20
+
+
+def test_epoch_millisecond_timestamps_parse_to_the_same_instant():
+    with running_simulator(rate_limit=0, time_format="epoch-ms") as sim:
+        with client_for(sim) as client:
+            conference_id = client.create_conference(from_number="+15555550100")
+            raw = requests.get(
+                f"{sim.url}/v1/users/{USER_ID}/conferences/{conference_id}",
+                auth=(TOKEN, SECRET),
+                timeout=5,
+            ).json()
+            conference = client.get_conference(conference_id)
+
+    assert isinstance(raw["createdTime"], int)
+    assert conference.created_time.timestamp() == pytest.approx(raw["createdTime"] / 1000)
+
+
+def test_untidy_members_carry_the_documented_mixed_offsets():
+    with running_simulator(rate_limit=0, time_format="untidy") as sim, client_for(sim) as client:
+        conference_id = client.create_conference(from_number="+15555550100")
+        ids = [client.add_member(conference_id, call_id=f"c-{i}") for i in range(9)]
+        for member_id in ids:
+            client.update_member(conference_id, member_id, state="completed")
+        members = client.list_members(conference_id).members
+
+    mixed = [m for m in members if m.removed_time < m.added_time]
+    assert mixed
+    assert all(m.added_time - m.removed_time <= timedelta(hours=1) for m in mixed)
+
+
+def test_the_members_list_pages_with_a_link_header_and_the_client_follows_it():
+    with (
+        running_simulator(rate_limit=0, members_page_size=3) as sim,
+        client_for(sim) as client,
+    ):
+        conference_id = client.create_conference(from_number="+15555550100")
+        for i in range(7):
+            client.add_member(conference_id, call_id=f"c-{i}")
+        first = client.list_members_page(conference_id)
+        listed = client.list_members(conference_id)
+
+    assert len(first.members) == 3 and "page=1" in first.next_page_url
+    assert listed.pages == 3
+    assert [m.call_id for m in listed.members] == [f"c-{i}" for i in range(7)]
+
+
+def test_a_next_page_on_another_host_is_refused():
+    with running_simulator(rate_limit=0) as sim, client_for(sim) as client:
+        conference_id = client.create_conference(from_number="+15555550100")
+        with pytest.raises(ValueError):
+            client.list_members_page(conference_id, page_url="http://elsewhere.example/x")
+
+
+@pytest.mark.parametrize("body", ["json", "empty", "html"])
+def test_a_401_is_credentials_rejected_whatever_its_body(body):
+    with (
+        running_simulator(rate_limit=0, unauthorized_body=body) as sim,
+        client_for(sim, secret="wrong") as client,
+    ):
+        with pytest.raises(catapult.CredentialsRejected) as raised:
+            client.get_conference("conf-x")
+
+    assert raised.value.status == 401
+    assert "wrong" not in str(raised.value)
+
+
+def test_update_conflicts_and_unavailable_calls_are_transient():
+    with running_simulator(rate_limit=0) as sim, client_for(sim) as client:
+        conference_id = client.create_conference(from_number="+15555550100")
+        member_id = client.add_member(conference_id, call_id="c-1")
+        sim.set_faults(conflict_rate=1.0)
+        with pytest.raises(catapult.TransientError) as conflict:
+            client.update_member(conference_id, member_id, mute=True)
+        sim.set_faults(conflict_rate=0.0, call_unavailable_rate=1.0)
+        with pytest.raises(catapult.TransientError) as unavailable:
+            client.get_member(conference_id, member_id)
+        conference = client.get_conference(conference_id)  # not about a member: served
+
+    assert (conflict.value.status, conflict.value.code) == (
+        409,
+        "conference-member-update-conflict",
+    )
+    assert (unavailable.value.status, unavailable.value.code) == (503, "call-unavailable")
+    assert conference.state == "active"
+
+
+def test_adding_an_unknown_or_already_joined_call_answers_403():
+    with running_simulator(rate_limit=0) as sim, client_for(sim) as client:
+        conference_id = client.create_conference(from_number="+15555550100")
+        client.add_member(conference_id, call_id="c-1")
+        with pytest.raises(catapult.ApiError) as unknown:
+            client.add_member(conference_id, call_id="not-a-call")
+        with pytest.raises(catapult.ApiError) as joined:
+            client.add_member(conference_id, call_id="c-1")
+
+    assert (unknown.value.status, unknown.value.code) == (403, "call-id-not-found")
+    assert (joined.value.status, joined.value.code) == (403, "call-invalid-state")
+
+
+class Receiver:
+    """A tiny callback receiver: records what arrives; the path /fail answers 500."""
+
+    def __init__(self):
+        self.received = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.answer()
+
+            def do_POST(self):
+                self.answer()
+
+            def answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                receiver.received.append(
+                    {
+                        "method": self.command,
+                        "path": parts.path,
+                        "query": dict(parse_qsl(parts.query)),
+                        "body": json.loads(body) if body else None,
+                        "authorization": self.headers.get("Authorization"),
+                    }
+                )
+                self.send_response(500 if parts.path == "/fail" else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def test_callbacks_go_by_get_with_string_values_and_basic_credentials_from_the_url(receiver):
+    host = receiver.url.removeprefix("http://")
+    with running_simulator(rate_limit=0) as sim, client_for(sim) as client:
+        conference_id = client.create_conference(
+            from_number="+15555550100",
+            callback_url=f"http://user:p%40ss@{host}/events",
+            callback_http_method="GET",
+        )
+        client.add_member(conference_id, call_id="c-1")
+        wait_for(lambda: len(receiver.received) >= 2, timeout=10, what="the callbacks")
+
+    member = receiver.received[1]
+    assert member["method"] == "GET" and member["body"] is None
+    assert member["query"]["eventType"] == "conference-member"
+    assert member["query"]["mute"] == "false" and member["query"]["activeMembers"] == "1"
+    assert member["authorization"] == "Basic " + base64.b64encode(b"user:p@ss").decode()
+
+
+def test_a_failed_callback_goes_to_the_fallback_url(receiver):
+    with running_simulator(rate_limit=0) as sim, client_for(sim) as client:
+        client.create_conference(
+            from_number="+15555550100",
+            callback_url=receiver.url + "/fail",
+            fallback_url=receiver.url + "/fallback",
+        )
+        wait_for(lambda: len(receiver.received) >= 2, timeout=10, what="the fallback")
+
+    assert [r["path"] for r in receiver.received] == ["/fail", "/fallback"]
+    assert receiver.received[0]["body"] == receiver.received[1]["body"]
+
+
+def test_playback_started_and_done_carry_distinct_times(receiver):
+    with running_simulator(rate_limit=0) as sim, client_for(sim) as client:
+        conference_id = client.create_conference(
+            from_number="+15555550100", callback_url=receiver.url + "/events"
+        )
+        client.add_member(conference_id, call_id="c-1")
+        requests.post(
+            f"{sim.url}/v1/users/{USER_ID}/conferences/{conference_id}/audio",
+            json={"sentence": "Welcome to the conference"},
+            auth=(TOKEN, SECRET),
+            timeout=5,
+        ).raise_for_status()
+        wait_for(lambda: len(receiver.received) >= 4, timeout=10, what="the speak events")
+
+    speak = [r["body"] for r in receiver.received if r["body"]["eventType"] == "conference-speak"]
+    assert [event["status"] for event in speak] == ["started", "done"]
+    started, done = (catapult.parse_timestamp(event["time"]) for event in speak)
+    assert done > started
