@@ -107,6 +107,10 @@ class Conference(models.Model):
     from_number = models.CharField(max_length=50, null=True, blank=True)
     created_time = models.DateTimeField(null=True, blank=True)
     completed_time = models.DateTimeField(null=True, blank=True)
+    # The conference's own settings at Catapult, as last observed (Catapult's `tag` is
+    # one free text set by the customer's app, unlike confwatch's `tags`).
+    callback_url = models.TextField(null=True, blank=True)
+    catapult_tag = models.TextField(null=True, blank=True)
     last_changed_at = models.DateTimeField(null=True, blank=True)
 
     # Poll bookkeeping.
@@ -280,6 +284,11 @@ class Event(models.Model):
             # The conference page's timeline and flapping counts: one conference's
             # events, newest first.
             models.Index(fields=["conference", "-occurred_at"], name="event_by_conference_idx"),
+            # The conference page's timeline: one conference's events of the kinds it
+            # shows (polling recovered), newest first, without walking its other events.
+            models.Index(
+                fields=["conference", "kind", "-occurred_at"], name="event_by_conference_kind_idx"
+            ),
         ]
 
     def __str__(self):
