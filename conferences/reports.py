@@ -28,19 +28,25 @@ def conference_data(conference):
     }
 
 
+# The fields of a history item, in the order the API and the exports give them.
+HISTORY_FIELDS = ["state", "active_members", "hold", "mute", "first_seen_at", "last_seen_at"]
+
+
+def history_item(entry):
+    """One history run (a HistoryEntry, or anything with its attributes) as plain data."""
+    return {
+        "state": entry.state,
+        "active_members": entry.active_members,
+        "hold": entry.hold,
+        "mute": entry.mute,
+        "first_seen_at": iso(entry.first_seen_at),
+        "last_seen_at": iso(entry.last_seen_at),
+    }
+
+
 def history_data(conference, *, limit=MAX_HISTORY_ITEMS):
     entries = conference.history.order_by("-first_seen_at")[:limit]
-    return [
-        {
-            "state": entry.state,
-            "active_members": entry.active_members,
-            "hold": entry.hold,
-            "mute": entry.mute,
-            "first_seen_at": iso(entry.first_seen_at),
-            "last_seen_at": iso(entry.last_seen_at),
-        }
-        for entry in entries
-    ]
+    return [history_item(entry) for entry in entries]
 
 
 def conference_with_history(conference):

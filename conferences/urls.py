@@ -13,4 +13,5 @@ urlpatterns = [
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("api/conferences/", views.api_conferences, name="api-list"),
     path("api/conferences/<str:conference_id>/history/", views.api_history, name="api-history"),
+    path("conferences/<int:pk>/history.<str:fmt>", views.conference_export, name="history-export"),
 ]
