@@ -1,17 +1,19 @@
 """The conference page's chart: active members over time, with the state as coloured
 bands and hold and mute periods as strips, drawn on the server as SVG (no JavaScript).
 
-A range of the history costs at most three small queries, whatever the number of rows:
-the run in effect when the range starts, the runs in the range (read only while there
-are at most MAX_EXACT_RUNS of them) and, when there are more, the same runs summed up
-in SQL per bucket (`date_bin`, BUCKETS buckets over the range) with their lowest,
-highest and last member count, last state, whether hold and mute were on, and the time
+A range of the history costs at most four small queries, whatever the number of rows:
+the run in effect when the range starts, whether the range holds more than
+MAX_EXACT_RUNS runs, then the runs themselves when it does not or, when it does, the
+same runs summed up
+in SQL per bucket (`date_bin`, at most MAX_BUCKETS buckets of a round length, on a
+fixed grid so that they stay put while the page refreshes) with their lowest, highest
+and last member count, last state, whether hold and mute were on, and the time
 spent in each state. A run lasts until the next run starts; the newest run until it was
 last seen (a completed conference stays completed until the end of the range).
 """
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 from django.utils import timezone
@@ -27,9 +29,15 @@ RANGES = {
     "all": ("all history", None),
 }
 DEFAULT_RANGE = "24h"
-# Up to this many runs in the range are drawn one by one; more are bucketed in SQL.
+# Up to this many runs in the range are drawn one by one; more are bucketed in SQL, in
+# the shortest of STRIDES that makes at most MAX_BUCKETS buckets.
 MAX_EXACT_RUNS = 600
-BUCKETS = 300
+MAX_BUCKETS = 400
+GRID_ORIGIN = datetime(2001, 1, 1, tzinfo=UTC)  # a Monday, midnight UTC
+STRIDES = [
+    timedelta(minutes=minutes)
+    for minutes in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
+]
 
 RUN_COLUMNS = ("first_seen_at", "last_seen_at", "state", "active_members", "hold", "mute")
 STATES = [ConferenceState.CREATED, ConferenceState.ACTIVE, ConferenceState.COMPLETED]
@@ -125,7 +133,11 @@ class Chart:
 
 def share(seconds, total):
     percent = 100 * seconds / total
-    return f"{percent:.0f}%" if percent >= 1 else "under 1%"
+    if percent < 1:
+        return "under 1%"
+    if 99 < percent < 100:
+        return "over 99%"
+    return f"{percent:.0f}%"
 
 
 def local(moment):
@@ -143,9 +155,8 @@ def conference_chart(conference, *, range_key, now=None):
         if start is None:
             return Chart(range_key, label, now - timedelta(hours=1), now)
         end = now
-        if conference.is_completed and conference.latest_history_id:
-            last = history.order_by("-first_seen_at").values_list("last_seen_at", flat=True)
-            end = max(last.first(), start + timedelta(seconds=1))
+        if conference.is_completed:
+            end = max(newest_run(conference)[1], start + timedelta(seconds=1))
         carried = None
     else:
         start, end = now - length, now
@@ -156,17 +167,24 @@ def conference_chart(conference, *, range_key, now=None):
             .first()
         )
     chart = Chart(range_key, label, start, end)
-    runs = list(
-        history.filter(first_seen_at__gte=start, first_seen_at__lte=end)
-        .order_by("first_seen_at", "id")
-        .values_list(*RUN_COLUMNS)[: MAX_EXACT_RUNS + 1]
-    )
-    if len(runs) <= MAX_EXACT_RUNS:
+    in_range = history.filter(first_seen_at__gte=start, first_seen_at__lte=end)
+    # More than MAX_EXACT_RUNS? One step along the index answers, reading no rows.
+    if not in_range.order_by("first_seen_at").values_list("id")[MAX_EXACT_RUNS:].exists():
+        runs = list(in_range.order_by("first_seen_at", "id").values_list(*RUN_COLUMNS))
         chart.changes = len(runs)
         exact_spans(chart, ([carried] if carried else []) + runs)
     else:
-        bucketed_spans(chart, conference.pk, carried)
+        bucketed_spans(chart, conference, carried)
     return chart
+
+
+def newest_run(conference):
+    """The conference's newest run as a RUN_COLUMNS tuple (its row is at hand)."""
+    run = conference.latest_history
+    if run is None:
+        history = HistoryEntry.objects.filter(conference=conference).order_by("-first_seen_at")
+        return history.values_list(*RUN_COLUMNS).first()
+    return tuple(getattr(run, name) for name in RUN_COLUMNS)
 
 
 def run_end(run, following, end):
@@ -197,64 +215,79 @@ def exact_spans(chart, runs, *, until=None):
                 chart.seconds[name] = chart.seconds.get(name, 0) + length
 
 
+# One pass over the range's runs in index order, from the index alone (it includes the
+# values; the newest run's end, `last_end`, comes from its row): each run's end (the next
+# run's start) and whether it is the last of its bucket come from window functions over
+# that order, so the aggregates need no sorting of their own.
 BUCKETS_SQL = """
 WITH runs AS (
     SELECT first_seen_at AS at, state, active_members AS members, hold, mute,
-           LEAST(COALESCE(
-               lead(first_seen_at) OVER (ORDER BY first_seen_at, id),
-               CASE WHEN state = 'completed' THEN %(end)s ELSE last_seen_at END
-           ), %(end)s) AS until
+           date_bin(%(stride)s, first_seen_at, %(origin)s) AS bucket,
+           LEAST(COALESCE(lead(first_seen_at) OVER w, %(last_end)s), %(end)s) AS until,
+           lead(date_bin(%(stride)s, first_seen_at, %(origin)s)) OVER w AS next_bucket
     FROM conferences_historyentry
     WHERE conference_id = %(conference)s
       AND first_seen_at >= %(start)s AND first_seen_at <= %(end)s
+    WINDOW w AS (ORDER BY first_seen_at)
+), marked AS (
+    SELECT *, next_bucket IS DISTINCT FROM bucket AS last FROM runs
 )
-SELECT date_bin(%(stride)s, at, %(start)s) AS bucket,
+SELECT bucket,
        count(*),
        min(members),
        max(members),
-       (array_agg(members ORDER BY at DESC))[1],
-       (array_agg(state ORDER BY at DESC))[1],
-       (array_agg(hold ORDER BY at DESC))[1],
+       max(members) FILTER (WHERE last),
+       max(state) FILTER (WHERE last),
+       bool_or(hold) FILTER (WHERE last),
        bool_or(hold),
-       (array_agg(mute ORDER BY at DESC))[1],
+       bool_or(mute) FILTER (WHERE last),
        bool_or(mute),
        max(until),
+       min(at),
        extract(epoch FROM sum(until - at) FILTER (WHERE state = 'created')),
        extract(epoch FROM sum(until - at) FILTER (WHERE state = 'active')),
        extract(epoch FROM sum(until - at) FILTER (WHERE state = 'completed')),
        extract(epoch FROM sum(until - at) FILTER (WHERE state IS NULL)),
        extract(epoch FROM sum(until - at) FILTER (WHERE hold)),
        extract(epoch FROM sum(until - at) FILTER (WHERE mute))
-FROM runs
-GROUP BY 1
-ORDER BY 1
+FROM marked
+GROUP BY bucket
+ORDER BY bucket
 """
 
 
-def bucketed_spans(chart, conference_pk, carried):
-    """Spans of BUCKETS buckets summed up in SQL: one span per bucket with runs (lowest,
+def bucketed_spans(chart, conference, carried):
+    """Spans of buckets summed up in SQL: one span per bucket with runs (lowest,
     highest and last members, hold or mute at any time) and, up to the next bucket with
     runs, one span with the values the bucket ended with."""
-    stride = (chart.end - chart.start) / BUCKETS
+    length = chart.end - chart.start
+    stride = next((s for s in STRIDES if s * MAX_BUCKETS >= length), length / MAX_BUCKETS)
+    newest = newest_run(conference)
     params = {
-        "conference": conference_pk,
+        "conference": conference.pk,
         "start": chart.start,
         "end": chart.end,
         "stride": stride,
+        "origin": GRID_ORIGIN,
+        "last_end": run_end(newest, None, chart.end),
     }
     with connection.cursor() as cursor:
         cursor.execute(BUCKETS_SQL, params)
         rows = cursor.fetchall()
     chart.bucketed, chart.bucket = True, stride
     if carried:
-        exact_spans(chart, [carried], until=rows[0][0])
+        exact_spans(chart, [carried], until=rows[0][11])  # until the first run in the range
     for index, row in enumerate(rows):
         bucket, count, low, high, last, state, hold, any_hold, mute, any_mute, until = row[:11]
         chart.changes += count
-        for name, value in zip((*STATES, None, "hold", "mute"), row[11:], strict=True):
+        for name, value in zip((*STATES, None, "hold", "mute"), row[12:], strict=True):
             if value:
                 chart.seconds[name] = chart.seconds.get(name, 0) + float(value)
-        start = max(bucket, chart.spans[-1].end) if chart.spans else bucket
+        start = max(bucket, chart.spans[-1].end if chart.spans else chart.start)
+        before = chart.spans[-1].last if chart.spans else None
+        if before is not None and low is not None and start < row[11]:
+            # The count in effect when the bucket starts counts too.
+            low, high = min(low, before), max(high, before)
         bucket_end = min(bucket + stride, until)
         chart.spans.append(Span(start, bucket_end, state, low, high, last, any_hold, any_mute))
         following = rows[index + 1][0] if index + 1 < len(rows) else until
@@ -269,7 +302,7 @@ HOLD_Y, MUTE_Y, STRIP_HEIGHT = 148, 160, 9
 AXIS_Y, HEIGHT = 184, 190
 STATE_FILL = {"created": "#fbecb5", "active": "#cdebd5", "completed": "#dfe2e6"}
 UNKNOWN_FILL = "#eeeeee"
-HOLD_FILL, MUTE_FILL, LINE = "#b35c00", "#6a3d9a", "#1d3557"
+HOLD_FILL, MUTE_FILL, LINE, BAND = "#b35c00", "#6a3d9a", "#1d3557", "#4d6687"
 
 
 def draw(chart, *, title):
@@ -305,12 +338,16 @@ def draw(chart, *, title):
             f'<text x="{LEFT - 4}" y="{y(value) + 4:.1f}" text-anchor="end" '
             f'font-size="11" fill="#4b5560">{value}</text>'
         )
-    for span in chart.spans:
-        if span.low is not None and span.high is not None and span.high > span.low:
-            height = y(span.low) - y(span.high)
-            width = x(span.end) - x(span.start)
-            parts.append(rect(x(span.start), y(span.high), width, height, LINE, opacity=0.35))
-    parts.append(members_path(chart.spans, x, y))
+    if chart.bucketed:
+        # Each bucket as a band from its fewest to its most members.
+        for span in chart.spans:
+            if span.low is not None and span.high is not None:
+                height = max(y(span.low) - y(span.high), 2)
+                width = x(span.end) - x(span.start) + 0.5  # overlap: no seams between
+                top_y = min(y(span.high), PLOT_BOTTOM - 1)
+                parts.append(rect(x(span.start), top_y, width, height, BAND))
+    else:
+        parts.append(members_path(chart.spans, x, y))
     for name, row_y, fill in (("hold", HOLD_Y, HOLD_FILL), ("mute", MUTE_Y, MUTE_FILL)):
         parts.append(
             f'<text x="{LEFT - 4}" y="{row_y + STRIP_HEIGHT - 1}" text-anchor="end" '
@@ -355,7 +392,7 @@ def merged(spans, value_of):
 
 
 def members_path(spans, x, y):
-    """A step line of the members at the end of each span; unknown counts and gaps in the
+    """A step line of the members of each span; unknown counts and gaps in the
     observations break it."""
     commands, previous = [], None
     for span in spans:

@@ -79,6 +79,10 @@ class Entry:
         return (self.at, self.rank, self.id)
 
     @property
+    def local_at(self):
+        return timezone.localtime(self.at)
+
+    @property
     def is_polling(self):
         return self.kind in ("problem", "recovered")
 

@@ -148,7 +148,8 @@ def conference_detail(request, pk):
         response = HttpResponse(status=204)
         patch_vary_headers(response, ["HX-Request"])
         return response
-    conference = get_object_or_404(Conference.objects.select_related("account"), pk=pk)
+    conferences = Conference.objects.select_related("account", "latest_history")
+    conference = get_object_or_404(conferences, pk=pk)
     context = conference_page_context(conference, range_key=range_key, cursor=cursor)
     context.update({"version": version, "before": before})
     if request.htmx:

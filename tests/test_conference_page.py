@@ -271,7 +271,8 @@ def test_a_long_history_is_bucketed_in_sql_and_keeps_its_totals(conference):
     for index in range(1440):  # one run a minute for 24 hours
         first = now - timedelta(hours=24) + index * step
         rows.append((first, first + step / 2, "active", index % 10, index % 2 == 0, False))
-    conference = add_runs(conference, rows)
+    add_runs(conference, rows)
+    conference = Conference.objects.select_related("latest_history").get(pk=conference.pk)
 
     with CaptureQueriesContext(connection) as queries:
         chart = charts.conference_chart(conference, range_key="24h", now=now)
@@ -279,12 +280,12 @@ def test_a_long_history_is_bucketed_in_sql_and_keeps_its_totals(conference):
 
     assert chart.bucketed and chart.changes == 1440
     assert len(queries) == 3
-    assert len(chart.spans) <= 2 * charts.BUCKETS + 1
+    assert len(chart.spans) <= 2 * charts.MAX_BUCKETS + 1
     assert (min(s.low for s in chart.spans), max(s.high for s in chart.spans)) == (0, 9)
     # Every other minute on hold: 12 hours (the last run lasts until it was last seen).
     assert abs(chart.seconds["hold"] - 12 * 3600) <= 60
     assert "on hold 11 h 59 min" in chart.summary() or "on hold 12 h" in chart.summary()
-    assert "Each point of the chart sums up 4 min 48 s." in chart.summary()
+    assert "Each point of the chart sums up 5 min." in chart.summary()
     assert len(svg) < 60_000
 
 
@@ -500,3 +501,27 @@ def test_an_export_with_a_bad_range_or_format_is_refused(signed_in, conference):
 def test_the_export_needs_a_sign_in(client, conference):
     response = client.get(reverse("conferences:history-export", args=[conference.pk, "csv"]))
     assert response.status_code == 302
+
+
+def test_a_bucketed_range_starts_with_the_run_in_effect_before_it(conference):
+    now = timezone.now().replace(microsecond=0)
+    start = now - timedelta(hours=1)
+    rows = [(now - timedelta(days=2), start + timedelta(minutes=5), "active", 7, True, False)]
+    for index in range(700):  # from 10 minutes into the hour, one run every 3 s
+        first = start + timedelta(minutes=10, seconds=3 * index)
+        rows.append((first, first, "active", index % 3, False, False))
+    add_runs(conference, rows)
+    conference = Conference.objects.select_related("latest_history").get(pk=conference.pk)
+
+    chart = charts.conference_chart(conference, range_key="1h", now=now)
+
+    assert chart.bucketed and chart.changes == 700
+    first = chart.spans[0]
+    assert (first.start, first.end, first.last, first.hold) == (
+        start,
+        start + timedelta(minutes=10),
+        7,
+        True,
+    )
+    assert chart.spans[1].start == start + timedelta(minutes=10)
+    assert chart.seconds["hold"] == 600
