@@ -9,6 +9,7 @@ SEED ?= $(shell date +%s)
 export SIM_PORT WEB_PORT SIM_RATE SEED MAIL_PORT
 
 .PHONY: install services chromium run test bench bench-alerts bench-throughput bench-admin lint format
+.PHONY: bench-conference
 
 install: $(VENV)/.installed
 
@@ -41,6 +42,9 @@ bench-throughput: install services
 
 bench-admin: install services
 	$(PY) tests/bench/bench_admin.py
+
+bench-conference: install services
+	$(PY) tests/bench/bench_conference_page.py
 
 lint:
 	$(VENV)/bin/ruff check .
