@@ -8,7 +8,8 @@ MAIL_PORT ?= 8025
 SEED ?= $(shell date +%s)
 export SIM_PORT WEB_PORT SIM_RATE SEED MAIL_PORT
 
-.PHONY: install services chromium run test bench bench-alerts bench-throughput bench-admin bench-callbacks lint format
+.PHONY: install services chromium run test bench bench-alerts bench-throughput bench-admin lint format
+.PHONY: bench-callbacks bench-conference
 
 install: $(VENV)/.installed
 
@@ -44,6 +45,9 @@ bench-admin: install services
 
 bench-callbacks: install services
 	$(PY) tests/bench/bench_callbacks.py
+
+bench-conference: install services
+	$(PY) tests/bench/bench_conference_page.py
 
 lint:
 	$(VENV)/bin/ruff check .

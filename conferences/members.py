@@ -293,18 +293,6 @@ def page_context(conference, *, now):
     return {"present": present, "departed": departed, "now": now}
 
 
-def version_parts(conference):
-    """For a page's "changed?" fingerprint: any member change (a callback's mute, say)
-    changes these, so the live refresh answers with the new list instead of 204."""
-    latest = (
-        Member.objects.filter(conference=conference)
-        .order_by("-last_changed_at")
-        .values_list("last_changed_at", flat=True)
-        .first()
-    )
-    return (Member.objects.filter(conference=conference).count(), latest)
-
-
 @dataclass(frozen=True)
 class TimelineEntry:
     time: object

@@ -107,6 +107,10 @@ class Conference(models.Model):
     from_number = models.CharField(max_length=50, null=True, blank=True)
     created_time = models.DateTimeField(null=True, blank=True)
     completed_time = models.DateTimeField(null=True, blank=True)
+    # The conference's own settings at Catapult, as last observed (Catapult's `tag` is
+    # one free text set by the customer's app, unlike confwatch's `tags`).
+    callback_url = models.TextField(null=True, blank=True)
+    catapult_tag = models.TextField(null=True, blank=True)
     last_changed_at = models.DateTimeField(null=True, blank=True)
 
     # Poll bookkeeping.
@@ -159,12 +163,12 @@ class Conference(models.Model):
     def __str__(self):
         return self.label or self.conference_id
 
-    def run_last_seen(self, entry):
-        """When the history run `entry` was last seen: for the open run, the conference
-        row's newer run_seen_at where it has one."""
-        if entry.pk == self.latest_history_id and self.run_seen_at is not None:
-            return max(self.run_seen_at, entry.last_seen_at)
-        return entry.last_seen_at
+    def run_last_seen(self, run_pk, last_seen_at):
+        """When the history run `run_pk` (stored last_seen_at) was last seen: for the
+        open run, the conference row's newer run_seen_at where it has one."""
+        if run_pk == self.latest_history_id and self.run_seen_at is not None:
+            return max(self.run_seen_at, last_seen_at)
+        return last_seen_at
 
     @property
     def is_completed(self):
@@ -189,8 +193,15 @@ class HistoryEntry(models.Model):
     class Meta:
         verbose_name_plural = "history entries"
         indexes = [
-            # The detail page and history API: one conference's runs, newest first.
-            models.Index(fields=["conference", "-first_seen_at"], name="history_by_conference_idx"),
+            # The detail page and history API: one conference's runs, newest first. The
+            # chart sums a range up from the index alone (charts.BUCKETS_SQL, an index-only
+            # scan): the included values never change once a run is written, so moving
+            # last_seen_at on every poll stays a HOT update.
+            models.Index(
+                fields=["conference", "-first_seen_at"],
+                name="history_by_conference_idx",
+                include=["state", "active_members", "hold", "mute"],
+            ),
             # The admin's history list filtered by state, and its capped count:
             # WHERE state = %s ORDER BY id DESC LIMIT n (a rare state such as "created"
             # otherwise walks the whole table).
@@ -309,6 +320,11 @@ class Event(models.Model):
             models.Index(fields=["conference", "-occurred_at"], name="event_by_conference_idx"),
             # retention.prune: the oldest events first.
             models.Index(fields=["occurred_at"], name="event_by_age_idx"),
+            # The conference page's timeline: one conference's events of the kinds it
+            # shows (polling recovered), newest first, without walking its other events.
+            models.Index(
+                fields=["conference", "kind", "-occurred_at"], name="event_by_conference_kind_idx"
+            ),
         ]
 
     def __str__(self):

@@ -58,7 +58,9 @@ logger = logging.getLogger(__name__)
 # The values a history run is made of.
 STATUS_FIELDS = ("state", "active_members", "hold", "mute")
 # Descriptive fields kept on the conference row, not in history.
-DETAIL_FIELDS = ("from_number", "created_time", "completed_time")
+DETAIL_FIELDS = ("from_number", "created_time", "completed_time", "callback_url", "catapult_tag")
+# The catapult.Conference attribute of a detail field, where its name differs.
+API_NAMES = {"catapult_tag": "tag"}
 
 # An open history run's last_seen_at is written at most this often (seconds); meanwhile
 # the conference row's run_seen_at holds the exact time (Conference.run_last_seen).
@@ -127,8 +129,11 @@ class Observation:
     @classmethod
     def of_conference(cls, conference_pk, result, *, observed_at, claim_token=None):
         """A status read from the API (a catapult.Conference), partial where unknown."""
-        names = STATUS_FIELDS + DETAIL_FIELDS
-        seen = {name: getattr(result, name) for name in names if name not in result.unknown}
+        seen = {}
+        for name in STATUS_FIELDS + DETAIL_FIELDS:
+            api_name = API_NAMES.get(name, name)
+            if api_name not in result.unknown:
+                seen[name] = getattr(result, api_name)
         return cls(
             conference_pk=conference_pk,
             observed_at=observed_at,

@@ -28,19 +28,26 @@ def conference_data(conference):
     }
 
 
+# The fields of a history item, in the order the API and the exports give them.
+HISTORY_FIELDS = ["state", "active_members", "hold", "mute", "first_seen_at", "last_seen_at"]
+
+
+def history_item(entry, *, conference):
+    """One history run of the conference (a HistoryEntry, or anything with its
+    attributes) as plain data; the open run ends when the conference row says."""
+    return {
+        "state": entry.state,
+        "active_members": entry.active_members,
+        "hold": entry.hold,
+        "mute": entry.mute,
+        "first_seen_at": iso(entry.first_seen_at),
+        "last_seen_at": iso(conference.run_last_seen(entry.pk, entry.last_seen_at)),
+    }
+
+
 def history_data(conference, *, limit=MAX_HISTORY_ITEMS):
     entries = conference.history.order_by("-first_seen_at")[:limit]
-    return [
-        {
-            "state": entry.state,
-            "active_members": entry.active_members,
-            "hold": entry.hold,
-            "mute": entry.mute,
-            "first_seen_at": iso(entry.first_seen_at),
-            "last_seen_at": iso(conference.run_last_seen(entry)),
-        }
-        for entry in entries
-    ]
+    return [history_item(entry, conference=conference) for entry in entries]
 
 
 def conference_with_history(conference):

@@ -31,4 +31,5 @@ urlpatterns += [
     path("callbacks/<str:secret>/", views.callback, name="callback"),
     path("calls/", views.call_search, name="call-search"),
     path("api/calls/<str:call_id>/", views.api_call, name="api-call"),
+    path("conferences/<int:pk>/history.<str:fmt>", views.conference_export, name="history-export"),
 ]

@@ -1,16 +1,18 @@
 import hashlib
 import sys
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db import InterfaceError, OperationalError
-from django.db.models import Q
-from django.http import HttpResponse, JsonResponse
+from django.db.models import Count, Max, Q
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import (
@@ -23,12 +25,16 @@ from django.views.decorators.http import (
 from conferences import (
     acknowledgements,
     callbacks,
+    charts,
+    exports,
     members,
+    observations,
     reports,
     roles,
     schedules,
     sharing,
     subscriptions,
+    timeline,
     tracking,
 )
 from conferences.forms import AcknowledgeForm, FilterForm, ShareForm, SubscriptionForm, TrackForm
@@ -37,7 +43,6 @@ from conferences.models import Account, Conference, Delivery, EventKind, ShareLi
 from conferences.unsubscribe import subscription_for
 
 MAX_LISTED = 500
-EVENTS_PER_PAGE = 50
 MAX_DELIVERIES_SHOWN = 20
 
 
@@ -113,45 +118,61 @@ def conference_list(request):
     return response
 
 
+# The columns of a conference (and its account) the conference page shows: its live
+# refresh compares them, read in one cheap query, before loading anything else.
+LIVE_FIELDS = (
+    "label",
+    "tags",
+    "paused",
+    "state",
+    "active_members",
+    "hold",
+    "mute",
+    "from_number",
+    "created_time",
+    "completed_time",
+    "callback_url",
+    "catapult_tag",
+    "poll_status",
+    "poll_error",
+    "last_polled_at",
+    "last_observed_at",
+    "last_changed_at",
+    "latest_history_id",
+    "account__problem",
+    "account__problem_message",
+)
+
+
 def conference_detail(request, pk):
-    conference = get_object_or_404(
-        Conference.objects.select_related("account", "latest_history"), pk=pk
+    """The conference page: live status card, members chart over a range, timeline. Its
+    live refresh (htmx) answers 204 when the conference's row has not changed."""
+    try:
+        range_key = charts.parse_range(request.GET.get("range"))
+        before = request.GET.get("before") or None
+        cursor = timeline.Cursor.parse(before) if before else None
+    except (charts.BadRange, timeline.BadCursor) as error:
+        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
+    live = (
+        Conference.objects.filter(pk=pk)
+        # A member change (a callback's mute, say) changes the page too.
+        .annotate(member_rows=Count("members"), members_changed=Max("members__last_changed_at"))
+        .values_list(*LIVE_FIELDS, "member_rows", "members_changed")
+        .first()
     )
-    history = list(conference.history.order_by("-first_seen_at")[: reports.MAX_HISTORY_ITEMS])
-    for entry in history:
-        entry.last_seen_at = conference.run_last_seen(entry)
-    errors = list(conference.errors.order_by("-first_seen_at")[:20])
-    version = fingerprint(
-        [
-            conference.state,
-            conference.active_members,
-            conference.hold,
-            conference.mute,
-            conference.poll_status,
-            conference.last_polled_at,
-            conference.paused,
-        ]
-    )
-    context = {
-        "conference": conference,
-        "history": history,
-        "errors": errors,
-        "version": version,
-        "refresh_seconds": settings.CONFWATCH_PAGE_REFRESH,
-    }
+    if live is None:
+        raise Http404("No such conference.")
+    version = fingerprint([live, range_key, before])
+    if request.htmx and request.GET.get("v") == version:
+        response = HttpResponse(status=204)
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+    conferences = Conference.objects.select_related("account", "latest_history")
+    conference = get_object_or_404(conferences, pk=pk)
+    context = conference_page_context(conference, range_key=range_key, cursor=cursor)
+    context.update({"version": version, "before": before})
     if request.htmx:
-        return htmx_partial(
-            request, "conferences/detail.html#live-status", context, version=version
-        )
-    # The timeline and the alert emails sit outside the live partial: the page shows
-    # them as they were when it was loaded (reload for newer ones).
-    events = Paginator(conference.events.order_by("-occurred_at", "-id"), EVENTS_PER_PAGE)
-    events_page = events.get_page(request.GET.get("events_page"))
-    for event in events_page:
-        event.before_shown = shown_value(event.before)
-        event.after_shown = shown_value(event.after)
-        event.is_polling = event.kind in (EventKind.POLLING_PROBLEM, EventKind.POLLING_RECOVERED)
-    context["events_page"] = events_page
+        return render(request, "conferences/detail.html#live-status", context)
     context["deliveries"] = list(
         conference.deliveries.order_by("-created_at")[:MAX_DELIVERIES_SHOWN]
     )
@@ -160,15 +181,28 @@ def conference_detail(request, pk):
     return response
 
 
-def shown_value(value):
-    """An event's before or after value as the timeline shows it."""
-    if value is None:
-        return "–"
-    if value is True:
-        return "on"
-    if value is False:
-        return "off"
-    return str(value)
+def conference_page_context(conference, *, range_key, cursor):
+    now = timezone.now()
+    state_since = observations.state_since(conference.pk) if conference.state else None
+    chart = charts.conference_chart(conference, range_key=range_key, now=now)
+    title = f"Active members of {conference}, {chart.range_label}"
+    stale_after = timedelta(seconds=2 * settings.CONFWATCH_POLL_INTERVAL)
+    return {
+        "conference": conference,
+        "state_since": state_since,
+        "in_state_for": timeline.duration_text(now - state_since) if state_since else "",
+        "stale": conference.is_polled
+        and conference.last_observed_at is not None
+        and now - conference.last_observed_at > stale_after,
+        "chart": chart,
+        "chart_svg": mark_safe(chart.svg(title=title)),  # charts escapes every text
+        "chart_summary": chart.summary(),
+        "ranges": [(key, label) for key, (label, _) in charts.RANGES.items()],
+        "range_key": range_key,
+        "timeline": timeline.timeline_page(conference, before=cursor, now=now),
+        **members.page_context(conference, now=now),
+        "refresh_seconds": settings.CONFWATCH_PAGE_REFRESH,
+    }
 
 
 @permission_required(roles.TRACK_PERMISSION, raise_exception=True)
@@ -443,8 +477,8 @@ def shared_conference(request, token):
         conference = link.conference
         events = list(conference.events.order_by("-occurred_at", "-id")[:SHARED_EVENTS])
         for event in events:
-            event.before_shown = shown_value(event.before)
-            event.after_shown = shown_value(event.after)
+            event.before_shown = timeline.shown(event.before)
+            event.after_shown = timeline.shown(event.after)
             if event.kind == EventKind.ACKNOWLEDGED:
                 event.before_shown = event.after_shown = "–"  # who is not shared
         context = {
@@ -502,3 +536,17 @@ def api_call(request, call_id):
     return JsonResponse(
         {"call_id": call_id, "conferences": [members.call_data(row) for row in rows]}
     )
+
+
+@require_GET
+def conference_export(request, pk, fmt):
+    """The conference's history over a range of the chart, as CSV or JSON (the fields of
+    the history API), streamed."""
+    if fmt not in exports.FORMATS:
+        raise Http404("Export as csv or json.")
+    try:
+        range_key = charts.parse_range(request.GET.get("range"))
+    except charts.BadRange as error:
+        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
+    conference = get_object_or_404(Conference.objects.select_related("account"), pk=pk)
+    return exports.history_response(conference, fmt=fmt, range_key=range_key)

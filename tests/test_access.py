@@ -61,6 +61,7 @@ def concrete_url(route, objects):
         "conference_id": objects["conference"].conference_id,
         "secret": "not-the-secret",
         "call_id": "c-no-such-call",
+        "fmt": "csv",
     }
     url = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], route)
     url = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: values[m.group(1)], url)

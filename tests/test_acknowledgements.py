@@ -140,7 +140,7 @@ def test_the_conference_page_acknowledges_and_shows_who_acknowledged_what_and_wh
     assert acknowledgement.status == "in force until it expires or the state changes"
     page = signed_in.get(f"/conferences/{bridge.pk}/").content.decode()
     assert "vendor ticket 42" in page
-    assert 'class="event event-acknowledged' in page
+    assert 'class="entry entry-acknowledged' in page and "Acknowledged by staff" in page
 
 
 @pytest.mark.parametrize(

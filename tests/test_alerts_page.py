@@ -1,6 +1,3 @@
-import re
-from datetime import timedelta
-
 import pytest
 from django.core import signing
 from django.test import Client
@@ -8,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conferences import subscriptions, unsubscribe
-from conferences.models import Delivery, Event, Subscription
+from conferences.models import Delivery, Subscription
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db
@@ -251,64 +248,12 @@ def test_a_token_for_a_deleted_subscription_is_a_404(client, subscription):
     assert client.post(path).status_code == 404
 
 
-# The conference page's timeline and alert emails.
-
-
-def make_event(conference, kind, minutes_ago, **fields):
-    return Event.objects.create(
-        conference=conference,
-        account=conference.account,
-        kind=kind,
-        occurred_at=timezone.now() - timedelta(minutes=minutes_ago),
-        **fields,
-    )
+# The conference page's alert emails.
 
 
 @pytest.fixture
 def conference(db):
     return make_conference(make_account(name="acme"), "conf-timeline", state="active")
-
-
-def test_the_conference_page_shows_its_timeline(signed_in, conference):
-    make_event(conference, "state_changed", 5, before="created", after="active")
-    make_event(conference, "hold_changed", 4, before=False, after=True, source="callback")
-    make_event(
-        conference,
-        "polling_problem",
-        3,
-        before="ok",
-        after="unreachable",
-        detail={"message": "Connection refused"},
-    )
-    make_event(conference, "polling_recovered", 2, before="unreachable", after="ok")
-    other = make_conference(conference.account, "conf-other")
-    make_event(other, "mute_changed", 1, before=False, after=True)
-
-    text = signed_in.get(reverse("conferences:detail", args=[conference.pk])).content.decode()
-
-    timeline = text[text.index('<h2 id="timeline">') :]
-    rows = re.findall(r'<tr class="event event-(\w+)', timeline)
-    assert rows == ["polling_recovered", "polling_problem", "hold_changed", "state_changed"]
-    assert "state changed" in timeline and "<td>created</td>" in timeline
-    assert "<td>off</td>" in timeline and "<td>callback</td>" in timeline
-    assert "Connection refused" in timeline
-    assert 'class="event event-polling_problem event-polling"' in timeline
-    assert "mute changed" not in timeline
-
-
-def test_the_timeline_is_paginated_by_50(signed_in, conference):
-    for minute in range(55):
-        make_event(conference, "members_changed", minute, before=minute + 1, after=minute)
-    url = reverse("conferences:detail", args=[conference.pk])
-
-    first = signed_in.get(url).content.decode()
-    second = signed_in.get(url + "?events_page=2").content.decode()
-    nonsense = signed_in.get(url + "?events_page=lots")
-
-    assert first.count("event-members_changed") == 50
-    assert "page 1 of 2" in first and "?events_page=2" in first
-    assert second.count("event-members_changed") == 5
-    assert nonsense.status_code == 200
 
 
 def test_the_conference_page_shows_its_alert_emails(signed_in, conference):
@@ -336,16 +281,3 @@ def test_the_conference_page_shows_its_alert_emails(signed_in, conference):
     assert 'class="delivery-failed">failed' in emails
     assert "SMTP 550 mailbox unavailable" in emails
     assert "carol@example.com" not in emails
-
-
-def test_the_live_refresh_leaves_the_timeline_out_and_still_answers_204(signed_in, conference):
-    make_event(conference, "state_changed", 5, before="created", after="active")
-    url = reverse("conferences:detail", args=[conference.pk])
-
-    first = signed_in.get(url, headers={"HX-Request": "true"})
-    version = re.search(r"v=([0-9a-f]+)", first.content.decode()).group(1)
-    same = signed_in.get(f"{url}?v={version}", headers={"HX-Request": "true"})
-
-    assert 'id="live-status"' in first.content.decode()
-    assert "Timeline" not in first.content.decode()
-    assert same.status_code == 204

@@ -276,25 +276,3 @@ def test_with_a_budget_of_one_request_per_second_paged_members_never_exceed_it(s
     assert min(gaps) >= 0.99, gaps
     assert all(status != 429 for *_rest, status, _port in journal), gaps
     assert [Member.objects.filter(conference=c).count() for c in conferences] == [30, 30, 30]
-
-
-def test_a_member_change_changes_the_page_version(account):
-    conference = make_conference(account, "conf-version")
-    before = members.version_parts(conference)
-    now = datetime.now(UTC)
-    seen = catapult.Member(id="m-1", state="active", mute=False, call_id="c-1")
-    observations.record(
-        [observations.Observation(conference.pk, now, members=(seen,), source="callback")]
-    )
-    joined = members.version_parts(conference)
-    muted = catapult.Member(id="m-1", state="active", mute=True, call_id="c-1")
-    observations.record(
-        [
-            observations.Observation(
-                conference.pk, now + timedelta(seconds=1), members=(muted,), source="callback"
-            )
-        ]
-    )
-
-    assert len({before, joined, members.version_parts(conference)}) == 3
-    assert set(members.page_context(conference, now=now)) == {"present", "departed", "now"}

@@ -37,7 +37,7 @@ def runs(conference):
             run.hold,
             run.mute,
             run.first_seen_at,
-            conference.run_last_seen(run),
+            conference.run_last_seen(run.pk, run.last_seen_at),
         )
         for run in HistoryEntry.objects.filter(conference=conference).order_by("first_seen_at")
     ]
@@ -313,3 +313,27 @@ def test_a_short_problem_stores_no_event_at_all(conference, settings):
     observations.record([status(conference, at + timedelta(seconds=40))])
 
     assert [k for k, _, _ in kinds(conference)] == ["first_observed"]
+
+
+def test_the_tag_and_callback_url_the_api_sends_are_kept_on_the_conference(conference):
+    result = catapult.parse_conference(
+        {
+            "id": "conf-obs",
+            "state": "active",
+            "activeMembers": 2,
+            "tag": "customer-42",
+            "callbackUrl": "https://example.com/catapult/events",
+        }
+    )
+    observations.record(
+        [Observation.of_conference(conference.pk, result, observed_at=timezone.now())]
+    )
+    left_out = catapult.parse_conference({"id": "conf-obs", "state": "active", "activeMembers": 3})
+    observations.record(
+        [Observation.of_conference(conference.pk, left_out, observed_at=timezone.now())]
+    )
+
+    conference = reload(conference)
+    assert conference.catapult_tag == "customer-42"
+    assert conference.callback_url == "https://example.com/catapult/events"
+    assert conference.active_members == 3

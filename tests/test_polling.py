@@ -45,7 +45,7 @@ def test_a_steady_conference_adds_no_history_rows(account, sim_client):
 
     entry = HistoryEntry.objects.get(conference=conference)
     assert entry.pk == first.pk
-    assert reload(conference).run_last_seen(entry) > first.last_seen_at
+    assert reload(conference).run_last_seen(entry.pk, entry.last_seen_at) > first.last_seen_at
     assert entry.first_seen_at == first.first_seen_at
     assert (entry.state, entry.active_members, entry.hold, entry.mute) == (
         "created",

@@ -69,7 +69,7 @@ def test_the_detail_page_shows_history_and_updates_live(
     polling.poll_round(force=True)
 
     expect(page.locator("#status-card .state")).to_have_text("active", timeout=10000)
-    expect(page.locator("table.history tbody tr")).to_have_count(2)
+    expect(page.locator("table.timeline tbody tr")).to_have_count(2)
     assert page.evaluate("window.notReloaded") is True
 
 
