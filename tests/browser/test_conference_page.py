@@ -62,9 +62,12 @@ def test_a_change_on_the_simulator_shows_on_the_open_conference_page(
         expect(card.locator(".hold")).to_have_text("on hold")
         expect(page.locator("#chart .chart-summary")).to_contain_text("1 at the end")
         expect(page.locator(f"#chart rect[fill='{charts.HOLD_FILL}']")).to_have_count(1)
-        rows = page.locator("table.timeline tbody tr")
+        rows = page.locator("table.timeline tbody tr:not(.entry-member)")
         expect(rows).to_have_count(2)
         expect(rows.first).to_contain_text("State, members, hold changed")
+        # The members list is read too: the member's arrival joins the page and timeline.
+        expect(page.locator("#members")).to_contain_text("c-1", timeout=within)
+        expect(page.locator("table.timeline tr.entry-member")).to_contain_text("c-1 joined")
         assert page.evaluate("window.notReloaded") is True
 
         SCREENSHOTS.mkdir(exist_ok=True)
