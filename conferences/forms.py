@@ -2,7 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from conferences import subscriptions, tracking
-from conferences.models import Account, ConferenceState, Subscription
+from conferences.models import Account, Subscription, UserPreference
 
 
 class TrackForm(forms.Form):
@@ -10,7 +10,8 @@ class TrackForm(forms.Form):
     conference_ids = forms.CharField(
         label="Conference ids",
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "conf-abc123, conf-def456"}),
-        help_text="One or more Catapult conference ids, separated by spaces or commas.",
+        help_text="One or more Catapult conference ids, separated by spaces, commas, semicolons "
+        "or new lines.",
     )
     label = forms.CharField(max_length=200, required=False)
     tags = forms.CharField(
@@ -28,20 +29,73 @@ class TrackForm(forms.Form):
         return tags
 
 
+SORT_COLUMNS = ("label", "members", "changed", "state")
+
+
 class FilterForm(forms.Form):
-    q = forms.CharField(required=False, max_length=100, label="Search")
+    """The overview's filters, sort and page: all in the URL, so a view is bookmarkable and
+    back and forward work. Every field is optional; a bad value is a form error."""
+
+    q = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Search",
+        help_text="Id, label, tag or from number.",
+    )
     state = forms.ChoiceField(
         required=False,
-        choices=[("", "any state"), ("pending", "not yet observed")]
-        + list(ConferenceState.choices),
+        label="State",
+        choices=[
+            ("", "any state"),
+            ("pending", "not yet observed"),
+            ("created", "created"),
+            ("active", "active"),
+            ("completed", "completed"),
+            ("completed_today", "completed today"),
+        ],
     )
     account = forms.ModelChoiceField(
-        queryset=Account.objects.order_by("name"), required=False, empty_label="any account"
+        queryset=Account.objects.order_by("name"),
+        required=False,
+        empty_label="any account",
+        label="Account",
     )
+    tag = forms.CharField(required=False, max_length=50, label="Tag")
+    health = forms.ChoiceField(
+        required=False,
+        label="Polling",
+        choices=[
+            ("", "any"),
+            ("ok", "OK"),
+            ("problem", "any problem"),
+            ("failing", "failing"),
+            ("not_found", "not found"),
+            ("stale", "stale"),
+            ("pending", "never polled"),
+        ],
+    )
+    hold = forms.ChoiceField(
+        required=False,
+        label="Hold",
+        choices=[("", "any"), ("on", "on hold"), ("off", "not on hold")],
+    )
+    mute = forms.ChoiceField(
+        required=False,
+        label="Mute",
+        choices=[("", "any"), ("on", "muted"), ("off", "not muted")],
+    )
+    # The parameter keeps its old name (bookmarks); its words say what it does.
     tracking = forms.ChoiceField(
         required=False,
-        choices=[("", "tracked"), ("paused", "paused"), ("all", "tracked and paused")],
+        label="Paused",
+        choices=[("", "not paused"), ("paused", "paused only"), ("all", "paused or not")],
     )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[("", "problems first")]
+        + [(key, key) for name in SORT_COLUMNS for key in (name, f"-{name}")],
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
 
 # What each kind of alert is about, as the Alerts page offers them.
@@ -77,7 +131,7 @@ class SubscriptionForm(forms.Form):
         label="Conference ids",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "conf-abc123, conf-def456"}),
-        help_text="Separated by spaces or commas.",
+        help_text="Separated by spaces, commas, semicolons or new lines.",
     )
     kinds = forms.MultipleChoiceField(
         choices=[(name, KIND_LABELS.get(name, name)) for name in Subscription.KINDS],
@@ -139,3 +193,19 @@ class SubscriptionForm(forms.Form):
         elif data["scope"] == Subscription.Scope.CONFERENCES:
             arguments.update(account=data["account"], conference_ids=data["conference_ids"])
         return arguments
+
+
+class PreferenceForm(forms.ModelForm):
+    class Meta:
+        model = UserPreference
+        fields = ["time_zone"]
+        labels = {"time_zone": "Time zone"}
+        help_texts = {"time_zone": "A name such as Europe/Berlin; blank: the site's."}
+        widgets = {
+            "time_zone": forms.TextInput(
+                attrs={"list": "zone-names", "placeholder": "Europe/Berlin", "autocomplete": "off"}
+            )
+        }
+
+    def clean_time_zone(self):
+        return subscriptions.clean_time_zone(self.cleaned_data["time_zone"])

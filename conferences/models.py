@@ -407,3 +407,15 @@ class Delivery(models.Model):
     def message_id(self):
         """Stable across retries, so a rare duplicate is recognisable as one."""
         return f"<confwatch.delivery.{self.pk}@{settings.CONFWATCH_MAIL_DOMAIN}>"
+
+
+class UserPreference(models.Model):
+    """What one user chose for the pages: the time zone their times are shown in."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference"
+    )
+    time_zone = models.CharField(max_length=60, blank=True, help_text="Blank: the site's.")
+
+    def __str__(self):
+        return f"{self.user}: {self.time_zone or 'site time zone'}"

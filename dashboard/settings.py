@@ -115,6 +115,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+# An htmx request without a session is sent to sign-in with HX-Redirect; times are shown
+# in the signed-in user's time zone (after AuthenticationMiddleware).
+MIDDLEWARE += [
+    "conferences.middleware.HtmxSignInRedirect",
+    "conferences.middleware.UserTimeZone",
+]
 
 if PRODUCTION:
     # Serves collected static files (the release step runs collectstatic).

@@ -1,0 +1,318 @@
+"""The overview: every tracked conference at a glance, problems first.
+
+What support staff ask of it, and where it is answered here:
+- "what is wrong right now": `counts` (one aggregate query) and the default order
+  (problems, then active ones by most recent change);
+- "show me only ...": `filtered` applies the filter form (state, account, tag, polling
+  health, hold, mute, paused, search) to a queryset;
+- "has anything changed since my last look": `version` answers from the same single
+  aggregate query (counts plus a digest of the filtered rows), before any row is loaded,
+  so an unchanged live refresh is one query and a 204;
+- "which account is short of budget": `account_strip`.
+
+Staleness depends on the clock, so it is computed when read, never stored: a conference
+that is polled (neither paused nor completed) is stale when its last successful poll
+(`last_observed_at`; its tracking time if never observed) is older than twice the poll
+interval.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce, Lower, NullIf
+from django.utils import timezone
+
+from conferences.models import Account, Conference, ConferenceState, PollStatus, StatusChange
+
+PAGE_SIZE = 50
+FAILING = [
+    PollStatus.CREDENTIALS_REJECTED,
+    PollStatus.RATE_LIMITED,
+    PollStatus.UNREACHABLE,
+    PollStatus.API_ERROR,
+    PollStatus.MALFORMED,
+]
+BUDGET_SHARE = 0.97  # as polling.BUDGET_SHARE: what of a budget polling may spend
+
+# What the rows show, hashed per row for `version`: a change to any of these re-renders.
+ROW_DIGEST = RawSQL(
+    "hashtext(concat_ws('|', conferences_conference.id, conferences_conference.state, "
+    "active_members, hold, mute, paused, poll_status, poll_error, label, "
+    "array_to_string(tags, ','), last_changed_at, from_number, account_id))::bigint",
+    [],
+)
+
+
+def stale_after():
+    """Seconds without a successful poll after which a polled conference is stale."""
+    return 2 * settings.CONFWATCH_POLL_INTERVAL
+
+
+def polled_q():
+    """Neither paused nor completed (never observed counts as polled)."""
+    return Q(paused=False) & (Q(state__isnull=True) | ~Q(state=ConferenceState.COMPLETED))
+
+
+def stale_q(now):
+    cutoff = now - timedelta(seconds=stale_after())
+    return polled_q() & (
+        Q(last_observed_at__lt=cutoff) | Q(last_observed_at__isnull=True, tracked_at__lt=cutoff)
+    )
+
+
+def problem_q(now):
+    failing = Q(poll_status=PollStatus.NOT_FOUND) | Q(poll_status__in=FAILING)
+    return (polled_q() & failing) | stale_q(now)
+
+
+def start_of_today():
+    """Midnight in the viewer's time zone (the one the middleware activated)."""
+    today = timezone.localdate()
+    return timezone.make_aware(datetime.combine(today, time.min))
+
+
+def completed_today_q():
+    """Completed since midnight (the API's completed time, else when we saw it change)."""
+    start = start_of_today()
+    return Q(state=ConferenceState.COMPLETED) & (
+        Q(completed_time__gte=start) | Q(completed_time__isnull=True, last_changed_at__gte=start)
+    )
+
+
+# The quick filters at the top: (name, label, the query each counts, its filter URL).
+def count_definitions(now):
+    unpaused = Q(paused=False)
+    return [
+        ("active", "active", unpaused & Q(state=ConferenceState.ACTIVE), "state=active"),
+        ("created", "created", unpaused & Q(state=ConferenceState.CREATED), "state=created"),
+        (
+            "completed_today",
+            "completed today",
+            unpaused & completed_today_q(),
+            "state=completed_today",
+        ),
+        (
+            "not_found",
+            "not found",
+            polled_q() & Q(poll_status=PollStatus.NOT_FOUND),
+            "health=not_found",
+        ),
+        ("failing", "failing", polled_q() & Q(poll_status__in=FAILING), "health=failing"),
+        ("stale", "stale", stale_q(now), "health=stale"),
+        ("paused", "paused", Q(paused=True), "tracking=paused"),
+    ]
+
+
+def filter_q(data, *, now):
+    """The filter form's cleaned data as one Q (so the same condition can filter rows and
+    an aggregate)."""
+    condition = Q()
+    query = (data.get("q") or "").strip()
+    if query:
+        condition &= (
+            Q(conference_id__icontains=query)
+            | Q(label__icontains=query)
+            | Q(tags__contains=[query.lower()])
+            | Q(from_number__icontains=query)
+        )
+    state = data.get("state")
+    if state == "pending":
+        condition &= Q(state__isnull=True)
+    elif state == "completed_today":
+        condition &= completed_today_q()
+    elif state:
+        condition &= Q(state=state)
+    if data.get("account"):
+        condition &= Q(account=data["account"])
+    tag = (data.get("tag") or "").strip().lower()
+    if tag:
+        condition &= Q(tags__contains=[tag])
+    health = data.get("health")
+    if health == "ok":
+        condition &= Q(poll_status=PollStatus.OK) & ~stale_q(now)
+    elif health == "problem":
+        condition &= problem_q(now)
+    elif health == "failing":
+        condition &= Q(poll_status__in=FAILING)
+    elif health == "not_found":
+        condition &= Q(poll_status=PollStatus.NOT_FOUND)
+    elif health == "stale":
+        condition &= stale_q(now)
+    elif health == "pending":
+        condition &= Q(poll_status=PollStatus.PENDING)
+    for name in ("hold", "mute"):
+        if data.get(name) == "on":
+            condition &= Q(**{name: True})
+        elif data.get(name) == "off":
+            condition &= Q(**{name: False})
+    if data.get("tracking") == "paused":
+        condition &= Q(paused=True)
+    elif data.get("tracking") != "all":
+        condition &= Q(paused=False)
+    return condition
+
+
+def rank(now):
+    """0 problems, 1 active, 2 created, 3 not yet observed, 4 completed, 5 paused."""
+    return Case(
+        When(paused=True, then=Value(5)),
+        When(problem_q(now), then=Value(0)),
+        When(state=ConferenceState.ACTIVE, then=Value(1)),
+        When(state=ConferenceState.CREATED, then=Value(2)),
+        When(state__isnull=True, then=Value(3)),
+        default=Value(4),
+        output_field=IntegerField(),
+    )
+
+
+def ordering(sort, now):
+    """ORDER BY for a sort key of the filter form; ties broken by id so pages are stable."""
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    changed = F("last_changed_at").desc(nulls_last=True)
+    if key == "label":
+        expression = Lower(Coalesce(NullIf("label", Value("")), "conference_id"))
+        first = expression.desc() if descending else expression.asc()
+        return [first, "pk"]
+    if key == "members":
+        members = F("active_members")
+        first = members.desc(nulls_last=True) if descending else members.asc(nulls_last=True)
+        return [first, changed, "pk"]
+    if key == "changed":
+        moment = F("last_changed_at")
+        first = moment.asc(nulls_first=True) if descending else moment.desc(nulls_last=True)
+        return [first, "pk"]
+    if key == "state":
+        state_rank = rank(now)
+        first = state_rank.desc() if descending else state_rank.asc()
+        return [first, F("state").asc(nulls_first=True), changed, "pk"]
+    return [rank(now).asc(), changed, "pk"]
+
+
+def filtered(data, *, now=None):
+    now = now or timezone.now()
+    return Conference.objects.filter(filter_q(data, now=now))
+
+
+@dataclass
+class Summary:
+    """The one aggregate query of the overview: the counts at the top, and the filtered
+    rows' number and digest."""
+
+    counts: dict
+    rows: int
+    digest: int
+    accounts: int
+
+    def version(self, *extra):
+        text = repr((sorted(self.counts.items()), self.rows, self.digest, self.accounts, extra))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def summarize(data, *, now):
+    """One query: the counts, and the number and digest of the rows the filters keep
+    (data None: a filter form with errors, which keeps nothing)."""
+    definitions = count_definitions(now)
+    condition = filter_q(data, now=now) if data is not None else Q(pk__in=[])
+    # Aggregate names must not be field names ("paused"): hence the prefixes.
+    aggregates = {f"n_{name}": Count("pk", filter=query) for name, _, query, _ in definitions}
+    aggregates["x_rows"] = Count("pk", filter=condition)
+    aggregates["x_digest"] = Sum(ROW_DIGEST, filter=condition)
+    aggregates["x_accounts"] = Count("account_id", distinct=True)
+    result = Conference.objects.aggregate(**aggregates)
+    counts = {name: result[f"n_{name}"] for name, _, _, _ in definitions}
+    return Summary(
+        counts=counts,
+        rows=result["x_rows"],
+        digest=result["x_digest"] or 0,
+        accounts=result["x_accounts"],
+    )
+
+
+def count_links(summary, *, now):
+    return [
+        {"name": name, "label": label, "count": summary.counts[name], "query": query}
+        for name, label, _, query in count_definitions(now)
+    ]
+
+
+def page_of_rows(data, *, now, page=1):
+    """One page of the filtered conferences in the chosen order, with each one's rank,
+    staleness and since when it is in its state."""
+    state_since = Subquery(
+        StatusChange.objects.filter(conference=OuterRef("pk"))
+        .order_by("-changed_at")
+        .values("changed_at")[:1]
+    )
+    offset = (page - 1) * PAGE_SIZE
+    rows = (
+        filtered(data, now=now)
+        .select_related("account")
+        .annotate(state_since=state_since, rank=rank(now))
+        .order_by(*ordering(data.get("sort") or "", now))[offset : offset + PAGE_SIZE]
+    )
+    cutoff = now - timedelta(seconds=stale_after())
+    rows = list(rows)
+    for row in rows:
+        row.is_stale = row.is_polled and (row.last_observed_at or row.tracked_at) < cutoff
+        row.is_failing = row.poll_status in FAILING or row.poll_status == PollStatus.NOT_FOUND
+    return rows
+
+
+def account_strip(*, now):
+    """Each account: its budget, the share of it polling every polled conference each
+    interval needs, the interval that budget really allows, and its stalest active
+    conference."""
+    interval = settings.CONFWATCH_POLL_INTERVAL
+    accounts = Account.objects.annotate(
+        polled=Count(
+            "conferences",
+            filter=Q(conferences__paused=False)
+            & (
+                Q(conferences__state__isnull=True)
+                | ~Q(conferences__state=ConferenceState.COMPLETED)
+            ),
+        ),
+        stalest=Min(
+            Coalesce("conferences__last_observed_at", "conferences__tracked_at"),
+            filter=Q(conferences__paused=False, conferences__state=ConferenceState.ACTIVE),
+        ),
+    ).order_by("name")
+    strip = []
+    for account in accounts:
+        usable = account.request_budget * BUDGET_SHARE
+        needed = account.polled / interval
+        strip.append(
+            {
+                "account": account,
+                "budget": account.request_budget,
+                "needed": needed,
+                "share": round(100 * needed / usable) if usable else 0,
+                # With more conferences than the budget polls each interval, they are
+                # polled less often: say how often they really are.
+                "real_interval": max(interval, account.polled / usable) if usable else None,
+                "over_budget": needed > usable,
+                "polled": account.polled,
+                "stalest": account.stalest,
+                "stalest_seconds": (now - account.stalest).total_seconds()
+                if account.stalest
+                else None,
+            }
+        )
+    return strip
