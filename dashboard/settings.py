@@ -266,3 +266,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"urllib3": {"level": "WARNING"}},
 }
+# The development server's request lines follow LOG_LEVEL too (the demo runs at WARNING:
+# only failed requests are shown).
+LOGGING["loggers"]["django.server"] = {"level": env_str("LOG_LEVEL", "INFO")}
