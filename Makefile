@@ -8,7 +8,7 @@ MAIL_PORT ?= 8025
 SEED ?= $(shell date +%s)
 export SIM_PORT WEB_PORT SIM_RATE SEED MAIL_PORT
 
-.PHONY: install services chromium run test bench bench-alerts bench-throughput bench-admin lint format
+.PHONY: install services chromium run test bench bench-alerts bench-throughput bench-admin bench-pages lint format
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,9 @@ bench-throughput: install services
 
 bench-admin: install services
 	$(PY) tests/bench/bench_admin.py
+
+bench-pages: install services
+	$(PY) tests/bench/bench_pages.py
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,8 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from conferences import subscriptions, tracking
 from conferences.models import Account, Subscription, UserPreference
@@ -32,6 +35,34 @@ class TrackForm(forms.Form):
 SORT_COLUMNS = ("label", "members", "changed", "state")
 
 
+class QuickSelect(forms.Select):
+    """A <select> written in Python. The overview shows eight filters on every page;
+    Django's template-rendered widgets cost about 2 ms each there (a template per option)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        attrs = self.build_attrs(self.attrs, attrs)
+        chosen = set(self.format_value(value))
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (key, mark_safe(" selected") if str(key) in chosen else "", label)
+                for key, label in self.choices
+            ),
+        )
+        return format_html('<select name="{}"{}>{}</select>', name, flatatt(attrs), options)
+
+
+class QuickTextInput(forms.TextInput):
+    """A text <input> written in Python, for the same reason."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        attrs = self.build_attrs(self.attrs, attrs)
+        shown = self.format_value(value)
+        value_attr = format_html(' value="{}"', shown) if shown not in (None, "") else ""
+        return format_html('<input type="text" name="{}"{}{}>', name, value_attr, flatatt(attrs))
+
+
 class FilterForm(forms.Form):
     """The overview's filters, sort and page: all in the URL, so a view is bookmarkable and
     back and forward work. Every field is optional; a bad value is a form error."""
@@ -41,9 +72,11 @@ class FilterForm(forms.Form):
         max_length=100,
         label="Search",
         help_text="Id, label, tag or from number.",
+        widget=QuickTextInput(attrs={"placeholder": "id, label, tag or from number"}),
     )
     state = forms.ChoiceField(
         required=False,
+        widget=QuickSelect,
         label="State",
         choices=[
             ("", "any state"),
@@ -59,10 +92,12 @@ class FilterForm(forms.Form):
         required=False,
         empty_label="any account",
         label="Account",
+        widget=QuickSelect,
     )
-    tag = forms.CharField(required=False, max_length=50, label="Tag")
+    tag = forms.CharField(required=False, max_length=50, label="Tag", widget=QuickTextInput)
     health = forms.ChoiceField(
         required=False,
+        widget=QuickSelect,
         label="Polling",
         choices=[
             ("", "any"),
@@ -76,17 +111,20 @@ class FilterForm(forms.Form):
     )
     hold = forms.ChoiceField(
         required=False,
+        widget=QuickSelect,
         label="Hold",
         choices=[("", "any"), ("on", "on hold"), ("off", "not on hold")],
     )
     mute = forms.ChoiceField(
         required=False,
+        widget=QuickSelect,
         label="Mute",
         choices=[("", "any"), ("on", "muted"), ("off", "not muted")],
     )
     # The parameter keeps its old name (bookmarks); its words say what it does.
     tracking = forms.ChoiceField(
         required=False,
+        widget=QuickSelect,
         label="Paused",
         choices=[("", "not paused"), ("paused", "paused only"), ("all", "paused or not")],
     )

@@ -55,7 +55,7 @@ class HtmxSignInRedirect:
         else:
             next_url = request.get_full_path()
         client_redirect = HttpResponse(status=204)
-        client_redirect["HX-Redirect"] = f"{login_path}?{urlencode({'next': next_url})}"
+        client_redirect["HX-Redirect"] = f"{login_path}?{urlencode({'next': next_url}, safe='/')}"
         patch_vary_headers(client_redirect, ["HX-Request"])
         return client_redirect
 

@@ -50,11 +50,22 @@ FAILING = [
 ]
 BUDGET_SHARE = 0.97  # as polling.BUDGET_SHARE: what of a budget polling may spend
 
-# What the rows show, hashed per row for `version`: a change to any of these re-renders.
+# What the rows show, hashed per row for `version` and summed (so the order of rows does
+# not matter): change time, members, hold and mute folded into one bigint, plus the
+# state, poll status and message, paused, label and tags. Cheap on purpose (no text built
+# per row): 5,000 rows take a few milliseconds.
 ROW_DIGEST = RawSQL(
-    "hashtext(concat_ws('|', conferences_conference.id, conferences_conference.state, "
-    "active_members, hold, mute, paused, poll_status, poll_error, label, "
-    "array_to_string(tags, ','), last_changed_at, from_number, account_id))::bigint",
+    "hashint8(conferences_conference.id"
+    " # coalesce((extract(epoch FROM conferences_conference.last_changed_at) * 1000)::bigint, 0)"
+    " # (coalesce(conferences_conference.active_members, -1)::bigint << 42)"
+    " # (coalesce(conferences_conference.hold::int, 2)::bigint << 58)"
+    " # (coalesce(conferences_conference.mute::int, 2)::bigint << 61))::bigint"
+    " + hashtext(coalesce(conferences_conference.state, '-'))::bigint"
+    " + hashtext(conferences_conference.poll_status)::bigint"
+    " * (1 + conferences_conference.paused::int)"
+    " + hashtext(conferences_conference.poll_error)::bigint"
+    " + hashtext(conferences_conference.label)::bigint"
+    " + hashtext(array_to_string(conferences_conference.tags, ','))::bigint",
     [],
 )
 
@@ -254,21 +265,29 @@ def count_links(summary, *, now):
 
 def page_of_rows(data, *, now, page=1):
     """One page of the filtered conferences in the chosen order, with each one's rank,
-    staleness and since when it is in its state."""
+    staleness and since when it is in its state.
+
+    Two steps: the ids of the page (sorting narrow rows), then those rows in full."""
+    offset = (page - 1) * PAGE_SIZE
+    ids = list(
+        filtered(data, now=now)
+        .order_by(*ordering(data.get("sort") or "", now))
+        .values_list("pk", flat=True)[offset : offset + PAGE_SIZE]
+    )
     state_since = Subquery(
         StatusChange.objects.filter(conference=OuterRef("pk"))
         .order_by("-changed_at")
         .values("changed_at")[:1]
     )
-    offset = (page - 1) * PAGE_SIZE
-    rows = (
-        filtered(data, now=now)
+    by_id = {
+        row.pk: row
+        for row in Conference.objects.filter(pk__in=ids)
         .select_related("account")
-        .annotate(state_since=state_since, rank=rank(now))
-        .order_by(*ordering(data.get("sort") or "", now))[offset : offset + PAGE_SIZE]
-    )
+        .defer("account__api_token_encrypted", "account__api_secret_encrypted")
+        .annotate(state_since=state_since)
+    }
+    rows = [by_id[pk] for pk in ids if pk in by_id]
     cutoff = now - timedelta(seconds=stale_after())
-    rows = list(rows)
     for row in rows:
         row.is_stale = row.is_polled and (row.last_observed_at or row.tracked_at) < cutoff
         row.is_failing = row.poll_status in FAILING or row.poll_status == PollStatus.NOT_FOUND

@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -117,7 +118,10 @@ def conference_list(request):
         return response
     pages = max(1, -(-summary.rows // overview.PAGE_SIZE))
     rows = overview.page_of_rows(data, now=now, page=page) if data is not None else []
+    add_row_urls(rows)
     first = (page - 1) * overview.PAGE_SIZE + 1
+    can_pause = request.user.has_perm(roles.PAUSE_PERMISSION)
+    can_untrack = request.user.has_perm(roles.UNTRACK_PERMISSION)
     context = {
         "form": form,
         "conferences": rows,
@@ -137,9 +141,14 @@ def conference_list(request):
         else None,
         "next_query": query_with(request.GET, page=page + 1) if page < pages else None,
         "show_account": summary.accounts > 1,
-        "stale_after": int(overview.stale_after()),
-        "can_pause": request.user.has_perm(roles.PAUSE_PERMISSION),
-        "can_untrack": request.user.has_perm(roles.UNTRACK_PERMISSION),
+        "can_pause": can_pause,
+        "can_untrack": can_untrack,
+        "row_options": {
+            "show_account": summary.accounts > 1,
+            "can_pause": can_pause,
+            "can_untrack": can_untrack,
+            "stale_after": int(overview.stale_after()),
+        },
         "troubled_accounts": Account.objects.exclude(problem="").order_by("name"),
         "refresh_seconds": settings.CONFWATCH_PAGE_REFRESH,
         "hidden_refresh_seconds": hidden_refresh_seconds(),
@@ -153,6 +162,20 @@ def conference_list(request):
         response = render(request, "conferences/list.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+PK_MARK = 987654321
+
+
+def add_row_urls(rows):
+    """Each row's links and action addresses, reversed once per page, not per row."""
+    patterns = {
+        name: reverse(f"conferences:{name}", args=[PK_MARK]).replace(str(PK_MARK), "{}")
+        for name in ("detail", "pause", "resume", "untrack")
+    }
+    for row in rows:
+        for name, pattern in patterns.items():
+            setattr(row, f"{name}_url", pattern.format(row.pk))
 
 
 def hidden_refresh_seconds():
