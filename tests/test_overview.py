@@ -99,7 +99,7 @@ def test_an_htmx_poll_without_a_session_is_sent_to_sign_in_not_given_the_form(cl
     )
 
     assert response.status_code == 204
-    assert response["HX-Redirect"] == "/accounts/login/?next=%2F%3Fstate%3Dactive"
+    assert response["HX-Redirect"] == "/accounts/login/?next=/%3Fstate%3Dactive"
     assert response.content == b""
 
 
