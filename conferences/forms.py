@@ -72,7 +72,7 @@ class FilterForm(forms.Form):
         max_length=100,
         label="Search",
         help_text="Id, label, tag or from number.",
-        widget=QuickTextInput(attrs={"placeholder": "id, label, tag or from number"}),
+        widget=QuickTextInput(attrs={"placeholder": "id, label, tag, +1 number"}),
     )
     state = forms.ChoiceField(
         required=False,

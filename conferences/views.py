@@ -102,7 +102,7 @@ def conference_list(request):
         response = render(
             request,
             "conferences/list.html#account-strip",
-            {"accounts": overview.account_strip(now=now), "refresh_seconds": ACCOUNT_REFRESH},
+            {"accounts": overview.account_strip(), "refresh_seconds": ACCOUNT_REFRESH},
         )
         patch_vary_headers(response, ["HX-Request"])
         return response
@@ -156,9 +156,12 @@ def conference_list(request):
         "poll_interval": settings.CONFWATCH_POLL_INTERVAL,
     }
     if request.htmx:
+        # The counts sit above the filters, outside the refreshed table: they come along
+        # as an out-of-band swap.
+        context["oob_counts"] = True
         response = render(request, "conferences/list.html#overview-live", context)
     else:
-        context["accounts"] = overview.account_strip(now=now)
+        context["accounts"] = overview.account_strip()
         response = render(request, "conferences/list.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response

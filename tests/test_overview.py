@@ -291,6 +291,14 @@ def test_the_refresh_is_narrowed_by_the_filters(signed_in, board):
     assert changed.status_code == 200 and row_ids(changed.content.decode()) == ["conf-created"]
 
 
+def test_a_refresh_brings_the_counts_above_the_filters_along_out_of_band(signed_in, board):
+    html = signed_in.get("/", headers=HTMX).content.decode()
+
+    assert html.lstrip().startswith('<nav id="counts"')
+    assert 'hx-swap-oob="true"' in html and counts(html)["stale"] == 2
+    assert "hx-swap-oob" not in signed_in.get("/").content.decode()
+
+
 def test_a_hidden_tab_refreshes_less_often(signed_in, board):
     html = signed_in.get("/").content.decode()
     trigger = re.search(r'id="overview-live".*?hx-trigger="([^"]+)"', html, re.S).group(1)

@@ -194,6 +194,7 @@ def test_a_change_on_the_simulator_shows_on_the_open_overview_within_two_poll_in
         "active", timeout=WITHIN_TWO_POLLS_MS
     )
     expect(row(page, conference_id).locator(".members")).to_have_text("2")
+    expect(page.locator("[data-count=active] .number")).to_have_text("2")  # and the counts
     assert page.evaluate("window.notReloaded") is True
 
 
