@@ -111,12 +111,13 @@ def conference_list(request):
     page = (data or {}).get("page") or 1
     sort = (data or {}).get("sort") or ""
     summary = overview.summarize(data, now=now)
+    pages = max(1, -(-summary.rows // overview.PAGE_SIZE))
+    page = min(page, pages)  # past the end (rows went away): the last page
     version = summary.version(page, sort, timezone.localdate())
     if request.htmx and request.GET.get("v") == version:
         response = HttpResponse(status=204)
         patch_vary_headers(response, ["HX-Request"])
         return response
-    pages = max(1, -(-summary.rows // overview.PAGE_SIZE))
     rows = overview.page_of_rows(data, now=now, page=page) if data is not None else []
     add_row_urls(rows)
     first = (page - 1) * overview.PAGE_SIZE + 1

@@ -263,6 +263,7 @@ def test_pages_of_fifty_with_links_that_keep_the_filters(signed_in, db):
     assert "1–50 of 120" in first and 'href="?tag=bulk&amp;page=2"' in first
     assert row_ids(third) == [f"conf-{index:03d}" for index in range(100, 120)]
     assert "page 3 of 3" in third and 'rel="next"' not in third
+    assert row_ids(signed_in.get("/?tag=bulk&page=9").content.decode()) == row_ids(third)
 
 
 # ---------------------------------------------------------------- the live refresh
