@@ -1,3 +1,5 @@
+import functools
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.utils import flatatt
@@ -61,6 +63,10 @@ class QuickTextInput(forms.TextInput):
         shown = self.format_value(value)
         value_attr = format_html(' value="{}"', shown) if shown not in (None, "") else ""
         return format_html('<input type="text" name="{}"{}{}>', name, value_attr, flatatt(attrs))
+
+
+def account_choices():
+    return [("", "any account"), *Account.objects.order_by("name").values_list("pk", "name")]
 
 
 class FilterForm(forms.Form):
@@ -134,6 +140,12 @@ class FilterForm(forms.Form):
         + [(key, key) for name in SORT_COLUMNS for key in (name, f"-{name}")],
     )
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # One plain query for the drop-down, when it is drawn (a model choice field reads
+        # its choices through a server-side cursor: three round trips on every page).
+        self.fields["account"].widget.choices = functools.cache(account_choices)
 
 
 # What each kind of alert is about, as the Alerts page offers them.
