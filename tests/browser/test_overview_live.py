@@ -267,3 +267,24 @@ def test_the_overview_reads_the_same_without_javascript(browser, live_server, st
         expect(page).to_have_url(re.compile(r"tag=vip"))
     finally:
         context.close()
+
+
+def test_relative_times_stay_right_while_the_page_is_open(page, live_server, staff, desk):
+    Conference.objects.filter(conference_id=desk["Board call"]).update(
+        last_changed_at=timezone.now()
+    )
+    sign_in(page, live_server)
+    changed = row(page, desk["Board call"]).locator(".changed time")
+    expect(changed).to_have_text("just now")
+    title = changed.get_attribute("title")
+    assert title.endswith(" UTC")  # the zone is named on hover
+
+    # Three minutes later (as far as this time is concerned): the page says so by itself.
+    page.evaluate(
+        """(selector) => {
+          const element = document.querySelector(selector);
+          element.setAttribute('datetime', new Date(Date.now() - 180000).toISOString());
+        }""",
+        f"tr[data-conference-id='{desk['Board call']}'] .changed time",
+    )
+    expect(changed).to_have_text("3 min ago", timeout=7000)
