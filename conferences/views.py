@@ -127,7 +127,7 @@ def conference_list(request):
         "form": form,
         "conferences": rows,
         "summary": summary,
-        "counts": overview.count_links(summary, now=now),
+        "counts": overview.count_links(summary),
         "version": version,
         "query": query_with(request.GET),
         "filtered": bool(query_with(request.GET, page=None, sort=None)),

@@ -149,6 +149,23 @@ def test_the_counts_name_each_state_and_problem_and_link_to_their_filter(signed_
     ]
 
 
+def test_each_count_is_exactly_what_its_quick_filter_shows(signed_in, board):
+    observed(
+        board,
+        "conf-done-yesterday",
+        state="completed",
+        completed_time=timezone.now() - timedelta(days=2),
+    )
+    observed(board, "conf-paused-failing", paused=True, poll_status="unreachable")
+    html = signed_in.get("/").content.decode()
+    links = dict(re.findall(r'href="\?([^"]+)" data-count="(\w+)"', html))
+
+    assert len(links) == 7
+    for query, name in links.items():
+        shown = row_ids(signed_in.get(f"/?{query}").content.decode())
+        assert len(shown) == counts(html)[name], name
+
+
 def test_problems_come_first_then_active_by_most_recent_change(signed_in, board):
     ids = row_ids(signed_in.get("/").content.decode())
 
