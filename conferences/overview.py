@@ -172,10 +172,10 @@ def filter_q(data, *, now):
         condition &= Q(poll_status=PollStatus.OK) & ~stale_q(now)
     elif health == "problem":
         condition &= problem_q(now)
-    elif health == "failing":
-        condition &= Q(poll_status__in=FAILING)
+    elif health == "failing":  # completed ones are no longer polled: not failing
+        condition &= polled_q() & Q(poll_status__in=FAILING)
     elif health == "not_found":
-        condition &= Q(poll_status=PollStatus.NOT_FOUND)
+        condition &= polled_q() & Q(poll_status=PollStatus.NOT_FOUND)
     elif health == "stale":
         condition &= stale_q(now)
     elif health == "pending":

@@ -157,6 +157,7 @@ def test_each_count_is_exactly_what_its_quick_filter_shows(signed_in, board):
         completed_time=timezone.now() - timedelta(days=2),
     )
     observed(board, "conf-paused-failing", paused=True, poll_status="unreachable")
+    observed(board, "conf-done-lost", state="completed", poll_status="not_found")
     html = signed_in.get("/").content.decode()
     links = dict(re.findall(r'href="\?([^"]+)" data-count="(\w+)"', html))
 
