@@ -288,3 +288,19 @@ def test_relative_times_stay_right_while_the_page_is_open(page, live_server, sta
         f"tr[data-conference-id='{desk['Board call']}'] .changed time",
     )
     expect(changed).to_have_text("3 min ago", timeout=7000)
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/alerts/", "/conferences/track/", "/preferences/", "/accounts/login/"]
+)
+def test_no_page_is_wider_than_a_390_px_phone(page, live_server, staff, desk, path):
+    page.set_viewport_size({"width": 390, "height": 844})
+    if path != "/accounts/login/":
+        sign_in(page, live_server)
+    page.goto(f"{live_server.url}{path}")
+
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+
+    assert overflow <= 0
