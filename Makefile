@@ -9,7 +9,7 @@ SEED ?= $(shell date +%s)
 export SIM_PORT WEB_PORT SIM_RATE SEED MAIL_PORT
 
 .PHONY: install services chromium run test bench bench-alerts bench-throughput bench-admin lint format
-.PHONY: bench-callbacks bench-conference
+.PHONY: bench-callbacks bench-conference bench-pages
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,9 @@ bench-callbacks: install services
 
 bench-conference: install services
 	$(PY) tests/bench/bench_conference_page.py
+
+bench-pages: install services
+	$(PY) tests/bench/bench_pages.py
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -1,8 +1,13 @@
+import functools
+
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from conferences import acknowledgements, sharing, subscriptions, tracking
-from conferences.models import Account, ConferenceState, Subscription
+from conferences.models import Account, Subscription, UserPreference
 
 
 class TrackForm(forms.Form):
@@ -10,7 +15,8 @@ class TrackForm(forms.Form):
     conference_ids = forms.CharField(
         label="Conference ids",
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "conf-abc123, conf-def456"}),
-        help_text="One or more Catapult conference ids, separated by spaces or commas.",
+        help_text="One or more Catapult conference ids, separated by spaces, commas, semicolons "
+        "or new lines.",
     )
     label = forms.CharField(max_length=200, required=False)
     tags = forms.CharField(
@@ -28,20 +34,118 @@ class TrackForm(forms.Form):
         return tags
 
 
+SORT_COLUMNS = ("label", "members", "changed", "state")
+
+
+class QuickSelect(forms.Select):
+    """A <select> written in Python. The overview shows eight filters on every page;
+    Django's template-rendered widgets cost about 2 ms each there (a template per option)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        attrs = self.build_attrs(self.attrs, attrs)
+        chosen = set(self.format_value(value))
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (key, mark_safe(" selected") if str(key) in chosen else "", label)
+                for key, label in self.choices
+            ),
+        )
+        return format_html('<select name="{}"{}>{}</select>', name, flatatt(attrs), options)
+
+
+class QuickTextInput(forms.TextInput):
+    """A text <input> written in Python, for the same reason."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        attrs = self.build_attrs(self.attrs, attrs)
+        shown = self.format_value(value)
+        value_attr = format_html(' value="{}"', shown) if shown not in (None, "") else ""
+        return format_html('<input type="text" name="{}"{}{}>', name, value_attr, flatatt(attrs))
+
+
+def account_choices():
+    return [("", "any account"), *Account.objects.order_by("name").values_list("pk", "name")]
+
+
 class FilterForm(forms.Form):
-    q = forms.CharField(required=False, max_length=100, label="Search")
+    """The overview's filters, sort and page: all in the URL, so a view is bookmarkable and
+    back and forward work. Every field is optional; a bad value is a form error."""
+
+    q = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Search",
+        help_text="Id, label, tag or from number.",
+        widget=QuickTextInput(attrs={"placeholder": "id, label, tag, +1 number"}),
+    )
     state = forms.ChoiceField(
         required=False,
-        choices=[("", "any state"), ("pending", "not yet observed")]
-        + list(ConferenceState.choices),
+        widget=QuickSelect,
+        label="State",
+        choices=[
+            ("", "any state"),
+            ("pending", "not yet observed"),
+            ("created", "created"),
+            ("active", "active"),
+            ("completed", "completed"),
+            ("completed_today", "completed today"),
+        ],
     )
     account = forms.ModelChoiceField(
-        queryset=Account.objects.order_by("name"), required=False, empty_label="any account"
+        queryset=Account.objects.order_by("name"),
+        required=False,
+        empty_label="any account",
+        label="Account",
+        widget=QuickSelect,
     )
+    tag = forms.CharField(required=False, max_length=50, label="Tag", widget=QuickTextInput)
+    health = forms.ChoiceField(
+        required=False,
+        widget=QuickSelect,
+        label="Polling",
+        choices=[
+            ("", "any"),
+            ("ok", "OK"),
+            ("problem", "any problem"),
+            ("failing", "failing"),
+            ("not_found", "not found"),
+            ("stale", "stale"),
+            ("pending", "never polled"),
+        ],
+    )
+    hold = forms.ChoiceField(
+        required=False,
+        widget=QuickSelect,
+        label="Hold",
+        choices=[("", "any"), ("on", "on hold"), ("off", "not on hold")],
+    )
+    mute = forms.ChoiceField(
+        required=False,
+        widget=QuickSelect,
+        label="Mute",
+        choices=[("", "any"), ("on", "muted"), ("off", "not muted")],
+    )
+    # The parameter keeps its old name (bookmarks); its words say what it does.
     tracking = forms.ChoiceField(
         required=False,
-        choices=[("", "tracked"), ("paused", "paused"), ("all", "tracked and paused")],
+        widget=QuickSelect,
+        label="Paused",
+        choices=[("", "not paused"), ("paused", "paused only"), ("all", "paused or not")],
     )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[("", "problems first")]
+        + [(key, key) for name in SORT_COLUMNS for key in (name, f"-{name}")],
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # One plain query for the drop-down, when it is drawn (a model choice field reads
+        # its choices through a server-side cursor: three round trips on every page).
+        self.fields["account"].widget.choices = functools.cache(account_choices)
 
 
 # What each kind of alert is about, as the Alerts page offers them.
@@ -83,7 +187,7 @@ class SubscriptionForm(forms.Form):
         label="Conference ids",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "conf-abc123, conf-def456"}),
-        help_text="Separated by spaces or commas.",
+        help_text="Separated by spaces, commas, semicolons or new lines.",
     )
     kinds = forms.MultipleChoiceField(
         choices=[(name, KIND_LABELS.get(name, name)) for name in Subscription.KINDS],
@@ -225,3 +329,19 @@ class ShareForm(forms.Form):
 
     def clean_expires(self):
         return sharing.clean_expiry(self.cleaned_data["expires"])
+
+
+class PreferenceForm(forms.ModelForm):
+    class Meta:
+        model = UserPreference
+        fields = ["time_zone"]
+        labels = {"time_zone": "Time zone"}
+        help_texts = {"time_zone": "A name such as Europe/Berlin; blank: the site's."}
+        widgets = {
+            "time_zone": forms.TextInput(
+                attrs={"list": "zone-names", "placeholder": "Europe/Berlin", "autocomplete": "off"}
+            )
+        }
+
+    def clean_time_zone(self):
+        return subscriptions.clean_time_zone(self.cleaned_data["time_zone"])

@@ -1,14 +1,20 @@
-"""Requests the application must not see."""
+"""Requests the application must not see, and what every request needs set up."""
 
 import time
+import zoneinfo
 from urllib.parse import urlsplit
 
 from django.contrib.auth import REDIRECT_FIELD_NAME, SESSION_KEY
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import resolve_url
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+
+from conferences.models import UserPreference
 
 LAST_SEEN_KEY = "confwatch_last_seen"
+TIME_ZONE_KEY = "confwatch_time_zone"
 
 
 class RejectNulBytes:
@@ -44,6 +50,7 @@ class LoginRequired(LoginRequiredMiddleware):
         response = HttpResponse(status=204)
         login_url = resolve_url(self.get_login_url(view_func))
         response["HX-Redirect"] = f"{login_url}?{query.urlencode(safe='/')}"
+        patch_vary_headers(response, ["HX-Request"])
         return response
 
 
@@ -90,3 +97,39 @@ class ContentSecurityPolicy:
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", self.POLICY)
         return response
+
+
+class UserTimeZone:
+    """Times on every page in the signed-in user's time zone (their preference), else
+    the site's TIME_ZONE. Runs after AuthenticationMiddleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        zone_name = ""
+        if request.user.is_authenticated:
+            # Read once per session (the preferences page updates it there).
+            zone_name = request.session.get(TIME_ZONE_KEY)
+            if zone_name is None:
+                zone_name = (
+                    UserPreference.objects.filter(user=request.user)
+                    .values_list("time_zone", flat=True)
+                    .first()
+                    or ""
+                )
+                if request.headers.get("HX-Request") != "true":
+                    # Not on a live update: writing the session would extend it.
+                    request.session[TIME_ZONE_KEY] = zone_name
+        try:
+            zone = zoneinfo.ZoneInfo(zone_name) if zone_name else None
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = None  # a zone name this system no longer knows: the site's
+        if zone is None:
+            timezone.deactivate()
+        else:
+            timezone.activate(zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

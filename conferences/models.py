@@ -681,3 +681,15 @@ class CallbackEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_type} {self.conference_id}"
+
+
+class UserPreference(models.Model):
+    """What one user chose for the pages: the time zone their times are shown in."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference"
+    )
+    time_zone = models.CharField(max_length=60, blank=True, help_text="Blank: the site's.")
+
+    def __str__(self):
+        return f"{self.user}: {self.time_zone or 'site time zone'}"

@@ -74,3 +74,8 @@ def create_user(*, username, role, password, email=""):
 
 def can_track(user):
     return user.has_perm(TRACK_PERMISSION)
+
+
+# The overview's row actions: pause and resume change a conference, untrack deletes it.
+PAUSE_PERMISSION = f"{APP_LABEL}.change_conference"
+UNTRACK_PERMISSION = f"{APP_LABEL}.delete_conference"

@@ -4,14 +4,17 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError
 from django.db.models import Count, Max, Q
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -29,6 +32,7 @@ from conferences import (
     exports,
     members,
     observations,
+    overview,
     reports,
     roles,
     schedules,
@@ -37,12 +41,31 @@ from conferences import (
     timeline,
     tracking,
 )
-from conferences.forms import AcknowledgeForm, FilterForm, ShareForm, SubscriptionForm, TrackForm
+from conferences.forms import (
+    SORT_COLUMNS,
+    AcknowledgeForm,
+    FilterForm,
+    PreferenceForm,
+    ShareForm,
+    SubscriptionForm,
+    TrackForm,
+)
 from conferences.health import report as health_report
-from conferences.models import Account, Conference, Delivery, EventKind, ShareLink, Subscription
+from conferences.middleware import TIME_ZONE_KEY
+from conferences.models import (
+    Account,
+    Conference,
+    Delivery,
+    EventKind,
+    ShareLink,
+    Subscription,
+    UserPreference,
+)
 from conferences.unsubscribe import subscription_for
 
 MAX_LISTED = 500
+ACCOUNT_REFRESH = 10  # seconds between refreshes of the overview's account strip
+EVENTS_PER_PAGE = 50
 MAX_DELIVERIES_SHOWN = 20
 
 
@@ -51,31 +74,14 @@ def fingerprint(rows):
 
 
 def filtered_conferences(params):
+    """The API's list: the overview's filters, in a plain order."""
     form = FilterForm(params)
     conferences = Conference.objects.select_related("account").order_by(
         "account__name", "label", "conference_id"
     )
     if not form.is_valid():
         return form, conferences.none()
-    query = form.cleaned_data["q"].strip()
-    if query:
-        conferences = conferences.filter(
-            Q(conference_id__icontains=query)
-            | Q(label__icontains=query)
-            | Q(tags__contains=[query.lower()])
-        )
-    state = form.cleaned_data["state"]
-    if state == "pending":
-        conferences = conferences.filter(state__isnull=True)
-    elif state:
-        conferences = conferences.filter(state=state)
-    if form.cleaned_data["tracking"] == "paused":
-        conferences = conferences.filter(paused=True)
-    elif form.cleaned_data["tracking"] != "all":
-        conferences = conferences.filter(paused=False)
-    if form.cleaned_data["account"]:
-        conferences = conferences.filter(account=form.cleaned_data["account"])
-    return form, conferences
+    return form, conferences.filter(overview.filter_q(form.cleaned_data, now=timezone.now()))
 
 
 def htmx_partial(request, template, context, *, version):
@@ -88,32 +94,104 @@ def htmx_partial(request, template, context, *, version):
     return response
 
 
+def query_with(params, **changes):
+    """The query string of params with some parameters changed (None drops one)."""
+    query = params.copy()
+    for name in ("v", "part"):
+        query.pop(name, None)
+    for name, value in changes.items():
+        query.pop(name, None)
+        if value not in (None, ""):
+            query[name] = value
+    return query.urlencode()
+
+
+def sort_links(params, current):
+    """Each sortable column's link: ascending first, descending when already ascending."""
+    links = {}
+    for column in SORT_COLUMNS:
+        next_sort = f"-{column}" if current == column else column
+        if current == column:
+            direction = "ascending"
+        elif current == f"-{column}":
+            direction = "descending"
+        else:
+            direction = ""
+        links[column] = {
+            "query": query_with(params, sort=next_sort, page=None),
+            "direction": direction,
+        }
+    return links
+
+
 def conference_list(request):
-    form, conferences = filtered_conferences(request.GET)
-    conferences = list(conferences[:MAX_LISTED])
-    version = fingerprint(
-        [
-            (c.pk, c.label, c.state, c.active_members, c.hold, c.mute, c.paused)
-            + (c.poll_status, c.last_polled_at, c.last_changed_at)
-            for c in conferences
-        ]
-    )
-    query = request.GET.copy()
-    query.pop("v", None)
+    now = timezone.now()
+    if request.htmx and request.GET.get("part") == "accounts":
+        response = render(
+            request,
+            "conferences/list.html#account-strip",
+            {"accounts": overview.account_strip(), "refresh_seconds": ACCOUNT_REFRESH},
+        )
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+    form = FilterForm(request.GET)
+    data = form.cleaned_data if form.is_valid() else None
+    page = (data or {}).get("page") or 1
+    sort = (data or {}).get("sort") or ""
+    summary = overview.summarize(data, now=now)
+    pages = max(1, -(-summary.rows // overview.PAGE_SIZE))
+    page = min(page, pages)  # past the end (rows went away): the last page
+    version = summary.version(page, sort, timezone.localdate())
+    if request.htmx and request.GET.get("v") == version:
+        response = HttpResponse(status=204)
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+    rows = overview.page_of_rows(data, now=now, page=page) if data is not None else []
+    add_row_urls(rows)
+    first = (page - 1) * overview.PAGE_SIZE + 1
+    can_pause = request.user.has_perm(roles.PAUSE_PERMISSION)
+    can_untrack = request.user.has_perm(roles.UNTRACK_PERMISSION)
     context = {
         "form": form,
-        "conferences": conferences,
+        "conferences": rows,
+        "summary": summary,
+        "counts": overview.count_links(summary),
         "version": version,
-        "query": query.urlencode(),
-        "truncated": len(conferences) == MAX_LISTED,
+        "query": query_with(request.GET),
+        "filtered": bool(query_with(request.GET, page=None, sort=None)),
+        "sort": sort,
+        "sort_links": sort_links(request.GET, sort),
+        "page": page,
+        "pages": pages,
+        "first_shown": first if rows else 0,
+        "last_shown": first + len(rows) - 1,
+        "previous_query": query_with(request.GET, page=page - 1 if page > 2 else None)
+        if page > 1
+        else None,
+        "next_query": query_with(request.GET, page=page + 1) if page < pages else None,
+        "show_account": summary.accounts > 1,
+        "can_pause": can_pause,
+        "can_untrack": can_untrack,
+        "row_options": {
+            "show_account": summary.accounts > 1,
+            "can_pause": can_pause,
+            "can_untrack": can_untrack,
+            "stale_after": int(overview.stale_after()),
+        },
         "troubled_accounts": Account.objects.exclude(problem="").order_by("name"),
         "refresh_seconds": settings.CONFWATCH_PAGE_REFRESH,
+        "hidden_refresh_seconds": hidden_refresh_seconds(),
+        "account_refresh_seconds": ACCOUNT_REFRESH,
+        "poll_interval": settings.CONFWATCH_POLL_INTERVAL,
     }
     if request.htmx:
-        return htmx_partial(
-            request, "conferences/list.html#conference-rows", context, version=version
-        )
-    response = render(request, "conferences/list.html", context)
+        # The counts sit above the filters, outside the refreshed table: they come along
+        # as an out-of-band swap.
+        context["oob_counts"] = True
+        response = render(request, "conferences/list.html#overview-live", context)
+    else:
+        context["accounts"] = overview.account_strip()
+        response = render(request, "conferences/list.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response
 
@@ -142,6 +220,89 @@ LIVE_FIELDS = (
     "account__problem",
     "account__problem_message",
 )
+PK_MARK = 987654321
+
+
+def add_row_urls(rows):
+    """Each row's links and action addresses, reversed once per page, not per row."""
+    patterns = {
+        name: reverse(f"conferences:{name}", args=[PK_MARK]).replace(str(PK_MARK), "{}")
+        for name in ("detail", "pause", "resume", "untrack")
+    }
+    for row in rows:
+        for name, pattern in patterns.items():
+            setattr(row, f"{name}_url", pattern.format(row.pk))
+
+
+def hidden_refresh_seconds():
+    """A tab nobody looks at refreshes this often (seconds) instead."""
+    return max(settings.CONFWATCH_PAGE_REFRESH * 15, 30)
+
+
+def back_to_list(request):
+    """Where a row action returns: the overview the user was on (same host only)."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect("conferences:list")
+
+
+@require_POST
+@permission_required(roles.PAUSE_PERMISSION, raise_exception=True)
+def conference_pause(request, pk):
+    conference = get_object_or_404(Conference, pk=pk)
+    if Conference.objects.filter(pk=pk, paused=False).update(paused=True):
+        LogEntry.objects.log_actions(request.user.pk, [conference], CHANGE, "Paused tracking.")
+        messages.success(request, f"Paused {conference}: it is no longer polled.")
+    else:
+        messages.info(request, f"{conference} was paused already.")
+    return back_to_list(request)
+
+
+@require_POST
+@permission_required(roles.PAUSE_PERMISSION, raise_exception=True)
+def conference_resume(request, pk):
+    conference = get_object_or_404(Conference, pk=pk)
+    if tracking.resume(Conference.objects.filter(pk=pk, paused=True)):
+        LogEntry.objects.log_actions(request.user.pk, [conference], CHANGE, "Resumed tracking.")
+        messages.success(request, f"Resumed {conference}: it is polled again.")
+    else:
+        messages.info(request, f"{conference} was not paused.")
+    return back_to_list(request)
+
+
+@require_POST
+@permission_required(roles.UNTRACK_PERMISSION, raise_exception=True)
+def conference_untrack(request, pk):
+    conference = get_object_or_404(Conference, pk=pk)
+    LogEntry.objects.log_actions(request.user.pk, [conference], DELETION, "Untracked.")
+    conference.delete()
+    messages.success(
+        request, f"Untracked {conference} ({conference.conference_id}) and deleted its history."
+    )
+    return back_to_list(request)
+
+
+def preferences(request):
+    """The signed-in user's time zone for the pages."""
+    preference = UserPreference.objects.filter(user=request.user).first()
+    preference = preference or UserPreference(user=request.user)  # saved on POST only
+    form = PreferenceForm(request.POST or None, instance=preference)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        request.session[TIME_ZONE_KEY] = preference.time_zone
+        zone = preference.time_zone or f"the site's ({settings.TIME_ZONE})"
+        messages.success(request, f"Times are now shown in {zone}.")
+        return redirect("conferences:preferences")
+    context = {
+        "form": form,
+        "zone_names": subscriptions.zone_names(),
+        "site_time_zone": settings.TIME_ZONE,
+        "now": timezone.now(),
+    }
+    return render(request, "conferences/preferences.html", context)
 
 
 def conference_detail(request, pk):

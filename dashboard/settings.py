@@ -122,6 +122,9 @@ MIDDLEWARE = [
     # Last: answers a locked-out sign-in with the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
+# An htmx request without a session is sent to sign-in with HX-Redirect; times are shown
+# in the signed-in user's time zone (after AuthenticationMiddleware).
+MIDDLEWARE += ["conferences.middleware.UserTimeZone"]
 
 if PRODUCTION:
     # Serves collected static files (the release step runs collectstatic).
@@ -355,3 +358,6 @@ CELERY_BEAT_SCHEDULER = "conferences.outages:BeatScheduler"
 LOGGING["filters"] = {"redact": {"()": "conferences.redact.RedactCallbackSecrets"}}
 LOGGING["handlers"]["console"]["filters"] = ["redact"]
 LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "propagate": False}
+# The development server's request lines follow LOG_LEVEL too (the demo runs at WARNING:
+# only failed requests are shown).
+LOGGING["loggers"]["django.server"]["level"] = env_str("LOG_LEVEL", "INFO")

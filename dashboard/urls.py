@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 # Sign in and out, and change one's own password. Django's password reset (a mailed link)
 # is switched off: an admin sets a new password in the admin or with changepassword.
@@ -19,6 +22,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include(account_urls)),
     path("", include("conferences.urls")),
+    # Browsers ask for /favicon.ico on pages without an icon link (the admin's).
+    path(
+        "favicon.ico",
+        login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+        name="favicon",
+    ),
 ]
 
 handler500 = "conferences.views.server_error"

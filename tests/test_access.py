@@ -29,6 +29,7 @@ OPEN = {
     # Catapult's callbacks: the secret in the address (and optional Basic credentials).
     "conferences:callback",
     "conferences:api-call",
+    "favicon",
 }
 ANSWERS_401 = {"conferences:api-list", "conferences:api-history", "conferences:api-call"}
 # Answers a POST without a CSRF token: the signed token in the address authorises it

@@ -127,7 +127,7 @@ def test_the_status_card_says_how_long_the_state_lasts_and_when_it_went_stale(
 
 def test_the_live_refresh_answers_204_after_one_query_on_the_conference_row(signed_in, conference):
     observe(conference, timezone.now())
-    first = page(signed_in, conference, "?range=7d", HX_Request="true")
+    first = page(signed_in, conference, "?range=7d")  # the page, as a browser opens it
     version = re.search(r"v=([0-9a-f]+)", first.content.decode()).group(1)
 
     with CaptureQueriesContext(connection) as queries:

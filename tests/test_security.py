@@ -259,7 +259,9 @@ def test_a_page_answers_503_when_the_database_is_down(client, staff):
 def test_the_demo_login_it_prints_passes_the_validators_and_signs_in(client, simulator):
     out = StringIO()
 
-    call_command("demo_setup", "--simulator-url", simulator.url, "--wait", "5", stdout=out)
+    call_command(
+        "demo_setup", "--simulator-url", simulator.url, "--wait", "5", "--file", "", stdout=out
+    )
 
     password = re.search(r"sign in as demo / (\S+)", out.getvalue()).group(1)
     validate_password(password, User.objects.get(username="demo"))

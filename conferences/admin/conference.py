@@ -207,7 +207,14 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
         if conference.last_changed_at is None:
             return None
         changed = timezone.localtime(conference.last_changed_at)
-        return format_html("{}<br>{}", f"{changed:%Y-%m-%d}", f"{changed:%H:%M:%S}")
+        # As on the dashboard: the viewer's time zone, named on hover with the ISO form.
+        return format_html(
+            '<time datetime="{}" title="{}">{}<br>{}</time>',
+            changed.isoformat(timespec="seconds"),
+            f"{changed:%Y-%m-%d %H:%M:%S %Z}",
+            f"{changed:%Y-%m-%d}",
+            f"{changed:%H:%M:%S}",
+        )
 
     @admin.display(description="poll health", ordering="poll_status")
     def poll_health(self, conference):

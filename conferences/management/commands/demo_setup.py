@@ -1,5 +1,6 @@
 import secrets
 import time
+from pathlib import Path
 
 import requests
 from django.contrib.auth import get_user_model
@@ -28,8 +29,13 @@ class Command(BaseCommand):
         parser.add_argument("--budget", type=float, default=20.0)
         parser.add_argument("--web-url", default="http://127.0.0.1:8000/")
         parser.add_argument("--wait", type=float, default=30.0, help="Seconds to wait")
+        parser.add_argument(
+            "--file",
+            default=".confwatch-demo.txt",
+            help="Also write the URL and login here (demo_ready prints it last)",
+        )
 
-    def handle(self, *args, simulator_url, budget, web_url, wait, **options):
+    def handle(self, *args, simulator_url, budget, web_url, wait, file, **options):
         ids = self.scenario_ids(simulator_url.rstrip("/"), wait=wait)
         account = tracking.add_account(
             name="demo",
@@ -60,13 +66,23 @@ class Command(BaseCommand):
         user.save()
         # Idempotent: a second run finds the same subscription and makes none.
         subscriptions.subscribe(email=user.email, user=user, kinds=("state",))
-        self.stdout.write(
-            f"\n  confwatch demo: {len(ids)} conferences tracked"
+        text = (
+            f"  confwatch demo: {len(ids)} conferences tracked"
             f"{f', {stale_count} from an earlier run paused' if stale_count else ''}.\n"
-            f"  Open {web_url} and sign in as demo / {password}\n"
             f"  {user.email} is subscribed to state changes of every conference.\n"
-            "  Alert emails arrive in var/mail/ and are listed on the mail line of this "
-            "console.\n"
+            "  Alert emails arrive in var/mail/ and are listed on the mail lines.\n"
+            "  Ctrl-C stops the demo.\n"
+            f"  Open {web_url} and sign in as demo / {password}\n"
+        )
+        if not file:
+            self.stdout.write("\n" + text)
+            return
+        path = Path(file)
+        path.touch(mode=0o600)  # it holds a password
+        path.write_text(text)
+        self.stdout.write(
+            f"confwatch demo: {len(ids)} conferences tracked; the URL and login follow once "
+            f"everything runs (and are in {file})."
         )
 
     def scenario_ids(self, simulator_url, *, wait):

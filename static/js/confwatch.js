@@ -1,0 +1,76 @@
+// confwatch: the little the pages need that htmx cannot do.
+// 1. Relative times (<time data-relative>) stay right while the page is open.
+// 2. When the server cannot be reached, a notice says so and since when; htmx keeps
+//    polling, and the first answer that comes back clears it.
+(function () {
+  "use strict";
+
+  function relativeText(seconds, suffix) {
+    seconds = Math.max(0, Math.floor(seconds));
+    if (seconds < 5) return suffix ? "just now" : "a moment";
+    let amount;
+    if (seconds < 60) amount = seconds + " s";
+    else if (seconds < 3600) amount = Math.floor(seconds / 60) + " min";
+    else if (seconds < 86400 * 2) amount = Math.floor(seconds / 3600) + " h";
+    else amount = Math.floor(seconds / 86400) + " d";
+    return amount + suffix;
+  }
+
+  function refreshTimes() {
+    const now = Date.now();
+    document.querySelectorAll("time[data-relative]").forEach(function (element) {
+      const at = Date.parse(element.getAttribute("datetime"));
+      if (!Number.isNaN(at)) {
+        element.textContent = relativeText((now - at) / 1000, element.dataset.relative);
+      }
+    });
+  }
+
+  function clockText(date) {
+    const zone = document.body.dataset.timeZone;
+    const options = { hour: "2-digit", minute: "2-digit", hour12: false };
+    try {
+      return date.toLocaleTimeString("en-GB", zone ? Object.assign({ timeZone: zone }, options) : options);
+    } catch (error) {
+      return date.toLocaleTimeString("en-GB", options);
+    }
+  }
+
+  let disconnectedSince = null;
+
+  function showDisconnected() {
+    const notice = document.getElementById("connection-status");
+    if (!notice || disconnectedSince !== null) return;
+    disconnectedSince = new Date();
+    notice.textContent =
+      "Disconnected since " + clockText(disconnectedSince) +
+      ": the server cannot be reached, so what this page shows may be out of date. Retrying…";
+    notice.hidden = false;
+    document.body.classList.add("disconnected");
+  }
+
+  function showConnected() {
+    const notice = document.getElementById("connection-status");
+    if (!notice || disconnectedSince === null) return;
+    disconnectedSince = null;
+    notice.hidden = true;
+    notice.textContent = "";
+    document.body.classList.remove("disconnected");
+  }
+
+  document.addEventListener("htmx:sendError", showDisconnected);
+  document.addEventListener("htmx:timeout", showDisconnected);
+  document.addEventListener("htmx:responseError", function (event) {
+    // 5xx: the server (or the proxy in front of it) is down or failing. A 4xx is an
+    // answer, so the page is connected.
+    if (event.detail.xhr.status >= 500) showDisconnected();
+    else showConnected();
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.successful) showConnected();
+  });
+
+  document.addEventListener("DOMContentLoaded", refreshTimes);
+  document.addEventListener("htmx:afterSettle", refreshTimes);
+  setInterval(refreshTimes, 5000);
+})();
