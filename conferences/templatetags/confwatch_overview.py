@@ -10,7 +10,7 @@ attributes the tests and the CSS rely on, hold and mute in words, times as <time
 """
 
 from django import template
-from django.utils.html import escapejs, format_html, format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from conferences.templatetags.confwatch_time import relative_time
@@ -131,11 +131,11 @@ def actions_cell(conference, *, can_pause, can_untrack):
         buttons.append(
             format_html(
                 ' <button type="submit" form="row-actions" formaction="{}" class="small danger" '
-                'aria-label="Untrack {}" onclick="return confirm(\'Untrack {}? Its history is '
-                "deleted.')\">Untrack</button>",
+                'aria-label="Untrack {}" data-confirm="Untrack {}? Its history is deleted.">'
+                "Untrack</button>",
                 conference.untrack_url,
                 conference,
-                escapejs(str(conference)),
+                conference,
             )
         )
     return format_html(

@@ -70,6 +70,14 @@
     if (event.detail.successful) showConnected();
   });
 
+  // A button with data-confirm asks first (no inline handlers: the CSP forbids them).
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    var question = button && button.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+    }
+  });
   document.addEventListener("DOMContentLoaded", refreshTimes);
   document.addEventListener("htmx:afterSettle", refreshTimes);
   setInterval(refreshTimes, 5000);

@@ -45,3 +45,21 @@ def test_a_live_page_whose_session_ended_goes_to_sign_in(page, live_server, staf
 
     expect(page.locator("h1")).to_have_text("Sign in", timeout=10000)
     expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/")
+
+
+def test_untracking_from_the_list_asks_first_without_an_inline_handler(page, live_server, staff):  # noqa: F811
+    from conferences.models import Conference
+
+    make_conference(make_account(), "conf-untrack", label="Board call")
+    sign_in(page, live_server)
+    untrack = page.get_by_role("button", name="Untrack Board call")
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    untrack.click()
+    expect(page.locator("h1")).to_have_text("Tracked conferences")
+    assert Conference.objects.filter(conference_id="conf-untrack").exists()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    untrack.click()
+    expect(page.get_by_text("Untracked Board call")).to_be_visible()
+    assert not Conference.objects.filter(conference_id="conf-untrack").exists()
