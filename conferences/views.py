@@ -620,6 +620,7 @@ def share_revoke(request, pk):
 
 
 SHARED_HISTORY = 200
+SHARED_CHART_RANGE = "7d"
 SHARED_EVENTS = 200
 SHARED_DELIVERIES = 50
 
@@ -642,10 +643,20 @@ def shared_conference(request, token):
             event.after_shown = timeline.shown(event.after)
             if event.kind == EventKind.ACKNOWLEDGED:
                 event.before_shown = event.after_shown = "–"  # who is not shared
+        history = list(conference.history.order_by("-first_seen_at")[:SHARED_HISTORY])
+        for entry in history:
+            entry.last_seen_at = conference.run_last_seen(entry.pk, entry.last_seen_at)
+        now = timezone.now()
+        chart = charts.conference_chart(conference, range_key=SHARED_CHART_RANGE, now=now)
         context = {
             "conference": conference,
             "link": link,
-            "history": list(conference.history.order_by("-first_seen_at")[:SHARED_HISTORY]),
+            "chart_svg": mark_safe(  # charts escapes every text
+                chart.svg(title=f"Active members of {conference}, {chart.range_label}")
+            ),
+            "chart_summary": chart.summary(),
+            **members.page_context(conference, now=now),
+            "history": history,
             "events": events,
             "deliveries": list(
                 conference.deliveries.order_by("-created_at", "-id")[:SHARED_DELIVERIES]

@@ -55,6 +55,8 @@ def test_a_signed_in_user_creates_a_link_that_shows_the_conference_anonymously(
     html = page.content.decode()
     assert "Board call" in html and "conf-shared" in html
     assert 'class="members">3<' in html
+    assert "<svg" in html and "Active members of Board call, last 7 days" in html
+    assert 'id="members"' in html
     assert "[confwatch] Board call: hi" in html
     assert "secret-account" not in html and "private@example.com" not in html
     assert "vip" not in html
