@@ -83,8 +83,11 @@ def load(observations, rows):
         for member in Member.objects.filter(conference_id__in=with_members):
             writes.known[(member.conference_id, member.member_id)] = member
     if rows:
-        for read in ConferenceMembersRead.objects.filter(conference_id__in=list(rows)):
-            writes.reads[read.conference_id] = read
+        # Plain rows, not model instances: a round reads one per conference it polled.
+        reads = bulk.select_rows(ConferenceMembersRead, ["conference_id", *READ_FIELDS], rows)
+        for conference_pk, read in reads.items():
+            read.id = conference_pk  # the reads' primary key, as bulk.update_rows wants it
+            writes.reads[conference_pk] = read
     return writes
 
 

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+import psycopg
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -327,39 +328,55 @@ def choose_members_reads(
 
 def reserve_window(plan, *, now):
     """Reserve a new window for the plan's unsent jobs (as many as fit before its
-    deadline). False when the account got paused or no slot fits any more."""
-    with transaction.atomic():
-        pointer = lock_budget(plan.account.pk, now=now)
-        if pointer is None:
-            return False
-        start = max(pointer, now + min(CLAIM_LEAD, plan.spacing))
-        unsent = len(plan.jobs) - plan.next_index
-        fits = math.floor((plan.deadline - start) / plan.spacing)
-        count = min(unsent, fits)
-        if count <= 0:
-            return False
-        end = window_end(start, count, plan.spacing)
-        move_budget(plan.account.pk, end + grace_for(plan.spacing))
-    plan.window_start, plan.window_end = start, end
+    deadline). False when the account got paused or no slot fits any more.
+
+    One statement, one round trip (the dispatcher calls it while the round's requests
+    run): it locks the account's row, starts the window at the budget pointer (or now),
+    fits what it can before the deadline and moves the pointer past the window."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            RESERVE_WINDOW_SQL,
+            {
+                "account": plan.account.pk,
+                "now": now,
+                "earliest": now + min(CLAIM_LEAD, plan.spacing),
+                "unsent": len(plan.jobs) - plan.next_index,
+                "deadline": plan.deadline,
+                "spacing": plan.spacing,
+                "min_window": MIN_WINDOW,
+                "grace": grace_for(plan.spacing),
+            },
+        )
+        reserved = cursor.fetchone()
+    if reserved is None:
+        return False
+    start, count = float(reserved[0]), int(reserved[1])
+    plan.window_start, plan.window_end = start, window_end(start, count, plan.spacing)
     return True
 
 
-def lock_budget(account_pk, *, now):
-    """Lock the account's row; its budget pointer (epoch seconds, 0 when unset), or None
-    while the account is paused. Two plain statements: a round reserves many windows."""
-    budget_next_at, paused_until = (
-        Account.objects.select_for_update()
-        .filter(pk=account_pk)
-        .values_list("budget_next_at", "paused_until")
-        .get()
-    )
-    if paused_until is not None and paused_until.timestamp() > now:
-        return None
-    return budget_next_at.timestamp() if budget_next_at else 0.0
-
-
-def move_budget(account_pk, next_at):
-    Account.objects.filter(pk=account_pk).update(budget_next_at=epoch(next_at))
+# window_end and grace_for in SQL: times are epoch seconds (double precision).
+RESERVE_WINDOW_SQL = """
+WITH current AS (
+    SELECT id, paused_until,
+           GREATEST(COALESCE(EXTRACT(EPOCH FROM budget_next_at)::float8, 0), %(earliest)s)
+               AS start
+    FROM conferences_account WHERE id = %(account)s FOR UPDATE
+), planned AS (
+    SELECT id, paused_until, start,
+           LEAST(%(unsent)s, FLOOR((%(deadline)s - start) / %(spacing)s))::bigint AS count
+    FROM current
+)
+UPDATE conferences_account AS account
+SET budget_next_at = to_timestamp(
+    planned.start + GREATEST(planned.count * %(spacing)s, %(min_window)s) + %(grace)s
+)
+FROM planned
+WHERE account.id = planned.id AND planned.count > 0
+  AND (planned.paused_until IS NULL OR planned.paused_until <= to_timestamp(%(now)s))
+RETURNING planned.start, planned.count
+"""
 
 
 def window_end(start, count, spacing):

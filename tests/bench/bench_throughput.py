@@ -550,7 +550,7 @@ def profile_round(meter, *, conferences):
         profiler.disable()
     print(f"\n  profiled unchanged round: {figures.wall:.2f} s wall, {figures.cpu:.2f} s CPU")
     stats = pstats.Stats(profiler, stream=sys.stdout)
-    stats.sort_stats("cumulative").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(45)
     stats.sort_stats("tottime").print_stats(15)
 
 
