@@ -264,8 +264,16 @@ def column(figures, journal, *, budget):
             p95 = percentile(figures.active_ages, 0.95)
             cells["staleness p50 (best)"] = f"{p50:.1f} s ({period / 2:.1f})"
             cells["staleness p95 (best)"] = f"{p95:.1f} s ({0.95 * period:.1f})"
-        # The README's bound, with the most created conferences seen at once.
-        share = settings.CONFWATCH_BACKGROUND_SHARE * rate
+        # The README's bound, with the most created conferences seen at once and the
+        # budget the members reads left (they take one request per page).
+        members_rate = (
+            sum(
+                1 for r in journal if figures.started <= r[2] < figures.ended and "/members" in r[1]
+            )
+            / seconds
+        )
+        share = settings.CONFWATCH_BACKGROUND_SHARE * max(0.0, rate - members_rate)
+        cells["members reads/s"] = f"{members_rate:.2f}"
         most_created = max(figures.created_counts)
         bound = settings.CONFWATCH_POLL_INTERVAL + settings.CONFWATCH_ROUND_SECONDS
         bound += most_created / share if share else 0.0
