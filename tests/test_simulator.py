@@ -552,6 +552,16 @@ def test_latency_is_added_to_every_response(sim):
     assert time.monotonic() - started >= 0.3
 
 
+def test_a_client_that_gives_up_before_the_answer_leaves_no_traceback(sim, capfd):
+    sim.set_faults(latency_ms=400)
+
+    with pytest.raises(requests.Timeout):
+        api(sim, "GET", "/conferences/conf-x", timeout=(1, 0.1))
+    time.sleep(0.6)  # the answer is written to the closed connection meanwhile
+
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_the_error_fault_answers_500_or_503_and_changes_nothing(sim):
     sim.set_faults(error_rate=1)
 

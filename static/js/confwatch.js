@@ -70,6 +70,22 @@
     if (event.detail.successful) showConnected();
   });
 
+  // A tab nobody looks at refreshes less often: an element with data-hidden-every="N"
+  // sends its live update at most every N seconds while the page is hidden. (An htmx
+  // trigger filter would do it, but filters need eval, which the CSP forbids.)
+  var lastLive = {};
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    var every = elt.getAttribute && elt.getAttribute("data-hidden-every");
+    if (!every || !elt.id) return;
+    var now = Date.now();
+    if (document.visibilityState !== "visible" && now - (lastLive[elt.id] || 0) < every * 1000) {
+      event.preventDefault();
+      return;
+    }
+    lastLive[elt.id] = now;
+  });
+
   // A button with data-confirm asks first (no inline handlers: the CSP forbids them).
   document.addEventListener("submit", function (event) {
     var button = event.submitter;

@@ -63,3 +63,24 @@ def test_untracking_from_the_list_asks_first_without_an_inline_handler(page, liv
     untrack.click()
     expect(page.get_by_text("Untracked Board call")).to_be_visible()
     assert not Conference.objects.filter(conference_id="conf-untrack").exists()
+
+
+def test_a_hidden_tab_holds_its_live_updates_back_without_eval(page, live_server, staff):  # noqa: F811
+    make_conference(make_account(), "conf-hidden", label="Board call")
+    problems = []
+    page.on("console", lambda message: problems.append(message.text))
+    updates = []
+    page.on("request", lambda request: updates.append(request.url) if "v=" in request.url else 0)
+    sign_in(page, live_server)
+    with page.expect_request(lambda request: "v=" in request.url):
+        pass  # visible: the live update runs every 2 s
+
+    page.evaluate(
+        "Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true})"
+    )
+    page.wait_for_timeout(1000)  # an update already in flight ends
+    updates.clear()
+    page.wait_for_timeout(5000)
+
+    assert updates == []  # hidden: at most one every 30 s, and one was just sent
+    assert [text for text in problems if "eval" in text.lower()] == []
