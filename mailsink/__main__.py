@@ -27,6 +27,14 @@ def build_parser():
         metavar="DIR",
         help="write each message to DIR as YYYYmmdd-HHMMSS-NNNN.eml (created if missing)",
     )
+    parser.add_argument(
+        "--every",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="print at most one line every SECONDS (how many messages came, and the "
+        "latest) instead of one per message",
+    )
     return parser
 
 
@@ -34,7 +42,9 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     # keep=False: a long demo would otherwise hold every message in memory.
-    sink = MailSink(args.host, args.port, args.directory, out=sys.stdout, keep=False)
+    sink = MailSink(
+        args.host, args.port, args.directory, out=sys.stdout, every=args.every, keep=False
+    )
     try:
         sink.start()
     except (OSError, TimeoutError) as exc:

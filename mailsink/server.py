@@ -44,15 +44,22 @@ class MailSink:
     - host, port: where to listen; port 0 picks a free port (see ``port`` after start).
     - directory: write each message there as ``YYYYmmdd-HHMMSS-NNNN.eml``; None: don't.
     - out: a text stream that gets one line per message (time, recipients, subject).
+    - every: with out, at most one line every this many seconds instead: how many
+      messages came since the last line, and the latest one (0: a line per message).
     - keep: keep messages in memory for ``messages()`` (the command line does not).
     """
 
-    def __init__(self, host=DEFAULT_HOST, port=0, directory=None, *, out=None, keep=True):
+    def __init__(
+        self, host=DEFAULT_HOST, port=0, directory=None, *, out=None, every=0.0, keep=True
+    ):
         self.host = host
         self.port = port
         self.directory = Path(directory) if directory is not None else None
         self.out = out
+        self.every = every
         self.keep = keep
+        self._unprinted = (0, "")  # messages not yet on a line, and the latest one's line
+        self._stopped = threading.Event()
         self._condition = threading.Condition()
         self._messages = []
         self._refusals = {}  # lowercased address -> (code, text)
@@ -80,12 +87,27 @@ class MailSink:
                     raise
                 continue
             self._controller, self.port = controller, port
+            if self.out is not None and self.every > 0:
+                threading.Thread(target=self._print_summaries, daemon=True).start()
             return self
 
     def stop(self):
+        self._stopped.set()
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+        self._print_summary()
+
+    def _print_summaries(self):
+        while not self._stopped.wait(self.every):
+            self._print_summary()
+
+    def _print_summary(self):
+        with self._condition:
+            (count, latest), self._unprinted = self._unprinted, (0, "")
+        if count:
+            plural = "message" if count == 1 else "messages"
+            print(f"{count} new {plural}, the latest: {latest}", file=self.out, flush=True)
 
     def __enter__(self):
         return self.start()
@@ -167,6 +189,9 @@ class MailSink:
             if self.keep:
                 self._messages.append(message)
             self._condition.notify_all()
-        if self.out is not None:
+        if self.out is not None and self.every > 0:
+            with self._condition:
+                self._unprinted = (self._unprinted[0] + 1, line)
+        elif self.out is not None:
             print(line, file=self.out, flush=True)
         return "250 2.0.0 OK"

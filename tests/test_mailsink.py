@@ -1,5 +1,6 @@
 """The local SMTP sink, exercised over real SMTP on a free local port."""
 
+import io
 import re
 import signal
 import smtplib
@@ -70,6 +71,19 @@ def test_it_writes_each_message_to_the_directory_when_given_one(tmp_path):
     ]
     assert b"Subject: first" in files[0].read_bytes()
     assert b"Subject: second" in files[1].read_bytes()
+
+
+def test_with_every_it_prints_one_line_for_many_messages():
+    out = io.StringIO()
+    with mailsink_server.MailSink(port=0, out=out, every=1.5) as sink:
+        for number in range(3):
+            send(sink, make_message(subject=f"alert {number}"))
+        sink.wait_for(3)
+        assert out.getvalue() == ""  # not before the period ends
+        time.sleep(2.0)
+
+    [line] = out.getvalue().splitlines()
+    assert line.startswith("3 new messages, the latest: ") and line.endswith("alert 2")
 
 
 def test_it_keeps_nothing_in_a_directory_it_was_not_given(sink, tmp_path, monkeypatch):
