@@ -263,18 +263,25 @@ def claim_due_conferences(
             capacity = max(0, math.ceil(room / spacing))
             if capacity == 0:
                 return None
-        claimed = choose(due, capacity)
-        jobs = [Job(conference) for conference in claimed]
-        # Members reads share what the conference reads left of the capacity.
-        room_left = None if capacity is None else capacity - len(claimed)
-        jobs += choose_members_reads(
+        members_due = choose_members_reads(
             account,
             now=now,
             horizon=0 if force else horizon,
-            capacity=room_left,
+            capacity=capacity,
             conference_ids=conference_ids,
             conference_pks=conference_pks,
         )
+        if capacity is None:
+            claimed, members_taken = choose(due, None), members_due
+        else:
+            # Members reads get what the conference reads leave, and at least
+            # CONFWATCH_MEMBERS_SHARE of the round when they are due: a budget short of
+            # conference reads would otherwise never read a members list.
+            kept = math.floor(settings.CONFWATCH_MEMBERS_SHARE * capacity + random.random())
+            kept = min(len(members_due), kept)
+            claimed = choose(due, capacity - kept)
+            members_taken = members_due[: max(kept, capacity - len(claimed))]
+        jobs = [Job(conference) for conference in claimed] + members_taken
         if not jobs:
             return None
         end = window_end(start, len(jobs), spacing)

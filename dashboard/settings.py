@@ -271,6 +271,9 @@ CONFWATCH_PAGE_REFRESH = env_number("CONFWATCH_PAGE_REFRESH", 2, kind=int, minim
 # How often the members list of an active conference is read, at most (seconds); members
 # reads share what the conference reads leave of the budget.
 CONFWATCH_MEMBERS_INTERVAL = env_number("CONFWATCH_MEMBERS_INTERVAL", 30.0, minimum=1)
+# Share of each round's budget kept for members reads when they are due (the rest of
+# them share what the conference reads leave).
+CONFWATCH_MEMBERS_SHARE = env_number("CONFWATCH_MEMBERS_SHARE", 0.1, minimum=0.0, maximum=1.0)
 # Largest callback body accepted (bytes); a bigger one is answered 413.
 CONFWATCH_CALLBACK_MAX_BYTES = env_number(
     "CONFWATCH_CALLBACK_MAX_BYTES", 65536, kind=int, minimum=1024

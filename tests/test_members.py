@@ -2,6 +2,7 @@
 with member events; against the simulator over a real socket."""
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -276,3 +277,30 @@ def test_with_a_budget_of_one_request_per_second_paged_members_never_exceed_it(s
     assert min(gaps) >= 0.99, gaps
     assert all(status != 429 for *_rest, status, _port in journal), gaps
     assert [Member.objects.filter(conference=c).count() for c in conferences] == [30, 30, 30]
+
+
+@pytest.mark.parametrize("share, members_jobs", [(0.0, 0), (0.5, 1)])
+def test_members_reads_keep_their_share_of_a_budget_the_conference_reads_fill(
+    settings, share, members_jobs
+):
+    settings.CONFWATCH_MEMBERS_SHARE = share
+    account = make_account(name="busy", request_budget=1.0)
+    now = datetime.now(UTC)
+    for index in range(6):
+        conference = make_conference(account, f"conf-busy-{index}")
+        observations.record(
+            [observations.Observation(conference.pk, now, seen={"state": "active"})]
+        )
+        ConferenceMembersRead.objects.filter(conference=conference).update(due_at=now)
+    account.conferences.update(next_poll_at=now)
+
+    plan = polling.claim_due_conferences(
+        account_pk=account.pk,
+        token=uuid.uuid4(),
+        horizon=2.0,
+        deadline=time.time() + 10,
+    )
+
+    kinds = [job.kind for job in plan.jobs]
+    assert len(kinds) == 2  # what two seconds of a budget of 1 request/s hold
+    assert kinds.count("members") == members_jobs
