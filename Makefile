@@ -9,7 +9,7 @@ SEED ?= $(shell date +%s)
 export SIM_PORT WEB_PORT SIM_RATE SEED MAIL_PORT
 
 .PHONY: install services chromium run test bench bench-alerts bench-throughput bench-admin lint format
-.PHONY: bench-callbacks bench-conference bench-pages
+.PHONY: bench-callbacks bench-conference bench-pages bench-rules
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,9 @@ bench-conference: install services
 
 bench-pages: install services
 	$(PY) tests/bench/bench_pages.py
+
+bench-rules: install services
+	$(PY) tests/bench/bench_rules.py
 
 lint:
 	$(VENV)/bin/ruff check .
