@@ -112,6 +112,13 @@ def build_parser():
         help="fraction that hang, then get no response",
     )
     faults.add_argument(
+        "--limit-rate",
+        metavar="FRACTION",
+        type=float,
+        default=0.0,
+        help="fraction of requests answered 403 with category limit (an account rate limit)",
+    )
+    faults.add_argument(
         "--conflict-rate",
         metavar="FRACTION",
         type=float,
@@ -162,6 +169,7 @@ def simulator_from_args(args):
         "malformed_rate": args.malformed_rate,
         "hang_rate": args.hang_rate,
         "conflict_rate": args.conflict_rate,
+        "limit_rate": args.limit_rate,
         "call_unavailable_rate": args.call_unavailable_rate,
         "unauthorized_body": args.unauthorized_body,
         "hang_seconds": args.hang_seconds,

@@ -75,6 +75,16 @@ def max_members(conference_id, limit):
     )
 
 
+def limit_reached():
+    """A 403 with category ``limit`` for an account rate (reference §4.3), not the 429."""
+    return ApiError(
+        403,
+        "limit",
+        "call-rate-limit-reached",
+        "The call rate limit of this account was reached, retry later",
+    )
+
+
 def call_not_found(call_id):
     """Adding a member whose call id names no call (reference §4.2, 403 forbidden)."""
     return ApiError(403, "forbidden", "call-id-not-found", f"Call {call_id} not found")

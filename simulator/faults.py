@@ -7,6 +7,8 @@
 - ``hang_rate`` + ``hang_seconds``: fraction where the server waits, then closes the
   connection without any response.
 - ``rate_limited_seconds``: every request answers 429 until that many seconds from now.
+- ``limit_rate``: fraction answered 403 with category ``limit`` (an account rate limit
+  other than the 429, as Catapult sends for call and message rates).
 - ``echo_authorization_rate``: fraction answered 500 with the request's ``Authorization``
   header repeated in the error message (as some misconfigured gateways do).
 - ``conflict_rate``: fraction of POSTs answered 409 (conference or member update conflict).
@@ -31,6 +33,7 @@ RATE_NAMES = (
     "malformed_rate",
     "hang_rate",
     "echo_authorization_rate",
+    "limit_rate",
     "conflict_rate",
     "call_unavailable_rate",
 )
@@ -52,6 +55,7 @@ class FaultSettings:
     rate_limited_until: float = 0.0
     conference_ids: tuple | None = None
     echo_authorization_rate: float = 0.0
+    limit_rate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,7 @@ class Faults:
                     list(current.conference_ids) if current.conference_ids is not None else None
                 ),
                 "echo_authorization_rate": current.echo_authorization_rate,
+                "limit_rate": current.limit_rate,
             }
 
     def decide(self, *, conference_id, method="GET", member_id=None):
@@ -171,6 +176,10 @@ class Faults:
                 )
             if self._draw(current.hang_rate):
                 return FaultDecision(kind="hang", hang_seconds=current.hang_seconds)
+            if self._draw(current.limit_rate):
+                return FaultDecision(
+                    kind="error", latency_seconds=latency, error=errors.limit_reached()
+                )
             if self._draw(current.echo_authorization_rate):
                 return FaultDecision(kind="echo-authorization", latency_seconds=latency)
             if self._draw(current.error_rate):

@@ -82,6 +82,29 @@ def test_a_429_with_a_far_reset_pauses_the_account_no_longer_than_the_cap(
     assert polling.poll_round(force=False).polled == 0  # resting: nothing is sent
 
 
+def test_a_403_limit_pauses_the_account_like_a_429_and_polling_resumes_after_it(
+    simulator, sim_client
+):
+    account = make_account(simulator)
+    conference = make_conference(account, start(sim_client, 1)[0])
+    poll_rounds(1)
+    simulator.set_faults(limit_rate=1)
+
+    poll_rounds(1)
+
+    account = reload(account)
+    assert account.problem == "rate_limited"
+    assert account.paused_until > timezone.now()
+    assert reload(conference).poll_status == "rate_limited"
+    assert reload(conference).history.count() == 1  # a limit is never a change
+    assert polling.poll_round(force=False).polled == 0  # resting: nothing is sent
+
+    simulator.set_faults(limit_rate=0)
+    Account.objects.filter(pk=account.pk).update(paused_until=timezone.now())
+    poll_rounds(1)
+    assert reload(conference).poll_status == "ok" and reload(account).problem == ""
+
+
 def test_a_server_echoing_the_authorization_header_shows_no_credentials_anywhere(
     simulator, sim_client, client, admin_user, caplog
 ):
