@@ -309,6 +309,9 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# No row per successful sign-in (that table would only grow); failed attempts are kept
+# while they count, and reset by a successful sign-in or the lockout's end.
+AXES_DISABLE_ACCESS_LOG = True
 # The client's address: REMOTE_ADDR, or behind CONFWATCH_PROXY_COUNT proxies (a TLS
 # proxy, a load balancer) the X-Forwarded-For entry that many hops from the end.
 CONFWATCH_PROXY_COUNT = env_number("CONFWATCH_PROXY_COUNT", 0, kind=int, minimum=0)

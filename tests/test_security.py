@@ -121,6 +121,16 @@ def staff(django_user_model):
     )
 
 
+def test_sign_ins_leave_no_rows_behind_once_one_succeeds(client, staff):
+    from axes.models import AccessAttempt, AccessLog
+
+    client.post("/accounts/login/", {"username": "ann", "password": "wrong"})
+    assert AccessAttempt.objects.count() == 1
+    client.post("/accounts/login/", {"username": "ann", "password": "correct horse battery"})
+
+    assert AccessAttempt.objects.count() == 0 and AccessLog.objects.count() == 0
+
+
 @pytest.mark.parametrize("login_url", ["/accounts/login/", "/admin/login/"])
 def test_wrong_passwords_lock_the_user_name_out_with_a_clear_message(
     client, settings, staff, login_url
