@@ -5,7 +5,8 @@ A support viewer reads everything and changes nothing. A support admin manages t
 changes, poll errors, events, alert deliveries), which nobody edits. Both are staff, so
 both reach the admin; the dashboard checks the same permissions in its views.
 
-Migration 0004_roles creates the groups with a frozen copy of these lists;
+Migrations 0004_roles and 0013_roles_new_records create the groups with frozen copies of
+these lists;
 `ensure_groups` adds what is missing (createuser calls it, so a database whose groups
 were deleted gets them back).
 """
@@ -22,7 +23,18 @@ ROLES = {"viewer": VIEWER, "admin": ADMIN}
 
 APP_LABEL = "conferences"
 MANAGED_MODELS = ("conference", "account", "subscription")
-RECORD_MODELS = ("historyentry", "statuschange", "pollerror", "event", "delivery")
+RECORD_MODELS = (
+    "historyentry",
+    "statuschange",
+    "pollerror",
+    "event",
+    "delivery",
+    "member",
+    "callbackevent",
+    "acknowledgement",
+)
+# Share links: support admins only (a link's page is open to whoever holds it).
+ADMIN_RECORD_MODELS = ("sharelink",)
 ACTIONS = ("add", "change", "delete", "view")
 
 # The dashboard's checks; the admin asks the same permissions of its model admins.
@@ -35,7 +47,8 @@ def group_permissions(group_name):
     if group_name == VIEWER:
         return every_view
     if group_name == ADMIN:
-        return every_view | {f"{action}_{model}" for action in ACTIONS for model in MANAGED_MODELS}
+        managed = {f"{action}_{model}" for action in ACTIONS for model in MANAGED_MODELS}
+        return every_view | managed | {f"view_{model}" for model in ADMIN_RECORD_MODELS}
     raise ValueError(f"Unknown group {group_name!r}.")
 
 

@@ -20,10 +20,14 @@ from conferences.admin import common as conference_admin
 from conferences.models import (
     Account,
     Acknowledgement,
+    CallbackEvent,
+    CallbackSettings,
     Conference,
+    ConferenceMembersRead,
     Delivery,
     Event,
     HistoryEntry,
+    Member,
     PollError,
     ShareLink,
     StatusChange,
@@ -36,7 +40,16 @@ PASSWORD = "correct horse battery"
 TOKEN = "t-token-nobody-sees"
 SECRET = "s-secret-nobody-sees"
 MANAGED = ["account", "conference", "subscription"]
-RECORDS = ["historyentry", "statuschange", "pollerror", "event", "delivery"]
+RECORDS = [
+    "historyentry",
+    "statuschange",
+    "pollerror",
+    "event",
+    "delivery",
+    "member",
+    "callbackevent",
+    "acknowledgement",
+]
 
 
 @pytest.fixture
@@ -72,7 +85,29 @@ def world(db):
         subject="Board call is active",
     )
     delivery.events.add(event)
+    member = Member.objects.create(
+        conference=conference,
+        member_id="m-1",
+        call_id="c-1",
+        first_seen_at=now,
+        last_seen_at=now,
+        last_changed_at=now,
+    )
+    callback_event = CallbackEvent.objects.create(
+        account=account,
+        dedupe_key="k-1",
+        event_type="conference",
+        conference_id="conf-alpha",
+        payload={"eventType": "conference"},
+        received_at=now,
+    )
+    acknowledgement = Acknowledgement.objects.create(
+        conference=conference, by="ann", what="the conference's alerts", created_at=now
+    )
     return {
+        "member": member,
+        "callbackevent": callback_event,
+        "acknowledgement": acknowledgement,
         "account": account,
         "conference": conference,
         "subscription": subscription,
@@ -328,9 +363,8 @@ def test_a_support_admin_tracks_from_the_dashboard(client, world):
 
 def test_the_migration_creates_the_two_groups_with_exactly_their_permissions(db):
     Group.objects.filter(name__in=roles.ROLES.values()).delete()
-    migration = importlib.import_module("conferences.migrations.0004_roles")
-
-    migration.create_groups(apps, None)
+    importlib.import_module("conferences.migrations.0004_roles").create_groups(apps, None)
+    importlib.import_module("conferences.migrations.0013_roles_new_records").grant(apps, None)
 
     for group_name in roles.ROLES.values():
         group = Group.objects.get(name=group_name)
@@ -342,6 +376,7 @@ def test_the_migration_creates_the_two_groups_with_exactly_their_permissions(db)
     assert viewer == {f"view_{model}" for model in MANAGED + RECORDS}
     admin = roles.group_permissions(roles.ADMIN)
     assert {"add_conference", "change_account", "delete_subscription"} <= admin
+    assert "view_sharelink" in admin and "view_sharelink" not in viewer
     assert not {name for name in admin if name.endswith(tuple(RECORDS)) and "view" not in name}
 
 
@@ -506,6 +541,10 @@ def test_the_admin_module_names_its_record_models(db):
         Delivery,
         Acknowledgement,
         ShareLink,
+        Member,
+        ConferenceMembersRead,
+        CallbackEvent,
+        CallbackSettings,
     }
 
 

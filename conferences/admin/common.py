@@ -14,11 +14,15 @@ from django.utils.text import capfirst, smart_split, unescape_string_literal
 
 from conferences.models import (
     Acknowledgement,
+    CallbackEvent,
+    CallbackSettings,
     Conference,
+    ConferenceMembersRead,
     ConferenceState,
     Delivery,
     Event,
     HistoryEntry,
+    Member,
     PollError,
     PollStatus,
     ShareLink,
@@ -26,8 +30,10 @@ from conferences.models import (
 )
 
 RECORD_MODELS = {HistoryEntry, StatusChange, PollError, Event, Delivery}
-# A conference's acknowledgements and share links go with it too (issue 12).
+# A conference's acknowledgements and share links go with it too (issue 12), and its
+# members, its members reads and an account's callback events and settings (issue 10).
 RECORD_MODELS |= {Acknowledgement, ShareLink}
+RECORD_MODELS |= {Member, ConferenceMembersRead, CallbackEvent, CallbackSettings}
 MAX_PROTECTED_SHOWN = 20
 
 
