@@ -59,7 +59,8 @@ def select_rows(model, fields, pks, *, lock=False):
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, [list(pks)], binary=True)
-        return {values[0]: Row(**dict(zip(fields, values, strict=True))) for values in cursor}
+        rows = cursor.fetchall()  # one call, not one per row
+    return {values[0]: Row(**dict(zip(fields, values, strict=True))) for values in rows}
 
 
 class Row(SimpleNamespace):
