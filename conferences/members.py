@@ -44,8 +44,6 @@ MEMBER_UPDATED_FIELDS = [
     "last_changed_at",
 ]
 READ_FIELDS = ["due_at", "next_page_url", "final", "read_at", "pages"]
-# Most member events one timeline query returns.
-MAX_TIMELINE_ENTRIES = 500
 # Most members a conference page shows.
 MAX_MEMBERS_SHOWN = 500
 # Most rows a search by call id returns.
@@ -294,35 +292,6 @@ def page_context(conference, *, now):
     """What `templates/conferences/_members.html` needs: {% include ... %} it with this."""
     present, departed = members_for_page(conference)
     return {"present": present, "departed": departed, "now": now}
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    time: object
-    kind: str
-    text: str
-    source: str
-
-
-def timeline_entries(conference, *, start=None, end=None):
-    """Member events of a conference in a time window (newest first), as entries the
-    conference timeline can show: time, kind, text, source ("poll" or "callback")."""
-    kinds = [
-        EventKind.MEMBER_JOINED,
-        EventKind.MEMBER_LEFT,
-        EventKind.MEMBER_HOLD_CHANGED,
-        EventKind.MEMBER_MUTE_CHANGED,
-    ]
-    events = Event.objects.filter(conference=conference, kind__in=kinds)
-    if start is not None:
-        events = events.filter(occurred_at__gte=start)
-    if end is not None:
-        events = events.filter(occurred_at__lt=end)
-    events = events.order_by("-occurred_at", "-id")[:MAX_TIMELINE_ENTRIES]
-    return [
-        TimelineEntry(time=e.occurred_at, kind=e.kind, text=event_text(e), source=e.source)
-        for e in events
-    ]
 
 
 def event_text(event):

@@ -65,7 +65,6 @@ from conferences.unsubscribe import subscription_for
 
 MAX_LISTED = 500
 ACCOUNT_REFRESH = 10  # seconds between refreshes of the overview's account strip
-EVENTS_PER_PAGE = 50
 MAX_DELIVERIES_SHOWN = 20
 
 
