@@ -34,7 +34,7 @@ os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ["DEBUG"] = "false"
 
-from tests.bench.common import drop_database, ensure_database  # noqa: E402
+from tests.bench.common import add_accounts, drop_database, ensure_database  # noqa: E402
 
 TARGET_MS = 300.0
 ACCOUNTS = ["acme", "globex", "initech", "umbrella", "hooli"]
@@ -57,17 +57,7 @@ def fill(*, conferences, history):
     """Accounts through the service (encrypted credentials), the rest in set-based SQL."""
     from django.db import connection
 
-    from conferences import tracking
-
-    for name in ACCOUNTS:
-        tracking.add_account(
-            name=name,
-            user_id=f"u-{name}",
-            token=f"t-{name}",
-            secret=f"s-{name}",
-            base_url="http://127.0.0.1:9",
-            request_budget=5.0,
-        )
+    add_accounts(ACCOUNTS)
     with connection.cursor() as cursor:
         cursor.execute("SELECT min(id) FROM conferences_account")
         first_account = cursor.fetchone()[0]

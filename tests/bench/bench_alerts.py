@@ -46,7 +46,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 
-from tests.bench.common import drop_database, ensure_database  # noqa: E402
+from tests.bench.common import (  # noqa: E402
+    catapult_call,
+    drop_database,
+    empty_broker,
+    ensure_database,
+    stop,
+)
 
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
 BUDGET = 20.0
@@ -68,16 +74,6 @@ def parse_args():
     if args.conferences < 1:
         parser.error("--conferences must be at least 1")
     return args
-
-
-def empty_broker():
-    import redis
-
-    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
-    try:
-        client.flushdb()
-    finally:
-        client.close()
 
 
 @dataclass
@@ -126,17 +122,6 @@ def start_celery(env, log, *args):
     )
 
 
-def stop(process):
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 def log_tail(path):
     lines = Path(path).read_text(errors="replace").splitlines()
     return "\n".join(lines[-LOG_TAIL_LINES:]) or "(the log is empty)"
@@ -166,21 +151,6 @@ def track_new_conferences(sim, client, *, count):
     tracking.track_conferences(account=account, conference_ids=conference_ids)
     subscriptions.subscribe(email=RECIPIENT, kinds=["state"])
     return conference_ids
-
-
-def catapult_call(method, *args, **kwargs):
-    """Call the simulator as a customer's app would, waiting out a 429 (polling shares
-    the user's rate limit)."""
-    from conferences import catapult
-
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            return method(*args, **kwargs)
-        except catapult.RateLimited:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def wait_until_created(conference_ids, *, timeout):

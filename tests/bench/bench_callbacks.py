@@ -44,7 +44,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 
-from tests.bench.common import drop_database, ensure_database, print_table  # noqa: E402
+from tests.bench.common import (  # noqa: E402
+    catapult_call,
+    drop_database,
+    empty_broker,
+    ensure_database,
+    print_table,
+    stop,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
@@ -63,16 +70,6 @@ def parse_args():
     if not 1 <= args.conferences <= 50:
         parser.error("--conferences must be 1 to 50")
     return args
-
-
-def empty_broker():
-    import redis
-
-    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
-    try:
-        client.flushdb()
-    finally:
-        client.close()
 
 
 def free_port():
@@ -104,17 +101,6 @@ def start(env, log, *args):
     )
 
 
-def stop(process):
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 def wait_for(predicate, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -133,33 +119,21 @@ def web_is_up(url):
         return False
 
 
-def call(method, *args, **kwargs):
-    """Call the simulator as a customer's app would, waiting out a 429."""
-    from conferences import catapult
-
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            return method(*args, **kwargs)
-        except catapult.RateLimited:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 def set_up_conferences(client, account, *, count, callback_url):
     """`count` active conferences (one member each), tracked; their Catapult ids."""
     from conferences import tracking
     from conferences.models import Conference, Member
 
     ids = [
-        call(client.create_conference, from_number="+15555550100", callback_url=callback_url)
+        catapult_call(
+            client.create_conference, from_number="+15555550100", callback_url=callback_url
+        )
         for _ in range(count)
     ]
     if callback_url is None:
         tracking.track_conferences(account=account, conference_ids=ids)
     for conference_id in ids:
-        call(client.add_member, conference_id, call_id="c-first")
+        catapult_call(client.add_member, conference_id, call_id="c-first")
     ready = wait_for(
         lambda: (
             Conference.objects.filter(
@@ -184,7 +158,7 @@ def measure(client, ids, *, seed):
     counted, stored = [], []
     for conference_id in ids:
         time.sleep(gaps.uniform(0, MOST_STAGGER))
-        call(client.add_member, conference_id, call_id="c-second")
+        catapult_call(client.add_member, conference_id, call_id="c-second")
         changed_at = time.time()
         count_at = member_at = None
         while time.time() - changed_at < WAIT_PER_CHANGE and None in (count_at, member_at):

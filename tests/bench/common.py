@@ -1,8 +1,10 @@
 """What the benchmarks share: their own database (created when missing, dropped at the
 end, never the demo's; its URL is DATABASE_URL, which each benchmark sets before Django
-starts) and a table printer."""
+starts), a table printer, and the helpers of those that run processes or fill data."""
 
 import os
+import subprocess
+import time
 
 
 def database_urls():
@@ -44,3 +46,57 @@ def print_table(columns):
     for name in rows:
         texts = (f"  {cells.get(name, '-'):>{widths[title]}}" for title, cells in columns.items())
         print(f"{name:<{width}}" + "".join(texts))
+
+
+def empty_broker():
+    """Empty the benchmark's own Redis database (CELERY_BROKER_URL)."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def stop(process):
+    """Stop a process the benchmark started: SIGTERM, then SIGKILL after 20 s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def catapult_call(method, *args, timeout=20, **kwargs):
+    """Call the simulator as a customer's app would, waiting out a 429 (polling shares
+    the user's rate limit)."""
+    from conferences import catapult
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return method(*args, **kwargs)
+        except catapult.RateLimited:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def add_accounts(names):
+    """Accounts through the service (encrypted credentials) at an address nobody
+    answers: the page benchmarks read what they stored, they never poll."""
+    from conferences import tracking
+
+    for name in names:
+        tracking.add_account(
+            name=name,
+            user_id=f"u-{name}",
+            token=f"t-{name}",
+            secret=f"s-{name}",
+            base_url="http://127.0.0.1:9",
+            request_budget=5.0,
+        )
