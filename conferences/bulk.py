@@ -44,9 +44,9 @@ def update_rows(model, rows, fields):
 
 
 def select_rows(model, fields, pks, *, lock=False):
-    """{pk: row} of the given fields (attnames) of these rows, as plain attribute objects,
-    read with psycopg's own cursor (model instances cost too much per row). With
-    lock=True the rows stay locked (FOR UPDATE, in pk order) until the transaction ends."""
+    """{pk: row} of the given fields (attnames) of these rows, as plain attribute objects
+    (model instances cost too much per row). With lock=True the rows stay locked (FOR
+    UPDATE, in pk order) until the transaction ends."""
     table = connection.ops.quote_name(model._meta.db_table)
     pk = model._meta.pk.column
     columns = [model._meta.get_field(name).column for name in fields]
@@ -56,11 +56,22 @@ def select_rows(model, fields, pks, *, lock=False):
     )
     if lock:
         sql += " FOR UPDATE"
+    return fetch_rows(sql, [list(pks)], fields)
+
+
+def fetch_rows(sql, params, names):
+    """{first value: row} of a SELECT whose columns are `names`, read with psycopg's own
+    cursor (binary results) and fetched in one call; each row a plain attribute object."""
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, [list(pks)], binary=True)
-        rows = cursor.fetchall()  # one call, not one per row
-    return {values[0]: Row(**dict(zip(fields, values, strict=True))) for values in rows}
+        cursor.execute(sql, params, binary=True)
+        found = cursor.fetchall()
+    rows = {}
+    for values in found:
+        row = Row()
+        row.__dict__.update(zip(names, values, strict=True))
+        rows[values[0]] = row
+    return rows
 
 
 class Row(SimpleNamespace):

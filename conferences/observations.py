@@ -35,10 +35,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import compress
+from operator import attrgetter, ne
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from conferences import bulk, catapult, members
@@ -88,6 +90,12 @@ ROW_FIELDS = [
 ]
 WRITTEN_FIELDS = ROW_FIELDS[2:]
 
+# The fields an observation of a conference sees, and the catapult.Conference
+# attributes they come from.
+SEEN_NAMES = STATUS_FIELDS + DETAIL_FIELDS
+seen_values = attrgetter(*(API_NAMES.get(name, name) for name in SEEN_NAMES))
+SEEN_NAME_OF = {API_NAMES.get(name, name): name for name in SEEN_NAMES}
+
 # The event kind of a change of each status field.
 CHANGE_KINDS = {
     "state": EventKind.STATE_CHANGED,
@@ -97,10 +105,12 @@ CHANGE_KINDS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Observation:
     """What was seen of one conference at `observed_at`: `seen` holds only the fields
-    that were observed (status and detail fields), or `error` says why nothing was."""
+    that were observed (status and detail fields), or `error` says why nothing was.
+    Treated as immutable (dataclasses.replace makes a changed copy); not frozen, as a
+    frozen dataclass costs ten times more to create and a round creates thousands."""
 
     conference_pk: int
     observed_at: datetime
@@ -129,11 +139,9 @@ class Observation:
     @classmethod
     def of_conference(cls, conference_pk, result, *, observed_at, claim_token=None):
         """A status read from the API (a catapult.Conference), partial where unknown."""
-        seen = {}
-        for name in STATUS_FIELDS + DETAIL_FIELDS:
-            api_name = API_NAMES.get(name, name)
-            if api_name not in result.unknown:
-                seen[name] = getattr(result, api_name)
+        seen = dict(zip(SEEN_NAMES, seen_values(result), strict=True))
+        for name in result.unknown:
+            seen.pop(SEEN_NAME_OF.get(name), None)
         return cls(
             conference_pk=conference_pk,
             observed_at=observed_at,
@@ -170,7 +178,7 @@ class Observation:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What recording one observation did. `changes` maps each status field that changed
     to (before, after); `first` marks the first status ever observed."""
@@ -203,14 +211,14 @@ def record(observations, *, reschedule: Reschedule | None = None):
         return outcomes
     with transaction.atomic():
         rows = lock_conferences({o.conference_pk for o in observations})
-        originals = {pk: dict(vars(row)) for pk, row in rows.items()}
-        runs = latest_runs(rows.values())
+        stored = {pk: written_values(row) for pk, row in rows.items()}
         error_runs = latest_error_runs(
             [rows[o.conference_pk] for o in observations if o.error and o.conference_pk in rows]
         )
         member_writes = members.load(observations, rows)
+        runs = RunWrites()
         touched, released, kept = {}, set(), set()
-        new_runs, extended_runs, changes, events = [], {}, [], []
+        changes, events = [], []
         new_errors, extended_errors = [], {}
         for outcome in sorted(outcomes, key=lambda outcome: outcome.observation.observed_at):
             observation = outcome.observation
@@ -231,18 +239,12 @@ def record(observations, *, reschedule: Reschedule | None = None):
                 if observation.members_read:
                     members.schedule_after_read(row, observation, member_writes)
             elif observation.error is None:
-                previous_run = runs.get(row.pk)
-                run, change = apply_status(row, previous_run, observation, outcome)
-                if outcome.new_run:
-                    new_runs.append(run)
-                    runs[row.pk] = run
-                for moved in (previous_run, run):
-                    if moved is not None and moved.pk is not None and moved.moved:
-                        extended_runs[moved.pk] = moved
+                change = apply_status(row, observation, outcome, runs)
                 if change is not None:
                     changes.append(change)
                 members.schedule_after_status(row, outcome, member_writes)
-                outcome.events += members.apply_members(row, observation, member_writes)
+                if observation.members:
+                    outcome.events += members.apply_members(row, observation, member_writes)
             else:
                 previous = error_runs.get(row.pk)
                 error_run = apply_error(row, previous, observation)
@@ -266,43 +268,78 @@ def record(observations, *, reschedule: Reschedule | None = None):
         for pk in released - kept:
             rows[pk].claim_token = rows[pk].claimed_until = None
         member_writes.save()
-        HistoryEntry.objects.bulk_create(new_runs)
-        bulk.update_rows(HistoryEntry, list(extended_runs.values()), ["last_seen_at"])
+        runs.save()
         StatusChange.objects.bulk_create(changes)
         Event.objects.bulk_create(events)
         PollError.objects.bulk_create(new_errors)
         bulk.update_rows(PollError, list(extended_errors.values()), ["last_seen_at", "occurrences"])
-        for row in touched.values():
-            # bulk_create filled in the new runs' keys: point the rows at them again.
-            row.latest_history_id = runs[row.pk].pk if row.pk in runs else None
+        for pk, run in runs.started.items():
+            rows[pk].latest_history_id = run.pk  # bulk_create filled in the new runs' keys
         # One UPDATE per set of columns that changed: most rows only moved their poll
         # times, and the few that changed status do not make every row send everything.
         by_change = defaultdict(list)
-        for row in touched.values():
-            original = originals[row.pk]
-            names = tuple(name for name in WRITTEN_FIELDS if getattr(row, name) != original[name])
-            by_change[names].append(row)
+        for pk, row in touched.items():
+            differs = map(ne, written_values(row), stored[pk])
+            by_change[tuple(compress(WRITTEN_FIELDS, differs))].append(row)
         for names, group in by_change.items():
             bulk.update_rows(Conference, group, list(names))
     return outcomes
 
 
-RUN_FIELDS = ["id", "conference_id", *STATUS_FIELDS, "first_seen_at", "last_seen_at"]
+written_values = attrgetter(*WRITTEN_FIELDS)
+# A locked row also carries its latest history run's values (attributes run_<name>).
+RUN_COLUMNS = ("id", *STATUS_FIELDS, "last_seen_at")
+run_values = attrgetter(*(f"run_{name}" for name in STATUS_FIELDS))
 ERROR_RUN_FIELDS = ["id", "conference_id", "poll_status", "last_seen_at", "occurrences"]
 
 
 def lock_conferences(pks):
     """The conferences' current rows, locked until the transaction ends (in pk order, so
-    that concurrent writers cannot deadlock)."""
-    return bulk.select_rows(Conference, ROW_FIELDS, pks, lock=True)
+    that concurrent writers cannot deadlock), each with its latest run's values."""
+    quote = connection.ops.quote_name
+    conference = [f"c.{quote(Conference._meta.get_field(name).column)}" for name in ROW_FIELDS]
+    run = [f"h.{quote(name)}" for name in RUN_COLUMNS]
+    sql = (
+        f"SELECT {', '.join(conference + run)} "
+        f"FROM {quote(Conference._meta.db_table)} AS c "
+        f"LEFT JOIN {quote(HistoryEntry._meta.db_table)} AS h ON h.id = c.latest_history_id "
+        "WHERE c.id = ANY(%b::bigint[]) ORDER BY c.id FOR UPDATE OF c"
+    )
+    names = [*ROW_FIELDS, *(f"run_{name}" for name in RUN_COLUMNS)]
+    return bulk.fetch_rows(sql, [list(pks)], names)
 
 
-def latest_runs(rows):
-    pks = [row.latest_history_id for row in rows if row.latest_history_id is not None]
-    runs = bulk.select_rows(HistoryEntry, RUN_FIELDS, pks)
-    for run in runs.values():
-        run.moved = False
-    return {run.conference_id: run for run in runs.values()}
+class RunWrites:
+    """The history runs a batch writes: new runs, and stored runs whose last_seen_at
+    moves. The row's run_* attributes follow its current run, new or stored."""
+
+    def __init__(self):
+        self.new = []
+        self.started = {}  # conference pk -> its newest new run
+        self.moved = {}  # stored run pk -> bulk.Row(id, last_seen_at)
+
+    def start(self, row, at, after):
+        run = HistoryEntry(conference_id=row.pk, first_seen_at=at, last_seen_at=at, **after)
+        self.new.append(run)
+        self.started[row.pk] = run
+        row.run_id = None
+        row.run_state, row.run_active_members, row.run_hold, row.run_mute = after.values()
+        row.run_last_seen_at = at
+
+    def settle(self, row, seen_at):
+        """Bring the current run's last_seen_at up to seen_at (if later)."""
+        if seen_at is None or seen_at <= row.run_last_seen_at:
+            return
+        row.run_last_seen_at = seen_at
+        run = self.started.get(row.pk)
+        if run is not None:
+            run.last_seen_at = seen_at
+        else:
+            self.moved[row.run_id] = bulk.Row(id=row.run_id, last_seen_at=seen_at)
+
+    def save(self):
+        HistoryEntry.objects.bulk_create(self.new)
+        bulk.update_rows(HistoryEntry, list(self.moved.values()), ["last_seen_at"])
 
 
 def latest_error_runs(rows):
@@ -326,52 +363,60 @@ def why_ignored(row, observation):
         return "the round no longer holds its claim"
     if observation.only_members:
         return ""  # each member is checked against what is stored of it
-    newest = max(
-        (t for t in (row.last_observed_at, row.last_polled_at) if t is not None), default=None
-    )
-    if newest is not None and observation.observed_at < newest:
+    observed, polled = row.last_observed_at, row.last_polled_at
+    if (observed is not None and observation.observed_at < observed) or (
+        polled is not None and observation.observed_at < polled
+    ):
         return OLDER
     return ""
 
 
 OLDER = "older than what is stored"
+RUN_REFRESH_AFTER = timedelta(seconds=RUN_REFRESH)
 
 
-def apply_status(row, run, observation, outcome):
-    """Apply a status to the locked row; return the run to write (new, or the current one
-    extended) and a StatusChange when the state changed."""
+def apply_status(row, observation, outcome, runs):
+    """Apply a status to the locked row and its history runs (RunWrites); return a
+    StatusChange when the state changed."""
     seen = observation.seen
     at = observation.observed_at
-    before = {name: getattr(run, name) if run else None for name in STATUS_FIELDS}
-    after = {name: seen.get(name, before[name]) for name in STATUS_FIELDS}
-    outcome.first = run is None
-    outcome.changes = {
-        name: (before[name], after[name]) for name in STATUS_FIELDS if before[name] != after[name]
-    }
-    outcome.events = status_events(row, observation, before, after, outcome)
+    before = run_values(row)
+    after = tuple(seen.get(name, old) for name, old in zip(STATUS_FIELDS, before, strict=True))
+    first = row.run_id is None and row.pk not in runs.started
     change = None
-    if run is None or outcome.changes:
-        if run is not None:
+    if first or after != before:
+        before = dict(zip(STATUS_FIELDS, before, strict=True))
+        after = dict(zip(STATUS_FIELDS, after, strict=True))
+        outcome.first = first
+        outcome.changes = {
+            name: (before[name], after[name])
+            for name in STATUS_FIELDS
+            if before[name] != after[name]
+        }
+        outcome.events = status_events(row, observation, before, after, outcome)
+        if not first:
             # The run ends: its last_seen_at becomes the last observation that saw it.
-            settle_run(run, row.run_seen_at)
-        run = HistoryEntry(conference_id=row.pk, first_seen_at=at, last_seen_at=at, **after)
-        run.moved = False
+            runs.settle(row, row.run_seen_at)
+        runs.start(row, at, after)
         row.run_seen_at = at
         outcome.new_run = True
         row.last_changed_at = at
-        if outcome.first or "state" in outcome.changes:
+        if first or "state" in outcome.changes:
             change = StatusChange(
                 conference_id=row.pk,
                 from_state=before["state"],
                 to_state=after["state"],
                 changed_at=at,
             )
-    elif all(name in seen or before[name] is None for name in STATUS_FIELDS):
-        row.run_seen_at = max(row.run_seen_at or at, at)
-        if (row.run_seen_at - run.last_seen_at).total_seconds() >= RUN_REFRESH:
-            settle_run(run, row.run_seen_at)
-    for name in STATUS_FIELDS:
-        setattr(row, name, after[name])
+        after = tuple(after.values())
+    else:
+        if row.problem_reported_at is not None and observation.source == "poll":
+            outcome.events = status_events(row, observation, None, None, outcome)
+        if saw_whole_run(seen, before):
+            row.run_seen_at = max(row.run_seen_at or at, at)
+            if row.run_seen_at - row.run_last_seen_at >= RUN_REFRESH_AFTER:
+                runs.settle(row, row.run_seen_at)
+    row.state, row.active_members, row.hold, row.mute = after
     for name in DETAIL_FIELDS:
         if name in seen:
             setattr(row, name, seen[name])
@@ -383,45 +428,61 @@ def apply_status(row, run, observation, outcome):
         row.poll_status = PollStatus.OK
         row.poll_error = poll_message_for(observation.problems)
         row.consecutive_failures = 0
-    return run, change
+    return change
 
 
-def settle_run(run, seen_at):
-    """Bring a run's stored last_seen_at up to seen_at; `moved` marks it for writing."""
-    if seen_at is not None and seen_at > run.last_seen_at:
-        run.last_seen_at = seen_at
-        run.moved = True
+def saw_whole_run(seen, values):
+    """Whether an observation saw every value of the run again (a value the run never
+    knew, None, needs no seeing): only such an observation extends the run."""
+    pairs = zip(STATUS_FIELDS, values, strict=True)
+    return all(name in seen or value is None for name, value in pairs)
 
 
 def status_events(row, observation, before, after, outcome):
-    """The events of applying a status to the row (before the row is updated)."""
-
-    def event(kind, **values):
-        return Event(
-            kind=kind,
-            account_id=row.account_id,
-            conference_id=row.pk,
-            occurred_at=observation.observed_at,
-            previous_observed_at=row.last_observed_at,
-            source=observation.source,
-            **values,
-        )
-
+    """The events of applying a status to the row (before the row is updated): the first
+    status, each changed value, and the end of a reported polling problem."""
     found = []
     if outcome.first:
-        found.append(event(EventKind.FIRST_OBSERVED, after=after["state"], detail=after))
+        found.append(
+            status_event(
+                row, observation, EventKind.FIRST_OBSERVED, after=after["state"], detail=after
+            )
+        )
     else:
         for name, (old, new) in outcome.changes.items():
             detail = {"active_members": after["active_members"], "state": after["state"]}
             if name == "state":
                 detail["previous_state_since"] = iso(state_since(row.pk))
-            found.append(event(CHANGE_KINDS[name], before=old, after=new, detail=detail))
+            found.append(
+                status_event(
+                    row, observation, CHANGE_KINDS[name], before=old, after=new, detail=detail
+                )
+            )
     if row.problem_reported_at is not None and observation.source == "poll":
         detail = {"poll_status": row.poll_status, "since": iso(row.problem_since)}
         found.append(
-            event(EventKind.POLLING_RECOVERED, before=row.poll_status, after="ok", detail=detail)
+            status_event(
+                row,
+                observation,
+                EventKind.POLLING_RECOVERED,
+                before=row.poll_status,
+                after="ok",
+                detail=detail,
+            )
         )
     return found
+
+
+def status_event(row, observation, kind, **values):
+    return Event(
+        kind=kind,
+        account_id=row.account_id,
+        conference_id=row.pk,
+        occurred_at=observation.observed_at,
+        previous_observed_at=row.last_observed_at,
+        source=observation.source,
+        **values,
+    )
 
 
 def state_since(conference_pk):
