@@ -6,6 +6,7 @@ sends each column as one array and joins them with `unnest`, so one statement up
 any number of rows in time proportional to their number.
 """
 
+from operator import attrgetter
 from types import SimpleNamespace
 
 import psycopg
@@ -13,33 +14,46 @@ from django.db import connection
 
 
 def update_rows(model, rows, fields):
-    """UPDATE the given fields of every row in one statement. Rows are objects with a `pk`
-    and the fields' attributes holding plain values (not JSON or other adapted types)."""
+    """UPDATE the given fields of every row in one statement. Rows are objects with the
+    primary key's and the fields' attributes holding plain values (not JSON or other
+    adapted types)."""
     if not rows or not fields:
         return 0
-    table = connection.ops.quote_name(model._meta.db_table)
+    quote = connection.ops.quote_name
     pk = model._meta.pk
-    columns = [(pk.column, pk.db_type(connection), [row.pk for row in rows])]
+    # (alias, type, values) of each array; every array is dumped value by value in Python,
+    # so a value shared by all rows is sent once, and a column holding the same values as
+    # another (a round's observed, polled and seen times) reuses that column's array.
+    arrays = [(quote(pk.column), pk.db_type(connection), list(map(attrgetter(pk.attname), rows)))]
+    scalars, assignments = [], []
     for name in fields:
         field = model._meta.get_field(name)
         # Plain values (numbers, text, booleans, aware datetimes, UUIDs): psycopg adapts
         # them itself, far faster than the fields' own conversion.
-        values = [getattr(row, field.attname) for row in rows]
-        columns.append((field.column, field.db_type(connection), values))
-    quoted = [connection.ops.quote_name(column) for column, _, _ in columns]
-    assignments = ", ".join(f"{column} = v.{column}" for column in quoted[1:])
-    arrays = ", ".join(f"%b::{db_type}[]" for _, db_type, _ in columns)
+        values = list(map(attrgetter(field.attname), rows))
+        db_type = field.db_type(connection)
+        column = quote(field.column)
+        if values.count(values[0]) == len(values):
+            scalars.append(values[0])
+            assignments.append(f"{column} = %b::{db_type}")
+            continue
+        same = next((a for a, t, v in arrays if t == db_type and v == values), None)
+        if same is None:
+            arrays.append((column, db_type, values))
+            same = column
+        assignments.append(f"{column} = v.{same}")
     sql = (
-        f"UPDATE {table} AS t SET {assignments} "
-        f"FROM unnest({arrays}) AS v({', '.join(quoted)}) "
-        f"WHERE t.{quoted[0]} = v.{quoted[0]}"
+        f"UPDATE {quote(model._meta.db_table)} AS t SET {', '.join(assignments)} "
+        f"FROM unnest({', '.join(f'%b::{t}[]' for _, t, _ in arrays)}) "
+        f"AS v({', '.join(a for a, _, _ in arrays)}) "
+        f"WHERE t.{arrays[0][0]} = v.{arrays[0][0]}"
     )
     # A psycopg cursor that binds on the server, with the arrays sent as binary
     # parameters: Django's (client-side binding) cursor would spell thousands of values
     # out as text in the statement.
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, [values for _, _, values in columns])
+        cursor.execute(sql, [*scalars, *(values for _, _, values in arrays)])
         return cursor.rowcount
 
 

@@ -72,21 +72,39 @@ class MemberWrites:
 
 
 def load(observations, rows):
-    """The stored members the observations are about, and the members reads of their
-    conferences (to schedule), for `record` to work on."""
+    """The stored members the observations are about, and the members reads of the
+    conferences whose reads they may schedule, for `record` to work on."""
     writes = MemberWrites()
     with_members = {o.conference_pk for o in observations if o.members}
     if with_members:
         # All members of those conferences (a few dozen each at most): one indexed query.
         for member in Member.objects.filter(conference_id__in=with_members):
             writes.known[(member.conference_id, member.member_id)] = member
-    if rows:
-        # Plain rows, not model instances: a round reads one per conference it polled.
-        reads = bulk.select_rows(ConferenceMembersRead, ["conference_id", *READ_FIELDS], rows)
-        for conference_pk, read in reads.items():
-            read.id = conference_pk  # the reads' primary key, as bulk.update_rows wants it
-            writes.reads[conference_pk] = read
+    scheduled = {
+        o.conference_pk
+        for o in observations
+        if o.conference_pk in rows and may_schedule(o, rows[o.conference_pk])
+    }
+    if scheduled:
+        # Plain rows, not model instances: a round reads one per active conference.
+        fields = ["conference_id", *READ_FIELDS]
+        writes.reads = bulk.select_rows(ConferenceMembersRead, fields, scheduled)
     return writes
+
+
+def may_schedule(observation, row):
+    """Whether recording the observation may plan or move the conference's members read
+    (see schedule_after_status and schedule_after_read): it read or saw members, or the
+    conference is or becomes active, or becomes completed."""
+    if observation.members or observation.members_read:
+        return True
+    stored = (row.state, row.run_state)
+    seen = observation.seen.get("state")
+    return (
+        ConferenceState.ACTIVE in stored
+        or seen == ConferenceState.ACTIVE
+        or (seen == ConferenceState.COMPLETED and stored != (seen, seen))
+    )
 
 
 def apply_members(row, observation, writes):

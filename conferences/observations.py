@@ -30,13 +30,14 @@ The rules, whoever observed:
 """
 
 import dataclasses
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import compress
-from operator import attrgetter, ne
+from operator import attrgetter, itemgetter, ne
 from uuid import UUID
 
 from django.conf import settings
@@ -93,8 +94,16 @@ WRITTEN_FIELDS = ROW_FIELDS[2:]
 # The fields an observation of a conference sees, and the catapult.Conference
 # attributes they come from.
 SEEN_NAMES = STATUS_FIELDS + DETAIL_FIELDS
-seen_values = attrgetter(*(API_NAMES.get(name, name) for name in SEEN_NAMES))
-SEEN_NAME_OF = {API_NAMES.get(name, name): name for name in SEEN_NAMES}
+
+
+@functools.lru_cache(maxsize=256)
+def seen_reader(unknown):
+    """(names, getter) of the fields a conference read saw, given the attributes it left
+    unknown: answers come in few shapes, so each shape is worked out once. The getter
+    returns the conference's id first (so that it always returns a tuple)."""
+    names = tuple(name for name in SEEN_NAMES if API_NAMES.get(name, name) not in unknown)
+    return names, attrgetter("id", *(API_NAMES.get(name, name) for name in names))
+
 
 # The event kind of a change of each status field.
 CHANGE_KINDS = {
@@ -139,9 +148,8 @@ class Observation:
     @classmethod
     def of_conference(cls, conference_pk, result, *, observed_at, claim_token=None):
         """A status read from the API (a catapult.Conference), partial where unknown."""
-        seen = dict(zip(SEEN_NAMES, seen_values(result), strict=True))
-        for name in result.unknown:
-            seen.pop(SEEN_NAME_OF.get(name), None)
+        names, read = seen_reader(result.unknown)
+        seen = dict(zip(names, read(result)[1:], strict=True))
         return cls(
             conference_pk=conference_pk,
             observed_at=observed_at,
@@ -290,6 +298,8 @@ written_values = attrgetter(*WRITTEN_FIELDS)
 # A locked row also carries its latest history run's values (attributes run_<name>).
 RUN_COLUMNS = ("id", *STATUS_FIELDS, "last_seen_at")
 run_values = attrgetter(*(f"run_{name}" for name in STATUS_FIELDS))
+STATUS_SET = frozenset(STATUS_FIELDS)
+seen_status = itemgetter(*STATUS_FIELDS)
 ERROR_RUN_FIELDS = ["id", "conference_id", "poll_status", "last_seen_at", "occurrences"]
 
 
@@ -381,7 +391,12 @@ def apply_status(row, observation, outcome, runs):
     seen = observation.seen
     at = observation.observed_at
     before = run_values(row)
-    after = tuple(seen.get(name, old) for name, old in zip(STATUS_FIELDS, before, strict=True))
+    if STATUS_SET <= seen.keys():
+        after, saw_run = seen_status(seen), True
+    else:
+        pairs = zip(STATUS_FIELDS, before, strict=True)
+        after = tuple(seen.get(name, old) for name, old in pairs)
+        saw_run = saw_whole_run(seen, before)
     first = row.run_id is None and row.pk not in runs.started
     change = None
     if first or after != before:
@@ -412,7 +427,7 @@ def apply_status(row, observation, outcome, runs):
     else:
         if row.problem_reported_at is not None and observation.source == "poll":
             outcome.events = status_events(row, observation, None, None, outcome)
-        if saw_whole_run(seen, before):
+        if saw_run:
             row.run_seen_at = max(row.run_seen_at or at, at)
             if row.run_seen_at - row.run_last_seen_at >= RUN_REFRESH_AFTER:
                 runs.settle(row, row.run_seen_at)

@@ -168,6 +168,29 @@ def test_observations_of_one_batch_are_applied_oldest_first(conference):
     assert reload(conference).active_members == 4
 
 
+def test_one_batch_can_extend_end_and_start_runs_of_one_conference(conference):
+    at = timezone.now()
+    observations.record([status(conference, at)])
+
+    def later(seconds, **seen):
+        return status(conference, at + timedelta(seconds=seconds), **seen)
+
+    observations.record(
+        [
+            later(70),  # a minute on: the stored run's end is written
+            later(80, hold=True),  # that run ends, a new one starts
+            later(85, hold=True),  # the new run goes on
+            later(90, hold=True, mute=True),  # and ends; another starts
+        ]
+    )
+
+    seconds = [(end - at).total_seconds() for end in stored_ends(conference)]
+    assert seconds == [70, 85, 90]
+    newest = HistoryEntry.objects.order_by("-first_seen_at").first()
+    assert (newest.hold, newest.mute) == (True, True)
+    assert reload(conference).latest_history_id == newest.pk
+
+
 def test_a_round_that_lost_its_claim_writes_nothing(conference):
     conference.claim_token = uuid.uuid4()
     conference.save()
