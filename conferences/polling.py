@@ -25,7 +25,6 @@ import dataclasses
 import heapq
 import logging
 import math
-import random
 import threading
 import time
 import uuid
@@ -213,7 +212,7 @@ def claimable(account, *, now, horizon, force, conference_ids=None, conference_p
     return due
 
 
-def choose(due, capacity):
+def choose(due, capacity, *, account_pk=None):
     """Up to `capacity` conferences: active ones first, oldest due first, but a share of
     the capacity (when they need it) goes to created and never-observed conferences."""
     lock = {"skip_locked": True, "of": ("self",)}
@@ -224,14 +223,29 @@ def choose(due, capacity):
     others_due = others_due.select_for_update(**lock).values_list("pk", "conference_id")
     if capacity is None:
         return [Claimed(*row) for row in active_due] + [Claimed(*row) for row in others_due]
-    # Stochastic rounding: the reserved share is exact on average even when a round
-    # holds only a few slots.
-    background = math.floor(settings.CONFWATCH_BACKGROUND_SHARE * capacity + random.random())
+    background = share_of_slots(
+        ("background", account_pk), settings.CONFWATCH_BACKGROUND_SHARE, capacity
+    )
     active = [Claimed(*row) for row in active_due[:capacity]]
     others = [Claimed(*row) for row in others_due[:capacity]]
     taken_others = min(len(others), max(background, capacity - len(active)))
     taken_active = min(len(active), capacity - taken_others)
     return active[:taken_active] + others[:taken_others]
+
+
+# The fraction of a slot each reserved share of an account's rounds carried over from
+# its earlier rounds in this process: a share of a round of a few slots (a quarter of 2)
+# is then exact over any run of rounds, not only on average, so the wait bounds hold.
+_carried_slots = {}
+
+
+def share_of_slots(key, share, capacity):
+    """The slots of `capacity` that `share` of it comes to in this round: the whole part
+    of share x capacity plus what earlier rounds carried."""
+    owed = share * capacity + _carried_slots.get(key, 0.0)
+    slots = math.floor(owed)
+    _carried_slots[key] = owed - slots
+    return slots
 
 
 def claim_due_conferences(
@@ -277,9 +291,10 @@ def claim_due_conferences(
             # Members reads get what the conference reads leave, and at least
             # CONFWATCH_MEMBERS_SHARE of the round when they are due: a budget short of
             # conference reads would otherwise never read a members list.
-            kept = math.floor(settings.CONFWATCH_MEMBERS_SHARE * capacity + random.random())
+            share = settings.CONFWATCH_MEMBERS_SHARE
+            kept = share_of_slots(("members", account.pk), share, capacity)
             kept = min(len(members_due), kept)
-            claimed = choose(due, capacity - kept)
+            claimed = choose(due, capacity - kept, account_pk=account.pk)
             members_taken = members_due[: max(kept, capacity - len(claimed))]
         jobs = [Job(conference) for conference in claimed] + members_taken
         if not jobs:

@@ -654,3 +654,12 @@ def test_a_budget_higher_than_the_dispatcher_can_spend_still_polls_everything(
 
     assert summary.polled == 300
     assert len(windows) < 50  # a window per ~100 ms of sending, not one per request
+
+
+def test_a_reserved_share_of_a_few_slots_is_exact_over_every_run_of_rounds():
+    key = ("background", "test-share")
+
+    slots = [polling.share_of_slots(key, 0.25, 2) for _ in range(8)]
+
+    # A quarter of two slots: one slot every other round, never two rounds without.
+    assert slots == [0, 1, 0, 1, 0, 1, 0, 1]
