@@ -309,26 +309,31 @@ class Processed:
 
 
 def process(event_pk):
-    """Apply one received event (once, whoever else tries): returns what it did."""
-    now = timezone.now()
-    claimed = CallbackEvent.objects.filter(pk=event_pk, processed_at__isnull=True).update(
-        processed_at=now
-    )
-    if not claimed:
-        return Processed(message="already processed")
-    event = CallbackEvent.objects.select_related("account").get(pk=event_pk)
+    """Apply one received event (once, whoever else tries): returns what it did. Marking
+    it processed and applying it are one transaction, so a worker that stops in between
+    leaves the event waiting, not marked processed and never applied; whoever tries the
+    same event meanwhile waits for that transaction and finds it processed."""
+    event = CallbackEvent.objects.filter(pk=event_pk).only("account_id", "received_at").first()
+    if event is None:
+        return Processed(message="no such event")
     CallbackSettings.objects.filter(account_id=event.account_id).filter(
         Q(last_event_at__isnull=True) | Q(last_event_at__lt=event.received_at)
     ).update(last_event_at=event.received_at)
     try:
-        result = apply_event(event)
+        with transaction.atomic():
+            claimed = CallbackEvent.objects.filter(pk=event_pk, processed_at__isnull=True)
+            if not claimed.update(processed_at=timezone.now()):
+                return Processed(message="already processed")
+            event = CallbackEvent.objects.select_related("account").get(pk=event_pk)
+            result = apply_event(event)
+            CallbackEvent.objects.filter(pk=event_pk).update(result=result.message[:500])
     except Exception as error:
-        # Released again: a retry of the task (or a copy of the event) may try once more.
-        CallbackEvent.objects.filter(pk=event_pk).update(
-            processed_at=None, result=f"failed: {type(error).__name__}"
+        # Rolled back, so still waiting: a retry of the task (or a copy of the event) may
+        # try once more.
+        CallbackEvent.objects.filter(pk=event_pk, processed_at__isnull=True).update(
+            result=f"failed: {type(error).__name__}"
         )
         raise
-    CallbackEvent.objects.filter(pk=event_pk).update(result=result.message[:500])
     return result
 
 

@@ -333,3 +333,22 @@ def test_an_event_whose_processing_failed_can_be_processed_again(
     monkeypatch.undo()
     monkeypatch.setattr(callbacks, "queue_processing", no_queue.append)
     assert callbacks.process(no_queue[0]).message == "applied"
+
+
+def test_an_event_interrupted_while_applied_is_left_waiting_not_marked_processed(
+    acme, no_queue, client, monkeypatch
+):
+    make_conference(acme, "conf-1")
+    post(client, url_of(acme), member_event("conf-1"))
+
+    def interrupted(event):
+        raise KeyboardInterrupt  # as when the worker is stopped in the middle of the task
+
+    monkeypatch.setattr(callbacks, "apply_event", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        callbacks.process(no_queue[0])
+
+    assert CallbackEvent.objects.get().processed_at is None
+    monkeypatch.undo()
+    monkeypatch.setattr(callbacks, "queue_processing", no_queue.append)
+    assert callbacks.process(no_queue[0]).message == "applied"
