@@ -125,6 +125,11 @@ def find_conference(conference_id, *, account_name=None):
     return matches[0]
 
 
+def pause(conferences):
+    """Stop polling conferences; what was recorded of them stays."""
+    return conferences.update(paused=True)
+
+
 def resume(conferences):
     """Unpause conferences; they are due at once."""
     return conferences.update(paused=False, next_poll_at=timezone.now())

@@ -252,7 +252,7 @@ def back_to_list(request):
 @permission_required(roles.PAUSE_PERMISSION, raise_exception=True)
 def conference_pause(request, pk):
     conference = get_object_or_404(Conference, pk=pk)
-    if Conference.objects.filter(pk=pk, paused=False).update(paused=True):
+    if tracking.pause(Conference.objects.filter(pk=pk, paused=False)):
         LogEntry.objects.log_actions(request.user.pk, [conference], CHANGE, "Paused tracking.")
         messages.success(request, f"Paused {conference}: it is no longer polled.")
     else:

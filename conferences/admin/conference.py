@@ -263,7 +263,7 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
     @admin.action(description="Pause tracking", permissions=["change"])
     def pause_tracking(self, request, queryset):
         changed = list(queryset.filter(paused=False))
-        Conference.objects.filter(pk__in=[c.pk for c in changed]).update(paused=True)
+        tracking.pause(Conference.objects.filter(pk__in=[c.pk for c in changed]))
         self.log_each(request, changed, "Paused tracking.")
         self.message_user(request, f"Paused {len(changed)} conferences.")
 
