@@ -44,6 +44,8 @@ MEMBER_UPDATED_FIELDS = [
     "last_changed_at",
 ]
 READ_FIELDS = ["due_at", "next_page_url", "final", "read_at", "pages"]
+# A members read's columns as the locked conference rows carry them (observations.py).
+READ_COLUMNS = ("conference_id", *READ_FIELDS)
 # Most members a conference page shows.
 MAX_MEMBERS_SHOWN = 500
 # Most rows a search by call id returns.
@@ -61,6 +63,15 @@ class MemberWrites:
     new_reads: set = field(default_factory=set)
     changed_reads: set = field(default_factory=set)
 
+    def read_of(self, row):
+        """The conference's members read (None: it has none yet), made at first use from
+        what came with its locked row (read_<name>)."""
+        read = self.reads.get(row.pk)
+        if read is None and row.read_conference_id is not None:
+            read = bulk.Row(**{name: getattr(row, f"read_{name}") for name in READ_COLUMNS})
+            self.reads[row.pk] = read
+        return read
+
     def save(self):
         Member.objects.bulk_create(self.new)
         bulk.update_rows(Member, list(self.updated.values()), MEMBER_UPDATED_FIELDS)
@@ -71,40 +82,16 @@ class MemberWrites:
         bulk.update_rows(ConferenceMembersRead, changed, READ_FIELDS)
 
 
-def load(observations, rows):
-    """The stored members the observations are about, and the members reads of the
-    conferences whose reads they may schedule, for `record` to work on."""
+def load(observations):
+    """The stored members the observations are about, for `record` to work on (the
+    members reads come with the locked conference rows: MemberWrites.read_of)."""
     writes = MemberWrites()
     with_members = {o.conference_pk for o in observations if o.members}
     if with_members:
         # All members of those conferences (a few dozen each at most): one indexed query.
         for member in Member.objects.filter(conference_id__in=with_members):
             writes.known[(member.conference_id, member.member_id)] = member
-    scheduled = {
-        o.conference_pk
-        for o in observations
-        if o.conference_pk in rows and may_schedule(o, rows[o.conference_pk])
-    }
-    if scheduled:
-        # Plain rows, not model instances: a round reads one per active conference.
-        fields = ["conference_id", *READ_FIELDS]
-        writes.reads = bulk.select_rows(ConferenceMembersRead, fields, scheduled)
     return writes
-
-
-def may_schedule(observation, row):
-    """Whether recording the observation may plan or move the conference's members read
-    (see schedule_after_status and schedule_after_read): it read or saw members, or the
-    conference is or becomes active, or becomes completed."""
-    if observation.members or observation.members_read:
-        return True
-    stored = (row.state, row.run_state)
-    seen = observation.seen.get("state")
-    return (
-        ConferenceState.ACTIVE in stored
-        or seen == ConferenceState.ACTIVE
-        or (seen == ConferenceState.COMPLETED and stored != (seen, seen))
-    )
 
 
 def apply_members(row, observation, writes):
@@ -112,7 +99,7 @@ def apply_members(row, observation, writes):
     member events."""
     at = observation.observed_at
     events = []
-    read = writes.reads.get(row.pk)
+    read = writes.read_of(row)
     for seen in observation.members:
         key = (row.pk, seen.id)
         stored = writes.known.get(key)
@@ -232,7 +219,8 @@ def iso(value):
 
 
 def read_for(row, writes):
-    read = writes.reads.get(row.pk)
+    """The conference's members read, new if it has none."""
+    read = writes.read_of(row)
     if read is None:
         read = ConferenceMembersRead(conference_id=row.pk)
         writes.reads[row.pk] = read
@@ -245,13 +233,14 @@ def schedule_after_status(row, outcome, writes):
     at once; a conference that just completed gets one last read (unless all it was ever
     seen as is "created")."""
     at = outcome.observation.observed_at
-    read = writes.reads.get(row.pk)
     if row.state == ConferenceState.ACTIVE:
+        read = writes.read_of(row)
         if read is None or (read.due_at is None and not read.final):
             read = read_for(row, writes)
             read.due_at = at
             writes.changed_reads.add(row.pk)
     elif row.state == ConferenceState.COMPLETED and "state" in outcome.changes:
+        read = writes.read_of(row)
         # A conference seen only in "created" before had no members to read.
         if read is None and outcome.changes["state"][0] == ConferenceState.CREATED:
             return

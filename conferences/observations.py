@@ -48,6 +48,7 @@ from conferences import bulk, catapult, members
 from conferences.models import (
     Account,
     Conference,
+    ConferenceMembersRead,
     Event,
     EventKind,
     HistoryEntry,
@@ -223,15 +224,16 @@ def record(observations, *, reschedule: Reschedule | None = None):
         error_runs = latest_error_runs(
             [rows[o.conference_pk] for o in observations if o.error and o.conference_pk in rows]
         )
-        member_writes = members.load(observations, rows)
+        member_writes = members.load(observations)
         runs = RunWrites()
+        tokens = {o.claim_token: str(o.claim_token) for o in observations if o.claim_token}
         touched, released, kept = {}, set(), set()
         changes, events = [], []
         new_errors, extended_errors = [], {}
         for outcome in sorted(outcomes, key=lambda outcome: outcome.observation.observed_at):
             observation = outcome.observation
             row = rows.get(observation.conference_pk)
-            reason = why_ignored(row, observation)
+            reason = why_ignored(row, observation, tokens)
             if reason == OLDER and observation.members:
                 # The conference's values are out of date; each member is checked on its own.
                 observation = dataclasses.replace(observation, seen={})
@@ -305,17 +307,25 @@ ERROR_RUN_FIELDS = ["id", "conference_id", "poll_status", "last_seen_at", "occur
 
 def lock_conferences(pks):
     """The conferences' current rows, locked until the transaction ends (in pk order, so
-    that concurrent writers cannot deadlock), each with its latest run's values."""
+    that concurrent writers cannot deadlock), each with its latest run's values
+    (run_<name>) and its members read (read_<name>, all None when it has none). The
+    claim token comes as text: a round compares thousands of them, and UUID objects
+    cost more to make and compare."""
     quote = connection.ops.quote_name
     conference = [f"c.{quote(Conference._meta.get_field(name).column)}" for name in ROW_FIELDS]
+    conference[ROW_FIELDS.index("claim_token")] += "::text"
     run = [f"h.{quote(name)}" for name in RUN_COLUMNS]
+    read = [f"r.{quote(name)}" for name in members.READ_COLUMNS]
     sql = (
-        f"SELECT {', '.join(conference + run)} "
+        f"SELECT {', '.join(conference + run + read)} "
         f"FROM {quote(Conference._meta.db_table)} AS c "
         f"LEFT JOIN {quote(HistoryEntry._meta.db_table)} AS h ON h.id = c.latest_history_id "
+        f"LEFT JOIN {quote(ConferenceMembersRead._meta.db_table)} AS r "
+        "ON r.conference_id = c.id "
         "WHERE c.id = ANY(%b::bigint[]) ORDER BY c.id FOR UPDATE OF c"
     )
     names = [*ROW_FIELDS, *(f"run_{name}" for name in RUN_COLUMNS)]
+    names += [f"read_{name}" for name in members.READ_COLUMNS]
     return bulk.fetch_rows(sql, [list(pks)], names)
 
 
@@ -366,10 +376,13 @@ def latest_error_runs(rows):
     return {run["conference_id"]: bulk.Row(**run) for run in runs}
 
 
-def why_ignored(row, observation):
+def why_ignored(row, observation, tokens):
+    """Why the observation changes nothing, or "". `tokens` spells each claim token of
+    the batch as text, as the locked rows hold it."""
     if row is None:
         return "no longer tracked"
-    if observation.claim_token is not None and row.claim_token != observation.claim_token:
+    token = observation.claim_token
+    if token is not None and row.claim_token != tokens[token]:
         return "the round no longer holds its claim"
     if observation.only_members:
         return ""  # each member is checked against what is stored of it
