@@ -34,7 +34,7 @@ os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ["DEBUG"] = "false"
 
-from tests.bench.common import add_accounts, drop_database, ensure_database  # noqa: E402
+from tests.bench.common import add_accounts, drop_database, fresh_database  # noqa: E402
 
 TARGET_MS = 300.0
 ACCOUNTS = ["acme", "globex", "initech", "umbrella", "hooli"]
@@ -259,17 +259,11 @@ def measure(client, url, repeat):
 
 def main():
     args = parse_args()
-    drop_database()  # a fresh start: a run that was killed may have left its database
-    ensure_database()
-    import django
-
-    django.setup()
+    fresh_database()
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.test import Client
 
     try:
-        call_command("migrate", verbosity=0)
         started = time.perf_counter()
         first = fill(conferences=args.conferences, history=args.history)
         print(

@@ -50,7 +50,7 @@ from tests.bench.common import (  # noqa: E402
     catapult_call,
     drop_database,
     empty_broker,
-    ensure_database,
+    fresh_database,
     stop,
 )
 
@@ -276,12 +276,8 @@ def report(changes, *, target):
 
 def main():
     args = parse_args()
-    ensure_database()
-    import django
-
-    django.setup()
+    fresh_database()
     from django.conf import settings
-    from django.core.management import call_command
 
     from conferences import catapult
     from simulator.testing import running_simulator
@@ -296,7 +292,6 @@ def main():
                 f"--conferences must be at most {settings.CONFWATCH_ALERT_HOURLY_CAP} "
                 "(CONFWATCH_ALERT_HOURLY_CAP, the emails one recipient gets in an hour)"
             )
-        call_command("migrate", verbosity=0)
         empty_broker()
         with (
             tempfile.TemporaryDirectory(prefix="bench-alerts-") as directory,

@@ -48,7 +48,7 @@ from tests.bench.common import (  # noqa: E402
     catapult_call,
     drop_database,
     empty_broker,
-    ensure_database,
+    fresh_database,
     print_table,
     stop,
 )
@@ -197,12 +197,8 @@ def summary(values):
 
 def main():
     args = parse_args()
-    ensure_database()
-    import django
-
-    django.setup()
+    fresh_database()
     from django.conf import settings
-    from django.core.management import call_command
 
     from conferences import callbacks, catapult, tracking
     from simulator.testing import running_simulator
@@ -212,7 +208,6 @@ def main():
     web_url = f"http://127.0.0.1:{port}"
     settings.CONFWATCH_BASE_URL = web_url
     try:
-        call_command("migrate", verbosity=0)
         empty_broker()
         with (
             tempfile.TemporaryDirectory(prefix="bench-callbacks-") as directory,

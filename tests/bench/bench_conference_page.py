@@ -39,7 +39,7 @@ os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ["DEBUG"] = "false"
 
-from tests.bench.common import add_accounts, drop_database, ensure_database, print_table  # noqa: E402
+from tests.bench.common import add_accounts, drop_database, fresh_database, print_table  # noqa: E402
 
 TARGET_MS = 100.0
 ACCOUNTS = ["acme", "globex", "initech", "umbrella", "hooli"]
@@ -259,20 +259,14 @@ def live_version(client, url):
 
 def main():
     args = parse_args()
-    drop_database()  # a fresh start: a run that was killed may have left its database
-    ensure_database()
-    import django
-
-    django.setup()
+    fresh_database()
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.test import Client
 
     from conferences.models import HistoryEntry
     from conferences.timeline import Cursor
 
     try:
-        call_command("migrate", verbosity=0)
         started = time.perf_counter()
         busy, big, typical = fill(conferences=args.conferences, history=args.history)
         print(

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.bench import bench_admin  # noqa: E402  (sets the environment for Django)
-from tests.bench.common import drop_database, ensure_database, print_table  # noqa: E402
+from tests.bench.common import drop_database, fresh_database, print_table  # noqa: E402
 
 os.environ["DATABASE_URL"] = os.environ.get(
     "BENCH_PAGES_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/confwatch_bench_pages"
@@ -131,17 +131,11 @@ def pages(client):
 
 def main():
     args = parse_args()
-    drop_database()  # a fresh start: a run that was killed may have left its database
-    ensure_database()
-    import django
-
-    django.setup()
+    fresh_database()
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.test import Client
 
     try:
-        call_command("migrate", verbosity=0)
         started = time.perf_counter()
         fill(conferences=args.conferences, history=args.history)
         print(

@@ -43,7 +43,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 
-from tests.bench.common import drop_database, ensure_database, print_table  # noqa: E402
+from tests.bench.common import drop_database, fresh_database, print_table  # noqa: E402
 
 SAMPLE_EVERY = 0.25
 # The poll_once case that used to take 13.4 s instead of about 6.3 s.
@@ -295,15 +295,10 @@ def column(figures, journal, *, budget):
 
 def main():
     args = parse_args()
-    ensure_database()
-    import django
-
-    django.setup()
+    fresh_database()
     from django.conf import settings
-    from django.core.management import call_command
 
     try:
-        call_command("migrate", verbosity=0)
         print(
             f"budget {args.budget:g} requests/s, {args.conferences} conferences, "
             f"latency {args.latency_ms:g} ms, {args.seconds:g} s per scenario "

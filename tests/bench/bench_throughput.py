@@ -66,7 +66,7 @@ os.environ.setdefault("CONFWATCH_MEMBERS_INTERVAL", "3600")
 
 import requests  # noqa: E402
 
-from tests.bench.common import drop_database, ensure_database, print_table  # noqa: E402
+from tests.bench.common import drop_database, fresh_database, print_table  # noqa: E402
 
 TARGET_SIZE = 2000
 SCALE_SIZES = (2000, 10000)
@@ -486,15 +486,12 @@ def run_size(args, *, conferences, log_dir):
     """Set up a simulator and a fresh database for `conferences`, measure, print the
     table; return {column title: Figures}."""
     from django.conf import settings
-    from django.core.management import call_command
 
     from conferences import polling
     from conferences.models import Account
     from dashboard.celery import freeze_startup_objects
 
-    drop_database()  # a fresh start: a run that was killed may have left its database
-    ensure_database()
-    call_command("migrate", verbosity=0)
+    fresh_database()
     users = bench_users(args.accounts)
     log_path = os.path.join(log_dir, f"simulator-{conferences}.log")
     with SimulatorProcess(users=users, latency_ms=args.latency_ms, log_path=log_path) as sim:

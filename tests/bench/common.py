@@ -32,6 +32,18 @@ def drop_database():
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def fresh_database():
+    """Start Django on the benchmark's own database, dropped first (a run that was killed
+    may have left it behind), created and migrated."""
+    import django
+    from django.core.management import call_command
+
+    drop_database()
+    ensure_database()
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
 def print_table(columns):
     """Print {column title: {row name: text}} as a table, rows in first-seen order."""
     rows = []
