@@ -680,7 +680,13 @@ def reschedule(conference, observation):
 def record_round(plans, *, token):
     """Record every result of the round through the observation path, then release the
     claims: jobs never sent are due again at once; abandoned ones keep their claim until
-    it lapses, since their request may still be in flight."""
+    it lapses, since their request may still be in flight. No collector pass runs in
+    between (observations.collector_paused)."""
+    with observations.collector_paused():
+        return write_round(plans, token=token)
+
+
+def write_round(plans, *, token):
     Observation = observations.Observation
     recorded, unsent, abandoned, answered_accounts = [], [], [], set()
     for plan in plans:

@@ -1,5 +1,6 @@
 """The one recording path: what an observation may change, and what it returns."""
 
+import gc
 import uuid
 from datetime import timedelta
 
@@ -269,6 +270,27 @@ def test_a_poll_error_never_changes_the_stored_status(conference):
     assert runs(conference) == [("active", 2, False, False, at, at)]
 
 
+def test_no_collector_pass_runs_while_the_rows_are_locked(conference, monkeypatch):
+    locked_with_collector = []
+    lock = observations.lock_conferences
+
+    def noting(pks):
+        locked_with_collector.append(gc.isenabled())
+        return lock(pks)
+
+    monkeypatch.setattr(observations, "lock_conferences", noting)
+    observations.record([status(conference, timezone.now())])
+    assert locked_with_collector == [False]
+    assert gc.isenabled()
+
+    gc.disable()
+    try:
+        observations.record([status(conference, timezone.now())])
+        assert not gc.isenabled(), "a pause inside a pause turned the collector back on"
+    finally:
+        gc.enable()
+
+
 def kinds(conference):
     return [
         (event.kind, event.before, event.after)
@@ -293,6 +315,32 @@ def test_it_stores_an_event_for_each_thing_that_changed(conference):
     assert state_event.detail["previous_state_since"] == at.isoformat()
     assert state_event.detail["active_members"] == 2
     assert [e.kind for e in outcome.events] == ["state_changed", "members_changed"]
+
+
+def test_each_state_change_of_a_batch_says_since_when_the_previous_state_held(db):
+    account = make_account()
+    first, second = (make_conference(account, f"conf-{n}") for n in (1, 2))
+    at = timezone.now()
+    observations.record([status(first, at, state="created"), status(second, at, state="active")])
+
+    observations.record(
+        [
+            status(first, at + timedelta(seconds=5), state="active"),
+            status(second, at + timedelta(seconds=6), state="completed"),
+            status(first, at + timedelta(seconds=9), state="completed"),
+        ]
+    )
+
+    since = {
+        (event.conference_id, event.after): event.detail["previous_state_since"]
+        for event in Event.objects.filter(kind="state_changed")
+    }
+    assert since == {
+        (first.pk, "active"): at.isoformat(),
+        (second.pk, "completed"): at.isoformat(),
+        # The first conference's earlier change in the same batch.
+        (first.pk, "completed"): (at + timedelta(seconds=5)).isoformat(),
+    }
 
 
 def test_a_poll_error_stores_no_event_until_the_problem_lasts(conference, settings):
