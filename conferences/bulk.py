@@ -75,17 +75,26 @@ def select_rows(model, fields, pks, *, lock=False):
 
 def fetch_rows(sql, params, names):
     """{first value: row} of a SELECT whose columns are `names`, read with psycopg's own
-    cursor (binary results) and fetched in one call; each row a plain attribute object."""
+    cursor (binary results) and fetched in one call; each row a plain attribute object.
+    The values as read stay in `.columns` (name -> tuple, rows in order)."""
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, binary=True)
         found = cursor.fetchall()
-    rows = {}
+    rows = Rows()
     for values in found:
         row = Row()
         row.__dict__.update(zip(names, values, strict=True))
         rows[values[0]] = row
+    columns = zip(*found, strict=True) if found else [()] * len(names)
+    rows.columns = dict(zip(names, columns, strict=True))
     return rows
+
+
+class Rows(dict):
+    """Rows by their first value, with `columns`: each column's values as read."""
+
+    columns: dict
 
 
 class Row(SimpleNamespace):

@@ -221,7 +221,7 @@ def record(observations, *, reschedule: Reschedule | None = None):
         return outcomes
     with collector_paused(), transaction.atomic():
         rows = lock_conferences({o.conference_pk for o in observations})
-        stored = written_columns(rows.values())  # as read, before anything is applied
+        stored = [rows.columns[name] for name in WRITTEN_FIELDS]  # as read
         error_runs = latest_error_runs(
             [rows[o.conference_pk] for o in observations if o.error and o.conference_pk in rows]
         )
@@ -290,7 +290,7 @@ def record(observations, *, reschedule: Reschedule | None = None):
         written = [row for pk, row in rows.items() if pk in touched]  # in pk order
         if len(written) < len(rows):
             was_touched = [pk in touched for pk in rows]
-            stored = [list(compress(column, was_touched)) for column in stored]
+            stored = [tuple(compress(column, was_touched)) for column in stored]
         after = written_columns(written)
         changed = compress(WRITTEN_FIELDS, map(ne, after, stored))
         bulk.update_rows(Conference, written, list(changed))
@@ -316,9 +316,9 @@ WRITTEN_GETTERS = [attrgetter(name) for name in WRITTEN_FIELDS]
 
 
 def written_columns(rows):
-    """The values of each written field over the rows (one list per field, rows in the
+    """The values of each written field over the rows (one tuple per field, rows in the
     order given): comparing whole columns costs far less than comparing row by row."""
-    return [list(map(getter, rows)) for getter in WRITTEN_GETTERS]
+    return [tuple(map(getter, rows)) for getter in WRITTEN_GETTERS]
 
 
 # A locked row also carries its latest history run's values (attributes run_<name>).

@@ -69,3 +69,15 @@ def test_update_rows_finds_rows_by_a_primary_key_that_is_not_called_id():
     bulk.update_rows(ConferenceMembersRead, [read], ["due_at"])
 
     assert ConferenceMembersRead.objects.get().due_at == due
+
+
+def test_selected_rows_keep_their_columns_as_read_when_the_rows_change():
+    account = make_account()
+    first = make_conference(account, "conf-1", active_members=3)
+    second = make_conference(account, "conf-2", active_members=4)
+    rows = bulk.select_rows(Conference, ["id", "active_members"], [second.pk, first.pk])
+    for row in rows.values():
+        row.active_members = 0
+
+    assert rows.columns == {"id": (first.pk, second.pk), "active_members": (3, 4)}
+    assert bulk.select_rows(Conference, ["id"], []).columns == {"id": ()}
