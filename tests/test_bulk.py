@@ -17,7 +17,9 @@ def test_update_rows_writes_shared_repeated_and_distinct_values_to_each_row():
     account = make_account()
     conferences = [make_conference(account, f"conf-{n}") for n in range(3)]
     at = timezone.now()
-    rows = bulk.select_rows(Conference, ["id", "state"], [c.pk for c in conferences]).values()
+    fields = ["state", "poll_error", "active_members", "last_observed_at", "last_polled_at"]
+    fields += ["next_poll_at"]
+    rows = bulk.select_rows(Conference, ["id", *fields], [c.pk for c in conferences]).values()
     for n, row in enumerate(rows):
         row.state = "active"  # the same for every row: sent once
         row.poll_error = ""
@@ -25,8 +27,7 @@ def test_update_rows_writes_shared_repeated_and_distinct_values_to_each_row():
         row.last_observed_at = row.last_polled_at = at + timedelta(seconds=n)  # one array
         row.next_poll_at = at + timedelta(minutes=n)
 
-    fields = ["state", "poll_error", "active_members", "last_observed_at", "last_polled_at"]
-    updated = bulk.update_rows(Conference, list(rows), [*fields, "next_poll_at"])
+    updated = bulk.update_rows(Conference, list(rows), fields)
 
     assert updated == 3
     stored = Conference.objects.order_by("pk").values_list(
