@@ -23,6 +23,7 @@ gets one last read.
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from operator import attrgetter
 
 from django.conf import settings
 
@@ -46,6 +47,7 @@ MEMBER_UPDATED_FIELDS = [
 READ_FIELDS = ["due_at", "next_page_url", "final", "read_at", "pages"]
 # A members read's columns as the locked conference rows carry them (observations.py).
 READ_COLUMNS = ("conference_id", *READ_FIELDS)
+read_values = attrgetter(*(f"read_{name}" for name in READ_COLUMNS))
 # Most members a conference page shows.
 MAX_MEMBERS_SHOWN = 500
 # Most rows a search by call id returns.
@@ -68,7 +70,7 @@ class MemberWrites:
         what came with its locked row (read_<name>)."""
         read = self.reads.get(row.pk)
         if read is None and row.read_conference_id is not None:
-            read = bulk.Row(**{name: getattr(row, f"read_{name}") for name in READ_COLUMNS})
+            read = bulk.Row(**dict(zip(READ_COLUMNS, read_values(row), strict=True)))
             self.reads[row.pk] = read
         return read
 

@@ -32,6 +32,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import NamedTuple
 
 import psycopg
@@ -663,14 +664,15 @@ def next_wait(conference, error):
     return min(interval * 2 ** min(failures - 1, 20), settings.CONFWATCH_MAX_BACKOFF)
 
 
-def reschedule(conference, observation):
-    """When to poll a conference again, after recording an observation of it."""
+def reschedule(conference, observation, *, interval):
+    """When to poll a conference again, after recording an observation of it (`interval`:
+    CONFWATCH_POLL_INTERVAL as a timedelta, read once per batch)."""
     at = observation.observed_at
     error = observation.error
     if observation.members_read:
         return None  # members reads have a schedule of their own (conferences/members.py)
     if error is None:
-        return at + timedelta(seconds=settings.CONFWATCH_POLL_INTERVAL)
+        return at + interval
     if isinstance(error, catapult.RateLimited | catapult.CredentialsRejected):
         # The account rests; its conferences are due as soon as it is unpaused.
         return at
@@ -718,7 +720,8 @@ def write_round(plans, *, token):
     now = timezone.now()
     with transaction.atomic():
         # Recording releases the claims of what was answered.
-        outcomes = observations.record(recorded, reschedule=reschedule)
+        interval = timedelta(seconds=settings.CONFWATCH_POLL_INTERVAL)
+        outcomes = observations.record(recorded, reschedule=partial(reschedule, interval=interval))
         Conference.objects.filter(pk__in=unsent, claim_token=token).update(
             claim_token=None, claimed_until=None, next_poll_at=now
         )
