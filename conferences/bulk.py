@@ -79,8 +79,7 @@ def select_rows(model, fields, pks, *, lock=False):
 def fetch_rows(sql, params, names):
     """{first value: row} of a SELECT whose columns are `names`, read with psycopg's own
     cursor (binary results) and fetched in one call; each row a plain attribute object
-    (`row_class`).
-    The values as read stay in `.columns` (name -> tuple, rows in order)."""
+    (`row_class`). The values as read stay in `.columns` (name -> tuple, rows in order)."""
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, binary=True)
