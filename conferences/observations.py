@@ -300,9 +300,9 @@ def record(observations, *, reschedule: Reschedule | None = None):
 @contextmanager
 def collector_paused():
     """No garbage collector pass inside: a write holds the conferences' row locks, and a
-    round's thousands of objects set off passes (20-40 ms each for 2,000 conferences)
-    that find nothing to free, as these objects hold no cycles. Passes resume after;
-    nested use leaves the collector as the outermost found it."""
+    batch's thousands of objects set off passes (gen-2 passes of 10-40 ms in a write of
+    2,000 observations) that find nothing to free, as these objects hold no cycles.
+    Passes resume after; nested use leaves the collector as the outermost found it."""
     enabled = gc.isenabled()
     gc.disable()
     try:

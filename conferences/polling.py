@@ -167,6 +167,11 @@ def poll_round(*, horizon=None, force=False, conference_ids=None, conference_pks
     With force=True every tracked conference that is neither paused nor completed is
     polled whether due or not (still paced by each account's budget). conference_ids
     (Catapult ids, on any account) or conference_pks (tracked conferences) narrow it.
+
+    No garbage collector pass runs during the round (observations.collector_paused): a
+    round's objects hold no cycles (a round of 10,000 left 0 to 5 for the collector),
+    and its passes walked them all, over and over: 30 ms of a round of 2,000, 250 ms of
+    one of 10,000, growing faster than the round.
     """
     horizon = settings.CONFWATCH_ROUND_SECONDS if horizon is None else horizon
     token = uuid.uuid4()
@@ -177,22 +182,23 @@ def poll_round(*, horizon=None, force=False, conference_ids=None, conference_pks
         # A few chosen conferences (poll now, a callback's confirming poll): only their
         # accounts' rows are locked.
         accounts = accounts.filter(conferences__pk__in=conference_pks).distinct()
-    for account_pk in accounts.values_list("pk", flat=True):
-        plan = claim_due_conferences(
-            account_pk=account_pk,
-            token=token,
-            horizon=horizon,
-            deadline=deadline,
-            force=force,
-            conference_ids=conference_ids,
-            conference_pks=conference_pks,
-        )
-        if plan is not None:
-            plans.append(plan)
-    if not plans:
-        return RoundSummary()
-    fetch_plans(plans)
-    return record_round(plans, token=token)
+    with observations.collector_paused():
+        for account_pk in accounts.values_list("pk", flat=True):
+            plan = claim_due_conferences(
+                account_pk=account_pk,
+                token=token,
+                horizon=horizon,
+                deadline=deadline,
+                force=force,
+                conference_ids=conference_ids,
+                conference_pks=conference_pks,
+            )
+            if plan is not None:
+                plans.append(plan)
+        if not plans:
+            return RoundSummary()
+        fetch_plans(plans)
+        return record_round(plans, token=token)
 
 
 def claimable(account, *, now, horizon, force, conference_ids=None, conference_pks=None):
@@ -682,13 +688,7 @@ def reschedule(conference, observation, *, interval):
 def record_round(plans, *, token):
     """Record every result of the round through the observation path, then release the
     claims: jobs never sent are due again at once; abandoned ones keep their claim until
-    it lapses, since their request may still be in flight. No collector pass runs in
-    between (observations.collector_paused)."""
-    with observations.collector_paused():
-        return write_round(plans, token=token)
-
-
-def write_round(plans, *, token):
+    it lapses, since their request may still be in flight."""
     Observation = observations.Observation
     recorded, unsent, abandoned, answered_accounts = [], [], [], set()
     for plan in plans:

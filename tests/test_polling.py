@@ -1,3 +1,4 @@
+import gc
 import signal
 import subprocess
 import sys
@@ -53,6 +54,25 @@ def test_a_steady_conference_adds_no_history_rows(account, sim_client):
         False,
         False,
     )
+
+
+def test_a_round_fetches_and_writes_with_the_collector_paused_and_turns_it_back_on(
+    account, sim_client, monkeypatch
+):
+    make_conference(account, start_conference(sim_client))
+    collector_on = []
+    fetch = polling.fetch_plans
+
+    def noting(plans):
+        collector_on.append(gc.isenabled())
+        return fetch(plans)
+
+    monkeypatch.setattr(polling, "fetch_plans", noting)
+    summary = poll_all()
+
+    assert summary.polled == 1
+    assert collector_on == [False]
+    assert gc.isenabled()
 
 
 def test_it_records_one_change_when_members_join(account, sim_client):
