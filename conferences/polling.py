@@ -171,9 +171,19 @@ def poll_round(*, horizon=None, force=False, conference_ids=None, conference_pks
     No garbage collector pass runs during the round (observations.collector_paused): a
     round's objects hold no cycles (a round of 10,000 left 0 to 5 for the collector),
     and its passes walked them all, over and over: 30 ms of a round of 2,000, 250 ms of
-    one of 10,000, growing faster than the round.
+    one of 10,000, growing faster than the round. The collector resumes once the round's
+    objects are gone, so its next pass is short.
     """
-    horizon = settings.CONFWATCH_ROUND_SECONDS if horizon is None else horizon
+    with observations.collector_paused():
+        return claim_fetch_record(
+            horizon=settings.CONFWATCH_ROUND_SECONDS if horizon is None else horizon,
+            force=force,
+            conference_ids=conference_ids,
+            conference_pks=conference_pks,
+        )
+
+
+def claim_fetch_record(*, horizon, force, conference_ids, conference_pks):
     token = uuid.uuid4()
     deadline = time.time() + settings.CONFWATCH_ROUND_DEADLINE
     plans = []
@@ -182,23 +192,22 @@ def poll_round(*, horizon=None, force=False, conference_ids=None, conference_pks
         # A few chosen conferences (poll now, a callback's confirming poll): only their
         # accounts' rows are locked.
         accounts = accounts.filter(conferences__pk__in=conference_pks).distinct()
-    with observations.collector_paused():
-        for account_pk in accounts.values_list("pk", flat=True):
-            plan = claim_due_conferences(
-                account_pk=account_pk,
-                token=token,
-                horizon=horizon,
-                deadline=deadline,
-                force=force,
-                conference_ids=conference_ids,
-                conference_pks=conference_pks,
-            )
-            if plan is not None:
-                plans.append(plan)
-        if not plans:
-            return RoundSummary()
-        fetch_plans(plans)
-        return record_round(plans, token=token)
+    for account_pk in accounts.values_list("pk", flat=True):
+        plan = claim_due_conferences(
+            account_pk=account_pk,
+            token=token,
+            horizon=horizon,
+            deadline=deadline,
+            force=force,
+            conference_ids=conference_ids,
+            conference_pks=conference_pks,
+        )
+        if plan is not None:
+            plans.append(plan)
+    if not plans:
+        return RoundSummary()
+    fetch_plans(plans)
+    return record_round(plans, token=token)
 
 
 def claimable(account, *, now, horizon, force, conference_ids=None, conference_pks=None):
