@@ -184,6 +184,8 @@ def poll_round(*, horizon=None, force=False, conference_ids=None, conference_pks
 
 
 def claim_fetch_record(*, horizon, force, conference_ids, conference_pks):
+    """The round itself: claim each account's share, send the requests, record the
+    answers (see poll_round)."""
     token = uuid.uuid4()
     deadline = time.time() + settings.CONFWATCH_ROUND_DEADLINE
     plans = []
