@@ -26,6 +26,7 @@ from django.urls import reverse
 
 from conferences import acknowledgements
 from conferences.models import Delivery, EventKind, PollStatus, RuleState
+from conferences.timeline import duration_text
 from conferences.unsubscribe import unsubscribe_url
 
 SUBJECT_PREFIX = "[confwatch]"
@@ -135,11 +136,11 @@ def flapping_context(delivery, events, zone):
     changes = plural(len(events), "change")
     return {
         "subject": f"{SUBJECT_PREFIX} {subject_name(conference, events)} is flapping: "
-        f"{changes} in {format_duration(window)}",
+        f"{changes} in {duration_text(window)}",
         "name": source_name(conference, events),
         "conference_url": conference_url(conference),
         "changes": changes,
-        "window": format_duration(window),
+        "window": duration_text(window),
         "events": [event_view(event, zone) for event in events],
     }
 
@@ -323,7 +324,7 @@ def event_view(event, zone):
     if kind == EventKind.STATE_CHANGED:
         since = parse_time(detail.get("previous_state_since"))
         if since is not None:
-            lasted = format_duration(event.occurred_at - since)
+            lasted = duration_text(event.occurred_at - since)
             facts.append(f"The previous state ({before}) lasted {lasted}.")
     if kind in (EventKind.STATE_CHANGED, EventKind.HOLD_CHANGED, EventKind.MUTE_CHANGED):
         facts.append(f"Active members: {shown(detail.get('active_members'))}.")
@@ -336,7 +337,7 @@ def event_view(event, zone):
     if kind == EventKind.POLLING_RECOVERED:
         since = parse_time(detail.get("since"))
         if since is not None:
-            lasted = format_duration(event.occurred_at - since)
+            lasted = duration_text(event.occurred_at - since)
             facts.append(f"The problem lasted {lasted}, since {format_time(since, zone)}.")
 
     between = ""
@@ -362,14 +363,14 @@ def rule_facts(event, detail, zone):
     if event.kind == EventKind.RULE_FIRED:
         facts.append(f"The rule {rule_label(event)} fired.")
         if since is not None:
-            held = format_duration(event.occurred_at - since)
+            held = duration_text(event.occurred_at - since)
             facts.append(f"The condition has held since {format_time(since, zone)} ({held}).")
         if detail.get("clears"):
             facts.append(f"It clears when {detail['clears']}.")
     else:
         fired = parse_time(detail.get("fired_at"))
         if since is not None:
-            held = format_duration(event.occurred_at - since)
+            held = duration_text(event.occurred_at - since)
             facts.append(f"The condition held from {format_time(since, zone)} for {held}.")
         if fired is None and detail.get("rule") == "schedule":
             facts.append("It started before the late alert went out.")
@@ -478,24 +479,6 @@ def parse_time(value):
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
-
-
-DURATION_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
-
-
-def format_duration(delta):
-    """`12 min 5 s`, `3 h 20 min`, `2 d`: the largest unit and the next one, when not 0."""
-    seconds = max(0, int(delta.total_seconds()))
-    for index, (name, size) in enumerate(DURATION_UNITS):
-        if seconds >= size or size == 1:
-            count, rest = divmod(seconds, size)
-            text = f"{count} {name}"
-            if index + 1 < len(DURATION_UNITS):
-                next_name, next_size = DURATION_UNITS[index + 1]
-                if rest // next_size:
-                    text += f" {rest // next_size} {next_name}"
-            return text
-    return "0 s"
 
 
 def tidy_text(text):

@@ -14,6 +14,7 @@ source whatever the page.
   put on hold or muted (conferences/members.py), and acknowledgements.
 """
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -258,18 +259,17 @@ def shown(value):
 
 
 def duration_text(value):
-    """`value` (a timedelta or seconds) in words: "45 s", "3 min 20 s", "2 h 5 min"."""
+    """`value` (a timedelta or seconds) in its two largest units, the second left out
+    when 0: "45 s", "12 min 5 s", "3 h 20 min", "2 d". Pages and emails say durations
+    alike through it."""
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
     seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, rest = divmod(seconds, 60)
-    if minutes < 10:
-        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {rest} min" if rest else f"{hours} h"
-    days, rest = divmod(hours, 24)
-    return f"{days} d {rest} h" if rest else f"{days} d"
+    for (name, size), (next_name, next_size) in itertools.pairwise(DURATION_UNITS):
+        if seconds >= size:
+            count, rest = divmod(seconds, size)
+            rest //= next_size
+            return f"{count} {name} {rest} {next_name}" if rest else f"{count} {name}"
+    return f"{seconds} s"
+
+
+DURATION_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 
-from conferences import emails
+from conferences import emails, timeline
 from conferences.models import Delivery, Event, EventKind, Subscription
 from conferences.unsubscribe import subscription_for
 from tests.conftest import make_account, make_conference
@@ -453,4 +453,4 @@ def test_a_polling_recovery_says_how_long_the_problem_lasted(conference):
     [(0, "0 s"), (5, "5 s"), (725, "12 min 5 s"), (3605, "1 h"), (93784, "1 d 2 h")],
 )
 def test_durations_read_as_the_two_largest_units(seconds, text):
-    assert emails.format_duration(timedelta(seconds=seconds)) == text
+    assert timeline.duration_text(timedelta(seconds=seconds)) == text
