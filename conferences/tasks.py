@@ -2,7 +2,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
-from conferences import alerts, callbacks, outages, polling, retention, support
+from conferences import alerts, callback_processing, outages, polling, retention, support
 
 
 @shared_task(ignore_result=True)
@@ -53,10 +53,10 @@ def prune_old_records():
 def process_callback(event_pk):
     """Apply one received callback event, then confirm it with a poll of its conference
     (within the budget); alerts go out at once when it recorded events."""
-    processed = callbacks.process(event_pk)
+    processed = callback_processing.process(event_pk)
     summary = None
     if processed.conference_pk is not None:
-        summary = callbacks.confirm(processed.conference_pk)
+        summary = callback_processing.confirm(processed.conference_pk)
     if processed.events or (summary and summary.events):
         send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
     return processed.message
@@ -64,7 +64,7 @@ def process_callback(event_pk):
 
 @shared_task(ignore_result=True)
 def confirm_callback(conference_pk):
-    """The confirming poll of the last callbacks of a burst (callbacks.confirm)."""
+    """The confirming poll of the last callbacks of a burst (callback_processing.confirm)."""
     summary = polling.poll_round(force=True, conference_pks=[conference_pk])
     if summary.events:
         send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from conferences import callbacks
+from conferences import callback_processing, callbacks
 from conferences.models import CallbackEvent, CallbackSettings, Conference, Event, Member
 from tests.conftest import make_account, make_conference, reload
 
@@ -122,7 +122,7 @@ def test_a_replayed_event_is_acknowledged_and_changes_nothing_twice(client, acme
     assert (first.status_code, second.status_code) == (200, 200)
     assert CallbackEvent.objects.count() == 1
     for pk in no_queue:
-        callbacks.process(pk)
+        callback_processing.process(pk)
 
     assert Member.objects.filter(conference=conference).count() == 1
     assert Event.objects.filter(conference=conference, kind="member_joined").count() == 1
@@ -144,7 +144,7 @@ def test_get_callbacks_carry_the_event_in_query_parameters(client, acme, no_queu
         },
     )
     assert response.status_code == 200
-    callbacks.process(no_queue[0])
+    callback_processing.process(no_queue[0])
 
     member = Member.objects.get(conference=conference)
     assert (member.call_id, member.hold, member.mute) == ("c-nine", True, False)
@@ -183,7 +183,7 @@ def test_a_member_event_updates_the_member_and_active_members_only_when_it_says_
     payload = member_event("conf-m")
     del payload["activeMembers"]
     post(client, url_of(acme), payload)
-    callbacks.process(no_queue[0])
+    callback_processing.process(no_queue[0])
 
     assert reload(conference).active_members == 5
     member = Member.objects.get(conference=conference)
@@ -199,7 +199,7 @@ def test_a_conference_event_for_an_unknown_id_registers_it(acme, no_queue, clien
         url_of(acme),
         {"eventType": "conference", "conferenceId": "conf-new", "status": "created"},
     )
-    callbacks.process(no_queue[0])
+    callback_processing.process(no_queue[0])
 
     conference = Conference.objects.get(account=acme, conference_id="conf-new")
     assert conference.state == "created"
@@ -211,7 +211,7 @@ def test_registering_unknown_conferences_can_be_turned_off(acme, no_queue, clien
     url = url_of(acme)
     CallbackSettings.objects.filter(account=acme).update(register_unknown=False)
     post(client, url, {"eventType": "conference", "conferenceId": "conf-no", "status": "active"})
-    processed = callbacks.process(no_queue[0])
+    processed = callback_processing.process(no_queue[0])
 
     assert "registering is off" in processed.message
     assert not Conference.objects.filter(conference_id="conf-no").exists()
@@ -220,15 +220,15 @@ def test_registering_unknown_conferences_can_be_turned_off(acme, no_queue, clien
 def test_an_event_is_processed_once_whoever_tries(acme, no_queue, client):
     make_conference(acme, "conf-1")
     post(client, url_of(acme), member_event("conf-1"))
-    assert callbacks.process(no_queue[0]).message == "applied"
-    assert callbacks.process(no_queue[0]).message == "already processed"
+    assert callback_processing.process(no_queue[0]).message == "applied"
+    assert callback_processing.process(no_queue[0]).message == "already processed"
 
 
 def test_playback_events_are_noted(acme, no_queue, client):
     make_conference(acme, "conf-1")
     payload = {"eventType": "conference-playback", "conferenceId": "conf-1", "status": "done"}
     assert post(client, url_of(acme), payload).status_code == 200
-    assert "noted" in callbacks.process(no_queue[0]).message
+    assert "noted" in callback_processing.process(no_queue[0]).message
 
 
 def test_a_nul_character_in_the_body_is_400_not_500(client, acme):
@@ -326,13 +326,13 @@ def test_an_event_whose_processing_failed_can_be_processed_again(
     def broken(event):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(callbacks, "apply_event", broken)
+    monkeypatch.setattr(callback_processing, "apply_event", broken)
     with pytest.raises(RuntimeError):
-        callbacks.process(no_queue[0])
+        callback_processing.process(no_queue[0])
     assert CallbackEvent.objects.get().result == "failed: RuntimeError"
     monkeypatch.undo()
     monkeypatch.setattr(callbacks, "queue_processing", no_queue.append)
-    assert callbacks.process(no_queue[0]).message == "applied"
+    assert callback_processing.process(no_queue[0]).message == "applied"
 
 
 def test_an_event_interrupted_while_applied_is_left_waiting_not_marked_processed(
@@ -344,11 +344,11 @@ def test_an_event_interrupted_while_applied_is_left_waiting_not_marked_processed
     def interrupted(event):
         raise KeyboardInterrupt  # as when the worker is stopped in the middle of the task
 
-    monkeypatch.setattr(callbacks, "apply_event", interrupted)
+    monkeypatch.setattr(callback_processing, "apply_event", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        callbacks.process(no_queue[0])
+        callback_processing.process(no_queue[0])
 
     assert CallbackEvent.objects.get().processed_at is None
     monkeypatch.undo()
     monkeypatch.setattr(callbacks, "queue_processing", no_queue.append)
-    assert callbacks.process(no_queue[0]).message == "applied"
+    assert callback_processing.process(no_queue[0]).message == "applied"
