@@ -504,12 +504,7 @@ class StateChanges:
         """Fill in the waiting details (before their events are written), then write the
         batch's changes."""
         if self.waiting:
-            stored = dict(
-                StatusChange.objects.filter(conference_id__in={pk for pk, _ in self.waiting})
-                .order_by("conference_id", "-changed_at")
-                .distinct("conference_id")
-                .values_list("conference_id", "changed_at")
-            )
+            stored = states_since({pk for pk, _ in self.waiting})
             for pk, detail in self.waiting:
                 detail["previous_state_since"] = iso(stored.get(pk))
         StatusChange.objects.bulk_create(self.new)
@@ -571,8 +566,18 @@ def status_event(row, observation, kind, **values):
 
 def state_since(conference_pk):
     """When the conference's current state was first observed (None if never)."""
-    change = StatusChange.objects.filter(conference_id=conference_pk).order_by("-changed_at")
-    return change.values_list("changed_at", flat=True).first()
+    return states_since([conference_pk]).get(conference_pk)
+
+
+def states_since(conference_pks):
+    """{conference pk: when its current state was first observed}, in one query; a
+    conference never observed is left out."""
+    changes = (
+        StatusChange.objects.filter(conference_id__in=conference_pks)
+        .order_by("conference_id", "-changed_at")
+        .distinct("conference_id")
+    )
+    return dict(changes.values_list("conference_id", "changed_at"))
 
 
 def iso(value):

@@ -258,6 +258,9 @@ def shown(value):
     return str(value)
 
 
+DURATION_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+
+
 def duration_text(value):
     """`value` (a timedelta or seconds) in its two largest units, the second left out
     when 0: "45 s", "12 min 5 s", "3 h 20 min", "2 d". Pages and emails say durations
@@ -270,6 +273,3 @@ def duration_text(value):
             rest //= next_size
             return f"{count} {name} {rest} {next_name}" if rest else f"{count} {name}"
     return f"{seconds} s"
-
-
-DURATION_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
