@@ -60,22 +60,6 @@ def update_rows(model, rows, fields):
         return cursor.rowcount
 
 
-def select_rows(model, fields, pks, *, lock=False):
-    """{pk: row} of the given fields (attnames) of these rows, as plain attribute objects
-    (model instances cost too much per row). With lock=True the rows stay locked (FOR
-    UPDATE, in pk order) until the transaction ends."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    pk = model._meta.pk.column
-    columns = [model._meta.get_field(name).column for name in fields]
-    sql = (
-        f"SELECT {', '.join(connection.ops.quote_name(c) for c in columns)} FROM {table} "
-        f"WHERE {connection.ops.quote_name(pk)} = ANY(%b::bigint[]) ORDER BY 1"
-    )
-    if lock:
-        sql += " FOR UPDATE"
-    return fetch_rows(sql, [list(pks)], fields)
-
-
 def fetch_rows(sql, params, names):
     """{first value: row} of a SELECT whose columns are `names`, read with psycopg's own
     cursor (binary results) and fetched in one call; each row a plain attribute object
