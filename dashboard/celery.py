@@ -1,27 +1,14 @@
 """The Celery app: Django settings under the CELERY_ namespace, beat schedule in code."""
 
-import gc
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
 app = Celery("dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-
-@worker_process_init.connect
-@worker_ready.connect
-def freeze_startup_objects(**kwargs):
-    """Django, Celery and the app are loaded and live as long as the process: frozen, the
-    collector's full passes (which a round's thousands of objects set off) no longer walk
-    them, which cost 100-200 ms of a 2,000-conference round's write. Sent in each pool
-    process, and in the main one, which runs the tasks of a solo or threads pool."""
-    gc.collect()
-    gc.freeze()
 
 
 @app.on_after_finalize.connect

@@ -3,8 +3,7 @@
 Runs the real pieces: the Catapult simulator as a separate process (so its CPU is not
 counted as the poller's; rate limit off, --latency-ms on every answer), PostgreSQL, and
 `polling.poll_round(force=True)` in this process with the code's default settings
-(CONFWATCH_POLL_CONCURRENCY as configured; CONFWATCH_ROUND_DEADLINE 60 s unless set),
-its startup objects frozen for the garbage collector as a worker's are. It
+(CONFWATCH_POLL_CONCURRENCY as configured; CONFWATCH_ROUND_DEADLINE 60 s unless set). It
 creates --conferences conferences on the simulator over --accounts users (a third with
 members, some muted), tracks them on accounts with a budget of --budget requests/s
 (default 100,000: the budget never limits), then measures:
@@ -489,7 +488,6 @@ def run_size(args, *, conferences, log_dir):
 
     from conferences import polling
     from conferences.models import Account
-    from dashboard.celery import freeze_startup_objects
 
     fresh_database()
     users = bench_users(args.accounts)
@@ -512,8 +510,6 @@ def run_size(args, *, conferences, log_dir):
             flush=True,
         )
         columns = {}
-        # As a worker does once it has started (dashboard/celery.py).
-        freeze_startup_objects()
         with WriteMeter() as meter:
             columns["first round"] = measure_round(meter, conferences=conferences)
             print(f"  first round: {columns['first round'].summary}", flush=True)
