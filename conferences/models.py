@@ -5,6 +5,7 @@ hold, mute), with when the run was first and last seen. Polling errors live on t
 conference row and in PollError runs; they never count as a change of state.
 """
 
+import math
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -32,6 +33,22 @@ def validate_api_host(url):
         )
 
 
+# An account's request budget (requests per second): a finite number within these bounds.
+REQUEST_BUDGET_MIN, REQUEST_BUDGET_MAX = 0.05, 10_000.0
+
+
+def validate_request_budget(value):
+    """Refuse a budget that is not a finite number within the documented bounds (nan,
+    inf or 1e308 would stop polling)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValidationError(f"The request budget must be a finite number, not {value!r}.")
+    if not REQUEST_BUDGET_MIN <= value <= REQUEST_BUDGET_MAX:
+        raise ValidationError(
+            f"The request budget must be between {REQUEST_BUDGET_MIN:g} and "
+            f"{REQUEST_BUDGET_MAX:g} requests per second, not {value:g}."
+        )
+
+
 class ConferenceState(models.TextChoices):
     CREATED = "created"
     ACTIVE = "active"
@@ -47,6 +64,12 @@ class PollStatus(models.TextChoices):
     UNREACHABLE = "unreachable", "unreachable"
     API_ERROR = "api_error", "API error"
     MALFORMED = "malformed", "malformed response"
+    # The answer was read but could not be stored (polling.record_round); the round's
+    # other observations are written.
+    UNSTORABLE = "unstorable", "answer not storable"
+    # The account itself cannot be polled (settings, credentials store, an unexpected
+    # error in its share of a round); its conferences show the reason.
+    ACCOUNT_ERROR = "account_error", "account cannot be polled"
 
 
 class Account(models.Model):
