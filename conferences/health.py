@@ -10,7 +10,7 @@ from django.db import DatabaseError, connection
 from django.db.models import Q
 from django.utils import timezone
 
-from conferences.models import Conference, ConferenceState, Delivery, DeliveryStatus
+from conferences.models import Account, Conference, ConferenceState, Delivery, DeliveryStatus
 
 # Seconds to wait for the broker before calling it down.
 BROKER_TIMEOUT = 2.0
@@ -69,9 +69,17 @@ def polling_and_alerts(now):
     return overdue, age
 
 
+def misconfigured_accounts():
+    """How many accounts hold a budget or base URL that every entry now refuses (their
+    conferences cannot be polled as they should): a count, no names."""
+    accounts = Account.objects.only("request_budget", "base_url")
+    return sum(1 for account in accounts if account.settings_problems())
+
+
 def report():
-    """(healthy, report): healthy when the database and the broker answer; polling late
-    or old unsent alerts make the status "degraded" without making it unhealthy."""
+    """(healthy, report): healthy when the database and the broker answer; polling late,
+    old unsent alerts or a misconfigured account make the status "degraded" without
+    making it unhealthy."""
     started = time.monotonic()
     database = check_database()
     broker = check_broker()
@@ -87,8 +95,9 @@ def report():
             "overdue_after_seconds": overdue_after().total_seconds(),
         }
         data["oldest_unsent_alert_seconds"] = alert_age
+        data["misconfigured_accounts"] = misconfigured_accounts()
         late_alerts = alert_age is not None and alert_age > settings.CONFWATCH_HEALTH_ALERT_AGE
-        if overdue or late_alerts:
+        if overdue or late_alerts or data["misconfigured_accounts"]:
             status = "degraded"
     healthy = database and broker
     data["status"] = status if healthy else "down"

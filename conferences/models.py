@@ -11,21 +11,65 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from conferences import secrets
 from conferences.catapult import REAL_API_BASE_URL
 
+# An account's base URL: the schemes it may use.
+API_URL_SCHEMES = ("http", "https")
+
+
+def api_host(url):
+    """The host an account's base URL sends to, once the URL is plain: http or https,
+    printable ASCII only (no whitespace, control character or backslash), no user name or
+    password, no query or fragment. The host is the one urllib3 (which requests sends
+    through) connects to, and urllib.parse must read the same host and port: a URL that
+    parsers read differently is refused whatever host it seems to name."""
+    if not isinstance(url, str) or not url:
+        raise ValidationError("The base URL must be an http or https URL.")
+    bad = next((char for char in url if not "!" <= char <= "~"), None)
+    if bad is not None:
+        raise ValidationError(
+            f"The base URL must not contain {bad!r}: no whitespace, control or non-ASCII "
+            "characters."
+        )
+    if "\\" in url:
+        raise ValidationError(f"The base URL must not contain a backslash: {url!r}.")
+    try:
+        sent_to = parse_url(url)
+        read = urlsplit(url)
+        read_host, read_port = read.hostname, read.port
+    except (LocationParseError, ValueError):
+        raise ValidationError(f"{url!r} is not a URL confwatch can read.") from None
+    if sent_to.scheme not in API_URL_SCHEMES or read.scheme.lower() not in API_URL_SCHEMES:
+        raise ValidationError(f"The base URL must start with http:// or https://, not {url!r}.")
+    if sent_to.auth is not None or read.username is not None or "@" in read.netloc:
+        raise ValidationError(
+            "The base URL must not carry a user name or password (an @ before the host); "
+            "the account's credentials are set apart."
+        )
+    if "?" in url or "#" in url:
+        raise ValidationError(f"The base URL must not have a query (?) or a fragment (#): {url!r}.")
+    host = (sent_to.host or "").lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # urllib3 keeps an IPv6 address's brackets, urllib.parse does not
+    if host != (read_host or "") or sent_to.port != read_port:
+        raise ValidationError(
+            f"{url!r} names its host ambiguously: urllib3 reads {sent_to.host!r}, "
+            f"urllib.parse {read_host!r}; write the URL plainly."
+        )
+    return host
+
 
 def validate_api_host(url):
-    """An account's base URL must name a host of CONFWATCH_ALLOWED_API_HOSTS: its
-    credentials are sent there, so it must never point at an arbitrary (internal) host."""
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        host = ""
+    """An account's base URL must be plain (`api_host`) and name a host of
+    CONFWATCH_ALLOWED_API_HOSTS: its credentials are sent there, so it must never point at
+    an arbitrary (internal) host."""
+    host = api_host(url)
     if host not in settings.CONFWATCH_ALLOWED_API_HOSTS:
         allowed = ", ".join(settings.CONFWATCH_ALLOWED_API_HOSTS)
         raise ValidationError(
@@ -82,8 +126,11 @@ class Account(models.Model):
     base_url = models.URLField(default=REAL_API_BASE_URL, validators=[validate_api_host])
     request_budget = models.FloatField(
         default=1.0,
-        validators=[MinValueValidator(0.01)],
-        help_text="Requests per second confwatch may spend on this account.",
+        validators=[validate_request_budget],
+        help_text=(
+            "Requests per second confwatch may spend on this account "
+            f"({REQUEST_BUDGET_MIN:g} to {REQUEST_BUDGET_MAX:,g})."
+        ),
     )
     # Poll bookkeeping: the earliest time the next request may be sent.
     budget_next_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -111,6 +158,21 @@ class Account(models.Model):
 
     def is_paused(self, now=None):
         return self.paused_until is not None and self.paused_until > (now or timezone.now())
+
+    def settings_problems(self):
+        """What is wrong with the stored budget and base URL, as sentences (none when
+        both are good): every entry refuses such values, but an older row, a raw SQL
+        update or a narrowed CONFWATCH_ALLOWED_API_HOSTS may leave one behind."""
+        problems = []
+        for validate, value in (
+            (validate_request_budget, self.request_budget),
+            (validate_api_host, self.base_url),
+        ):
+            try:
+                validate(value)
+            except ValidationError as error:
+                problems.extend(error.messages)
+        return problems
 
 
 class Conference(models.Model):

@@ -328,6 +328,21 @@ def page_of_rows(data, *, now, page=1):
     return rows
 
 
+def budget_use(budget, *, polled, interval):
+    """How much of a (valid) budget polling `polled` conferences each interval needs."""
+    usable = budget * BUDGET_SHARE
+    needed = polled / interval
+    return {
+        "budget": budget,
+        "needed": needed,
+        "share": round(100 * needed / usable),
+        # With more conferences than the budget polls each interval, they are polled
+        # less often: say how often they really are.
+        "real_interval": max(interval, polled / usable),
+        "over_budget": needed > usable,
+    }
+
+
 def account_strip():
     """Each account: its budget, the share of it polling every polled conference each
     interval needs, the interval that budget really allows, and its stalest active
@@ -346,23 +361,14 @@ def account_strip():
         )
     }
     strip = []
-    for account in Account.objects.only("name", "request_budget").order_by("name"):
+    for account in Account.objects.only("name", "request_budget", "base_url").order_by("name"):
         row = per_account.get(account.pk, {})
         polled, stalest = row.get("polled", 0), row.get("stalest")
-        usable = account.request_budget * BUDGET_SHARE
-        needed = polled / interval
-        strip.append(
-            {
-                "account": account,
-                "budget": account.request_budget,
-                "needed": needed,
-                "share": round(100 * needed / usable) if usable else 0,
-                # With more conferences than the budget polls each interval, they are
-                # polled less often: say how often they really are.
-                "real_interval": max(interval, polled / usable) if usable else None,
-                "over_budget": needed > usable,
-                "polled": polled,
-                "stalest": stalest,
-            }
-        )
+        item = {"account": account, "polled": polled, "stalest": stalest}
+        # A stored budget or base URL no entry accepts any more is shown, never
+        # computed with (a nan budget would break the page for everyone).
+        item["misconfigured"] = account.settings_problems()
+        if not item["misconfigured"]:
+            item.update(budget_use(account.request_budget, polled=polled, interval=interval))
+        strip.append(item)
     return strip

@@ -218,6 +218,8 @@ LIVE_FIELDS = (
     "latest_history_id",
     "account__problem",
     "account__problem_message",
+    "account__request_budget",
+    "account__base_url",
 )
 PK_MARK = 987654321
 

@@ -5,6 +5,7 @@ Set CONFWATCH_ENV=production to require the values that must never have a defaul
 The helpers below refuse bad values loudly: DEBUG=maybe is an error, not False.
 """
 
+import math
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -44,6 +45,8 @@ def env_number(name, default, *, kind=float, minimum=None, maximum=None):
         number = kind(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r} is not a {kind.__name__}.") from None
+    if not math.isfinite(number):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a finite number.")
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name}={value!r} must be at least {minimum}.")
     if maximum is not None and number > maximum:
@@ -51,11 +54,20 @@ def env_number(name, default, *, kind=float, minimum=None, maximum=None):
     return number
 
 
-def env_list(name, default):
-    value = env_str(name)
+def env_list(name, default, *, allow_empty=False):
+    """A comma-separated list; unset gives the default. Set to nothing ("" or " , "),
+    it is refused (a list of keys or hosts that is empty by mistake would otherwise pass),
+    unless an empty list means something (allow_empty)."""
+    value = os.environ.get(name)
     if value is None:
         return default
-    return [item.strip() for item in value.split(",") if item.strip()]
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items and not allow_empty:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} lists nothing; give comma-separated values, or unset it for "
+            "the default."
+        )
+    return items
 
 
 CONFWATCH_ENV = env_str("CONFWATCH_ENV", "development")
@@ -90,7 +102,7 @@ CONFWATCH_ENCRYPTION_KEY = env_list("CONFWATCH_ENCRYPTION_KEY", [SECRET_KEY])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is not set; list the host names confwatch serves.")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [], allow_empty=True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -656,8 +656,8 @@ def test_a_budget_higher_than_the_dispatcher_can_spend_still_polls_everything(
 ):
     settings.CONFWATCH_ROUND_DEADLINE = 20.0
     simulator.set_rate_limit(0)
-    first = make_account(simulator, name="one", request_budget=100_000.0)
-    second = make_account(simulator, name="two", request_budget=100_000.0)
+    first = make_account(simulator, name="one", request_budget=10_000.0)
+    second = make_account(simulator, name="two", request_budget=10_000.0)
     for index in range(150):
         make_conference(first, f"conf-a{index}")
         make_conference(second, f"conf-b{index}")

@@ -2,6 +2,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 STRONG_KEY = "k3y-" + "".join(chr(ord("a") + i % 26) for i in range(60))
 
 
@@ -49,6 +51,31 @@ def test_a_non_postgres_database_is_refused():
     result = settings_load(DATABASE_URL="sqlite:///tmp/x.db")
     assert result.returncode != 0
     assert "must point at PostgreSQL" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", "NaN"])
+def test_a_number_setting_refuses_a_value_that_is_not_finite(value):
+    result = settings_load(CONFWATCH_ROUND_SECONDS=value)
+
+    assert result.returncode != 0
+    assert f"CONFWATCH_ROUND_SECONDS={value!r} is not a finite number." in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["CONFWATCH_ENCRYPTION_KEY", "CONFWATCH_ALLOWED_API_HOSTS", "ALLOWED_HOSTS"]
+)
+@pytest.mark.parametrize("value", ["", " , "])
+def test_a_list_setting_set_to_nothing_is_refused(name, value):
+    result = settings_load(**{name: value})
+
+    assert result.returncode != 0
+    assert f"{name}={value!r} lists nothing" in result.stderr
+
+
+def test_an_empty_list_of_trusted_origins_is_allowed():
+    result = settings_load(CSRF_TRUSTED_ORIGINS=" , ")
+
+    assert result.returncode == 0, result.stderr
 
 
 def deploy_check(**env):

@@ -8,7 +8,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from conferences import callbacks, support
 from conferences.admin.common import DeletesItsRecords
 from conferences.catapult import REAL_API_BASE_URL
-from conferences.models import Account
+from conferences.models import REQUEST_BUDGET_MAX, REQUEST_BUDGET_MIN, Account
 
 MAX_ACCOUNTS_TESTED = 5
 
@@ -41,6 +41,12 @@ class AccountForm(forms.ModelForm):
     class Meta:
         model = Account
         fields = ["name", "user_id", "base_url", "request_budget", "paused_until"]
+        # The browser knows the bounds too; the model's validator is what refuses.
+        widgets = {
+            "request_budget": forms.NumberInput(
+                attrs={"min": REQUEST_BUDGET_MIN, "max": REQUEST_BUDGET_MAX, "step": "any"}
+            )
+        }
 
     def clean(self):
         cleaned = super().clean()
@@ -75,9 +81,18 @@ sensitive_credentials = method_decorator(sensitive_post_parameters("api_token", 
 @admin.register(Account)
 class AccountAdmin(DeletesItsRecords, admin.ModelAdmin):
     form = AccountForm
-    list_display = ["name", "user_id", "base_url", "request_budget", "problem", "paused_until"]
+    list_display = [
+        "name",
+        "user_id",
+        "base_url",
+        "request_budget",
+        "settings_check",
+        "problem",
+        "paused_until",
+    ]
     search_fields = ["name", "user_id"]
     readonly_fields = [
+        "settings_check",
         "problem",
         "problem_message",
         "problem_at",
@@ -99,6 +114,13 @@ class AccountAdmin(DeletesItsRecords, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         callbacks.set_up(obj, username=None)  # its callback URL, made once
+
+    @admin.display(description="Settings")
+    def settings_check(self, account):
+        """A stored budget or base URL that every entry now refuses (an older row, a
+        narrowed allow-list) is shown, not computed with."""
+        problems = account.settings_problems()
+        return f"Misconfigured: {' '.join(problems)}" if problems else "OK"
 
     @admin.display(description="Callback URL")
     def callback_url_to_configure(self, account):

@@ -5,6 +5,15 @@ from django.core.management.base import BaseCommand, CommandError
 
 from conferences import tracking
 from conferences.catapult import REAL_API_BASE_URL
+from conferences.models import REQUEST_BUDGET_MAX, REQUEST_BUDGET_MIN
+
+# The option each of the account's fields comes from, to name it in an error.
+OPTIONS = {
+    "name": "NAME",
+    "user_id": "--user-id",
+    "base_url": "--base-url",
+    "request_budget": "--budget",
+}
 
 
 class Command(BaseCommand):
@@ -20,7 +29,11 @@ class Command(BaseCommand):
         parser.add_argument("--token", help="API token (default: $CATAPULT_API_TOKEN)")
         parser.add_argument("--secret", help="API secret (default: $CATAPULT_API_SECRET)")
         parser.add_argument(
-            "--budget", type=float, default=1.0, help="Requests per second (default 1)."
+            "--budget",
+            type=float,
+            default=1.0,
+            help=f"Requests per second, {REQUEST_BUDGET_MIN:g} to {REQUEST_BUDGET_MAX:g} "
+            "(default 1).",
         )
 
     def handle(self, *args, name, user_id, base_url, token, secret, budget, **options):
@@ -41,7 +54,13 @@ class Command(BaseCommand):
                 request_budget=budget,
             )
         except ValidationError as error:
-            raise CommandError("; ".join(error.messages)) from None
+            by_field = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
+            refused = [
+                f"{OPTIONS.get(field, field)}: {message}" if field else message
+                for field, messages in by_field.items()
+                for message in messages
+            ]
+            raise CommandError(f"Account {name} not saved: " + "; ".join(refused)) from None
         self.stdout.write(
             f"Account {account.name}: user {account.user_id} at {account.base_url}, "
             f"budget {account.request_budget:g} requests/s."

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import requests
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from conferences import subscriptions, tracking
@@ -37,14 +38,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, simulator_url, budget, web_url, wait, file, **options):
         ids = self.scenario_ids(simulator_url.rstrip("/"), wait=wait)
-        account = tracking.add_account(
-            name="demo",
-            user_id=DEMO_USER_ID,
-            token=DEMO_TOKEN,
-            secret=DEMO_SECRET,
-            base_url=simulator_url,
-            request_budget=budget,
-        )
+        try:
+            account = tracking.add_account(
+                name="demo",
+                user_id=DEMO_USER_ID,
+                token=DEMO_TOKEN,
+                secret=DEMO_SECRET,
+                base_url=simulator_url,
+                request_budget=budget,
+            )
+        except ValidationError as error:
+            raise CommandError("The demo account is refused: " + " ".join(error.messages)) from None
         # Conferences of an earlier demo run are gone from this simulator: keep their
         # history, stop polling them.
         stale = Conference.objects.filter(account=account, paused=False).exclude(
