@@ -111,6 +111,9 @@ class CredentialsCheck:
 @sensitive_variables("token", "secret")
 def check_credentials(account, *, max_wait=CREDENTIALS_MAX_WAIT):
     """One request with the account's credentials, within its budget; never says them."""
+    misconfigured = account.settings_problems()
+    if misconfigured:  # no budget to pace it by, or no host to trust with the credentials
+        return CredentialsCheck(None, "not tested: misconfigured: " + " ".join(misconfigured))
     try:
         token, secret = account.credentials()
     except SecretUnreadable as error:

@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from conferences.models import Account, Conference, PollStatus, validate_api_host
-from tests.conftest import make_account, make_conference, process_env, reload
+from tests.conftest import make_account, make_conference, process_env, reload, requests_seen
 
 pytestmark = pytest.mark.django_db
 
@@ -297,6 +297,23 @@ def test_every_page_answers_and_says_the_account_is_misconfigured(admin, columns
     assert health.json()["status"] == "degraded"
     assert "Misconfigured: The " in changelist.content.decode()
     assert "Misconfigured: The " in change.content.decode()
+
+
+@pytest.mark.parametrize("column", ["request_budget", "base_url"])
+def test_testing_the_credentials_of_a_misconfigured_account_sends_nothing(admin, simulator, column):
+    account = make_account(simulator)
+    store(account, **{column: "NaN" if column == "request_budget" else simulator.url + "?a=1"})
+    before = requests_seen(simulator)
+
+    response = admin.post(
+        "/admin/conferences/account/",
+        {"action": "check_credentials", "_selected_action": [account.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "Account acme: not tested: misconfigured: The " in response.content.decode()
+    assert requests_seen(simulator) == before
 
 
 def test_an_account_is_shown_misconfigured_once_its_host_leaves_the_allow_list(admin, settings):

@@ -69,7 +69,7 @@ from tests.bench.common import drop_database, fresh_database, print_table  # noq
 
 TARGET_SIZE = 2000
 SCALE_SIZES = (2000, 10000)
-UNLIMITED_BUDGET = 10_000.0  # requests/s per account: the most an account takes (REQUEST_BUDGET_MAX)
+UNLIMITED_BUDGET = 10_000.0  # requests/s per account: the most an account may take
 LIMITED_BUDGET = 100.0
 LIMITED_TITLE = f"at {LIMITED_BUDGET:g}/s per account"
 CHANGED_SHARE = 0.01
