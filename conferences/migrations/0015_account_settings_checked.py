@@ -42,7 +42,12 @@ def budget_fixed(budget):
     return min(max(budget, low), high)
 
 
-def check_accounts(apps, schema_editor, *, write=print):
+def say(line):
+    """Print a line under the migration's own "Applying ..." line."""
+    print(f"\n  {line}", end="")
+
+
+def check_accounts(apps, schema_editor, *, write=say):
     """Check every account row's budget and base URL; fix, flag or report what fails."""
     Account = apps.get_model("conferences", "Account")
     now = timezone.now()
@@ -53,8 +58,8 @@ def check_accounts(apps, schema_editor, *, write=print):
             notes.append(
                 f"its request budget {account.request_budget!r} is not a finite number from "
                 f"{conferences.models.REQUEST_BUDGET_MIN:g} to "
-                f"{conferences.models.REQUEST_BUDGET_MAX:g}: it was set to {fixed:g} "
-                "requests/s; check it in the admin"
+                f"{conferences.models.REQUEST_BUDGET_MAX:g}: it was set to {fixed:g}/s; check it "
+                "in the admin"
             )
             account.request_budget = fixed
         try:
