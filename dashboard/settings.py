@@ -237,6 +237,8 @@ CONFWATCH_ALERT_SECONDS = env_number("CONFWATCH_ALERT_SECONDS", 3.0, minimum=0.5
 CONFWATCH_SEND_CLAIM_SECONDS = env_number("CONFWATCH_SEND_CLAIM_SECONDS", 120.0, minimum=1)
 # Longest wait (seconds) between two tries of a delivery the mail server refused for now.
 CONFWATCH_SEND_MAX_BACKOFF = env_number("CONFWATCH_SEND_MAX_BACKOFF", 900.0, minimum=1)
+# An alert email's acknowledge link works once, for this many days after the email.
+CONFWATCH_ACK_LINK_DAYS = env_number("CONFWATCH_ACK_LINK_DAYS", 7, kind=int, minimum=1)
 
 # Polling.
 # How often each active or created conference is polled at most, in seconds.
