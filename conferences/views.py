@@ -61,7 +61,7 @@ from conferences.models import (
     Subscription,
     UserPreference,
 )
-from conferences.unsubscribe import subscription_for
+from conferences.unsubscribe import read_link as unsubscribe_link
 
 MAX_LISTED = 500
 ACCOUNT_REFRESH = 10  # seconds between refreshes of the overview's account strip
@@ -453,10 +453,14 @@ def alert_delete(request, pk):
 @require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request, token):
     """The link in every alert email. GET asks; POST (a click, or a mail client's RFC 8058
-    one-click "List-Unsubscribe=One-Click") deletes the subscription the token names."""
-    subscription = subscription_for(token)
-    if subscription is None:
+    one-click "List-Unsubscribe=One-Click") deletes the subscription the token names.
+    Opened again, it says "already unsubscribed"; a forged or damaged link is a 404."""
+    link = unsubscribe_link(token)
+    if link is None:
         return render(request, "conferences/unsubscribe_invalid.html", status=404)
+    subscription = link.subscription
+    if subscription is None:
+        return render(request, "conferences/unsubscribe_gone.html", {"email": link.email})
     context = {
         "subscription": subscription,
         "scope": subscriptions.scope_text(subscription),
