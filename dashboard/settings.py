@@ -298,7 +298,10 @@ LOGGING = {
 
 # Security (issue 11): sign-in throttling, cookies, sessions, HTTPS, CSP, retention.
 # Sign-in throttling (django-axes): after CONFWATCH_LOGIN_FAILURES wrong passwords for one
-# user name, or from one address, sign-in is refused for CONFWATCH_LOGIN_LOCKOUT_SECONDS.
+# user name from one address, that user name is refused from that address for
+# CONFWATCH_LOGIN_LOCKOUT_SECONDS. Locking the pair, not the name alone or the address
+# alone, keeps a stranger from locking a real user out (by guessing their name from
+# elsewhere) or everyone behind a shared address (by failing under other names).
 AUTHENTICATION_BACKENDS = [
     "conferences.auth.LoginThrottle",
     "django.contrib.auth.backends.ModelBackend",
@@ -307,7 +310,7 @@ AXES_FAILURE_LIMIT = env_number("CONFWATCH_LOGIN_FAILURES", 5, kind=int, minimum
 AXES_COOLOFF_TIME = timedelta(
     seconds=env_number("CONFWATCH_LOGIN_LOCKOUT_SECONDS", 900, kind=int, minimum=1)
 )
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
