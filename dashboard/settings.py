@@ -66,6 +66,11 @@ if CONFWATCH_ENV not in {"development", "production"}:
 PRODUCTION = CONFWATCH_ENV == "production"
 
 DEBUG = env_bool("DEBUG", not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured(
+        "DEBUG=true is refused in production (CONFWATCH_ENV=production): debug pages show "
+        "settings and code to anyone. Leave DEBUG unset or set it to false."
+    )
 
 SECRET_KEY = env_str("SECRET_KEY")
 if SECRET_KEY is None:
@@ -90,6 +95,11 @@ CONFWATCH_ENCRYPTION_KEY = env_list("CONFWATCH_ENCRYPTION_KEY", [SECRET_KEY])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is not set; list the host names confwatch serves.")
+if PRODUCTION and "*" in ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS='*' is refused in production (CONFWATCH_ENV=production): any Host "
+        "header would be accepted. List the host names confwatch serves."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
