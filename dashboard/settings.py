@@ -154,6 +154,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # {{ url|without_userinfo }} in every template, the admin's too.
+            "builtins": ["conferences.templatetags.confwatch_redact"],
         },
     },
 ]
@@ -375,9 +377,21 @@ CONFWATCH_RETENTION_DAYS = {
 CONFWATCH_RETENTION_SECONDS = env_number("CONFWATCH_RETENTION_SECONDS", 3600.0, minimum=60)
 # Beat's scheduler logs a broker outage once, not a traceback per task it could not send.
 CELERY_BEAT_SCHEDULER = "conferences.outages:BeatScheduler"
-# The development server logs every request's path: callback URL secrets are redacted.
-LOGGING["filters"] = {"redact": {"()": "conferences.redact.RedactCallbackSecrets"}}
+# The development server logs every request's path, django.request the path of a 404:
+# the keys of callback URLs, share, acknowledge and unsubscribe links are masked ("…") by a
+# filter on the handler every logger writes through.
+LOGGING["filters"] = {"redact": {"()": "conferences.redact.RedactRequestSecrets"}}
 LOGGING["handlers"]["console"]["filters"] = ["redact"]
+# Django's own console handler on "django" (its DEFAULT_LOGGING, in development) would
+# print a 404's path before the filter ran: "django" keeps only its mail to ADMINS (in
+# production) and otherwise writes through the console handler.
+LOGGING["filters"]["require_debug_false"] = {"()": "django.utils.log.RequireDebugFalse"}
+LOGGING["handlers"]["mail_admins"] = {
+    "level": "ERROR",
+    "filters": ["require_debug_false", "redact"],
+    "class": "django.utils.log.AdminEmailHandler",
+}
+LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
 LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "propagate": False}
 # The development server's request lines follow LOG_LEVEL too (the demo runs at WARNING:
 # only failed requests are shown).
