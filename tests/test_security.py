@@ -189,6 +189,20 @@ def test_an_admin_lifts_a_lockout_with_axes_reset_username(settings, staff):
     assert sign_in("/accounts/login/", "correct horse battery", "10.0.0.66")[1]
 
 
+def test_a_superuser_lifts_a_lockout_in_the_admins_access_attempts(settings, staff, admin_client):
+    from axes.models import AccessAttempt
+
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        sign_in("/accounts/login/", f"guess-{n}", "10.0.0.66")
+    [attempt] = AccessAttempt.objects.filter(username="ann")
+    listed = admin_client.get("/admin/axes/accessattempt/").content.decode()
+
+    admin_client.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+
+    assert "ann" in listed and "10.0.0.66" in listed
+    assert sign_in("/accounts/login/", "correct horse battery", "10.0.0.66")[1]
+
+
 def test_a_right_password_after_a_few_wrong_ones_signs_in(client, settings, staff):
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         client.post("/accounts/login/", {"username": "ann", "password": "guess"})
