@@ -6,11 +6,17 @@ salt, so it cannot be forged for another alert) or from the conference page. Whi
 acknowledgement is in force the fan-out sends nothing more about the conference; it ends
 at the conference's next state change (that change is sent) or when it expires.
 
+An email's link acts once: the acknowledgement it made names its delivery, and using the
+link again shows that acknowledgement and changes nothing. It works for
+CONFWATCH_ACK_LINK_DAYS days after its email (the signature says when it was made), so
+an old email cannot silence a conference.
+
 Each acknowledgement is stored with who, what, why, when and until when, and recorded as
 an `acknowledged` event (never alerted), so the timeline shows it with the rest.
 `for_conference` returns them for a page.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -42,21 +48,65 @@ def acknowledge_url(delivery):
     return settings.CONFWATCH_BASE_URL + path
 
 
-def delivery_for(token):
-    """The delivery a token names, or None when the token is forged, damaged or names
-    a delivery that is gone."""
+@dataclass(frozen=True)
+class Link:
+    """An acknowledge link that is genuine: the delivery it names, and whether it is
+    older than CONFWATCH_ACK_LINK_DAYS."""
+
+    delivery: Delivery
+    expired: bool
+
+
+def link_days():
+    return settings.CONFWATCH_ACK_LINK_DAYS
+
+
+def read_link(token):
+    """The Link a token names, or None when the token is forged, damaged or names a
+    delivery that is gone."""
     try:
-        data = signing.loads(token, salt=SALT)
+        data = signing.loads(token, salt=SALT, max_age=timedelta(days=link_days()))
+        expired = False
+    except signing.SignatureExpired:
+        data = signing.loads(token, salt=SALT)  # genuine, only too old
+        expired = True
     except signing.BadSignature:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("d"), int):
         return None
-    return (
+    delivery = (
         Delivery.objects.select_related("conference")
         .filter(pk=data["d"], conference_id=data.get("c"), email=data.get("e"))
         .exclude(conference=None)
         .first()
     )
+    return None if delivery is None else Link(delivery=delivery, expired=expired)
+
+
+def made_by_link(delivery):
+    """The acknowledgement the delivery's link made, or None while it is unused."""
+    return Acknowledgement.objects.filter(delivery=delivery).order_by("created_at", "id").first()
+
+
+def acknowledge_alert(*, delivery, by, user=None, reason="", expires_in=None, now=None):
+    """Acknowledge from the alert's link, once: (the acknowledgement, True), or (the one
+    the link made before, False) when it was used already (then nothing changes). Two
+    uses at the same moment wait for each other on the delivery's row."""
+    with transaction.atomic():
+        Delivery.objects.select_for_update().filter(pk=delivery.pk).values_list("pk").first()
+        earlier = made_by_link(delivery)
+        if earlier is not None:
+            return earlier, False
+        acknowledgement = acknowledge(
+            conference=delivery.conference,
+            by=by,
+            user=user,
+            delivery=delivery,
+            reason=reason,
+            expires_in=expires_in,
+            now=now,
+        )
+        return acknowledgement, True
 
 
 def clean_reason(text):

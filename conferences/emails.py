@@ -15,6 +15,7 @@ What each kind of delivery says:
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -101,12 +102,13 @@ def build_message(delivery):
     )
     message = EmailMultiAlternatives(
         subject=subject,
-        body=tidy_text(render_to_string("emails/alert.txt", context)),
+        body=tidy_text(printable(render_to_string("emails/alert.txt", context))),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[delivery.email],
         headers=headers,
     )
-    message.attach_alternative(render_to_string("emails/alert.html", context), "text/html")
+    html = printable(render_to_string("emails/alert.html", context))
+    message.attach_alternative(html, "text/html")
     return message
 
 
@@ -410,9 +412,20 @@ def conference_url(conference):
     return settings.CONFWATCH_BASE_URL + reverse("conferences:detail", args=[conference.pk])
 
 
+def printable(text):
+    """The text without invisible characters: Unicode's format characters (category Cf:
+    the bidirectional overrides and isolates such as U+202E, which make a line read
+    backwards, the zero-width space and joiners, the byte order mark) and control
+    characters other than white space. Text from the API (a state, a member's number)
+    and labels pass through it before they reach a subject or a body."""
+    return "".join(
+        char for char in text if char.isspace() or unicodedata.category(char) not in ("Cf", "Cc")
+    )
+
+
 def clean_subject(subject):
-    """One line (a label may hold a newline), at most SUBJECT_MAX characters."""
-    subject = " ".join(subject.split())
+    """One visible line (a label may hold a newline), at most SUBJECT_MAX characters."""
+    subject = " ".join(printable(subject).split())
     if len(subject) > SUBJECT_MAX:
         subject = subject[: SUBJECT_MAX - 1].rstrip() + "…"
     return subject

@@ -36,12 +36,30 @@ def history_runs(conference, *, range_key, now=None):
     return runs.iterator(chunk_size=CHUNK)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection);
+# such a cell is written with a leading ' so that it is shown as text (OWASP's advice).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def csv_value(value):
+    """One CSV cell, for every CSV confwatch writes (history exports, the admin's
+    export): "" for None, true/false, and text that could run as a formula with a
+    leading '."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return value
+
+
+def csv_text(cell):
+    """A cell as csv_value wrote it, read back: the leading ' it added is dropped (the
+    admin's export imports as it is)."""
+    if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS):
+        return cell[1:]
+    return cell
 
 
 class Line:

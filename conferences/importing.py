@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from conferences import tracking
+from conferences import exports, tracking
 from conferences.models import Conference
 
 MAX_ROWS = 5000
@@ -119,7 +119,7 @@ def read_rows(data):
     rows = []
     try:
         for cells in reader:
-            cells = [cell.strip() for cell in cells]
+            cells = [exports.csv_text(cell).strip() for cell in cells]
             if any(cells):
                 rows.append((reader.line_num, cells))
     except csv.Error as error:

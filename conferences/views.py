@@ -61,7 +61,7 @@ from conferences.models import (
     Subscription,
     UserPreference,
 )
-from conferences.unsubscribe import subscription_for
+from conferences.unsubscribe import read_link as unsubscribe_link
 
 MAX_LISTED = 500
 ACCOUNT_REFRESH = 10  # seconds between refreshes of the overview's account strip
@@ -455,10 +455,14 @@ def alert_delete(request, pk):
 @require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request, token):
     """The link in every alert email. GET asks; POST (a click, or a mail client's RFC 8058
-    one-click "List-Unsubscribe=One-Click") deletes the subscription the token names."""
-    subscription = subscription_for(token)
-    if subscription is None:
+    one-click "List-Unsubscribe=One-Click") deletes the subscription the token names.
+    Opened again, it says "already unsubscribed"; a forged or damaged link is a 404."""
+    link = unsubscribe_link(token)
+    if link is None:
         return render(request, "conferences/unsubscribe_invalid.html", status=404)
+    subscription = link.subscription
+    if subscription is None:
+        return render(request, "conferences/unsubscribe_gone.html", {"email": link.email})
     context = {
         "subscription": subscription,
         "scope": subscriptions.scope_text(subscription),
@@ -542,26 +546,39 @@ def server_error(request):
 def acknowledge_alert(request, token):
     """The "Acknowledge" link of an alert email, no sign-in needed: GET asks (a mail
     scanner that follows links acknowledges nothing), POST acknowledges, with an optional
-    reason and expiry. A forged, damaged or stale token is a plain 404."""
-    delivery = acknowledgements.delivery_for(token)
-    if delivery is None:
+    reason and expiry. The link acts once: used again, it shows what was acknowledged, by
+    whom and when. An expired link is a 410, a forged or damaged one a plain 404; neither
+    changes anything."""
+    link = acknowledgements.read_link(token)
+    if link is None:
         return render(request, "conferences/acknowledge_invalid.html", status=404)
+    delivery = link.delivery
+    if link.expired:
+        context = {"delivery": delivery, "days": acknowledgements.link_days()}
+        return render(request, "conferences/acknowledge_expired.html", context, status=410)
     form = AcknowledgeForm(request.POST if request.method == "POST" else None)
-    done = None
-    if request.method == "POST" and form.is_valid():
+    done = acknowledgements.made_by_link(delivery)
+    used_before = done is not None
+    if not used_before and request.method == "POST" and form.is_valid():
         signed_in = request.user.is_authenticated
-        done = acknowledgements.acknowledge(
-            conference=delivery.conference,
+        done, made = acknowledgements.acknowledge_alert(
+            delivery=delivery,
             by=request.user.get_username() if signed_in else delivery.email,
             user=request.user if signed_in else None,
-            delivery=delivery,
             reason=form.cleaned_data["reason"],
             expires_in=form.cleaned_data["expires"],
         )
-    context = {"delivery": delivery, "conference": delivery.conference, "form": form, "done": done}
-    return render(
-        request, "conferences/acknowledge.html", context, status=400 if form.errors else 200
-    )
+        used_before = not made
+    context = {
+        "delivery": delivery,
+        "conference": delivery.conference,
+        "form": form,
+        "done": done,
+        "used_before": used_before,
+        "in_force": done is not None and acknowledgements.in_force(done, timezone.now()),
+    }
+    status = 400 if done is None and form.errors else 200
+    return render(request, "conferences/acknowledge.html", context, status=status)
 
 
 @require_POST

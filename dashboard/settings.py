@@ -78,6 +78,11 @@ if CONFWATCH_ENV not in {"development", "production"}:
 PRODUCTION = CONFWATCH_ENV == "production"
 
 DEBUG = env_bool("DEBUG", not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured(
+        "DEBUG=true is refused in production (CONFWATCH_ENV=production): debug pages show "
+        "settings and code to anyone. Leave DEBUG unset or set it to false."
+    )
 
 SECRET_KEY = env_str("SECRET_KEY")
 if SECRET_KEY is None:
@@ -102,6 +107,11 @@ CONFWATCH_ENCRYPTION_KEY = env_list("CONFWATCH_ENCRYPTION_KEY", [SECRET_KEY])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is not set; list the host names confwatch serves.")
+if PRODUCTION and "*" in ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS='*' is refused in production (CONFWATCH_ENV=production): any Host "
+        "header would be accepted. List the host names confwatch serves."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [], allow_empty=True)
 
 INSTALLED_APPS = [
@@ -156,6 +166,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # {{ url|without_userinfo }} in every template, the admin's too.
+            "builtins": ["conferences.templatetags.confwatch_redact"],
         },
     },
 ]
@@ -249,6 +261,8 @@ CONFWATCH_ALERT_SECONDS = env_number("CONFWATCH_ALERT_SECONDS", 3.0, minimum=0.5
 CONFWATCH_SEND_CLAIM_SECONDS = env_number("CONFWATCH_SEND_CLAIM_SECONDS", 120.0, minimum=1)
 # Longest wait (seconds) between two tries of a delivery the mail server refused for now.
 CONFWATCH_SEND_MAX_BACKOFF = env_number("CONFWATCH_SEND_MAX_BACKOFF", 900.0, minimum=1)
+# An alert email's acknowledge link works once, for this many days after the email.
+CONFWATCH_ACK_LINK_DAYS = env_number("CONFWATCH_ACK_LINK_DAYS", 7, kind=int, minimum=1)
 
 # Polling.
 # How often each active or created conference is polled at most, in seconds.
@@ -308,7 +322,10 @@ LOGGING = {
 
 # Security (issue 11): sign-in throttling, cookies, sessions, HTTPS, CSP, retention.
 # Sign-in throttling (django-axes): after CONFWATCH_LOGIN_FAILURES wrong passwords for one
-# user name, or from one address, sign-in is refused for CONFWATCH_LOGIN_LOCKOUT_SECONDS.
+# user name from one address, that user name is refused from that address for
+# CONFWATCH_LOGIN_LOCKOUT_SECONDS. Locking the pair, not the name alone or the address
+# alone, keeps a stranger from locking a real user out (by guessing their name from
+# elsewhere) or everyone behind a shared address (by failing under other names).
 AUTHENTICATION_BACKENDS = [
     "conferences.auth.LoginThrottle",
     "django.contrib.auth.backends.ModelBackend",
@@ -317,7 +334,7 @@ AXES_FAILURE_LIMIT = env_number("CONFWATCH_LOGIN_FAILURES", 5, kind=int, minimum
 AXES_COOLOFF_TIME = timedelta(
     seconds=env_number("CONFWATCH_LOGIN_LOCKOUT_SECONDS", 900, kind=int, minimum=1)
 )
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
@@ -372,9 +389,21 @@ CONFWATCH_RETENTION_DAYS = {
 CONFWATCH_RETENTION_SECONDS = env_number("CONFWATCH_RETENTION_SECONDS", 3600.0, minimum=60)
 # Beat's scheduler logs a broker outage once, not a traceback per task it could not send.
 CELERY_BEAT_SCHEDULER = "conferences.outages:BeatScheduler"
-# The development server logs every request's path: callback URL secrets are redacted.
-LOGGING["filters"] = {"redact": {"()": "conferences.redact.RedactCallbackSecrets"}}
+# The development server logs every request's path, django.request the path of a 404:
+# the keys of callback URLs, share, acknowledge and unsubscribe links are masked ("…") by a
+# filter on the handler every logger writes through.
+LOGGING["filters"] = {"redact": {"()": "conferences.redact.RedactRequestSecrets"}}
 LOGGING["handlers"]["console"]["filters"] = ["redact"]
+# Django's own console handler on "django" (its DEFAULT_LOGGING, in development) would
+# print a 404's path before the filter ran: "django" keeps only its mail to ADMINS (in
+# production) and otherwise writes through the console handler.
+LOGGING["filters"]["require_debug_false"] = {"()": "django.utils.log.RequireDebugFalse"}
+LOGGING["handlers"]["mail_admins"] = {
+    "level": "ERROR",
+    "filters": ["require_debug_false", "redact"],
+    "class": "django.utils.log.AdminEmailHandler",
+}
+LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
 LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "propagate": False}
 # The development server's request lines follow LOG_LEVEL too (the demo runs at WARNING:
 # only failed requests are shown).

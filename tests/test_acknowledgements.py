@@ -2,17 +2,19 @@
 conference page; silence until the next state change or the expiry."""
 
 import re
+import threading
 import time
 from datetime import timedelta
 
 import pytest
 from django.core import signing
+from django.db import connection
 from django.utils import timezone
 
 from conferences import acknowledgements, alerts, polling
 from conferences.models import Acknowledgement, Delivery, Event, EventKind, Subscription
 from conferences.observations import Observation, record
-from tests.conftest import make_conference, reload
+from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
 
@@ -198,7 +200,7 @@ def test_a_link_names_its_own_alert_only(bridge, account, client):
 
     [acknowledgement] = Acknowledgement.objects.all()
     assert acknowledgement.conference == bridge and acknowledgement.delivery == mine
-    assert acknowledgements.delivery_for(acknowledgements.token_for(theirs)) == theirs
+    assert acknowledgements.read_link(acknowledgements.token_for(theirs)).delivery == theirs
     theirs.delete()
     gone = client.get(f"/acknowledge/{acknowledgements.token_for(theirs)}/")
     assert gone.status_code == 404
@@ -224,3 +226,103 @@ def test_a_state_change_nobody_asked_for_still_ends_the_acknowledgement(account,
 
     [message] = mailsink.wait_for(1, timeout=5)
     assert "hold on" in message["Subject"]
+
+
+# An email's link acts once and expires.
+
+
+def token_made(delivery, *, days_ago, monkeypatch):
+    """The delivery's link as an email made `days_ago` days ago carried it."""
+    then = time.time() - days_ago * 86400
+    with monkeypatch.context() as patched:
+        patched.setattr(signing.time, "time", lambda: then)
+        return acknowledgements.token_for(delivery)
+
+
+def test_an_emails_link_acknowledges_once_and_then_shows_who_did_it_and_when(bridge, client):
+    delivery = delivery_of(bridge)
+    path = f"/acknowledge/{acknowledgements.token_for(delivery)}/"
+
+    first = client.post(path, {"reason": "on it", "expires": ""})
+    replays = [client.post(path, {"reason": "again", "expires": "30d"}) for _ in range(2)]
+    opened = client.get(path)
+
+    assert first.status_code == 200 and b"Acknowledged" in first.content
+    acknowledgement = Acknowledgement.objects.get()
+    assert acknowledgement.reason == "on it" and acknowledgement.expires_at is None
+    assert Event.objects.filter(kind=EventKind.ACKNOWLEDGED).count() == 1
+    for again in [*replays, opened]:
+        page = again.content.decode()
+        assert again.status_code == 200
+        assert "Already acknowledged" in page
+        assert "[confwatch] Bridge: created -&gt; active" in page
+        assert "Acknowledged by ops@example.com at " in page and ": on it" in page
+        assert f"{acknowledgement.created_at:%Y-%m-%d %H:%M:%S}" in page
+        assert "<form" not in page
+
+
+def test_an_emails_link_used_again_after_the_state_changed_says_it_ended(bridge, client):
+    delivery = delivery_of(bridge)
+    path = f"/acknowledge/{acknowledgements.token_for(delivery)}/"
+    client.post(path, {"reason": "", "expires": ""})
+    Acknowledgement.objects.update(
+        ended_at=timezone.now(), ended_because="the state changed to completed"
+    )
+
+    again = client.post(path, {"reason": "", "expires": ""}).content.decode()
+
+    assert "Already acknowledged" in again and "the state changed to completed" in again
+    assert "nothing more is sent" not in again
+    assert Acknowledgement.objects.count() == 1
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_emails_link_expires_seven_days_after_the_email(bridge, client, monkeypatch, method):
+    delivery = delivery_of(bridge)
+    fresh = token_made(delivery, days_ago=6.9, monkeypatch=monkeypatch)
+    stale = token_made(delivery, days_ago=7.1, monkeypatch=monkeypatch)
+
+    expired = getattr(client, method)(f"/acknowledge/{stale}/", {"reason": "", "expires": ""})
+
+    page = expired.content.decode()
+    assert expired.status_code == 410
+    assert "This link has expired" in page and "work for 7 days after their email" in page
+    assert "Nothing was acknowledged" in page
+    assert not Acknowledgement.objects.exists()
+    assert not Event.objects.filter(kind=EventKind.ACKNOWLEDGED).exists()
+    assert client.get(f"/acknowledge/{fresh}/").status_code == 200
+
+
+def test_the_link_lifetime_is_a_setting(bridge, client, monkeypatch, settings):
+    settings.CONFWATCH_ACK_LINK_DAYS = 1
+    delivery = delivery_of(bridge)
+    token = token_made(delivery, days_ago=2, monkeypatch=monkeypatch)
+
+    response = client.post(f"/acknowledge/{token}/", {"reason": "", "expires": ""})
+
+    assert response.status_code == 410 and b"work for 1 day after" in response.content
+    assert not Acknowledgement.objects.exists()
+
+
+def test_two_clicks_at_the_same_moment_make_one_acknowledgement(transactional_db):
+    conference = make_conference(make_account(), "conf-race", label="Race")
+    delivery = delivery_of(conference)
+    start = threading.Barrier(2)
+    results = []
+
+    def click():
+        start.wait()
+        try:
+            results.append(acknowledgements.acknowledge_alert(delivery=delivery, by="ops"))
+        finally:
+            connection.close()
+
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join(timeout=10)
+
+    assert sorted(made for _, made in results) == [False, True]
+    assert Acknowledgement.objects.count() == 1
+    assert results[0][0].pk == results[1][0].pk

@@ -241,11 +241,19 @@ def test_a_forged_or_tampered_token_is_a_plain_404_and_deletes_nothing(client, m
     assert Subscription.objects.filter(pk=victim.pk).exists()
 
 
-def test_a_token_for_a_deleted_subscription_is_a_404(client, subscription):
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_unsubscribe_link_opened_again_says_already_unsubscribed(client, subscription, method):
     path = unsubscribe_path(subscription)
     client.post(path)
+    other, _ = subscriptions.subscribe(email="ann@example.com", kinds=["mute"])
 
-    assert client.post(path).status_code == 404
+    again = getattr(client, method)(path)
+
+    text = again.content.decode()
+    assert again.status_code == 200
+    assert "Already unsubscribed" in text and "ann@example.com" in text
+    assert "not valid" not in text and "damaged" not in text
+    assert list(Subscription.objects.all()) == [other]  # nothing else is touched
 
 
 # The conference page's alert emails.

@@ -5,9 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 
-from conferences import emails, timeline
+from conferences import emails, timeline, unsubscribe
 from conferences.models import Delivery, Event, EventKind, Subscription
-from conferences.unsubscribe import subscription_for
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db
@@ -187,7 +186,8 @@ def test_the_body_tells_the_change_time_duration_members_and_links(conference):
     [link] = [line for line in body.splitlines() if line.startswith("Unsubscribe: ")]
     url = link.removeprefix("Unsubscribe: ")
     assert url.startswith("https://confwatch.example.com/unsubscribe/")
-    assert subscription_for(url.rstrip("/").rsplit("/", 1)[1]) == subscription
+    token = url.rstrip("/").rsplit("/", 1)[1]
+    assert unsubscribe.read_link(token).subscription == subscription
 
 
 def test_a_subscription_without_a_time_zone_gets_the_sites(conference, settings):
@@ -454,3 +454,33 @@ def test_a_polling_recovery_says_how_long_the_problem_lasted(conference):
 )
 def test_durations_read_as_the_two_largest_units(seconds, text):
     assert timeline.duration_text(timedelta(seconds=seconds)) == text
+
+
+INVISIBLE = "\u202e\u202a\u2066\u200b\u200d\u200e\ufeff\u0007"
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [Delivery.Kind.CHANGE, Delivery.Kind.FLAPPING, Delivery.Kind.SETTLED, Delivery.Kind.DIGEST],
+)
+def test_bidirectional_and_zero_width_characters_never_reach_an_email(account, kind):
+    conference = make_conference(
+        account, "conf-bidi", label="Board\u202e llac", state="\u202eactive\u200b"
+    )
+    event = make_event(conference, before="created\u2066", after=f"act{INVISIBLE}ive")
+
+    message = emails.build_message(make_delivery([event], kind=kind))
+
+    for text in (message.subject, message.body, html_of(message)):
+        assert not set(INVISIBLE) & set(text), repr(text)
+    assert "Board llac (conf-bidi)" in message.body
+    if kind == Delivery.Kind.CHANGE:
+        assert message.subject == "[confwatch] Board llac (conf-bidi): created -> active"
+
+
+def test_a_label_in_another_script_keeps_its_letters(account):
+    conference = make_conference(account, "conf-rtl", label="שיחת הנהלה")
+
+    message = emails.build_message(make_delivery([make_event(conference)]))
+
+    assert message.subject == "[confwatch] שיחת הנהלה (conf-rtl): created -> active"

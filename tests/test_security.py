@@ -148,19 +148,59 @@ def test_wrong_passwords_lock_the_user_name_out_with_a_clear_message(
     assert client.get("/").status_code == 302
 
 
-def test_wrong_passwords_from_one_address_lock_out_every_user_name_from_it(client, settings, staff):
+def sign_in(login_url, password, address, username="ann"):
+    """(the answer, whether the client is signed in afterwards)."""
+    client = Client(REMOTE_ADDR=address)
+    response = client.post(login_url, {"username": username, "password": password})
+    return response, "_auth_user_id" in client.session
+
+
+@pytest.mark.parametrize("login_url", ["/accounts/login/", "/admin/login/"])
+def test_a_lockout_from_one_address_does_not_stop_the_same_user_from_another(
+    settings, staff, login_url
+):
     for n in range(settings.AXES_FAILURE_LIMIT):
-        client.post("/accounts/login/", {"username": f"user{n}", "password": "guess"})
+        sign_in(login_url, f"guess-{n}", "10.0.0.66")
 
-    locked = client.post(
-        "/accounts/login/", {"username": "ann", "password": "correct horse battery"}
-    )
-    elsewhere = Client(REMOTE_ADDR="10.9.9.9").post(
-        "/accounts/login/", {"username": "ann", "password": "correct horse battery"}
-    )
+    from_the_attacker, attacker_in = sign_in(login_url, "correct horse battery", "10.0.0.66")
+    from_elsewhere, elsewhere_in = sign_in(login_url, "correct horse battery", "10.9.9.9")
 
-    assert locked.status_code == 429
-    assert elsewhere.status_code == 302  # signed in from another address
+    assert from_the_attacker.status_code == 429 and not attacker_in
+    assert "Too many failed sign-ins" in from_the_attacker.content.decode()
+    assert from_elsewhere.status_code == 302 and elsewhere_in
+
+
+def test_wrong_passwords_for_other_names_do_not_lock_out_a_user_at_that_address(settings, staff):
+    for n in range(settings.AXES_FAILURE_LIMIT * 2):
+        sign_in("/accounts/login/", "guess", "10.0.0.66", username=f"user{n % 2}")
+
+    shared_address, signed_in = sign_in("/accounts/login/", "correct horse battery", "10.0.0.66")
+
+    assert shared_address.status_code == 302 and signed_in
+
+
+def test_an_admin_lifts_a_lockout_with_axes_reset_username(settings, staff):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        sign_in("/accounts/login/", f"guess-{n}", "10.0.0.66")
+    assert sign_in("/accounts/login/", "correct horse battery", "10.0.0.66")[0].status_code == 429
+
+    call_command("axes_reset_username", "ann", stdout=StringIO())
+
+    assert sign_in("/accounts/login/", "correct horse battery", "10.0.0.66")[1]
+
+
+def test_a_superuser_lifts_a_lockout_in_the_admins_access_attempts(settings, staff, admin_client):
+    from axes.models import AccessAttempt
+
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        sign_in("/accounts/login/", f"guess-{n}", "10.0.0.66")
+    [attempt] = AccessAttempt.objects.filter(username="ann")
+    listed = admin_client.get("/admin/axes/accessattempt/").content.decode()
+
+    admin_client.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+
+    assert "ann" in listed and "10.0.0.66" in listed
+    assert sign_in("/accounts/login/", "correct horse battery", "10.0.0.66")[1]
 
 
 def test_a_right_password_after_a_few_wrong_ones_signs_in(client, settings, staff):

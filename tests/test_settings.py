@@ -41,6 +41,26 @@ def test_a_production_run_refuses_a_weak_secret_key():
         assert "SECRET_KEY is too weak" in result.stderr
 
 
+def test_a_production_run_refuses_debug():
+    result = settings_load(
+        CONFWATCH_ENV="production", ALLOWED_HOSTS="example.com", SECRET_KEY=STRONG_KEY, DEBUG="true"
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: DEBUG=true is refused in production" in result.stderr
+
+
+@pytest.mark.parametrize("hosts", ["*", "confwatch.example.com,*"])
+def test_a_production_run_refuses_any_host(hosts):
+    result = settings_load(CONFWATCH_ENV="production", ALLOWED_HOSTS=hosts, SECRET_KEY=STRONG_KEY)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: ALLOWED_HOSTS='*' is refused in production" in result.stderr
+
+
+def test_development_still_accepts_debug_and_any_host():
+    result = settings_load(DEBUG="true", ALLOWED_HOSTS="*")
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_boolean_setting_refuses_a_vague_value():
     result = settings_load(DEBUG="maybe")
     assert result.returncode != 0

@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from kombu.exceptions import OperationalError
 
-from conferences import importing, support, tasks, tracking
+from conferences import exports, importing, support, tasks, tracking
 from conferences.admin.common import (
     CappedCountPaginator,
     DeletesItsRecords,
@@ -305,7 +305,9 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
         writer = csv.writer(response)
         writer.writerow(EXPORT_FIELDS)
         for conference in queryset.select_related("account").order_by("account__name", "pk"):
-            writer.writerow([export_value(conference, name) for name in EXPORT_FIELDS])
+            writer.writerow(
+                [exports.csv_value(export_value(conference, name)) for name in EXPORT_FIELDS]
+            )
         return response
 
     def log_each(self, request, conferences, message):

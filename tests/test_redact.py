@@ -1,0 +1,114 @@
+"""What is never shown: a URL's user name and password from the API, and the keys of
+links (share, acknowledge, unsubscribe, callbacks) in the request logs."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from conferences import acknowledgements, redact, roles, sharing, unsubscribe
+from conferences.models import Delivery, Subscription
+from tests.browser.test_overview_live import free_port
+from tests.conftest import make_account, make_conference, process_env, wait_for
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("https://user:password@cb.example.com/x?y=1", "https://***@cb.example.com/x?y=1"),
+        ("https://user@cb.example.com/", "https://***@cb.example.com/"),
+        ("http://u:p@ss@cb.example.com:8080/x", "http://***@cb.example.com:8080/x"),
+        ("//user:pw@cb.example.com/x", "//***@cb.example.com/x"),
+        ("https://cb.example.com/a@b", "https://cb.example.com/a@b"),
+        ("https://cb.example.com/x?mail=a@b", "https://cb.example.com/x?mail=a@b"),
+        ("", ""),
+        (None, None),
+    ],
+)
+def test_a_urls_user_name_and_password_are_never_shown(url, shown):
+    assert redact.without_userinfo(url) == shown
+
+
+@pytest.mark.django_db
+def test_the_conference_page_shows_a_callback_url_without_its_password(client):
+    conference = make_conference(
+        make_account(), "conf-cb", callback_url="https://hook:s3cr3t-pw@cb.example.com/events"
+    )
+    client.force_login(roles.create_user(username="viewer2", role="viewer", password="x" * 16))
+
+    page = client.get(f"/conferences/{conference.pk}/").content.decode()
+
+    assert "https://***@cb.example.com/events" in page
+    assert "s3cr3t-pw" not in page and "hook:" not in page
+
+
+class DevelopmentServer:
+    """`manage.py runserver` on the test database, its log in a file."""
+
+    def __init__(self, log_path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log_path, "w+")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}"]
+            + ["--noreload", "--skip-checks"],
+            env=process_env(LOG_LEVEL="INFO"),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def get(self, path):
+        return requests.get(self.url + path, timeout=5, allow_redirects=False)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.seek(0)
+        text = self.log.read()
+        self.log.close()
+        return text
+
+
+def test_the_request_log_masks_every_links_key(transactional_db, tmp_path):
+    conference = make_conference(make_account(), "conf-logged")
+    subscription = Subscription.objects.create(email="ops@example.com", kinds=["state"])
+    delivery = Delivery.objects.create(email="ops@example.com", conference=conference)
+    keys = {
+        "share": sharing.token_for(sharing.create_link(conference=conference)),
+        "acknowledge": acknowledgements.token_for(delivery),
+        "unsubscribe": unsubscribe.token_for(subscription),
+        "callbacks": "not-the-callback-secret-4242",
+    }
+    server = DevelopmentServer(tmp_path / "runserver.log")
+    try:
+        wait_for(lambda: answers(server), timeout=30, what="the development server")
+        answered = {name: server.get(f"/{name}/{key}/").status_code for name, key in keys.items()}
+        answered["missing share"] = server.get("/share/damaged-key-777/").status_code
+        answered["query"] = server.get("/?token=query-key-555").status_code
+        time.sleep(0.3)
+    finally:
+        log = server.stop()
+
+    assert answered == {
+        "share": 200,
+        "acknowledge": 200,
+        "unsubscribe": 200,
+        "callbacks": 404,
+        "missing share": 404,
+        "query": 302,
+    }
+    for name, key in keys.items():
+        assert key not in log
+        assert f'"GET /{name}/…/ HTTP/1.1" ' in log
+    assert "damaged-key-777" not in log and "query-key-555" not in log
+    assert "Not Found: /share/…/" in log  # django.request's line about the 404
+    assert '"GET /?token=… HTTP/1.1" 302' in log
+
+
+def answers(server):
+    try:
+        return server.get("/health/").status_code in (200, 503)
+    except requests.RequestException:
+        return False
