@@ -46,6 +46,7 @@ FAILING = [
     PollStatus.UNREACHABLE,
     PollStatus.API_ERROR,
     PollStatus.MALFORMED,
+    PollStatus.UNSTORABLE,
 ]
 BUDGET_SHARE = 0.97  # as polling.BUDGET_SHARE: what of a budget polling may spend
 
