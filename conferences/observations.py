@@ -23,9 +23,10 @@ The rules, whoever observed:
   timeline read: the first status ever seen, each changed value, and the end of a
   polling problem that was reported. A problem is reported (a `polling_problem` event)
   by `report_lasting_problems` once it lasted CONFWATCH_PROBLEM_AFTER_SECONDS.
-- Locks: every writer locks conference rows in ascending pk order, all it needs at once
-  (lock_conferences, or one statement ordered by id with FOR UPDATE, or SKIP LOCKED), and
-  accounts likewise in pk order, so that no two writers ever wait for each other.
+- Locks: every writer locks the conference rows it needs in one statement in ascending
+  pk order (lock_conferences: ORDER BY id FOR UPDATE) or skips locked ones (SKIP LOCKED),
+  takes account rows in pk order and after its conferences (or, holding an account row,
+  takes conferences only with SKIP LOCKED, as a claim does), so writers cannot deadlock.
 - Members (a page of the members list, or a callback's member) are applied by
   conferences/members.py in the same transaction: each member is checked against what is
   stored of it, so a callback's member counts even when the conference's values it came

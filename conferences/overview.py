@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.core.exceptions import EmptyResultSet, FullResultSet
+from django.core.exceptions import EmptyResultSet, FullResultSet, ValidationError
 from django.db import connection
 from django.db.models import (
     Count,
@@ -37,7 +37,14 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Lower, NullIf
 from django.utils import timezone
 
-from conferences.models import Account, Conference, ConferenceState, PollStatus, StatusChange
+from conferences.models import (
+    Account,
+    Conference,
+    ConferenceState,
+    PollStatus,
+    StatusChange,
+    validate_request_budget,
+)
 
 PAGE_SIZE = 50
 FAILING = [
@@ -350,7 +357,11 @@ def account_strip():
     for account in Account.objects.only("name", "request_budget").order_by("name"):
         row = per_account.get(account.pk, {})
         polled, stalest = row.get("polled", 0), row.get("stalest")
-        usable = account.request_budget * BUDGET_SHARE
+        try:
+            validate_request_budget(account.request_budget)
+            usable = account.request_budget * BUDGET_SHARE
+        except ValidationError:
+            usable = 0  # not polled (nan, inf, 0...): the account's problem says why
         needed = polled / interval
         strip.append(
             {

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from conferences import catapult, outages, polling
@@ -81,6 +82,23 @@ def test_an_account_with_an_unusable_budget_shows_why_once_and_the_others_are_po
     assert all(reload(c).poll_status == "ok" for c in bad_ones)
     assert len(lines(caplog, "account bad is polled again")) == 1
     assert len(lines(caplog, "account bad cannot be polled")) == 1
+
+
+@pytest.mark.parametrize("budget", ["NaN", "Infinity", "0"])
+def test_the_conference_and_list_pages_say_why_an_account_cannot_be_polled(
+    simulator, sim_client, signed_in, budget
+):
+    _, bad, _, (conference, _) = good_and_bad(simulator, sim_client)
+    set_budget_directly(bad, budget)
+    poll_all()
+
+    detail = signed_in.get(reverse("conferences:detail", args=[conference.pk]))
+    overview = signed_in.get(reverse("conferences:list"))
+
+    for page in (detail, overview):
+        text = page.content.decode()
+        assert "Account bad: account cannot be polled" in text
+        assert "The request budget must be" in text
 
 
 def test_an_unreadable_secret_stops_only_its_own_account(simulator, sim_client, caplog):
