@@ -912,19 +912,19 @@ def record_in_parts(recorded, parts, *, reschedule, now):
         observed = recorded[part.start : part.end]
         try:
             with transaction.atomic():
-                outcomes += observations.record(observed, reschedule=reschedule)
+                written = observations.record(observed, reschedule=reschedule)
                 if part.answered:
                     observations.account_recovered([part.account.pk], now=now)
-            continue
         except Exception:
             if connection_lost():
                 raise
-        outcomes += record_one_by_one(observed, reschedule=reschedule)
-        if part.answered:
-            try:
-                observations.account_recovered([part.account.pk], now=now)
-            except Exception as error:
-                account_failed(part.account, error, during="recording its answers")
+            written = record_one_by_one(observed, reschedule=reschedule)
+            if part.answered:
+                try:
+                    observations.account_recovered([part.account.pk], now=now)
+                except Exception as error:
+                    account_failed(part.account, error, during="recording its answers")
+        outcomes += written
     return outcomes
 
 
