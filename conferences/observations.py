@@ -23,6 +23,10 @@ The rules, whoever observed:
   timeline read: the first status ever seen, each changed value, and the end of a
   polling problem that was reported. A problem is reported (a `polling_problem` event)
   by `report_lasting_problems` once it lasted CONFWATCH_PROBLEM_AFTER_SECONDS.
+- Locks: every writer locks the conference rows it needs in one statement in ascending
+  pk order (lock_conferences: ORDER BY id FOR UPDATE) or skips locked ones (SKIP LOCKED),
+  takes account rows in pk order and after its conferences (or, holding an account row,
+  takes conferences only with SKIP LOCKED, as a claim does), so writers cannot deadlock.
 - Members (a page of the members list, or a callback's member) are applied by
   conferences/members.py in the same transaction: each member is checked against what is
   stored of it, so a callback's member counts even when the conference's values it came
@@ -43,7 +47,8 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 
 from conferences import bulk, catapult, members
 from conferences.models import (
@@ -141,6 +146,9 @@ class Observation:
     # and the next page to read (None: the list is done).
     members_read: bool = False
     members_next_page_url: str | None = None
+    # The state as the API wrote it, when it is not one Catapult documents (the state
+    # seen is then "unknown"): the poll message shows it.
+    state_raw: str | None = None
 
     @property
     def only_members(self):
@@ -158,6 +166,7 @@ class Observation:
             seen=seen,
             problems=tuple(result.problems),
             claim_token=claim_token,
+            state_raw=getattr(result, "state_raw", None),
         )
 
     @classmethod
@@ -472,7 +481,7 @@ def apply_status(row, observation, outcome, runs, states):
         row.last_polled_at = at
         row.problem_since = row.problem_reported_at = None
         row.poll_status = PollStatus.OK
-        row.poll_error = poll_message_for(observation.problems)
+        row.poll_error = poll_message_for(observation.problems, observation.state_raw)
         row.consecutive_failures = 0
 
 
@@ -584,10 +593,19 @@ def iso(value):
     return value.isoformat() if value is not None else None
 
 
-def poll_message_for(problems):
-    if not problems:
-        return ""
-    return "Read with fields left unknown: " + "; ".join(problems)
+# Most characters of an undocumented state quoted in a poll message.
+MAX_STATE_QUOTED = 60
+
+
+def poll_message_for(problems, state_raw=None):
+    """The poll message of a status read: an undocumented state as the API wrote it
+    (stored as "unknown"), and the fields it left unknown."""
+    parts = []
+    if state_raw is not None:
+        parts.append(f"state not documented by Catapult: {str(state_raw)[:MAX_STATE_QUOTED]!r}")
+    if problems:
+        parts.append("Read with fields left unknown: " + "; ".join(problems))
+    return "; ".join(parts)
 
 
 def apply_error(row, error_run, observation):
@@ -661,18 +679,40 @@ def report_lasting_problems(*, now):
     return events
 
 
+def account_failed(account_pk, message, *, now):
+    """Record that the account cannot be polled (PollStatus.ACCOUNT_ERROR) and why, in
+    one statement; the problem's start (problem_at) stays that of the episode. True when
+    this starts the problem or changes its message (the caller logs it then, once)."""
+    changed = (
+        Account.objects.filter(pk=account_pk)
+        .exclude(problem=PollStatus.ACCOUNT_ERROR, problem_message=message)
+        .update(
+            problem=PollStatus.ACCOUNT_ERROR,
+            problem_message=message,
+            problem_at=Coalesce("problem_at", Value(now)),
+        )
+    )
+    return changed > 0
+
+
 def account_recovered(account_pks, *, now):
-    """Clear the problem of accounts that answered again; a reported problem ends with a
-    polling_recovered event. Returns the events."""
+    """Clear the problem of accounts that answered again (one log line each); a reported
+    problem ends with a polling_recovered event. Returns the events."""
     events = []
     with transaction.atomic():
         accounts = (
             Account.objects.filter(pk__in=account_pks)
             .filter(Q(paused_until__isnull=True) | Q(paused_until__lte=now))
             .exclude(problem="")
+            .order_by("pk")
             .select_for_update()
         )
         for account in accounts:
+            logger.warning(
+                "account %s is polled again: its problem (%s) is over",
+                account.name,
+                account.get_problem_display(),
+            )
             if account.problem_reported_at is not None:
                 events.append(
                     Event(

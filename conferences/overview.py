@@ -37,7 +37,13 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Lower, NullIf
 from django.utils import timezone
 
-from conferences.models import Account, Conference, ConferenceState, PollStatus, StatusChange
+from conferences.models import (
+    Account,
+    Conference,
+    ConferenceState,
+    PollStatus,
+    StatusChange,
+)
 
 PAGE_SIZE = 50
 FAILING = [
@@ -46,6 +52,7 @@ FAILING = [
     PollStatus.UNREACHABLE,
     PollStatus.API_ERROR,
     PollStatus.MALFORMED,
+    PollStatus.UNSTORABLE,
 ]
 BUDGET_SHARE = 0.97  # as polling.BUDGET_SHARE: what of a budget polling may spend
 

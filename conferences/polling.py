@@ -19,6 +19,14 @@ worker's claims lapse shortly after its deadline.
 Fair priority: active conferences first, but a share of every round's budget
 (CONFWATCH_BACKGROUND_SHARE) is kept for created and never-observed conferences, oldest
 due first, so each of them is polled within a bounded time (README, "Polling").
+
+Blast radius: one account's failure (a budget that is not a number, an unreadable secret,
+any error in its claim, its sending or the recording of its answers) stops only its own
+share of the round; it is recorded on the account (PollStatus.ACCOUNT_ERROR, logged once
+per episode) and the other accounts are polled on time. An answer the database refuses
+(DataError, IntegrityError...) does not lose the round: the write is done again account
+by account, then conference by conference for the failing account, and each answer that
+cannot be stored is recorded on its conference as a poll error (PollStatus.UNSTORABLE).
 """
 
 import dataclasses
@@ -37,12 +45,19 @@ from typing import NamedTuple
 
 import psycopg
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from conferences import bulk, catapult, observations
-from conferences.models import Account, Conference, ConferenceState
+from conferences.models import (
+    Account,
+    Conference,
+    ConferenceState,
+    PollStatus,
+    validate_request_budget,
+)
 from conferences.secrets import SecretUnreadable
 
 logger = logging.getLogger(__name__)
@@ -124,6 +139,10 @@ class Plan:
     # credentials. The rest of its round is not sent.
     failure: catapult.CatapultError | None = None
     paused: bool = False
+    # Set when the account's share of the round stopped on an error of its own (its
+    # settings, its client, a bug): what is left of it is not sent, and the account shows
+    # PollStatus.ACCOUNT_ERROR (account_failed).
+    error: str | None = None
 
 
 @dataclass
@@ -152,8 +171,31 @@ class RoundSummary:
         return line
 
 
+class AccountUnpollable(Exception):
+    """The account's own settings stop its share of a round (the message says which)."""
+
+
+class UnstorableAnswer(catapult.CatapultError):
+    """An answer the database refused to store (record_round): a poll error of its
+    conference, with the usual backoff."""
+
+    poll_status = PollStatus.UNSTORABLE
+    label = "answer not storable"
+
+
+def usable_budget(account):
+    """The account's request budget, checked (models.validate_request_budget) before any
+    use: a budget stored as nan, inf, 1e308, 0 or less raises AccountUnpollable."""
+    budget = account.request_budget
+    try:
+        validate_request_budget(budget)
+    except ValidationError as error:
+        raise AccountUnpollable(" ".join(error.messages)) from None
+    return budget
+
+
 def spacing_for(account):
-    return 1.0 / (account.request_budget * BUDGET_SHARE)
+    return 1.0 / (usable_budget(account) * BUDGET_SHARE)
 
 
 def claim_lifetime():
@@ -194,16 +236,23 @@ def claim_fetch_record(*, horizon, force, conference_ids, conference_pks):
         # A few chosen conferences (poll now, a callback's confirming poll): only their
         # accounts' rows are locked.
         accounts = accounts.filter(conferences__pk__in=conference_pks).distinct()
-    for account_pk in accounts.values_list("pk", flat=True):
-        plan = claim_due_conferences(
-            account_pk=account_pk,
-            token=token,
-            horizon=horizon,
-            deadline=deadline,
-            force=force,
-            conference_ids=conference_ids,
-            conference_pks=conference_pks,
-        )
+    for account in accounts:
+        try:
+            # Its budget and its client first: an account that cannot be polled claims
+            # nothing (client_for keeps the client for fetch_plans).
+            client_for(account, pool_size=concurrency_for(account))
+            plan = claim_due_conferences(
+                account_pk=account.pk,
+                token=token,
+                horizon=horizon,
+                deadline=deadline,
+                force=force,
+                conference_ids=conference_ids,
+                conference_pks=conference_pks,
+            )
+        except Exception as error:
+            account_failed(account, error, during="claiming its conferences")
+            continue
         if plan is not None:
             plans.append(plan)
     if not plans:
@@ -468,7 +517,7 @@ def concurrency_for(account):
     if settings.CONFWATCH_POLL_CONCURRENCY:
         return settings.CONFWATCH_POLL_CONCURRENCY
     latency = _latency.get(account.pk, FIRST_LATENCY_GUESS)
-    wanted = max(MIN_CONCURRENCY, math.ceil(2 * account.request_budget * latency))
+    wanted = max(MIN_CONCURRENCY, math.ceil(2 * usable_budget(account) * latency))
     return min(MAX_CONCURRENCY, 2 ** math.ceil(math.log2(wanted)))
 
 
@@ -511,13 +560,12 @@ def fetch_plans(plans):
     HTTP runs in pool threads; the database is touched only from this thread.
     """
     for plan in plans:
-        plan.concurrency = concurrency_for(plan.account)
-        plan.permits = threading.BoundedSemaphore(plan.concurrency)
         try:
+            plan.concurrency = concurrency_for(plan.account)
+            plan.permits = threading.BoundedSemaphore(plan.concurrency)
             plan.client = client_for(plan.account, pool_size=plan.concurrency)
-        except (SecretUnreadable, ValueError) as error:
-            logger.error("account %s cannot be polled: %s", plan.account.name, error)
-            plan.failure = catapult.CredentialsRejected(str(error))
+        except Exception as error:
+            stop_plan(plan, error, during="preparing its Catapult client")
     pool = take_pool()
     try:
         dispatch(plans, pool)
@@ -529,7 +577,10 @@ def fetch_plans(plans):
                     job.future.result(timeout=max(0.0, plan.deadline - time.time()))
                 except TimeoutError:
                     job.abandoned = True
-            pause_if_failed(plan)
+            try:
+                pause_if_failed(plan)
+            except Exception as error:
+                stop_plan(plan, error, during="pausing it")
     finally:
         give_back(pool)
 
@@ -585,46 +636,56 @@ PERMIT_WAIT = 0.005
 
 
 def dispatch(plans, pool):
-    """Submit each plan's jobs in order, paced inside the plan's budget window."""
+    """Submit each plan's jobs in order, paced inside the plan's budget window. An error
+    in one plan's turn stops that plan only (stop_plan)."""
     queue = [(plan.window_start, index) for index, plan in enumerate(plans)]
     heapq.heapify(queue)
     while queue:
         at, index = heapq.heappop(queue)
         plan = plans[index]
-        if plan.failure is not None:
-            pause_if_failed(plan)
+        try:
+            later = dispatch_next(plan, at, pool)
+        except Exception as error:
+            stop_plan(plan, error, during="sending its requests")
             continue
-        if plan.next_index >= len(plan.jobs):
-            continue
-        delay = at - time.time()
-        if delay > MIN_SLEEP:
-            time.sleep(delay)
-        now = time.time()
-        if now >= plan.deadline:
-            continue
-        earliest = max(plan.window_start, (plan.last_sent_at or 0.0) + plan.spacing)
-        if earliest > now + MIN_SLEEP:
-            heapq.heappush(queue, (earliest, index))
-            continue
-        if now > last_send_time(plan):
-            # This window is spent (the round ran late): reserve one for what is left.
-            if reserve_window(plan, now=now):
-                heapq.heappush(queue, (plan.window_start, index))
-            continue
-        if not plan.permits.acquire(timeout=PERMIT_WAIT):
-            heapq.heappush(queue, (time.time(), index))  # all its requests are in flight
-            continue
-        now = time.time()
-        if now > last_send_time(plan) or now >= plan.deadline:
-            plan.permits.release()  # waited too long for a free thread; try again
-            heapq.heappush(queue, (now, index))
-            continue
-        job = plan.jobs[plan.next_index]
-        plan.next_index += 1
-        plan.last_sent_at = job.sent_at = now
-        job.future = pool.send(fetch_one, plan, job)
-        job.future.add_done_callback(lambda _future, permits=plan.permits: permits.release())
-        heapq.heappush(queue, (now + plan.spacing, index))
+        if later is not None:
+            heapq.heappush(queue, (later, index))
+
+
+def dispatch_next(plan, at, pool):
+    """The plan's turn at `at`: send its next job when its window and a free request slot
+    allow. Returns when its next turn is, or None when it has no more turns."""
+    if plan.error is not None:
+        return None
+    if plan.failure is not None:
+        pause_if_failed(plan)
+        return None
+    if plan.next_index >= len(plan.jobs):
+        return None
+    delay = at - time.time()
+    if delay > MIN_SLEEP:
+        time.sleep(delay)
+    now = time.time()
+    if now >= plan.deadline:
+        return None
+    earliest = max(plan.window_start, (plan.last_sent_at or 0.0) + plan.spacing)
+    if earliest > now + MIN_SLEEP:
+        return earliest
+    if now > last_send_time(plan):
+        # This window is spent (the round ran late): reserve one for what is left.
+        return plan.window_start if reserve_window(plan, now=now) else None
+    if not plan.permits.acquire(timeout=PERMIT_WAIT):
+        return time.time()  # all its requests are in flight
+    now = time.time()
+    if now > last_send_time(plan) or now >= plan.deadline:
+        plan.permits.release()  # waited too long for a free thread; try again
+        return now
+    job = plan.jobs[plan.next_index]
+    plan.next_index += 1
+    plan.last_sent_at = job.sent_at = now
+    job.future = pool.send(fetch_one, plan, job)
+    job.future.add_done_callback(lambda _future, permits=plan.permits: permits.release())
+    return now + plan.spacing
 
 
 def fetch_one(plan, job):
@@ -645,6 +706,63 @@ def fetch_one(plan, job):
         job.error = catapult.CatapultError(f"unexpected error: {type(error).__name__}")
     job.finished_at = timezone.now()
     note_latency(plan.account.pk, time.monotonic() - started)
+
+
+# Longest account problem message and unstorable reason stored (characters).
+MAX_PROBLEM_MESSAGE = 300
+MAX_UNSTORABLE_REASON = 160
+
+
+def stop_plan(plan, error, *, during):
+    """Stop the plan's share of the round on an error of its own: nothing more of it is
+    sent, and the account shows why (account_failed)."""
+    if plan.error is None:
+        plan.error = account_failed(plan.account, error, during=during)
+
+
+def account_failed(account, error, *, during):
+    """Record that the account cannot be polled (PollStatus.ACCOUNT_ERROR) and why;
+    return the message. Logged once per episode: when the problem starts or its message
+    changes, not every round (observations.account_failed says which). A lost database
+    connection is not the account's: it is raised again, for the round to fail."""
+    if connection_lost():
+        raise error
+    message = problem_message(error, during=during)
+    try:
+        news = observations.account_failed(account.pk, message, now=timezone.now())
+    except Exception:
+        if connection_lost():
+            raise
+        logger.exception("account %s: its problem could not be recorded", account.name)
+        news = True
+    if news:
+        expected = isinstance(error, AccountUnpollable | SecretUnreadable)
+        logger.error(
+            "account %s cannot be polled: %s", account.name, message, exc_info=not expected
+        )
+    return message
+
+
+def problem_message(error, *, during):
+    """What the account's page and log say of an error in its share of a round: the
+    error's own words for what a human must fix, else the kind of error and where."""
+    if isinstance(error, AccountUnpollable | SecretUnreadable):
+        text = str(error)
+    else:
+        text = f"{type(error).__name__} while {during}: {first_line(error)}"
+    return text.replace("\x00", "")[:MAX_PROBLEM_MESSAGE]
+
+
+def first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def connection_lost():
+    """Whether the database connection is gone (then the round fails, for
+    outages.run to report): any other database error belongs to what caused it."""
+    raw = connection.connection
+    return raw is None or raw.closed or raw.broken
 
 
 def pause_if_failed(plan):
@@ -691,54 +809,218 @@ def reschedule(conference, observation, *, interval):
     if error is None:
         return at + interval
     if isinstance(error, catapult.RateLimited | catapult.CredentialsRejected):
-        # The account rests; its conferences are due as soon as it is unpaused.
-        return at
+        # The account rests; its conferences are due as soon as it is unpaused, and one
+        # that was overdue stays as overdue as it was (never made to look freshly due).
+        return min(conference.next_poll_at, at)
     return at + timedelta(seconds=next_wait(conference, error))
+
+
+@dataclass
+class Part:
+    """One account's share of a round's write: its observations (recorded[start:end])
+    and whether it answered (then its problem ends: observations.account_recovered)."""
+
+    account: Account
+    start: int
+    end: int
+    answered: bool
 
 
 def record_round(plans, *, token):
     """Record every result of the round through the observation path, then release the
     claims: jobs never sent are due again at once; abandoned ones keep their claim until
-    it lapses, since their request may still be in flight."""
-    Observation = observations.Observation
-    recorded, unsent, abandoned, answered_accounts = [], [], [], set()
+    it lapses, since their request may still be in flight.
+
+    The round is written in one transaction. When that fails (an answer the database
+    refuses, a bug), it is written again account by account, and a failing account's
+    conference by conference (record_in_parts): everything storable is stored, and each
+    answer that is not is a poll error of its conference (PollStatus.UNSTORABLE)."""
+    recorded, unsent, parts, abandoned = [], [], [], 0
     for plan in plans:
-        for job in plan.jobs:
-            pk = job.conference.pk
-            members = job.kind == "members"
-            of_failure = Observation.of_members_failure if members else Observation.of_failure
-            if job.future is None:
-                unsent.append(pk)
-            elif job.abandoned:
-                abandoned.append(pk)
-                error = catapult.TransientError(
-                    "no answer before the round's deadline "
-                    f"({settings.CONFWATCH_ROUND_DEADLINE:g} s); request abandoned"
-                )
-                at = epoch(plan.deadline)
-                observation = of_failure(pk, error, observed_at=at, claim_token=token)
-                recorded.append(dataclasses.replace(observation, keep_claim=True))
-            elif job.result is not None:
-                answered_accounts.add(plan.account.pk)
-                of_result = Observation.of_members_page if members else Observation.of_conference
-                recorded.append(
-                    of_result(pk, job.result, observed_at=job.finished_at, claim_token=token)
-                )
-            else:
-                recorded.append(
-                    of_failure(pk, job.error, observed_at=job.finished_at, claim_token=token)
-                )
+        try:
+            observed, plan_unsent, plan_abandoned, answered = observe(plan, token=token)
+        except Exception as error:
+            stop_plan(plan, error, during="recording its answers")
+            # Its answers are lost: its conferences are due again at once (those of
+            # abandoned requests keep their claim until it lapses).
+            observed, plan_abandoned, answered = [], 0, False
+            plan_unsent = [job.conference.pk for job in plan.jobs if not job.abandoned]
+        answered = answered and plan.error is None
+        parts.append(Part(plan.account, len(recorded), len(recorded) + len(observed), answered))
+        recorded += observed
+        unsent += plan_unsent
+        abandoned += plan_abandoned
     now = timezone.now()
-    with transaction.atomic():
-        # Recording releases the claims of what was answered.
-        interval = timedelta(seconds=settings.CONFWATCH_POLL_INTERVAL)
-        outcomes = observations.record(recorded, reschedule=partial(reschedule, interval=interval))
-        Conference.objects.filter(pk__in=unsent, claim_token=token).update(
-            claim_token=None, claimed_until=None, next_poll_at=now
+    interval = timedelta(seconds=settings.CONFWATCH_POLL_INTERVAL)
+    rescheduling = partial(reschedule, interval=interval)
+    try:
+        with transaction.atomic():
+            # Recording releases the claims of what was answered.
+            outcomes = observations.record(recorded, reschedule=rescheduling)
+            # The account answered again: its problem is over (unless it rests still).
+            observations.account_recovered([p.account.pk for p in parts if p.answered], now=now)
+    except Exception as error:
+        if connection_lost():
+            raise
+        logger.warning(
+            "a polling round's write failed (%s); writing it again account by account",
+            unstorable_reason(error),
         )
-        # The account answered again: its problem is over (unless it rests still).
-        observations.account_recovered(answered_accounts, now=now)
-    return summarize(outcomes, unsent=len(unsent), abandoned=len(abandoned))
+        outcomes = record_in_parts(recorded, parts, reschedule=rescheduling, now=now)
+    release_unsent(unsent, token=token, now=now)
+    return summarize(outcomes, unsent=len(unsent), abandoned=abandoned)
+
+
+def observe(plan, *, token):
+    """The observations of one plan's jobs, the conferences it never sent (their pks),
+    how many requests it abandoned at the deadline, and whether the account answered."""
+    Observation = observations.Observation
+    recorded, unsent, abandoned, answered = [], [], 0, False
+    for job in plan.jobs:
+        pk = job.conference.pk
+        members = job.kind == "members"
+        of_failure = Observation.of_members_failure if members else Observation.of_failure
+        if job.future is None:
+            unsent.append(pk)
+        elif job.abandoned:
+            abandoned += 1
+            error = catapult.TransientError(
+                "no answer before the round's deadline "
+                f"({settings.CONFWATCH_ROUND_DEADLINE:g} s); request abandoned"
+            )
+            at = epoch(plan.deadline)
+            observation = of_failure(pk, error, observed_at=at, claim_token=token)
+            recorded.append(dataclasses.replace(observation, keep_claim=True))
+        elif job.result is not None:
+            answered = True
+            of_result = Observation.of_members_page if members else Observation.of_conference
+            recorded.append(
+                of_result(pk, job.result, observed_at=job.finished_at, claim_token=token)
+            )
+        else:
+            recorded.append(
+                of_failure(pk, job.error, observed_at=job.finished_at, claim_token=token)
+            )
+    return recorded, unsent, abandoned, answered
+
+
+def record_in_parts(recorded, parts, *, reschedule, now):
+    """Write the round account by account (a transaction each); a part that fails is
+    written conference by conference (record_one_by_one). Returns the outcomes."""
+    outcomes = []
+    for part in parts:
+        observed = recorded[part.start : part.end]
+        try:
+            with transaction.atomic():
+                written = observations.record(observed, reschedule=reschedule)
+                if part.answered:
+                    observations.account_recovered([part.account.pk], now=now)
+        except Exception:
+            if connection_lost():
+                raise
+            written = record_one_by_one(observed, reschedule=reschedule)
+            if part.answered:
+                try:
+                    observations.account_recovered([part.account.pk], now=now)
+                except Exception as error:
+                    account_failed(part.account, error, during="recording its answers")
+        outcomes += written
+    return outcomes
+
+
+def record_one_by_one(observed, *, reschedule):
+    """Write each conference's observations in a transaction of its own; those the
+    database refuses become its poll error (record_unstorable)."""
+    by_conference = {}
+    for observation in observed:
+        by_conference.setdefault(observation.conference_pk, []).append(observation)
+    outcomes = []
+    for group in by_conference.values():
+        try:
+            with transaction.atomic():
+                outcomes += observations.record(group, reschedule=reschedule)
+        except Exception as error:
+            if connection_lost():
+                raise
+            outcomes += record_unstorable(group, error, reschedule=reschedule)
+    return outcomes
+
+
+def record_unstorable(group, error, *, reschedule):
+    """Record, instead of a conference's answers the database refused, a poll error
+    "answer not storable: <reason>" (a PollError run, the claim released, the next poll
+    after the usual backoff), so that the conference does not look healthy."""
+    Observation = observations.Observation
+    problem = UnstorableAnswer(unstorable_reason(error))
+    failures = []
+    for observation in group:
+        of_failure = (
+            Observation.of_members_failure if observation.members_read else Observation.of_failure
+        )
+        failure = of_failure(
+            observation.conference_pk,
+            problem,
+            observed_at=observation.observed_at,
+            claim_token=observation.claim_token,
+        )
+        failures.append(dataclasses.replace(failure, keep_claim=observation.keep_claim))
+    if all(observation.members_read for observation in group):
+        # A members page that cannot be stored: the conference shows it too.
+        last = group[-1]
+        failures.append(
+            Observation.of_failure(
+                last.conference_pk,
+                problem,
+                observed_at=last.observed_at,
+                claim_token=last.claim_token,
+            )
+        )
+    logger.info("conference %s: %s", group[0].conference_pk, problem)
+    try:
+        with transaction.atomic():
+            return observations.record(failures, reschedule=reschedule)
+    except Exception:
+        if connection_lost():
+            raise
+        logger.exception(
+            "conference %s: its unstorable answer could not be recorded", group[0].conference_pk
+        )
+        return [
+            observations.Outcome(o, applied=False, ignored_because="not storable") for o in group
+        ]
+
+
+def unstorable_reason(error):
+    """A short reason a write failed, without values: the database's own message
+    (e.g. "value too long for type character varying(30)"), or the error's kind."""
+    cause = error.__cause__ if error.__cause__ is not None else error
+    diag = getattr(cause, "diag", None)
+    text = getattr(diag, "message_primary", None)
+    if not text:
+        text = first_line(cause)
+        if not isinstance(cause, psycopg.Error):
+            text = f"{type(cause).__name__}: {text}"
+    return text.replace("\x00", "")[:MAX_UNSTORABLE_REASON]
+
+
+# Releases the claims of conferences a round never sent, locking them in pk order (the
+# rule of observations.py): each is due again at once, or stays as overdue as it was.
+RELEASE_SQL = """
+UPDATE conferences_conference AS c
+SET claim_token = NULL, claimed_until = NULL, next_poll_at = LEAST(c.next_poll_at, %(now)s)
+FROM (
+    SELECT id FROM conferences_conference
+    WHERE id = ANY(%(pks)s) AND claim_token = %(token)s ORDER BY id FOR UPDATE
+) AS locked
+WHERE c.id = locked.id
+"""
+
+
+def release_unsent(pks, *, token, now):
+    if not pks:
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(RELEASE_SQL, {"pks": pks, "token": token, "now": now})
 
 
 def summarize(outcomes, *, unsent, abandoned):

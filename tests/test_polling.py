@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from conferences import polling
-from conferences.models import HistoryEntry, PollError, StatusChange
+from conferences.models import REQUEST_BUDGET_MAX, HistoryEntry, PollError, StatusChange
 from tests.conftest import make_account, make_conference, process_env, reload, requests_seen
 
 pytestmark = pytest.mark.django_db
@@ -298,19 +298,22 @@ def test_concurrent_rounds_never_exceed_the_budget_nor_poll_a_conference_twice(s
     assert 7 <= polled <= 8
 
 
-def test_an_account_whose_secret_cannot_be_decrypted_shows_why_and_rests(
+def test_an_account_whose_secret_cannot_be_decrypted_shows_why_and_claims_nothing(
     account, sim_client, settings, simulator
 ):
-    make_conference(account, start_conference(sim_client))
+    conference = make_conference(account, start_conference(sim_client))
     settings.CONFWATCH_ENCRYPTION_KEY = "a key that changed since the secret was saved"
 
     summary = poll_all()
 
     account = reload(account)
     assert summary.polled == 0
-    assert account.problem == "credentials_rejected"
+    assert account.problem == "account_error"
     assert "cannot be decrypted" in account.problem_message
     assert requests_seen(simulator) == 1  # only the create_conference call above
+    conference = reload(conference)
+    assert conference.claim_token is None
+    assert conference.next_poll_at <= timezone.now()
 
 
 def test_a_server_error_shows_as_unreachable_and_keeps_the_last_status(
@@ -656,8 +659,8 @@ def test_a_budget_higher_than_the_dispatcher_can_spend_still_polls_everything(
 ):
     settings.CONFWATCH_ROUND_DEADLINE = 20.0
     simulator.set_rate_limit(0)
-    first = make_account(simulator, name="one", request_budget=10_000.0)
-    second = make_account(simulator, name="two", request_budget=10_000.0)
+    first = make_account(simulator, name="one", request_budget=REQUEST_BUDGET_MAX)
+    second = make_account(simulator, name="two", request_budget=REQUEST_BUDGET_MAX)
     for index in range(150):
         make_conference(first, f"conf-a{index}")
         make_conference(second, f"conf-b{index}")
