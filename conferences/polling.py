@@ -45,7 +45,6 @@ from typing import NamedTuple
 
 import psycopg
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -56,7 +55,6 @@ from conferences.models import (
     Conference,
     ConferenceState,
     PollStatus,
-    validate_request_budget,
 )
 from conferences.secrets import SecretUnreadable
 
@@ -184,14 +182,14 @@ class UnstorableAnswer(catapult.CatapultError):
 
 
 def usable_budget(account):
-    """The account's request budget, checked (models.validate_request_budget) before any
-    use: a budget stored as nan, inf, 1e308, 0 or less raises AccountUnpollable."""
-    budget = account.request_budget
-    try:
-        validate_request_budget(budget)
-    except ValidationError as error:
-        raise AccountUnpollable(" ".join(error.messages)) from None
-    return budget
+    """The account's request budget, once its stored settings are checked
+    (Account.settings_problems: the budget's bounds and the base URL's rules, the ones
+    every entry applies): a budget stored as nan, inf, 1e308 or 0, or a base URL that no
+    entry accepts any more, raises AccountUnpollable before anything is claimed or sent."""
+    problems = account.settings_problems()
+    if problems:
+        raise AccountUnpollable(" ".join(problems))
+    return account.request_budget
 
 
 def spacing_for(account):
