@@ -365,6 +365,9 @@ def test_the_migration_creates_the_two_groups_with_exactly_their_permissions(db)
     Group.objects.filter(name__in=roles.ROLES.values()).delete()
     importlib.import_module("conferences.migrations.0004_roles").create_groups(apps, None)
     importlib.import_module("conferences.migrations.0013_roles_new_records").grant(apps, None)
+    importlib.import_module("conferences.migrations.0015_roles_share_and_acknowledge").grant(
+        apps, None
+    )
 
     for group_name in roles.ROLES.values():
         group = Group.objects.get(name=group_name)
@@ -377,7 +380,10 @@ def test_the_migration_creates_the_two_groups_with_exactly_their_permissions(db)
     admin = roles.group_permissions(roles.ADMIN)
     assert {"add_conference", "change_account", "delete_subscription"} <= admin
     assert "view_sharelink" in admin and "view_sharelink" not in viewer
-    assert not {name for name in admin if name.endswith(tuple(RECORDS)) and "view" not in name}
+    assert {"add_sharelink", "add_acknowledgement"} <= admin
+    assert {name for name in admin if name.endswith(tuple(RECORDS)) and "view" not in name} == {
+        "add_acknowledgement"  # acknowledging from the conference page
+    }
 
 
 def test_createuser_makes_a_staff_user_in_the_role_with_the_password_from_the_environment(
