@@ -101,6 +101,7 @@ STAFF = "staff"  # the admin site: viewers, admins and superusers are staff
 OPERATOR = "operator"  # a shell on the server: no web role
 
 TABLE_ROLES = ("anonymous", "viewer", "admin", "superuser")
+NEEDS_WORDS = (OPEN, SIGNED_IN, STAFF, OPERATOR)
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ FRAMEWORK_VIEWS = {
     "password_change": {"GET": "account.own", "POST": "account.own", "PUT": "account.own"},
     "password_change_done": {"GET": "account.own"},
     "favicon": {method: "public" for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
+    "admin:login": {"GET": "public", "POST": "public", "PUT": "public"},
 }
 ADMIN_VIEWS = "admin.site"
 
@@ -224,14 +226,15 @@ def role_allows(role, name):
 
 
 def markdown_table():
-    """The README's roles table, row by row."""
+    """The README's roles table: each ability, what it needs, and which roles hold it."""
     lines = [
-        "| What | " + " | ".join(TABLE_ROLES) + " |",
-        "|---|" + "---|" * len(TABLE_ROLES),
+        "| Ability | What | Needs | " + " | ".join(TABLE_ROLES) + " |",
+        "|---|---|---|" + "---|" * len(TABLE_ROLES),
     ]
     for name, ability in ABILITIES.items():
         cells = ["yes" if role_allows(role, name) else "no" for role in TABLE_ROLES]
-        lines.append(f"| {ability.what} (`{name}`) | " + " | ".join(cells) + " |")
+        needs = ability.needs if ability.needs in NEEDS_WORDS else f"`{ability.needs}`"
+        lines.append(f"| `{name}` | {ability.what} | {needs} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
