@@ -1,3 +1,4 @@
+import functools
 import hashlib
 import sys
 from datetime import timedelta
@@ -5,8 +6,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
-from django.contrib.auth.decorators import login_not_required, permission_required
-from django.core.exceptions import ValidationError
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import InterfaceError, OperationalError
 from django.db.models import Count, Max, Q
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -18,12 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import (
-    require_GET,
-    require_http_methods,
-    require_POST,
-    require_safe,
-)
+from django.views.decorators.http import require_http_methods
 
 from conferences import (
     acknowledgements,
@@ -61,6 +57,7 @@ from conferences.models import (
     Subscription,
     UserPreference,
 )
+from conferences.roles import requires
 from conferences.unsubscribe import read_link as unsubscribe_link
 
 MAX_LISTED = 500
@@ -123,6 +120,7 @@ def sort_links(params, current):
     return links
 
 
+@requires(GET="pages.read")
 def conference_list(request):
     now = timezone.now()
     if request.htmx and request.GET.get("part") == "accounts":
@@ -148,8 +146,8 @@ def conference_list(request):
     rows = overview.page_of_rows(data, now=now, page=page) if data is not None else []
     add_row_urls(rows)
     first = (page - 1) * overview.PAGE_SIZE + 1
-    can_pause = request.user.has_perm(roles.PAUSE_PERMISSION)
-    can_untrack = request.user.has_perm(roles.UNTRACK_PERMISSION)
+    can_pause = roles.allows(request.user, "conferences.pause")
+    can_untrack = roles.allows(request.user, "conferences.untrack")
     context = {
         "form": form,
         "conferences": rows,
@@ -250,8 +248,7 @@ def back_to_list(request):
     return redirect("conferences:list")
 
 
-@require_POST
-@permission_required(roles.PAUSE_PERMISSION, raise_exception=True)
+@requires(POST="conferences.pause")
 def conference_pause(request, pk):
     conference = get_object_or_404(Conference, pk=pk)
     if tracking.pause(Conference.objects.filter(pk=pk, paused=False)):
@@ -262,8 +259,7 @@ def conference_pause(request, pk):
     return back_to_list(request)
 
 
-@require_POST
-@permission_required(roles.PAUSE_PERMISSION, raise_exception=True)
+@requires(POST="conferences.pause")
 def conference_resume(request, pk):
     conference = get_object_or_404(Conference, pk=pk)
     if tracking.resume(Conference.objects.filter(pk=pk, paused=True)):
@@ -274,8 +270,7 @@ def conference_resume(request, pk):
     return back_to_list(request)
 
 
-@require_POST
-@permission_required(roles.UNTRACK_PERMISSION, raise_exception=True)
+@requires(POST="conferences.untrack")
 def conference_untrack(request, pk):
     conference = get_object_or_404(Conference, pk=pk)
     LogEntry.objects.log_actions(request.user.pk, [conference], DELETION, "Untracked.")
@@ -286,6 +281,7 @@ def conference_untrack(request, pk):
     return back_to_list(request)
 
 
+@requires(GET="account.own", POST="account.own")
 def preferences(request):
     """The signed-in user's time zone for the pages."""
     preference = UserPreference.objects.filter(user=request.user).first()
@@ -306,6 +302,7 @@ def preferences(request):
     return render(request, "conferences/preferences.html", context)
 
 
+@requires(GET="pages.read")
 def conference_detail(request, pk):
     """The conference page: live status card, members chart over a range, timeline. Its
     live refresh (htmx) answers 204 when the conference's row has not changed."""
@@ -338,6 +335,8 @@ def conference_detail(request, pk):
     context["deliveries"] = list(
         conference.deliveries.order_by("-created_at")[:MAX_DELIVERIES_SHOWN]
     )
+    context["can_acknowledge"] = roles.allows(request.user, "conferences.acknowledge")
+    context["can_share"] = roles.allows(request.user, "share_links.manage")
     response = render(request, "conferences/detail.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -367,7 +366,7 @@ def conference_page_context(conference, *, range_key, cursor):
     }
 
 
-@permission_required(roles.TRACK_PERMISSION, raise_exception=True)
+@requires(GET="conferences.track", POST="conferences.track")
 def track(request):
     form = TrackForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -385,9 +384,18 @@ def track(request):
     return render(request, "conferences/track.html", {"form": form})
 
 
+@requires(GET="subscriptions.own", POST="subscriptions.own")
 def alerts(request):
-    """The signed-in user's own subscriptions, a form to add one, their recent emails."""
+    """The signed-in user's own subscriptions, a form to add one, their recent emails.
+    Only those who may subscribe others (roles) subscribe another address than their own."""
     form = SubscriptionForm(request.POST or None, initial={"email": request.user.email})
+    if not roles.allows(request.user, "subscriptions.others"):
+        form.fields["email"].widget.attrs["readonly"] = True
+        form.fields["email"].help_text = "Your own address: an admin subscribes other ones."
+        if request.method == "POST" and not roles.is_own_address(
+            request.user, request.POST.get("email")
+        ):
+            raise PermissionDenied("Only an admin subscribes another address than yours.")
     if request.method == "POST" and form.is_valid():
         try:
             subscription, created = subscriptions.subscribe(
@@ -439,7 +447,7 @@ def alerts(request):
     return render(request, "conferences/alerts.html", context)
 
 
-@require_POST
+@requires(POST="subscriptions.own")
 def alert_delete(request, pk):
     """Delete one of the signed-in user's subscriptions (anyone else's is a 404)."""
     subscription = get_object_or_404(Subscription, pk=pk, user=request.user)
@@ -452,7 +460,7 @@ def alert_delete(request, pk):
 @csrf_exempt  # The signed token authorises it; mail clients' one-click POST has no CSRF.
 @never_cache
 @login_not_required
-@require_http_methods(["GET", "HEAD", "POST"])
+@requires(GET="token_links", POST="token_links")
 def unsubscribe(request, token):
     """The link in every alert email. GET asks; POST (a click, or a mail client's RFC 8058
     one-click "List-Unsubscribe=One-Click") deletes the subscription the token names.
@@ -478,6 +486,7 @@ def api_login_required(view):
     """JSON endpoints answer 401 instead of redirecting scripts to the sign-in page."""
 
     @login_not_required
+    @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return JsonResponse({"error": "Sign in first."}, status=401)
@@ -486,8 +495,8 @@ def api_login_required(view):
     return wrapper
 
 
-@require_GET
 @api_login_required
+@requires(GET="pages.read")
 def api_conferences(request):
     form, conferences = filtered_conferences(request.GET)
     if not form.is_valid():
@@ -497,8 +506,8 @@ def api_conferences(request):
     )
 
 
-@require_GET
 @api_login_required
+@requires(GET="pages.read")
 def api_history(request, conference_id):
     try:
         conference = tracking.find_conference(
@@ -513,7 +522,7 @@ def api_history(request, conference_id):
 
 @never_cache
 @login_not_required
-@require_safe  # GET or HEAD, as load balancers send
+@requires(GET="public")  # GET or HEAD, as load balancers send
 def health(request):
     """For load balancers and monitors: 200 when the database and the broker answer,
     503 otherwise; JSON with what was checked, nothing secret."""
@@ -542,7 +551,7 @@ def server_error(request):
 
 @never_cache
 @login_not_required
-@require_http_methods(["GET", "HEAD", "POST"])
+@requires(GET="token_links", POST="token_links")
 def acknowledge_alert(request, token):
     """The "Acknowledge" link of an alert email, no sign-in needed: GET asks (a mail
     scanner that follows links acknowledges nothing), POST acknowledges, with an optional
@@ -581,7 +590,7 @@ def acknowledge_alert(request, token):
     return render(request, "conferences/acknowledge.html", context, status=status)
 
 
-@require_POST
+@requires(POST="conferences.acknowledge")
 def acknowledge_conference(request, pk):
     """The conference page's "Acknowledge" form (templates/conferences/_acknowledge.html)."""
     conference = get_object_or_404(Conference, pk=pk)
@@ -607,7 +616,7 @@ def acknowledge_conference(request, pk):
 # --------------------------------------------------------------------------- share links
 
 
-@require_POST
+@requires(POST="share_links.manage")
 def share_create(request, pk):
     """Create a read-only share link of the conference (templates/conferences/_share.html)."""
     conference = get_object_or_404(Conference, pk=pk)
@@ -629,7 +638,7 @@ def share_create(request, pk):
     return redirect("conferences:detail", pk=conference.pk)
 
 
-@require_POST
+@requires(POST="share_links.manage")
 def share_revoke(request, pk):
     link = get_object_or_404(ShareLink, pk=pk)
     sharing.revoke(link)
@@ -645,7 +654,7 @@ SHARED_DELIVERIES = 50
 
 @never_cache
 @login_not_required
-@require_GET
+@requires(GET="token_links")
 def shared_conference(request, token):
     """The read-only page a share link opens, without signing in: the conference's status,
     history, timeline and alert emails, nothing else. An unknown, changed, expired or
@@ -693,7 +702,8 @@ def shared_conference(request, token):
 @csrf_exempt  # Catapult posts here; the secret in the URL authorises it.
 @never_cache
 @login_not_required
-@require_http_methods(["GET", "POST"])
+@requires(GET="token_links", POST="token_links")
+@require_http_methods(["GET", "POST"])  # not HEAD: a callback's GET carries its event
 def callback(request, secret):
     """Catapult's conference events for one account (conferences/callbacks.py)."""
     receipt = callbacks.receive(
@@ -712,6 +722,7 @@ def callback(request, secret):
     return response
 
 
+@requires(GET="pages.read")
 def call_search(request):
     """Which conferences a call was in, when and for how long."""
     call_id = request.GET.get("call_id", "").strip()[:200]
@@ -719,8 +730,8 @@ def call_search(request):
     return render(request, "conferences/calls.html", {"call_id": call_id, "rows": rows})
 
 
-@require_GET
 @api_login_required
+@requires(GET="pages.read")
 def api_call(request, call_id):
     rows = members.calls_by_call_id(call_id[:200])
     return JsonResponse(
@@ -728,7 +739,7 @@ def api_call(request, call_id):
     )
 
 
-@require_GET
+@requires(GET="pages.read")
 def conference_export(request, pk, fmt):
     """The conference's history over a range of the chart, as CSV or JSON (the fields of
     the history API), streamed."""

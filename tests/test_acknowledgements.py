@@ -11,12 +11,20 @@ from django.core import signing
 from django.db import connection
 from django.utils import timezone
 
-from conferences import acknowledgements, alerts, polling
+from conferences import acknowledgements, alerts, polling, roles
 from conferences.models import Acknowledgement, Delivery, Event, EventKind, Subscription
 from conferences.observations import Observation, record
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def user(db):
+    """A support admin (conftest's plain user, overridden): acknowledging from the page
+    is an admin's action; tests/test_roles.py shows a viewer's 403."""
+    return roles.create_user(username="staff", role="admin", password="correct horse battery")
+
 
 ACK_LINK = re.compile(r"https?://\S+(/acknowledge/[^/\s]+/)")
 

@@ -6,16 +6,19 @@ import importlib
 import logging
 import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.conf import settings
+from django.contrib import admin
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from conferences import roles, subscriptions
+from conferences import roles, sharing, subscriptions
 from conferences.admin import common as conference_admin
 from conferences.models import (
     Account,
@@ -31,6 +34,7 @@ from conferences.models import (
     PollError,
     ShareLink,
     StatusChange,
+    Subscription,
 )
 from tests.conftest import make_account, make_conference, reload
 
@@ -365,6 +369,9 @@ def test_the_migration_creates_the_two_groups_with_exactly_their_permissions(db)
     Group.objects.filter(name__in=roles.ROLES.values()).delete()
     importlib.import_module("conferences.migrations.0004_roles").create_groups(apps, None)
     importlib.import_module("conferences.migrations.0013_roles_new_records").grant(apps, None)
+    importlib.import_module("conferences.migrations.0016_roles_share_and_acknowledge").grant(
+        apps, None
+    )
 
     for group_name in roles.ROLES.values():
         group = Group.objects.get(name=group_name)
@@ -377,7 +384,10 @@ def test_the_migration_creates_the_two_groups_with_exactly_their_permissions(db)
     admin = roles.group_permissions(roles.ADMIN)
     assert {"add_conference", "change_account", "delete_subscription"} <= admin
     assert "view_sharelink" in admin and "view_sharelink" not in viewer
-    assert not {name for name in admin if name.endswith(tuple(RECORDS)) and "view" not in name}
+    assert {"add_sharelink", "add_acknowledgement"} <= admin
+    assert {name for name in admin if name.endswith(tuple(RECORDS)) and "view" not in name} == {
+        "add_acknowledgement"  # acknowledging from the conference page
+    }
 
 
 def test_createuser_makes_a_staff_user_in_the_role_with_the_password_from_the_environment(
@@ -578,3 +588,128 @@ def test_a_support_admin_edits_a_subscription_without_seeing_the_users(client, w
         },
     )
     assert "Board call" in autocomplete.content.decode()  # found by its id
+
+
+# ---------------------------------------------------------------- the roles table
+
+
+def test_the_readme_shows_the_modules_roles_table():
+    readme = (settings.BASE_DIR / "README.md").read_text()
+
+    assert roles.markdown_table() in readme
+
+
+def test_each_role_holds_exactly_the_abilities_the_table_gives_it(world):
+    users = {
+        role: roles.create_user(username=role, role=role, password=PASSWORD)
+        for role in ["viewer", "admin"]
+    }
+    users["superuser"] = User.objects.create_superuser("root", password=PASSWORD)
+    users["anonymous"] = AnonymousUser()
+
+    held = {
+        role: {name for name in roles.ABILITIES if roles.allows(user, name)}
+        for role, user in users.items()
+    }
+
+    assert held == {
+        role: {name for name in roles.ABILITIES if roles.role_allows(role, name)}
+        for role in roles.TABLE_ROLES
+    }
+    assert held["anonymous"] == {"public", "token_links"}
+    assert held["viewer"] == {"public", "token_links", "pages.read", "account.own"} | {
+        "subscriptions.own",
+        "admin.site",
+    }
+    assert held["admin"] == set(roles.ABILITIES) - {"operator"} == held["superuser"]
+
+
+def test_every_management_command_declares_that_it_runs_as_the_operator():
+    commands = Path(settings.BASE_DIR, "conferences", "management", "commands").glob("*.py")
+
+    names = {path.stem for path in commands if not path.stem.startswith("_")}
+
+    assert names == set(roles.COMMANDS)
+    assert set(roles.COMMANDS.values()) == {"operator"}
+
+
+def test_every_admin_action_names_its_ability_from_the_table():
+    undeclared = []
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label != "conferences":
+            continue
+        for function, name, _ in model_admin._get_base_actions():
+            if name == "delete_selected":
+                continue  # Django's, on the model's delete permission
+            abilities = [
+                getattr(getattr(model_admin, f"has_{permission}_permission"), "ability", None)
+                for permission in getattr(function, "allowed_permissions", ())
+            ]
+            if not abilities or not set(abilities) <= set(roles.ABILITIES):
+                undeclared.append((model.__name__, name, abilities))
+
+    assert undeclared == []
+
+
+# ---------------------------------------------------------------- what a viewer may not do
+
+
+def test_a_viewer_cannot_share_revoke_acknowledge_or_subscribe_another_address(client, world):
+    conference = world["conference"]
+    support_admin = roles.create_user(username="adam", role="admin", password=PASSWORD)
+    link = sharing.create_link(conference=conference, user=support_admin)
+    client = signed_in_as(client, "viewer")
+    User.objects.filter(username="viewer").update(email="viewer@example.com")
+
+    answers = [
+        client.post(f"/conferences/{conference.pk}/share/", {"expires": "31d"}),
+        client.post(f"/share-links/{link.pk}/revoke/"),
+        client.post(f"/conferences/{conference.pk}/acknowledge/", {"reason": "mine now"}),
+        client.post(
+            "/alerts/", {"email": "victim@external.example", "scope": "all", "kinds": ["state"]}
+        ),
+    ]
+
+    assert [answer.status_code for answer in answers] == [403, 403, 403, 403]
+    assert list(ShareLink.objects.values_list("pk", "revoked_at")) == [(link.pk, None)]
+    assert list(Acknowledgement.objects.all()) == [world["acknowledgement"]]
+    assert not Subscription.objects.filter(email="victim@external.example").exists()
+
+
+def test_a_viewer_subscribes_its_own_address_and_an_admin_any_address(client, world):
+    client = signed_in_as(client, "viewer")
+    User.objects.filter(username="viewer").update(email="Vera@Example.com")
+    alerts = {"scope": "all", "kinds": ["state"]}
+
+    own = client.post("/alerts/", {"email": " vera@example.com", **alerts})
+    client.logout()
+    other = signed_in_as(client, "admin").post(
+        "/alerts/", {"email": "oncall@external.example", **alerts}
+    )
+
+    assert own.status_code == 302 and other.status_code == 302
+    assert set(Subscription.objects.values_list("user__username", "email")) >= {
+        ("viewer", "vera@example.com"),
+        ("admin", "oncall@external.example"),
+    }
+
+
+def test_a_viewer_is_shown_no_form_it_may_not_use(client, world):
+    conference = world["conference"]
+    link = sharing.create_link(conference=conference)
+    share_url = sharing.share_url(link)
+    client = signed_in_as(client, "viewer")
+    User.objects.filter(username="viewer").update(email="viewer@example.com")
+
+    page = client.get(f"/conferences/{conference.pk}/").content.decode()
+    alerts = client.get("/alerts/").content.decode()
+    client.logout()
+    admin_page = signed_in_as(client, "admin").get(f"/conferences/{conference.pk}/")
+
+    assert "Acknowledgements" in page and "the conference&#x27;s alerts" in page  # it reads
+    assert "acknowledge-form" not in page and "share-form" not in page
+    assert share_url not in page and "/revoke/" not in page
+    assert re.search(r'name="email"[^>]*readonly|readonly[^>]*name="email"', alerts)
+    admin_text = admin_page.content.decode()
+    assert "acknowledge-form" in admin_text and "share-form" in admin_text
+    assert share_url in admin_text and f"/share-links/{link.pk}/revoke/" in admin_text

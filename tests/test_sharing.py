@@ -11,12 +11,19 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from conferences import sharing
+from conferences import roles, sharing
 from conferences.models import Delivery, ShareLink
 from conferences.observations import Observation, record
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def user(db):
+    """A support admin (conftest's plain user, overridden): sharing is an admin's action;
+    tests/test_roles.py shows a viewer's 403."""
+    return roles.create_user(username="staff", role="admin", password="correct horse battery")
 
 
 @pytest.fixture
@@ -36,7 +43,7 @@ def share_path(url):
     return re.sub(r"^https?://[^/]+", "", url)
 
 
-def test_a_signed_in_user_creates_a_link_that_shows_the_conference_anonymously(
+def test_a_support_admin_creates_a_link_that_shows_the_conference_anonymously(
     conference, signed_in, client, user
 ):
     response = signed_in.post(f"/conferences/{conference.pk}/share/", {"expires": ""})
@@ -94,7 +101,7 @@ def test_an_expired_revoked_changed_or_unknown_link_is_the_same_404(conference, 
     assert b"conf-" not in answers[0].content
 
 
-def test_a_signed_in_user_revokes_a_link(conference, signed_in, client):
+def test_a_support_admin_revokes_a_link(conference, signed_in, client):
     link = sharing.create_link(conference=conference)
     path = share_path(sharing.share_url(link))
     assert client.get(path).status_code == 200

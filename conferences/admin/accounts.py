@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from conferences import callbacks, support
+from conferences import callbacks, roles, support
 from conferences.admin.common import DeletesItsRecords
 from conferences.catapult import REAL_API_BASE_URL
 from conferences.models import REQUEST_BUDGET_MAX, REQUEST_BUDGET_MIN, Account
@@ -100,6 +100,7 @@ class AccountAdmin(DeletesItsRecords, admin.ModelAdmin):
         "last_callback_event",
     ]
     actions = ["check_credentials"]
+    has_manage_permission = roles.admin_permission("accounts.manage")  # the roles table
 
     def get_fields(self, request, obj=None):
         fields = ["name", "user_id", "base_url", "api_token", "api_secret"]
@@ -143,7 +144,7 @@ class AccountAdmin(DeletesItsRecords, admin.ModelAdmin):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.action(
-        description="Test credentials (one request within the budget)", permissions=["change"]
+        description="Test credentials (one request within the budget)", permissions=["manage"]
     )
     def check_credentials(self, request, queryset):
         accounts = list(queryset.order_by("name")[: MAX_ACCOUNTS_TESTED + 1])

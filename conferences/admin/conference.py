@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from kombu.exceptions import OperationalError
 
-from conferences import exports, importing, support, tasks, tracking
+from conferences import exports, importing, roles, support, tasks, tracking
 from conferences.admin.common import (
     CappedCountPaginator,
     DeletesItsRecords,
@@ -147,6 +147,9 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
     paginator = CappedCountPaginator
     inlines = [HistoryInline, StatusChangeInline, PollErrorInline, EventInline, DeliveryInline]
     actions = ["pause_tracking", "resume_tracking", "poll_now", "export_csv"]
+    # The actions' permissions, from the roles table (conferences/roles.py).
+    has_pause_permission = roles.admin_permission("conferences.pause")
+    has_read_permission = roles.admin_permission("pages.read")
 
     def view_on_site(self, conference):
         return reverse("conferences:detail", args=[conference.pk])
@@ -260,21 +263,21 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
 
     # ---- actions
 
-    @admin.action(description="Pause tracking", permissions=["change"])
+    @admin.action(description="Pause tracking", permissions=["pause"])
     def pause_tracking(self, request, queryset):
         changed = list(queryset.filter(paused=False))
         tracking.pause(Conference.objects.filter(pk__in=[c.pk for c in changed]))
         self.log_each(request, changed, "Paused tracking.")
         self.message_user(request, f"Paused {len(changed)} conferences.")
 
-    @admin.action(description="Resume tracking", permissions=["change"])
+    @admin.action(description="Resume tracking", permissions=["pause"])
     def resume_tracking(self, request, queryset):
         changed = list(queryset.filter(paused=True))
         tracking.resume(Conference.objects.filter(pk__in=[c.pk for c in changed]))
         self.log_each(request, changed, "Resumed tracking.")
         self.message_user(request, f"Resumed {len(changed)} conferences; they are due now.")
 
-    @admin.action(description="Poll now (within the budget)", permissions=["change"])
+    @admin.action(description="Poll now (within the budget)", permissions=["pause"])
     def poll_now(self, request, queryset):
         chosen = list(queryset.order_by("pk")[: support.MAX_POLL_NOW + 1])
         if len(chosen) > support.MAX_POLL_NOW:
@@ -297,7 +300,7 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
             "Reload the page to see the result when it is in.",
         )
 
-    @admin.action(description="Export selected as CSV", permissions=["view"])
+    @admin.action(description="Export selected as CSV", permissions=["read"])
     def export_csv(self, request, queryset):
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")

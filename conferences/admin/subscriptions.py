@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin
 
-from conferences import sharing, subscriptions
+from conferences import roles, sharing, subscriptions
 from conferences.models import Acknowledgement, ShareLink, Subscription
 
 
@@ -120,6 +120,7 @@ class ShareLinkAdmin(admin.ModelAdmin):
     list_select_related = ["conference", "created_by"]
     search_fields = ["conference__conference_id", "conference__label"]
     actions = ["revoke"]
+    has_manage_permission = roles.admin_permission("share_links.manage")  # the roles table
 
     def has_add_permission(self, request):
         return False
@@ -127,7 +128,7 @@ class ShareLinkAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Revoke the selected share links", permissions=["delete"])
+    @admin.action(description="Revoke the selected share links", permissions=["manage"])
     def revoke(self, request, queryset):
         for link in queryset:
             sharing.revoke(link)

@@ -14,6 +14,7 @@ def acknowledge_panel(context, conference):
     return {
         "conference": conference,
         "acknowledgements": acknowledgements.for_conference(conference),
+        "can_acknowledge": context.get("can_acknowledge"),  # the view's check
         "csrf_token": context.get("csrf_token"),
     }
 

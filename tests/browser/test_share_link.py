@@ -1,7 +1,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from conferences import polling
+from conferences import polling, roles
 from tests.conftest import make_account, make_conference
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -10,8 +10,9 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_user("staff", password=PASSWORD)
+def staff(db):
+    """A support admin: share links are an admin's (tests/test_roles.py: a viewer's 403)."""
+    return roles.create_user(username="staff", role="admin", password=PASSWORD)
 
 
 def sign_in(page, live_server):
