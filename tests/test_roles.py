@@ -697,7 +697,8 @@ def test_a_viewer_subscribes_its_own_address_and_an_admin_any_address(client, wo
 def test_a_viewer_is_shown_no_form_it_may_not_use(client, world):
     conference = world["conference"]
     link = sharing.create_link(conference=conference)
-    share_url = sharing.share_url(link)
+    # The token's signature carries the second it was made: compare what comes before it.
+    share_url = sharing.share_url(link).rsplit(":", 2)[0]
     client = signed_in_as(client, "viewer")
     User.objects.filter(username="viewer").update(email="viewer@example.com")
 
