@@ -22,7 +22,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conferences.catapult import (
+    CALL_ID_LIMIT,
+    ID_LIMIT,
     REAL_API_BASE_URL,
+    STATE_RAW_LIMIT,
+    TAG_LIMIT,
+    URL_LIMIT,
     ApiError,
     CatapultClient,
     CatapultError,
@@ -34,12 +39,14 @@ from conferences.catapult import (
     NotFound,
     RateLimited,
     TransientError,
+    clean_text,
     decode_conference,
     decode_member,
     decode_members,
     parse_conference,
     parse_member,
     parse_timestamp,
+    read_state,
 )
 
 USER_ID = "u-test"
@@ -644,11 +651,122 @@ def test_a_conference_keeps_unknown_keys_out_and_accepts_string_booleans_and_num
     )
 
 
-def test_an_unknown_state_is_kept_lower_cased(canned):
+def test_an_undocumented_state_reads_unknown_and_keeps_what_was_sent(canned):
     canned.route("GET", conference_path("c1"), body={"id": "c1", "state": "Paused"})
+    canned.route("GET", conference_path("c2"), body={"id": "c2", "state": " ACTIVE "})
 
     with canned.client() as client:
-        assert client.get_conference("c1").state == "paused"
+        paused, active = client.get_conference("c1"), client.get_conference("c2")
+
+    assert (paused.state, paused.state_raw) == ("unknown", "Paused")
+    assert "state" not in paused.unknown and paused.problems == ()
+    assert (active.state, active.state_raw) == ("active", None)
+
+
+NUL, RLO, ZWSP, BOM = "\x00", "\u202e", "\u200b", "\ufeff"
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "expected"),
+    [
+        ("weekly standup", 50, "weekly standup"),
+        (f"+1919{NUL}5551234", 50, "+19195551234"),
+        (f"a{NUL}b\x1b[31mc\x7fd\x85e", 50, "ab[31mcde"),
+        ("tab\there\nnewline\r", 50, "tabherenewline"),
+        (f"{RLO}gnp.exe", 50, "gnp.exe"),
+        (f"ad{ZWSP}min\u200c\u200d\u200e\u200f", 50, "admin"),
+        ("\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069x", 50, "x"),
+        (f"{BOM}tag", 50, "tag"),
+        ("lone \ud800 surrogate", 50, "lone  surrogate"),
+        ("café 会議 ☎", 50, "café 会議 ☎"),
+        ("x" * 50, 50, "x" * 50),
+        ("x" * 51, 50, "x" * 49 + "…"),
+        (NUL * 10 + "y" * 60, 50, "y" * 49 + "…"),
+        (NUL * 5, 50, ""),
+    ],
+)
+def test_clean_text_drops_unsafe_characters_and_shows_the_cut(value, limit, expected):
+    cleaned = clean_text(value, limit=limit)
+
+    assert cleaned == expected
+    assert len(cleaned) <= limit
+    cleaned.encode("utf-8")  # storable: no lone surrogate
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("active", ("active", None)),
+        ("Completed", ("completed", None)),
+        (f" cre{ZWSP}ated{NUL} ", ("created", None)),
+        ("paused", ("unknown", "paused")),
+        (f"on{NUL}hold{RLO}", ("unknown", "onhold")),
+        ("s" * 500, ("unknown", "s" * (STATE_RAW_LIMIT - 1) + "…")),
+        (f" {NUL}{BOM} ", (None, None)),
+    ],
+)
+def test_read_state_keeps_documented_states_and_names_the_others_unknown(value, expected):
+    assert read_state(value) == expected
+
+
+def test_hostile_text_in_an_answer_is_stored_safe_and_within_its_column():
+    body = {
+        "id": "conf-1",
+        "state": "x" * 500,
+        "from": f"+1919{NUL}555{RLO}1234" + "9" * 100,
+        "tag": f"t{NUL}ag{ZWSP}" + "g" * 5000,
+        "callbackUrl": "https://example.com/" + "p" * 5000,
+        "profile": f"passthru{NUL}_digits",
+    }
+
+    conference = decode_conference(json_bytes(body), expected_id="conf-1")
+
+    assert (conference.state, conference.state_raw) == ("unknown", "x" * 99 + "…")
+    assert conference.from_number.startswith("+19195551234") and len(conference.from_number) == 50
+    assert conference.from_number.endswith("…")
+    assert conference.tag.startswith("tagggg") and len(conference.tag) == TAG_LIMIT
+    assert len(conference.callback_url) == URL_LIMIT and conference.callback_url.endswith("…")
+    assert conference.profile == "passthru_digits"
+    assert conference.problems == ()
+
+
+def test_a_member_call_id_is_cleaned_and_cut_to_its_column():
+    long_call = "c-" + "9" * 300
+    body = [
+        {"id": "m-1", "state": "active", "call": f"https://h/v1/users/u/calls/{long_call}"},
+        {"id": "m-2", "state": "ACTIVE", "call": "https://h/v1/users/u/calls/c-%00nul"},
+        {"id": "m-3", "state": "Waiting", "call": "https://h/v1/users/u/calls/%00"},
+    ]
+
+    (long_one, nul_one, empty_one), problems = decode_members(json_bytes(body))
+
+    assert long_one.call_id == long_call[: CALL_ID_LIMIT - 1] + "…"
+    assert nul_one.call_id == "c-nul"
+    assert (empty_one.call_id, empty_one.state, empty_one.state_raw) == (None, "unknown", "Waiting")
+    assert empty_one.problems == ("'call' has no call id in its path",)
+    assert problems == ()
+
+
+@pytest.mark.parametrize(
+    "member_id", ["m" * (ID_LIMIT + 1), f"m-{NUL}1", f"m-{RLO}1", f"m{ZWSP}"], ids=repr
+)
+def test_a_member_id_is_never_altered_one_too_long_or_unsafe_is_skipped(member_id):
+    body = [{"id": member_id, "state": "active"}, {"id": "m-ok", "state": "active"}]
+
+    members, problems = decode_members(json_bytes(body))
+
+    assert [member.id for member in members] == ["m-ok"]
+    assert problems == ("item 1 has no usable member id; skipped",)
+
+
+def test_an_error_message_with_control_characters_is_cleaned(canned):
+    body = {"category": "unavailable", "code": f"down{NUL}", "message": f"try{NUL} later{RLO}"}
+    canned.route("GET", conference_path("c1"), status=503, body=body)
+
+    error = raised_by(lambda: canned.client().get_conference("c1"))
+
+    assert isinstance(error, TransientError)
+    assert error.message == "try later" and error.code == "down"
 
 
 @pytest.mark.parametrize(
