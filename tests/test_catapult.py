@@ -8,6 +8,7 @@ standing in for the remote API's edge cases.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import pickle
 import socket
@@ -1423,6 +1424,88 @@ def test_a_slow_response_past_the_read_timeout_is_transient(canned):
 
     assert isinstance(error, TransientError)
     assert time.monotonic() - started < 0.9
+
+
+def serve_once(raw_response: bytes) -> str:
+    """A server that answers one connection with ``raw_response`` and closes it (an
+    answer whose framing the canned server cannot send); returns its base URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer():
+        connection, _ = listener.accept()
+        with connection, listener:
+            connection.recv(65536)
+            try:
+                connection.sendall(raw_response)
+            except OSError:  # the client stopped reading
+                pass
+
+    threading.Thread(target=answer, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_a_body_over_the_cap_without_a_content_length_is_too_large():
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+    body = json_bytes({"id": "c1", "tag": "x" * 5000})
+    url = serve_once(head + body)
+
+    with CatapultClient(
+        base_url=url, user_id=USER_ID, api_token=TOKEN, api_secret=SECRET, max_bytes=4096
+    ) as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, MalformedResponse)
+    assert str(error) == "Malformed response: too large (over 4096 bytes) (HTTP 200)"
+
+
+def test_a_gzip_body_counts_its_decoded_size_and_a_small_one_reads_as_usual(canned):
+    small = gzip.compress(json_bytes({"id": "c1", "tag": "ok"}))
+    bomb = gzip.compress(json_bytes({"id": "c2", "tag": "0" * 100_000}))
+    for conference_id, body in (("c1", small), ("c2", bomb)):
+        canned.route(
+            "GET",
+            conference_path(conference_id),
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            body=body,
+        )
+
+    with canned.client(max_bytes=10_000) as client:
+        assert client.get_conference("c1").tag == "ok"
+        error = raised_by(lambda: client.get_conference("c2"))
+
+    assert len(bomb) < 10_000
+    assert isinstance(error, MalformedResponse) and "too large" in error.message
+
+
+def test_an_error_answer_over_the_cap_still_reads_as_its_status(canned):
+    page = "<html>" + "Service Unavailable " * 1000 + "</html>"
+    canned.route("GET", conference_path("c1"), status=503, body=page)
+
+    with canned.client(max_bytes=4096) as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, TransientError) and error.status == 503
+
+
+def test_the_total_deadline_also_bounds_the_wait_for_the_headers(canned):
+    canned.route("GET", conference_path("c1"), body={"id": "c1"}, delay=1.5)
+
+    started = time.monotonic()
+    with canned.client(timeout=(1.0, 10.0), total_timeout=0.5) as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, TransientError)
+    assert time.monotonic() - started < 1.2
+
+
+@pytest.mark.parametrize(
+    "options", [{"total_timeout": 0}, {"total_timeout": -1.0}, {"max_bytes": 0}], ids=repr
+)
+def test_a_client_refuses_a_deadline_or_cap_that_is_not_positive(options):
+    with pytest.raises(ValueError):
+        CatapultClient(
+            base_url="http://127.0.0.1:9", user_id="u", api_token="t", api_secret="s", **options
+        )
 
 
 def test_the_error_classes_name_their_poll_outcome_and_transience():
