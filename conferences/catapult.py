@@ -102,7 +102,7 @@ _BASIC_CREDENTIALS = re.compile(r"Basic\s+[A-Za-z0-9+/=]{8,}", re.IGNORECASE)
 _MAX_MESSAGE_LENGTH = 300
 # A request's whole life (connect, headers and the whole body), in seconds: the
 # connect and read timeouts are per socket operation, so a server sending a byte now and
-# then would otherwise hold a request for as long as it liked (§4.6).
+# then would otherwise hold a request for as long as it liked (§5.5).
 DEFAULT_TOTAL_TIMEOUT = 15.0
 # The largest response body read (bytes); a larger 2xx answer is a MalformedResponse.
 DEFAULT_MAX_BYTES = 1_048_576
