@@ -597,9 +597,10 @@ class CatapultClient:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise _DeadlinePassed()
+                # Each read waits at most the read timeout, and never past the deadline.
                 connection = raw.connection
-                if connection is not None and connection.sock is not None:
-                    connection.sock.settimeout(min(remaining, self._read_timeout))
+                if remaining < self._read_timeout and connection and connection.sock:
+                    connection.sock.settimeout(remaining)
                 chunk = raw.read1(_CHUNK_BYTES, decode_content=True)
                 if not chunk:
                     break
