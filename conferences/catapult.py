@@ -686,6 +686,12 @@ class CatapultClient:
                     self._scrub(f"next page link points to another host: {there.netloc:.100}"),
                     status=response.status_code,
                 )
+            # It is stored until the page is read (§5.5): it must be storable as it is.
+            if clean_text(target, limit=URL_LIMIT) != target:
+                raise MalformedResponse(
+                    "the next page link is too long or has control characters",
+                    status=response.status_code,
+                )
             return target
         return None
 

@@ -1049,6 +1049,24 @@ def test_a_next_link_to_another_host_is_refused_so_credentials_stay_home(canned)
     assert len(canned.requests) == 1
 
 
+@pytest.mark.parametrize(
+    "target", [f"{BASE_PATH}/c1/members?page=1{NUL}x", f"{BASE_PATH}/c1/members?" + "p" * 3000]
+)
+def test_a_next_link_with_control_characters_or_too_long_is_a_malformed_response(canned, target):
+    canned.route(
+        "GET",
+        conference_path("c1", "members"),
+        headers={"Link": f'<{target}>; rel="next"'},
+        body=[{"id": "m-1"}],
+    )
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.list_members_page("c1"))
+
+    assert isinstance(error, MalformedResponse)
+    assert error.message == "the next page link is too long or has control characters"
+
+
 def test_a_link_with_a_malformed_host_is_a_malformed_response(canned):
     canned.route(
         "GET",
