@@ -27,10 +27,18 @@ from typing import Self, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from conferences.catapult_answers import (
+    CALL_ID_LIMIT,
     EPOCH,
+    FROM_LIMIT,
+    ID_LIMIT,
+    STATE_RAW_LIMIT,
+    TAG_LIMIT,
+    UNKNOWN_STATE,
+    URL_LIMIT,
     ApiError,
     CatapultError,
     Conference,
@@ -42,6 +50,7 @@ from conferences.catapult_answers import (
     NotFound,
     RateLimited,
     TransientError,
+    clean_text,
     decode_conference,
     decode_member,
     decode_members,
@@ -49,10 +58,20 @@ from conferences.catapult_answers import (
     parse_conference,
     parse_member,
     parse_timestamp,
+    read_state,
 )
 
 __all__ = [
+    "CALL_ID_LIMIT",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_TOTAL_TIMEOUT",
+    "FROM_LIMIT",
+    "ID_LIMIT",
     "REAL_API_BASE_URL",
+    "STATE_RAW_LIMIT",
+    "TAG_LIMIT",
+    "UNKNOWN_STATE",
+    "URL_LIMIT",
     "ApiError",
     "CatapultClient",
     "CatapultError",
@@ -64,12 +83,14 @@ __all__ = [
     "NotFound",
     "RateLimited",
     "TransientError",
+    "clean_text",
     "decode_conference",
     "decode_member",
     "decode_members",
     "parse_conference",
     "parse_member",
     "parse_timestamp",
+    "read_state",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,6 +100,14 @@ REAL_API_BASE_URL = "https://api.catapult.inetwork.com"
 # Any Basic credentials in a message (ours are scrubbed exactly; this catches the rest).
 _BASIC_CREDENTIALS = re.compile(r"Basic\s+[A-Za-z0-9+/=]{8,}", re.IGNORECASE)
 _MAX_MESSAGE_LENGTH = 300
+# A request's whole life (connect, headers and the whole body), in seconds: the
+# connect and read timeouts are per socket operation, so a server sending a byte now and
+# then would otherwise hold a request for as long as it liked (§5.5).
+DEFAULT_TOTAL_TIMEOUT = 15.0
+# The largest response body read (bytes); a larger 2xx answer is a MalformedResponse.
+DEFAULT_MAX_BYTES = 1_048_576
+# Bytes asked of the socket at a time: a read returns what has arrived, up to this.
+_CHUNK_BYTES = 65_536
 
 T = TypeVar("T")
 
@@ -130,7 +159,7 @@ def _optional_text(value: object) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | str):
-        text = str(value).strip()
+        text = clean_text(str(value), limit=_MAX_MESSAGE_LENGTH).strip()
         return text or None
     return None
 
@@ -245,6 +274,8 @@ class CatapultClient:
         api_secret: str,
         pool_size: int = 4,
         timeout: float | tuple[float, float] = (3.05, 10.0),
+        total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         user_agent: str = "confwatch/1",
     ) -> None:
         base_url = (base_url or "").strip().rstrip("/")
@@ -257,10 +288,20 @@ class CatapultClient:
             raise ValueError("user_id, api_token and api_secret must all be non-empty")
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size!r}")
+        if not total_timeout > 0:
+            raise ValueError(f"total_timeout must be positive, got {total_timeout!r}")
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be at least 1, got {max_bytes!r}")
 
         self.base_url = base_url
         self.user_id = user_id
         self.timeout = timeout
+        self.total_timeout = total_timeout
+        self.max_bytes = max_bytes
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        self._read_timeout = read
+        # urllib3's ``total`` also cuts the wait for the headers to what is left of it.
+        self._timeouts = urllib3.Timeout(connect=connect, read=read, total=total_timeout)
         # What must never appear in a message: the token, the secret, and the Basic
         # credentials as they travel (a server may echo the Authorization header).
         basic = base64.b64encode(f"{api_token}:{api_secret}".encode()).decode()
@@ -492,6 +533,10 @@ class CatapultClient:
         started = time.monotonic()
         try:
             response = self._send(method, url, body)
+        except _DeadlinePassed as exc:
+            raise TransientError(
+                f"{method} {path} timed out (no complete answer within {self.total_timeout:g} s)"
+            ) from exc
         except requests.Timeout as exc:
             raise TransientError(
                 self._scrub(f"{method} {path} timed out ({type(exc).__name__})")
@@ -515,20 +560,77 @@ class CatapultClient:
         raise error
 
     def _send(self, method: str, url: str, body: dict | None) -> requests.Response:
+        """Send the request and read its whole body within ``total_timeout`` seconds and
+        ``max_bytes`` bytes (``_read_body``)."""
+        deadline = time.monotonic() + self.total_timeout
         if method == "GET":
             prepared = self._get_template.copy()
             prepared.prepare_url(url, None)
             response = self._adapter.send(
                 prepared,
-                timeout=self.timeout,
+                stream=True,
+                timeout=self._timeouts,
                 verify=self._get_verify,
                 proxies=self._session.proxies,
             )
-            response.content  # noqa: B018 (read now, as Session.send does: frees the connection)
-            return response
-        return self._session.request(
-            method, url, json=body, timeout=self.timeout, allow_redirects=False
-        )
+        else:
+            response = self._session.request(
+                method, url, json=body, timeout=self._timeouts, allow_redirects=False, stream=True
+            )
+        self._read_body(response, deadline=deadline)
+        return response
+
+    def _read_body(self, response: requests.Response, *, deadline: float) -> None:
+        """Read the body into ``response.content``, reading what has arrived each time
+        and never waiting on the socket past the deadline: a body still coming at the
+        deadline is a timeout (requests.Timeout). A 2xx body over ``max_bytes`` is a
+        MalformedResponse "too large"; an error answer's body over it is dropped (its
+        status still says what happened). The connection is closed unless read to its end."""
+        raw = response.raw
+        is_success = 200 <= response.status_code < 300
+        length = response.headers.get("Content-Length", "")
+        too_large = length.isdigit() and int(length) > self.max_bytes
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while not too_large:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _DeadlinePassed()
+                # Each read waits at most the read timeout, and never past the deadline.
+                connection = raw.connection
+                if remaining < self._read_timeout and connection and connection.sock:
+                    connection.sock.settimeout(remaining)
+                chunk = raw.read1(_CHUNK_BYTES, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                too_large = size > self.max_bytes
+                chunks.append(chunk)
+        except _DeadlinePassed:
+            response.close()
+            raise
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            response.close()
+            if time.monotonic() >= deadline:
+                raise _DeadlinePassed() from exc
+            raise requests.ReadTimeout(str(exc)) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            response.close()
+            raise requests.exceptions.ContentDecodingError(str(exc)) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            response.close()
+            raise requests.ConnectionError(str(exc)) from exc
+        if too_large:
+            response.close()
+            if is_success:
+                raise MalformedResponse(
+                    f"too large (over {self.max_bytes} bytes)", status=response.status_code
+                )
+            chunks = []
+        response._content = b"".join(chunks)
+        response._content_consumed = True
+        raw.release_conn()
 
     def _decode(self, decode: Callable[..., T], response: requests.Response, **options) -> T:
         """Run a ``decode_*`` function on the body; its MalformedResponse gets the status
@@ -584,10 +686,21 @@ class CatapultClient:
                     self._scrub(f"next page link points to another host: {there.netloc:.100}"),
                     status=response.status_code,
                 )
+            # It is stored until the page is read (§5.5): it must be storable as it is.
+            if clean_text(target, limit=URL_LIMIT) != target:
+                raise MalformedResponse(
+                    "the next page link is too long or has control characters",
+                    status=response.status_code,
+                )
             return target
         return None
 
     def _scrub(self, text: str) -> str:
+        """The text without our credentials or unsafe characters (clean_text)."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return _BASIC_CREDENTIALS.sub("Basic ***", text)
+        return clean_text(_BASIC_CREDENTIALS.sub("Basic ***", text), limit=_MAX_MESSAGE_LENGTH * 2)
+
+
+class _DeadlinePassed(requests.Timeout):
+    """The request's total deadline passed before its whole answer had arrived."""

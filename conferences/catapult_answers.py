@@ -6,6 +6,13 @@ is conferences/catapult.py, which raises and returns these), no Django.
 One unreadable optional field does not lose the rest of a conference or member: it is
 recorded in the result's ``unknown`` and ``problems``.
 
+Every text value is made safe here, once, before anyone stores or shows it
+(docs/catapult-api.md §5.5): ``clean_text`` drops control characters, lone surrogates,
+bidirectional overrides and zero-width characters and cuts the text to its field's limit
+(the cut ends in "…"); ``read_state`` turns a state outside the documented ones into
+"unknown" and keeps what was sent, cleaned, as ``state_raw``. The callback reader applies
+the very same two functions.
+
 Reference: docs/catapult-api.md in this repository (sections are cited as §n below).
 """
 
@@ -21,6 +28,57 @@ from urllib.parse import unquote, urlsplit
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+
+# --------------------------------------------------------------------------- safe text
+# The longest text kept of each field (characters), each within its database column
+# (conferences/models.py) or, for a text column, long enough for any sensible value.
+ID_LIMIT = 100  # a conference or member id (Conference.conference_id, Member.member_id)
+FROM_LIMIT = 50  # `from` (Conference.from_number)
+CALL_ID_LIMIT = 200  # a member's call id (Member.call_id)
+TAG_LIMIT = 1000  # `tag`
+URL_LIMIT = 2000  # `callbackUrl`, `fallbackUrl`, a member's `call`
+WORD_LIMIT = 100  # `profile`, `callbackHttpMethod`
+STATE_RAW_LIMIT = 100  # an undocumented state, as sent
+# The states the API documents (§1.2, §2); any other reads as UNKNOWN_STATE.
+DOCUMENTED_STATES = frozenset({"created", "active", "completed"})
+UNKNOWN_STATE = "unknown"
+CUT_MARK = "…"
+# Never kept from an answer: control characters (Unicode category Cc, NUL included, which
+# Postgres cannot store), lone surrogates (not encodable), zero-width characters and
+# marks (U+200B-U+200F), bidirectional embeddings, overrides and isolates (U+202A-U+202E,
+# U+2066-U+2069) and the byte order mark (U+FEFF), which could disguise what a page shows.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+
+
+def clean_text(value: str, *, limit: int) -> str:
+    """``value`` without unsafe characters (above), cut to at most ``limit`` characters;
+    a cut value ends in "…". The one rule for every text read from Catapult, in answers
+    and in callbacks alike."""
+    # Every unsafe character is unprintable: most values skip the regular expression.
+    if not value.isprintable():
+        value = _UNSAFE.sub("", value)
+    if len(value) > limit:
+        value = value[: limit - 1] + CUT_MARK
+    return value
+
+
+def read_state(value: str) -> tuple[str | None, str | None]:
+    """``(state, state_raw)`` for a conference or member state sent as text: a documented
+    state, in lower case, with state_raw None; any other text "unknown" with state_raw
+    what was sent, cleaned and cut to STATE_RAW_LIMIT; ``(None, None)`` when nothing is
+    left of it (blank). Used by answers and callbacks alike."""
+    if value in DOCUMENTED_STATES:
+        return value, None
+    text = _UNSAFE.sub("", value).strip()
+    if not text:
+        return None, None
+    state = text.lower()
+    if state in DOCUMENTED_STATES:
+        return state, None
+    return UNKNOWN_STATE, clean_text(text, limit=STATE_RAW_LIMIT)
+
 
 T = TypeVar("T")
 
@@ -134,6 +192,8 @@ class Conference:
 
     id: str
     state: str | None = None
+    # What an undocumented state said (state is then "unknown"); None otherwise.
+    state_raw: str | None = None
     from_number: str | None = None
     created_time: datetime | None = None
     completed_time: datetime | None = None
@@ -160,6 +220,7 @@ class Member:
 
     id: str
     state: str | None = None
+    state_raw: str | None = None  # as for Conference
     mute: bool | None = None
     hold: bool | None = None
     join_tone: bool | None = None
@@ -240,23 +301,28 @@ def parse_conference(data: object) -> Conference:
         raise MalformedResponse(f"expected a conference object, got {_json_type(data)}")
     conference_id = _id_field(data)
     fields = _FieldReader(data)
+    state, state_raw = fields.read("state", _as_state) or (None, None)
     values = {
-        "state": fields.read("state", _as_state),
-        "from_number": fields.read("from", _as_text),
+        "state": state,
+        "from_number": fields.read("from", _as_from),
         "created_time": fields.read("createdTime", _as_timestamp),
         "completed_time": fields.read("completedTime", _as_timestamp),
         "active_members": fields.read("activeMembers", _as_integer),
         "hold": fields.read("hold", _as_boolean),
         "mute": fields.read("mute", _as_boolean),
-        "profile": fields.read("profile", _as_text),
-        "callback_url": fields.read("callbackUrl", _as_text),
-        "callback_http_method": fields.read("callbackHttpMethod", _as_text),
+        "profile": fields.read("profile", _as_word),
+        "callback_url": fields.read("callbackUrl", _as_url_text),
+        "callback_http_method": fields.read("callbackHttpMethod", _as_word),
         "callback_timeout": fields.read("callbackTimeout", _as_integer),
-        "fallback_url": fields.read("fallbackUrl", _as_text),
-        "tag": fields.read("tag", _as_text),
+        "fallback_url": fields.read("fallbackUrl", _as_url_text),
+        "tag": fields.read("tag", _as_tag),
     }
     return Conference(
-        id=conference_id, **values, unknown=_unknown(values), problems=fields.problems()
+        id=conference_id,
+        state_raw=state_raw,
+        **values,
+        unknown=_unknown(values),
+        problems=fields.problems(),
     )
 
 
@@ -270,8 +336,9 @@ def parse_member(data: object) -> Member:
         raise MalformedResponse(f"expected a member object, got {_json_type(data)}")
     member_id = _id_field(data)
     fields = _FieldReader(data)
+    state, state_raw = fields.read("state", _as_state) or (None, None)
     values = {
-        "state": fields.read("state", _as_state),
+        "state": state,
         "mute": fields.read("mute", _as_boolean),
         "hold": fields.read("hold", _as_boolean),
         "join_tone": fields.read("joinTone", _as_boolean),
@@ -282,10 +349,20 @@ def parse_member(data: object) -> Member:
     }
     values["call_id"] = None
     if values["call_url"] is not None:
-        values["call_id"] = last_path_segment(values["call_url"])
-        if values["call_id"] is None:
+        call_id = last_path_segment(values["call_url"])
+        if call_id is not None:
+            call_id = clean_text(call_id, limit=CALL_ID_LIMIT) or None
+        values["call_id"] = call_id
+        if call_id is None:
             fields.note("'call' has no call id in its path")
-    return Member(id=member_id, **values, unknown=_unknown(values), problems=fields.problems())
+        values["call_url"] = clean_text(values["call_url"], limit=URL_LIMIT)
+    return Member(
+        id=member_id,
+        state_raw=state_raw,
+        **values,
+        unknown=_unknown(values),
+        problems=fields.problems(),
+    )
 
 
 def decode_conference(content: bytes, *, expected_id: str) -> Conference:
@@ -386,12 +463,29 @@ def _as_text(value: object) -> str:
     raise _FieldProblem(f"should be a string, got {_describe(value)}")
 
 
-def _as_state(value: object) -> str:
-    """Lower-cased and kept even when it is not a documented state (§6 item 4)."""
-    state = _as_text(value).strip().lower()
-    if not state:
+def _as_from(value: object) -> str:
+    return clean_text(_as_text(value), limit=FROM_LIMIT)
+
+
+def _as_tag(value: object) -> str:
+    return clean_text(_as_text(value), limit=TAG_LIMIT)
+
+
+def _as_word(value: object) -> str:
+    return clean_text(_as_text(value), limit=WORD_LIMIT)
+
+
+def _as_url_text(value: object) -> str:
+    return clean_text(_as_text(value), limit=URL_LIMIT)
+
+
+def _as_state(value: object) -> tuple[str, str | None]:
+    """``(state, state_raw)`` by ``read_state``: an undocumented state is "unknown" and
+    what was sent is kept beside it (§6 item 4)."""
+    state, state_raw = read_state(_as_text(value))
+    if state is None:
         raise _FieldProblem("is blank")
-    return state
+    return state, state_raw
 
 
 def _as_integer(value: object) -> int:
@@ -463,11 +557,17 @@ def _describe(value: object) -> str:
 
 
 def _id_field(data: dict) -> str:
+    """The object's id. An id is never altered (a cut or cleaned id would name another
+    conference or member): one longer than ID_LIMIT or with unsafe characters is no id."""
     value = data.get("id")
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 200:
         return str(value)
     if not isinstance(value, str) or not value.strip():
         raise MalformedResponse(f"missing or invalid 'id': {_describe(value)}")
+    if len(value) > ID_LIMIT:
+        raise MalformedResponse(f"'id' is longer than {ID_LIMIT} characters")
+    if not value.isprintable() and _UNSAFE.search(value) is not None:
+        raise MalformedResponse(f"'id' has control or invisible characters: {_describe(value)}")
     return value
 
 

@@ -17,10 +17,13 @@ row lock; nothing here writes on its own. The rules:
 
 Members reads (`ConferenceMembersRead`): a conference observed active gets a read due at
 once, then every CONFWATCH_MEMBERS_INTERVAL while it stays active; a list that pages is
-read one page per request, the next page due at once; a conference observed completed
-gets one last read.
+read one page per request, the next page due at once, up to CONFWATCH_MEMBERS_MAX_PAGES
+pages: a longer list is read that far and no further (the read ends there, a warning is
+logged, and the members beyond it stay unread); a conference observed completed gets one
+last read.
 """
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from operator import attrgetter
@@ -52,6 +55,8 @@ read_values = attrgetter(*(f"read_{name}" for name in READ_COLUMNS))
 MAX_MEMBERS_SHOWN = 500
 # Most rows a search by call id returns.
 MAX_CALL_ROWS = 200
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -269,9 +274,17 @@ def schedule_after_read(row, observation, writes):
     read.read_at = at
     read.pages = read.pages + 1 if read.next_page_url else 1
     if observation.members_next_page_url:
-        read.next_page_url = observation.members_next_page_url
-        read.due_at = at
-        return
+        if read.pages < settings.CONFWATCH_MEMBERS_MAX_PAGES:
+            read.next_page_url = observation.members_next_page_url
+            read.due_at = at
+            return
+        logger.warning(
+            "members list of tracked conference %s is longer than %d pages; stopped after "
+            "page %d (CONFWATCH_MEMBERS_MAX_PAGES): the members beyond it are not read",
+            row.pk,
+            settings.CONFWATCH_MEMBERS_MAX_PAGES,
+            read.pages,
+        )
     read.next_page_url = ""
     if read.final or row.state != ConferenceState.ACTIVE:
         read.due_at = None

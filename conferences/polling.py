@@ -533,6 +533,7 @@ _clients = {}
 def client_for(account, *, pool_size):
     key = (account.base_url, account.user_id, account.api_token_encrypted)
     key += (account.api_secret_encrypted, settings.CONFWATCH_HTTP_TIMEOUT, pool_size)
+    key += (settings.CONFWATCH_HTTP_TOTAL_TIMEOUT, settings.CONFWATCH_HTTP_MAX_BYTES)
     cached = _clients.get(account.pk)
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -544,6 +545,8 @@ def client_for(account, *, pool_size):
         api_secret=secret,
         pool_size=pool_size,
         timeout=settings.CONFWATCH_HTTP_TIMEOUT,
+        total_timeout=settings.CONFWATCH_HTTP_TOTAL_TIMEOUT,
+        max_bytes=settings.CONFWATCH_HTTP_MAX_BYTES,
     )
     if cached is not None:
         cached[1].close()

@@ -290,6 +290,10 @@ CONFWATCH_HTTP_TIMEOUT = (
     env_number("CONFWATCH_HTTP_CONNECT_TIMEOUT", 3.05, minimum=0.1),
     env_number("CONFWATCH_HTTP_READ_TIMEOUT", 10.0, minimum=0.1),
 )
+# Longest a Catapult request may take in all (connect, headers and the whole body), in
+# seconds, and the largest answer read (bytes): a bigger one is a malformed answer.
+CONFWATCH_HTTP_TOTAL_TIMEOUT = env_number("CONFWATCH_HTTP_TOTAL_TIMEOUT", 15.0, minimum=0.1)
+CONFWATCH_HTTP_MAX_BYTES = env_number("CONFWATCH_HTTP_MAX_BYTES", 1_048_576, kind=int, minimum=1024)
 # How often the pages ask for fresh status, in seconds.
 CONFWATCH_PAGE_REFRESH = env_number("CONFWATCH_PAGE_REFRESH", 2, kind=int, minimum=1)
 
@@ -297,6 +301,8 @@ CONFWATCH_PAGE_REFRESH = env_number("CONFWATCH_PAGE_REFRESH", 2, kind=int, minim
 # How often the members list of an active conference is read, at most (seconds); members
 # reads share what the conference reads leave of the budget.
 CONFWATCH_MEMBERS_INTERVAL = env_number("CONFWATCH_MEMBERS_INTERVAL", 30.0, minimum=1)
+# Most pages of one conference's members list read in one go; the rest is left unread.
+CONFWATCH_MEMBERS_MAX_PAGES = env_number("CONFWATCH_MEMBERS_MAX_PAGES", 50, kind=int, minimum=1)
 # Share of each round's budget kept for members reads when they are due (the rest of
 # them share what the conference reads leave).
 CONFWATCH_MEMBERS_SHARE = env_number("CONFWATCH_MEMBERS_SHARE", 0.1, minimum=0.0, maximum=1.0)

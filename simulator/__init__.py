@@ -11,6 +11,8 @@ Modules, by role:
 - ``render``: JSON for responses and callback events; ``timestamps`` formats times.
 - ``auth``: registered users and Basic credentials; ``ratelimit``: per-user token bucket.
 - ``faults``: injected latency, errors, malformed bodies, hangs and 429 periods.
+- ``hostile``: chosen conferences answer with hostile values (NUL characters, a 500
+  character state, a 300 character call id, a 10 MB body) or drip their answers.
 - ``callbacks``: background delivery of events to ``callbackUrl`` / ``fallbackUrl``.
 - ``scenario``: a seeded plan of realistic conference lifecycles, played in a thread.
 - ``api`` (``/v1/`` routes) and ``control`` (``/_sim/`` endpoints) turn a request into a

@@ -6,6 +6,7 @@ import sys
 
 from simulator.auth import DEFAULT_USER_SPEC, parse_user_spec
 from simulator.faults import DEFAULT_HANG_SECONDS
+from simulator.hostile import DEFAULT_DRIP_SECONDS, DEFAULT_HUGE_BYTES, SHAPES
 from simulator.server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RATE_LIMIT, Simulator
 from simulator.timestamps import TIME_FORMATS
 
@@ -15,6 +16,15 @@ def user_spec(text):
         return parse_user_spec(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def hostile_spec(text):
+    conference_id, _, shape = text.rpartition("=")
+    if not conference_id or shape not in SHAPES:
+        raise argparse.ArgumentTypeError(
+            f"expected CONFERENCE_ID=SHAPE with SHAPE one of {', '.join(SHAPES)}, got {text!r}"
+        )
+    return conference_id, shape
 
 
 def build_parser():
@@ -159,6 +169,31 @@ def build_parser():
         metavar="CONFERENCE_ID",
         help="only fault requests about this conference; repeatable",
     )
+
+    hostile = parser.add_argument_group(
+        "hostile answers (GETs of chosen conferences; change live via /_sim/hostile)"
+    )
+    hostile.add_argument(
+        "--hostile",
+        action="append",
+        type=hostile_spec,
+        metavar="CONFERENCE_ID=SHAPE",
+        help=f"answer this conference ('*': all) in SHAPE ({', '.join(SHAPES)}); repeatable",
+    )
+    hostile.add_argument(
+        "--drip-seconds",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_DRIP_SECONDS,
+        help="seconds between the bytes of a 'drip' answer (%(default)s)",
+    )
+    hostile.add_argument(
+        "--huge-bytes",
+        metavar="N",
+        type=int,
+        default=DEFAULT_HUGE_BYTES,
+        help="size of the text in a 'huge-body' answer (%(default)s)",
+    )
     return parser
 
 
@@ -191,6 +226,9 @@ def simulator_from_args(args):
         log_requests=args.log_requests,
         omit_rate=args.omit_rate,
         members_page_size=args.members_page_size,
+        hostile=dict(args.hostile or ()),
+        drip_seconds=args.drip_seconds,
+        huge_bytes=args.huge_bytes,
     )
 
 

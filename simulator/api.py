@@ -1,7 +1,8 @@
 """The ``/v1/users/{userId}/conferences...`` API: auth, rate limit, faults, then routes.
 
 ``handle_api`` turns one request into a Response. Order of checks, as a client sees them:
-401 (credentials) -> 429 (rate limit) -> injected faults -> 404/405/400/403 -> success.
+401 (credentials) -> 429 (rate limit) -> injected faults -> 404/405/400/403 -> success,
+which a hostile conference's GETs then reshape (``simulator.hostile``).
 """
 
 import re
@@ -20,6 +21,8 @@ from simulator.responses import (
 
 USER_PATH = re.compile(r"^/v1/users/([^/]+)(/.*)?$")
 CONFERENCE_IN_PATH = re.compile(r"^/conferences/([^/]+)")
+# The GETs a hostile conference answers in its shape (simulator/hostile.py).
+HOSTILE_GET = re.compile(r"^/conferences/([^/]+)(/members)?$")
 
 
 def create_conference(sim, user_id, body):
@@ -180,6 +183,15 @@ def route_api(sim, *, method, path, authorization, raw_body, query=""):
     except errors.ApiError as error:
         response = error_response(
             error, request_path=request_path_detail(path), request_method=method
+        )
+    hostile = HOSTILE_GET.match(rest)
+    if method == "GET" and response.status == 200 and hostile is not None:
+        response = sim.hostile.reshape(
+            response,
+            conference_id=hostile.group(1),
+            members=hostile.group(2) is not None,
+            base_url=sim.url,
+            user_id=user_id,
         )
     return replace(response, latency_seconds=decision.latency_seconds)
 

@@ -13,6 +13,11 @@ GET  /_sim/rate-limit     {"rate": R}
 POST /_sim/rate-limit     {"rate": R} changes the limit live (R <= 0 disables it)
 GET  /_sim/callbacks      the last 200 callback delivery attempts, oldest first
 GET  /_sim/scenario       scenario progress and its conference ids
+GET  /_sim/hostile        hostile shapes: {"conferences": {id: shape}, "drip_seconds",
+                          "huge_bytes"} (simulator/hostile.py)
+POST /_sim/hostile        JSON merged into them ({"conferences": {"conf-1": "drip"}};
+                          a null shape puts a conference back to normal)
+POST /_sim/hostile/reset  no hostile conferences
 """
 
 from urllib.parse import parse_qs
@@ -70,6 +75,14 @@ def control_route(sim, route, *, query, body):
         return json_response(200, {"rate": sim.limiter.rate})
     if route == ("GET", "/_sim/callbacks"):
         return json_response(200, sim.callbacks.deliveries())
+    if route == ("GET", "/_sim/hostile"):
+        return json_response(200, sim.hostile.settings())
+    if route == ("POST", "/_sim/hostile"):
+        sim.hostile.update(body)
+        return json_response(200, sim.hostile.settings())
+    if route == ("POST", "/_sim/hostile/reset"):
+        sim.hostile.reset()
+        return json_response(200, sim.hostile.settings())
     if route == ("GET", "/_sim/scenario"):
         return json_response(200, sim.scenario_progress())
     return problem(404, f"unknown control endpoint {route[0]} {route[1]}")

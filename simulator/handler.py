@@ -1,5 +1,6 @@
 """The HTTP side: a ThreadingHTTPServer whose handler reads a request, asks ``api`` or
-``control`` for a Response, and writes it (or hangs, for the hang fault)."""
+``control`` for a Response, and writes it (or hangs, for the hang fault, or drips its
+body a byte at a time, for the hostile "drip" shape)."""
 
 import sys
 import time
@@ -89,7 +90,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             return None
         if response.latency_seconds > 0:
             sim.stop_event.wait(response.latency_seconds)
-        self.write_response(response)
+        self.write_response(response, sim)
         return response.status
 
     def build_response(self, sim):
@@ -144,7 +145,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             chunks.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
-    def write_response(self, response):
+    def write_response(self, response, sim):
         self.send_response(response.status)
         if response.content_type:
             self.send_header("Content-Type", response.content_type)
@@ -154,7 +155,16 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(response.body)
+        if response.drip_seconds is None:
+            self.wfile.write(response.body)
+            return
+        self.wfile.flush()
+        for index in range(len(response.body)):
+            if sim.stop_event.wait(response.drip_seconds):
+                self.close_connection = True
+                return
+            self.wfile.write(response.body[index : index + 1])
+            self.wfile.flush()
 
     def log_message(self, format, *args):  # noqa: A002 - signature of the base class
         if self.server.simulator.log_requests:

@@ -14,6 +14,8 @@ class Response:
     headers: dict = field(default_factory=dict)
     latency_seconds: float = 0.0
     hang_seconds: float | None = None
+    # Send the body one byte at a time, this many seconds apart (a hostile "drip").
+    drip_seconds: float | None = None
 
 
 def json_response(status, data, *, headers=None):

@@ -9,6 +9,7 @@ from simulator.auth import DEFAULT_USER_SPEC, User, Users
 from simulator.callbacks import CallbackSender
 from simulator.faults import Faults
 from simulator.handler import SimulatorHTTPServer
+from simulator.hostile import DEFAULT_DRIP_SECONDS, Hostile
 from simulator.ratelimit import RateLimiter
 from simulator.scenario import ScenarioRunner, build_plan
 from simulator.state import State
@@ -36,6 +37,8 @@ class Simulator:
     - log_requests: write one line per request to stderr.
     - omit_rate: share of responses that leave out optional fields (0..1).
     - members_page_size: members per page of a members list (0: no paging).
+    - hostile: dict of conference id ("*": all) -> hostile shape (see ``simulator.hostile``);
+      drip_seconds, huge_bytes: how the "drip" and "huge-body" shapes behave.
     """
 
     def __init__(
@@ -54,6 +57,9 @@ class Simulator:
         log_requests=False,
         omit_rate=0.0,
         members_page_size=0,
+        hostile=None,
+        drip_seconds=DEFAULT_DRIP_SECONDS,
+        huge_bytes=None,
     ):
         if time_format not in TIME_FORMATS:
             raise ValueError(f"time_format must be one of {', '.join(TIME_FORMATS)}")
@@ -67,6 +73,7 @@ class Simulator:
         self.limiter = RateLimiter(checked_rate(rate_limit))
         self.faults = Faults(seed=seed, **(faults or {}))
         self.callbacks = CallbackSender()
+        self.hostile = Hostile(hostile, drip_seconds=drip_seconds, huge_bytes=huge_bytes)
         if not 0 <= float(omit_rate) <= 1:
             raise ValueError("omit_rate must be between 0 and 1")
         if int(members_page_size) < 0:
@@ -149,6 +156,12 @@ class Simulator:
 
     def reset_faults(self):
         self.faults.reset()
+
+    def set_hostile(self, conference_id, shape):
+        """Make a conference ("*": every one) answer its GETs in a hostile shape (None:
+        normally again); returns the hostile settings."""
+        self.hostile.set(conference_id, shape)
+        return self.hostile.settings()
 
     def set_rate_limit(self, rate):
         self.limiter.set_rate(checked_rate(rate))

@@ -4,8 +4,11 @@ The simulator listens on 127.0.0.1 on a free port; ``sim.url`` is e.g.
 ``http://127.0.0.1:54321``. It is stopped and its threads joined on exit.
 
 Options are the ``Simulator`` ones (users, rate_limit, seed, scenario, speed,
-callback_url, time_format, faults, log_requests). Fault settings may also be passed
-directly: ``running_simulator(latency_ms=50)`` is ``faults={"latency_ms": 50}``.
+callback_url, time_format, faults, log_requests, hostile, drip_seconds, huge_bytes).
+Fault settings may also be passed directly: ``running_simulator(latency_ms=50)`` is
+``faults={"latency_ms": 50}``. Hostile shapes: ``running_simulator(hostile={"*":
+"drip"}, drip_seconds=0.2)``, or ``sim.set_hostile(conference_id, "nul-text")`` once
+the conference exists.
 """
 
 from contextlib import contextmanager

@@ -8,6 +8,7 @@ standing in for the remote API's edge cases.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import pickle
 import socket
@@ -22,7 +23,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conferences.catapult import (
+    CALL_ID_LIMIT,
+    ID_LIMIT,
     REAL_API_BASE_URL,
+    STATE_RAW_LIMIT,
+    TAG_LIMIT,
+    URL_LIMIT,
     ApiError,
     CatapultClient,
     CatapultError,
@@ -34,12 +40,14 @@ from conferences.catapult import (
     NotFound,
     RateLimited,
     TransientError,
+    clean_text,
     decode_conference,
     decode_member,
     decode_members,
     parse_conference,
     parse_member,
     parse_timestamp,
+    read_state,
 )
 
 USER_ID = "u-test"
@@ -644,11 +652,122 @@ def test_a_conference_keeps_unknown_keys_out_and_accepts_string_booleans_and_num
     )
 
 
-def test_an_unknown_state_is_kept_lower_cased(canned):
+def test_an_undocumented_state_reads_unknown_and_keeps_what_was_sent(canned):
     canned.route("GET", conference_path("c1"), body={"id": "c1", "state": "Paused"})
+    canned.route("GET", conference_path("c2"), body={"id": "c2", "state": " ACTIVE "})
 
     with canned.client() as client:
-        assert client.get_conference("c1").state == "paused"
+        paused, active = client.get_conference("c1"), client.get_conference("c2")
+
+    assert (paused.state, paused.state_raw) == ("unknown", "Paused")
+    assert "state" not in paused.unknown and paused.problems == ()
+    assert (active.state, active.state_raw) == ("active", None)
+
+
+NUL, RLO, ZWSP, BOM = "\x00", "\u202e", "\u200b", "\ufeff"
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "expected"),
+    [
+        ("weekly standup", 50, "weekly standup"),
+        (f"+1919{NUL}5551234", 50, "+19195551234"),
+        (f"a{NUL}b\x1b[31mc\x7fd\x85e", 50, "ab[31mcde"),
+        ("tab\there\nnewline\r", 50, "tabherenewline"),
+        (f"{RLO}gnp.exe", 50, "gnp.exe"),
+        (f"ad{ZWSP}min\u200c\u200d\u200e\u200f", 50, "admin"),
+        ("\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069x", 50, "x"),
+        (f"{BOM}tag", 50, "tag"),
+        ("lone \ud800 surrogate", 50, "lone  surrogate"),
+        ("café 会議 ☎", 50, "café 会議 ☎"),
+        ("x" * 50, 50, "x" * 50),
+        ("x" * 51, 50, "x" * 49 + "…"),
+        (NUL * 10 + "y" * 60, 50, "y" * 49 + "…"),
+        (NUL * 5, 50, ""),
+    ],
+)
+def test_clean_text_drops_unsafe_characters_and_shows_the_cut(value, limit, expected):
+    cleaned = clean_text(value, limit=limit)
+
+    assert cleaned == expected
+    assert len(cleaned) <= limit
+    cleaned.encode("utf-8")  # storable: no lone surrogate
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("active", ("active", None)),
+        ("Completed", ("completed", None)),
+        (f" cre{ZWSP}ated{NUL} ", ("created", None)),
+        ("paused", ("unknown", "paused")),
+        (f"on{NUL}hold{RLO}", ("unknown", "onhold")),
+        ("s" * 500, ("unknown", "s" * (STATE_RAW_LIMIT - 1) + "…")),
+        (f" {NUL}{BOM} ", (None, None)),
+    ],
+)
+def test_read_state_keeps_documented_states_and_names_the_others_unknown(value, expected):
+    assert read_state(value) == expected
+
+
+def test_hostile_text_in_an_answer_is_stored_safe_and_within_its_column():
+    body = {
+        "id": "conf-1",
+        "state": "x" * 500,
+        "from": f"+1919{NUL}555{RLO}1234" + "9" * 100,
+        "tag": f"t{NUL}ag{ZWSP}" + "g" * 5000,
+        "callbackUrl": "https://example.com/" + "p" * 5000,
+        "profile": f"passthru{NUL}_digits",
+    }
+
+    conference = decode_conference(json_bytes(body), expected_id="conf-1")
+
+    assert (conference.state, conference.state_raw) == ("unknown", "x" * 99 + "…")
+    assert conference.from_number.startswith("+19195551234") and len(conference.from_number) == 50
+    assert conference.from_number.endswith("…")
+    assert conference.tag.startswith("tagggg") and len(conference.tag) == TAG_LIMIT
+    assert len(conference.callback_url) == URL_LIMIT and conference.callback_url.endswith("…")
+    assert conference.profile == "passthru_digits"
+    assert conference.problems == ()
+
+
+def test_a_member_call_id_is_cleaned_and_cut_to_its_column():
+    long_call = "c-" + "9" * 300
+    body = [
+        {"id": "m-1", "state": "active", "call": f"https://h/v1/users/u/calls/{long_call}"},
+        {"id": "m-2", "state": "ACTIVE", "call": "https://h/v1/users/u/calls/c-%00nul"},
+        {"id": "m-3", "state": "Waiting", "call": "https://h/v1/users/u/calls/%00"},
+    ]
+
+    (long_one, nul_one, empty_one), problems = decode_members(json_bytes(body))
+
+    assert long_one.call_id == long_call[: CALL_ID_LIMIT - 1] + "…"
+    assert nul_one.call_id == "c-nul"
+    assert (empty_one.call_id, empty_one.state, empty_one.state_raw) == (None, "unknown", "Waiting")
+    assert empty_one.problems == ("'call' has no call id in its path",)
+    assert problems == ()
+
+
+@pytest.mark.parametrize(
+    "member_id", ["m" * (ID_LIMIT + 1), f"m-{NUL}1", f"m-{RLO}1", f"m{ZWSP}"], ids=repr
+)
+def test_a_member_id_is_never_altered_one_too_long_or_unsafe_is_skipped(member_id):
+    body = [{"id": member_id, "state": "active"}, {"id": "m-ok", "state": "active"}]
+
+    members, problems = decode_members(json_bytes(body))
+
+    assert [member.id for member in members] == ["m-ok"]
+    assert problems == ("item 1 has no usable member id; skipped",)
+
+
+def test_an_error_message_with_control_characters_is_cleaned(canned):
+    body = {"category": "unavailable", "code": f"down{NUL}", "message": f"try{NUL} later{RLO}"}
+    canned.route("GET", conference_path("c1"), status=503, body=body)
+
+    error = raised_by(lambda: canned.client().get_conference("c1"))
+
+    assert isinstance(error, TransientError)
+    assert error.message == "try later" and error.code == "down"
 
 
 @pytest.mark.parametrize(
@@ -928,6 +1047,24 @@ def test_a_next_link_to_another_host_is_refused_so_credentials_stay_home(canned)
         client.list_members("c1")
 
     assert len(canned.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "target", [f"{BASE_PATH}/c1/members?page=1{NUL}x", f"{BASE_PATH}/c1/members?" + "p" * 3000]
+)
+def test_a_next_link_with_control_characters_or_too_long_is_a_malformed_response(canned, target):
+    canned.route(
+        "GET",
+        conference_path("c1", "members"),
+        headers={"Link": f'<{target}>; rel="next"'},
+        body=[{"id": "m-1"}],
+    )
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.list_members_page("c1"))
+
+    assert isinstance(error, MalformedResponse)
+    assert error.message == "the next page link is too long or has control characters"
 
 
 def test_a_link_with_a_malformed_host_is_a_malformed_response(canned):
@@ -1305,6 +1442,88 @@ def test_a_slow_response_past_the_read_timeout_is_transient(canned):
 
     assert isinstance(error, TransientError)
     assert time.monotonic() - started < 0.9
+
+
+def serve_once(raw_response: bytes) -> str:
+    """A server that answers one connection with ``raw_response`` and closes it (an
+    answer whose framing the canned server cannot send); returns its base URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer():
+        connection, _ = listener.accept()
+        with connection, listener:
+            connection.recv(65536)
+            try:
+                connection.sendall(raw_response)
+            except OSError:  # the client stopped reading
+                pass
+
+    threading.Thread(target=answer, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_a_body_over_the_cap_without_a_content_length_is_too_large():
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+    body = json_bytes({"id": "c1", "tag": "x" * 5000})
+    url = serve_once(head + body)
+
+    with CatapultClient(
+        base_url=url, user_id=USER_ID, api_token=TOKEN, api_secret=SECRET, max_bytes=4096
+    ) as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, MalformedResponse)
+    assert str(error) == "Malformed response: too large (over 4096 bytes) (HTTP 200)"
+
+
+def test_a_gzip_body_counts_its_decoded_size_and_a_small_one_reads_as_usual(canned):
+    small = gzip.compress(json_bytes({"id": "c1", "tag": "ok"}))
+    bomb = gzip.compress(json_bytes({"id": "c2", "tag": "0" * 100_000}))
+    for conference_id, body in (("c1", small), ("c2", bomb)):
+        canned.route(
+            "GET",
+            conference_path(conference_id),
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            body=body,
+        )
+
+    with canned.client(max_bytes=10_000) as client:
+        assert client.get_conference("c1").tag == "ok"
+        error = raised_by(lambda: client.get_conference("c2"))
+
+    assert len(bomb) < 10_000
+    assert isinstance(error, MalformedResponse) and "too large" in error.message
+
+
+def test_an_error_answer_over_the_cap_still_reads_as_its_status(canned):
+    page = "<html>" + "Service Unavailable " * 1000 + "</html>"
+    canned.route("GET", conference_path("c1"), status=503, body=page)
+
+    with canned.client(max_bytes=4096) as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, TransientError) and error.status == 503
+
+
+def test_the_total_deadline_also_bounds_the_wait_for_the_headers(canned):
+    canned.route("GET", conference_path("c1"), body={"id": "c1"}, delay=1.5)
+
+    started = time.monotonic()
+    with canned.client(timeout=(1.0, 10.0), total_timeout=0.5) as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
+    assert isinstance(error, TransientError)
+    assert time.monotonic() - started < 1.2
+
+
+@pytest.mark.parametrize(
+    "options", [{"total_timeout": 0}, {"total_timeout": -1.0}, {"max_bytes": 0}], ids=repr
+)
+def test_a_client_refuses_a_deadline_or_cap_that_is_not_positive(options):
+    with pytest.raises(ValueError):
+        CatapultClient(
+            base_url="http://127.0.0.1:9", user_id="u", api_token="t", api_secret="s", **options
+        )
 
 
 def test_the_error_classes_name_their_poll_outcome_and_transience():

@@ -127,6 +127,36 @@ def test_a_members_list_that_pages_is_read_one_page_per_request():
     assert ConferenceMembersRead.objects.get(conference=conference).pages == 3
 
 
+def test_a_members_list_longer_than_the_page_limit_is_read_that_far_and_no_further(
+    settings, caplog
+):
+    settings.CONFWATCH_MEMBERS_MAX_PAGES = 3
+    with running_simulator(rate_limit=0, members_page_size=1) as sim:
+        account = make_account(sim)
+        with client_for(sim) as client:
+            conference_id = client.create_conference(from_number="+15555550100")
+            for index in range(6):
+                client.add_member(conference_id, call_id=f"c-{index}")
+        conference = make_conference(account, conference_id)
+        sim.reset_stats()
+        for _ in range(6):
+            poll_all()
+        first_read = [r for r in sim.requests() if r[1].endswith("/members")]
+        due_now(conference)
+        sim.reset_stats()
+        for _ in range(5):
+            poll_all()
+        second_read = [r for r in sim.requests() if r[1].endswith("/members")]
+
+    assert len(first_read) == 3 and len(second_read) == 3  # pages 1-3, each read
+    stored = Member.objects.filter(conference=conference).values_list("call_id", flat=True)
+    assert sorted(stored) == ["c-0", "c-1", "c-2"]
+    read = ConferenceMembersRead.objects.get(conference=conference)
+    assert (read.pages, read.next_page_url) == (3, "")
+    assert read.due_at > datetime.now(UTC)  # the next read comes after the usual interval
+    assert "longer than 3 pages; stopped after page 3" in caplog.text
+
+
 def test_untidy_responses_are_read_without_losing_known_values():
     with running_simulator(rate_limit=0, omit_rate=1.0, time_format="untidy") as sim:
         account = make_account(sim)
