@@ -197,8 +197,9 @@ def spacing_for(account):
 
 
 def claim_lifetime():
-    connect, read = settings.CONFWATCH_HTTP_TIMEOUT
-    return connect + read + CLAIM_MARGIN
+    """How long a claim outlives its round's deadline: no request lasts longer than its
+    total deadline (connect and whole body, CONFWATCH_HTTP_TOTAL_TIMEOUT)."""
+    return settings.CONFWATCH_HTTP_TOTAL_TIMEOUT + CLAIM_MARGIN
 
 
 def poll_round(*, horizon=None, force=False, conference_ids=None, conference_pks=None):

@@ -14,3 +14,4 @@ from dashboard.settings import *  # noqa: E402, F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CONFWATCH_POLL_INTERVAL = 10.0
 CONFWATCH_HTTP_TIMEOUT = (2.0, 3.0)
+CONFWATCH_HTTP_TOTAL_TIMEOUT = 5.0
