@@ -235,6 +235,13 @@ CONFWATCH_ALERT_SECONDS = env_number("CONFWATCH_ALERT_SECONDS", 3.0, minimum=0.5
 # A sender holds what it claimed this long (seconds); a dead sender's claims are retried
 # after it.
 CONFWATCH_SEND_CLAIM_SECONDS = env_number("CONFWATCH_SEND_CLAIM_SECONDS", 120.0, minimum=1)
+# The sender renews the claim before each send, which must end within it: opening the
+# connection and the message's slowest answer take up to EMAIL_TIMEOUT each.
+if CONFWATCH_SEND_CLAIM_SECONDS < 2 * EMAIL_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"CONFWATCH_SEND_CLAIM_SECONDS={CONFWATCH_SEND_CLAIM_SECONDS:g} must be at least "
+        f"twice EMAIL_TIMEOUT ({EMAIL_TIMEOUT}), so that one send ends within its claim."
+    )
 # Longest wait (seconds) between two tries of a delivery the mail server refused for now.
 CONFWATCH_SEND_MAX_BACKOFF = env_number("CONFWATCH_SEND_MAX_BACKOFF", 900.0, minimum=1)
 
