@@ -371,6 +371,11 @@ CELERY_BEAT_SCHEDULER = "conferences.outages:BeatScheduler"
 LOGGING["filters"] = {"redact": {"()": "conferences.redact.RedactCallbackSecrets"}}
 LOGGING["handlers"]["console"]["filters"] = ["redact"]
 LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "propagate": False}
+# A database outage is one line per web process when it starts and one when it ends, not
+# a traceback per request (conferences.outages).
+LOGGING["filters"]["database_outage"] = {"()": "conferences.outages.RequestsDuringOutage"}
+LOGGING["loggers"]["django.request"] = {"filters": ["database_outage"]}
+LOGGING["loggers"]["django.server"]["filters"] = ["database_outage"]
 # The development server's request lines follow LOG_LEVEL too (the demo runs at WARNING:
 # only failed requests are shown).
 LOGGING["loggers"]["django.server"]["level"] = env_str("LOG_LEVEL", "INFO")
