@@ -107,15 +107,19 @@ def fan_out(*, now=None):
             .select_for_update(skip_locked=True, of=("self",))[:FAN_OUT_BATCH]
         )
         summary.events = len(events)
-        lock_conference_rows(e.conference_id for e in events if e.kind in FLAP_KINDS)
         chosen = list(Subscription.objects.prefetch_related("conferences"))
+        wanted_by = {event.pk: [s for s in chosen if wants(s, event)] for event in events}
+        # The conferences whose flapping may be checked (and their row written).
+        lock_conference_rows(
+            e.conference_id for e in events if e.kind in FLAP_KINDS and wanted_by[e.pk]
+        )
         outbox = Outbox(now=now)
         silencer = acknowledgements.Silencer(events, now=now)
         for event in events:
             # First, as a state change ends an acknowledgement whoever wants it.
             if silencer.silences(event):
                 continue
-            wanted = [s for s in chosen if wants(s, event)]
+            wanted = wanted_by[event.pk]
             if not wanted:
                 continue
             if event.kind in FLAP_KINDS and absorbed_by_flapping(event, wanted, outbox, now):
