@@ -530,9 +530,7 @@ def record_result(delivery, *, token, outcome):
     mine.update(
         last_error=outcome.error[:2000],
         attempts=attempts,
-        subject=values["subject"],
-        claim_token=None,
-        claimed_until=now + timedelta(seconds=wait),
+        **(values | {"claimed_until": now + timedelta(seconds=wait)}),
     )
     logger.info(
         "delivery %s to %s will be retried in %d s: %s",

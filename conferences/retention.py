@@ -46,15 +46,14 @@ class Pruned:
         return f"pruned {counts}{more}"
 
 
-def superseded(rows, time_column):
-    """Those of `rows` that a later row of the same model and conference follows (later
-    by time, then by pk): the latest of each conference is what its state started with."""
-    later = rows.model.objects.filter(conference_id=OuterRef("conference_id")).filter(
+def superseded(rows, time_column, **same):
+    """Those of `rows` that a later row of the same conference (and `same` values)
+    follows, later by time, then by pk: the latest of each conference is what its current
+    state started with."""
+    later = rows.model.objects.filter(conference_id=OuterRef("conference_id"), **same).filter(
         Q(**{f"{time_column}__gt": OuterRef(time_column)})
         | Q(**{time_column: OuterRef(time_column), "pk__gt": OuterRef("pk")})
     )
-    if rows.model is Event:
-        later = later.filter(kind=EventKind.STATE_CHANGED)
     return rows.filter(Exists(later))
 
 
@@ -101,8 +100,10 @@ def old_rows(now):
 def old_events(cutoff):
     """Events before the cutoff, but for each conference's latest state change."""
     old = Event.objects.filter(occurred_at__lt=cutoff)
-    state_changes = old.filter(kind=EventKind.STATE_CHANGED)
-    return old.exclude(kind=EventKind.STATE_CHANGED) | superseded(state_changes, "occurred_at")
+    state_changes = superseded(
+        old.filter(kind=EventKind.STATE_CHANGED), "occurred_at", kind=EventKind.STATE_CHANGED
+    )
+    return old.exclude(kind=EventKind.STATE_CHANGED) | state_changes
 
 
 def delete_batch(rows, age_column):
