@@ -10,12 +10,25 @@ Two steps, each safe to run in several processes at once:
   it settles. A recipient past the hourly cap gets one digest instead.
 - `send_pending` claims due deliveries with a claim token and a lease (a conditional
   UPDATE on rows locked with SKIP LOCKED), sends each outside any transaction, and
-  records the result only while it still holds the claim.
+  records the result only while it still holds the claim. Before each send it renews
+  its lease on that delivery (CONFWATCH_SEND_CLAIM_SECONDS from then, which settings keep
+  above two EMAIL_TIMEOUTs), only while the claim is still its own: a delivery whose
+  lease lapsed while earlier ones were sent, and that another sender took, is left to
+  that sender, so a delivery never goes out twice from two live senders.
+
+Fan-out locks conference rows in primary key order, as recording does, so the two never
+wait on each other in a cycle.
 
 The guarantee is at least once: a sender that dies after the SMTP server took a message
 but before recording it leaves a claim that lapses after CONFWATCH_SEND_CLAIM_SECONDS,
 and the message is sent again with the same Message-ID (derived from the delivery), so
 the rare duplicate is recognisable. Nothing claimed is ever lost.
+
+A delivery's `send_after` is when it became due (at once, after the coalescing window,
+at the end of the hour of the cap or of quiet hours) and stays so; a delivery the mail
+server refused for now waits for its next try in `claimed_until`, without a claim token.
+/health/ counts a pending delivery as unsent from its `send_after`, and one due later as
+held until then.
 """
 
 import logging
@@ -95,13 +108,18 @@ def fan_out(*, now=None):
         )
         summary.events = len(events)
         chosen = list(Subscription.objects.prefetch_related("conferences"))
+        wanted_by = {event.pk: [s for s in chosen if wants(s, event)] for event in events}
+        # The conferences whose flapping may be checked (and their row written).
+        lock_conference_rows(
+            e.conference_id for e in events if e.kind in FLAP_KINDS and wanted_by[e.pk]
+        )
         outbox = Outbox(now=now)
         silencer = acknowledgements.Silencer(events, now=now)
         for event in events:
             # First, as a state change ends an acknowledgement whoever wants it.
             if silencer.silences(event):
                 continue
-            wanted = [s for s in chosen if wants(s, event)]
+            wanted = wanted_by[event.pk]
             if not wanted:
                 continue
             if event.kind in FLAP_KINDS and absorbed_by_flapping(event, wanted, outbox, now):
@@ -112,6 +130,20 @@ def fan_out(*, now=None):
         report_settled(chosen, outbox, now)
         summary.deliveries = outbox.created
     return summary
+
+
+def lock_conference_rows(pks):
+    """Lock these conference rows in primary key order, the one order every writer of
+    conference rows uses (observations.lock_conferences locks a round's rows so): in any
+    other order, two transactions could each wait for a row the other holds."""
+    pks = sorted({pk for pk in pks if pk is not None})
+    if pks:
+        list(
+            Conference.objects.filter(pk__in=pks)
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
 
 
 def wants(subscription, event):
@@ -303,8 +335,9 @@ def first_send_time(subscription, conference_pk, now):
 
 def absorbed_by_flapping(event, wanted, outbox, now):
     """True when the event's conference flaps: the first time, one flapping email goes
-    to each subscriber; while it flaps, changes wait for the settled email."""
-    conference = Conference.objects.select_for_update().get(pk=event.conference_id)
+    to each subscriber; while it flaps, changes wait for the settled email. Its row is
+    locked already (lock_conference_rows)."""
+    conference = Conference.objects.get(pk=event.conference_id)
     if conference.flapping_since is not None:
         return True
     window_start = event.occurred_at - timedelta(seconds=settings.CONFWATCH_FLAP_WINDOW_SECONDS)
@@ -327,8 +360,10 @@ def report_settled(subscriptions, outbox, now):
     """Conferences that flapped and then had no change for a whole flapping window have
     settled: one email each to their subscribers, summing up what happened."""
     quiet_since = now - timedelta(seconds=settings.CONFWATCH_FLAP_WINDOW_SECONDS)
-    flapping = Conference.objects.filter(flapping_since__isnull=False).select_for_update(
-        skip_locked=True
+    flapping = (
+        Conference.objects.filter(flapping_since__isnull=False)
+        .order_by("pk")
+        .select_for_update(skip_locked=True)
     )
     settled = 0
     for conference in flapping:
@@ -363,6 +398,9 @@ def send_pending(*, now=None, limit=SEND_BATCH):
     connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
     try:
         for delivery in claimed:
+            if not renew_lease(delivery, token=token):
+                logger.info("delivery %s: its lease lapsed and another sender has it", delivery.pk)
+                continue
             outcome = send_one(connection, delivery)
             record_result(delivery, token=token, outcome=outcome)
             if outcome.sent:
@@ -380,8 +418,9 @@ def send_pending(*, now=None, limit=SEND_BATCH):
 
 
 def claim_deliveries(*, token, now, limit):
-    """Take up to `limit` due deliveries: pending, due, and not held by a live sender."""
-    lease = now + timedelta(seconds=settings.CONFWATCH_SEND_CLAIM_SECONDS)
+    """Take up to `limit` due deliveries: pending, due, not held by a live sender and not
+    waiting for their next try."""
+    lease = now + send_lease()
     with transaction.atomic():
         due = list(
             Delivery.objects.filter(status=DeliveryStatus.PENDING, send_after__lte=now)
@@ -397,6 +436,20 @@ def claim_deliveries(*, token, now, limit):
         )
     claimed = Delivery.objects.filter(pk__in=due, claim_token=token)
     return list(claimed.select_related("subscription", "conference").order_by("send_after", "pk"))
+
+
+def send_lease():
+    """How long a claim holds: long enough for one send (settings keep it above two
+    EMAIL_TIMEOUTs: opening the connection and the message's slowest answer)."""
+    return timedelta(seconds=settings.CONFWATCH_SEND_CLAIM_SECONDS)
+
+
+def renew_lease(delivery, *, token):
+    """Extend the lease on one delivery for its send, only while the claim is still this
+    sender's (a conditional UPDATE); False when another sender took it after the lease
+    lapsed: then this one must not send it."""
+    mine = Delivery.objects.filter(pk=delivery.pk, claim_token=token, status=DeliveryStatus.PENDING)
+    return mine.update(claimed_until=timezone.now() + send_lease()) == 1
 
 
 @dataclass
@@ -473,11 +526,11 @@ def record_result(delivery, *, token, outcome):
         logger.warning("delivery %s to %s failed: %s", delivery.pk, delivery.email, error)
         return
     wait = min(30 * 2 ** (attempts - 1), settings.CONFWATCH_SEND_MAX_BACKOFF)
+    # send_after keeps when it became due; the next try waits in claimed_until.
     mine.update(
         last_error=outcome.error[:2000],
         attempts=attempts,
-        send_after=now + timedelta(seconds=wait),
-        **values,
+        **(values | {"claimed_until": now + timedelta(seconds=wait)}),
     )
     logger.info(
         "delivery %s to %s will be retried in %d s: %s",

@@ -1,5 +1,7 @@
 """What /health/ reports: whether the database and the broker answer, whether polling
-keeps up, and how old the oldest unsent alert is. Nothing secret, nothing per customer."""
+keeps up (and which accounts rest, until when), how old the oldest unsent alert is and
+which alerts are held for later on purpose. Nothing secret, nothing per customer (an
+account is named by its number)."""
 
 import time
 from datetime import timedelta
@@ -7,15 +9,18 @@ from datetime import timedelta
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Q
+from django.db.models import Count, Min
 from django.utils import timezone
 
+from conferences import outages
 from conferences.models import Account, Conference, ConferenceState, Delivery, DeliveryStatus
 
 # Seconds to wait for the broker before calling it down.
 BROKER_TIMEOUT = 2.0
 # Conferences counted as overdue, at most (the count is a sign, not a report).
 MAX_OVERDUE_COUNTED = 1000
+# Resting accounts listed, at most (the soonest to end their rest first).
+MAX_RESTING_LISTED = 20
 
 
 def overdue_after():
@@ -27,11 +32,15 @@ def overdue_after():
 
 
 def check_database():
+    """Whether the database answers; the web process's outage record learns it too."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except DatabaseError:
+    except DatabaseError as error:
+        if outages.unreachable(error):
+            outages.requests.failed(error, task="/health/")
         return False
+    outages.requests.answered()
     return True
 
 
@@ -49,24 +58,62 @@ def check_broker():
         client.close()
 
 
-def polling_and_alerts(now):
-    """Overdue conferences (of accounts that are not resting) and the oldest unsent
-    alert's age in seconds (None when none waits)."""
-    overdue = (
-        Conference.objects.filter(paused=False, next_poll_at__lt=now - overdue_after())
-        .exclude(state=ConferenceState.COMPLETED)
-        .filter(Q(account__paused_until__isnull=True) | Q(account__paused_until__lte=now))
-        .values("pk")[:MAX_OVERDUE_COUNTED]
-        .count()
+def late_conferences(now):
+    """Polled conferences whose poll is overdue, resting accounts' included: a rest after
+    a 429 or rejected credentials leaves them unwatched just the same."""
+    return Conference.objects.filter(paused=False, next_poll_at__lt=now - overdue_after()).exclude(
+        state=ConferenceState.COMPLETED
     )
-    oldest = (
-        Delivery.objects.filter(status=DeliveryStatus.PENDING)
-        .order_by("created_at")
-        .values_list("created_at", flat=True)
-        .first()
+
+
+def polling(now):
+    """How many conferences are overdue, and the accounts that rest (after a 429 or
+    rejected credentials): until when, why, and how many of the overdue are theirs."""
+    late = late_conferences(now)
+    resting = list(
+        Account.objects.filter(paused_until__gt=now)
+        .order_by("paused_until", "pk")
+        .only("pk", "paused_until", "problem")[:MAX_RESTING_LISTED]
     )
-    age = None if oldest is None else round((now - oldest).total_seconds(), 1)
-    return overdue, age
+    late_of = dict(
+        late.filter(account__in=resting)
+        .values("account")
+        .annotate(late=Count("pk"))
+        .values_list("account", "late")
+    )
+    return {
+        "overdue_conferences": late.values("pk")[:MAX_OVERDUE_COUNTED].count(),
+        "overdue_after_seconds": overdue_after().total_seconds(),
+        "resting_accounts": [
+            {
+                "account": account.pk,
+                "resting_until": account.paused_until.isoformat(),
+                "reason": account.get_problem_display() or "paused",
+                "overdue_conferences": late_of.get(account.pk, 0),
+            }
+            for account in resting
+        ],
+    }
+
+
+def alerts(now):
+    """The oldest unsent alert's age in seconds (None when none is due), counted from
+    when it became due (its send_after, kept through retries), and the alerts held for
+    later on purpose (a digest past the hourly cap, a quiet hours summary, changes in
+    the coalescing window): how many and until when the first is held. Held is not
+    unsent."""
+    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING)
+    due_since = pending.filter(send_after__lte=now).aggregate(first=Min("send_after"))["first"]
+    held = pending.filter(send_after__gt=now).aggregate(count=Count("pk"), until=Min("send_after"))
+    return {
+        "oldest_unsent_alert_seconds": (
+            None if due_since is None else round((now - due_since).total_seconds(), 1)
+        ),
+        "held_alerts": {
+            "count": held["count"],
+            "held_until": held["until"].isoformat() if held["until"] else None,
+        },
+    }
 
 
 def misconfigured_accounts():
@@ -89,15 +136,13 @@ def report():
     }
     status = "ok"
     if database:
-        overdue, alert_age = polling_and_alerts(timezone.now())
-        data["polling"] = {
-            "overdue_conferences": overdue,
-            "overdue_after_seconds": overdue_after().total_seconds(),
-        }
-        data["oldest_unsent_alert_seconds"] = alert_age
+        now = timezone.now()
+        data["polling"] = polling(now)
+        data.update(alerts(now))
         data["misconfigured_accounts"] = misconfigured_accounts()
+        alert_age = data["oldest_unsent_alert_seconds"]
         late_alerts = alert_age is not None and alert_age > settings.CONFWATCH_HEALTH_ALERT_AGE
-        if overdue or late_alerts or data["misconfigured_accounts"]:
+        if data["polling"]["overdue_conferences"] or late_alerts or data["misconfigured_accounts"]:
             status = "degraded"
     healthy = database and broker
     data["status"] = status if healthy else "down"

@@ -259,6 +259,13 @@ CONFWATCH_ALERT_SECONDS = env_number("CONFWATCH_ALERT_SECONDS", 3.0, minimum=0.5
 # A sender holds what it claimed this long (seconds); a dead sender's claims are retried
 # after it.
 CONFWATCH_SEND_CLAIM_SECONDS = env_number("CONFWATCH_SEND_CLAIM_SECONDS", 120.0, minimum=1)
+# The sender renews the claim before each send, which must end within it: opening the
+# connection and the message's slowest answer take up to EMAIL_TIMEOUT each.
+if CONFWATCH_SEND_CLAIM_SECONDS < 2 * EMAIL_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"CONFWATCH_SEND_CLAIM_SECONDS={CONFWATCH_SEND_CLAIM_SECONDS:g} must be at least "
+        f"twice EMAIL_TIMEOUT ({EMAIL_TIMEOUT}), so that one send ends within its claim."
+    )
 # Longest wait (seconds) between two tries of a delivery the mail server refused for now.
 CONFWATCH_SEND_MAX_BACKOFF = env_number("CONFWATCH_SEND_MAX_BACKOFF", 900.0, minimum=1)
 # An alert email's acknowledge link works once, for this many days after the email.
@@ -411,6 +418,11 @@ LOGGING["handlers"]["mail_admins"] = {
 }
 LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
 LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "propagate": False}
+# A database outage is one line per web process when it starts and one when it ends, not
+# a traceback per request (conferences.outages).
+LOGGING["filters"]["database_outage"] = {"()": "conferences.outages.RequestsDuringOutage"}
+LOGGING["loggers"]["django.request"] = {"filters": ["database_outage"]}
+LOGGING["loggers"]["django.server"]["filters"] = ["database_outage"]
 # The development server's request lines follow LOG_LEVEL too (the demo runs at WARNING:
 # only failed requests are shown).
 LOGGING["loggers"]["django.server"]["level"] = env_str("LOG_LEVEL", "INFO")

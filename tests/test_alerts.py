@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from conferences import alerts, observations, polling
@@ -23,6 +23,7 @@ from tests.conftest import (
     start_celery,
     wait_for,
 )
+from tests.test_settings import settings_load
 
 pytestmark = pytest.mark.django_db
 
@@ -212,6 +213,51 @@ def test_two_senders_draining_the_same_outbox_send_each_delivery_exactly_once(si
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_sender_whose_lease_lapsed_mid_batch_leaves_what_another_took_and_nothing_goes_twice(
+    simulator, mailsink, settings
+):
+    # Each send takes 0.4 s and a claim holds 1 s: the first sender's batch of 8 (3.2 s)
+    # outlasts its lease, and a second sender takes the deliveries it has not reached.
+    settings.CONFWATCH_SEND_CLAIM_SECONDS = 1.0
+    settings.EMAIL_TIMEOUT = 5
+    mailsink.slow_down(0.4)
+    conference = make_conference(make_account(simulator), "conf-lease")
+    deliveries = pending_deliveries(8, conference)
+    first_summary = []
+
+    def first_sender():
+        try:
+            first_summary.append(alerts.send_pending())
+        finally:
+            connection.close()
+
+    def second_sender():
+        try:
+            deadline = time.monotonic() + 30
+            pending = Delivery.objects.filter(status="pending")
+            while pending.exists() and time.monotonic() < deadline:
+                alerts.send_pending()
+                time.sleep(0.1)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=first_sender)
+    first.start()
+    wait_for(lambda: Delivery.objects.exclude(claim_token=None, status="pending").exists())
+    second = threading.Thread(target=second_sender)
+    second.start()
+    first.join(timeout=60)
+    second.join(timeout=60)
+    mailsink.slow_down(0)
+
+    time.sleep(0.5)  # anything sent twice would have arrived by now
+    ids = [message["Message-ID"] for message in mailsink.messages()]
+    assert sorted(ids) == sorted(d.message_id for d in deliveries)  # each exactly once
+    assert Delivery.objects.filter(status="sent").count() == 8
+    assert 0 < first_summary[0].sent < 8  # the second sender really took some
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_sender_killed_mid_batch_loses_nothing_and_its_claims_are_sent_after_the_lease(
     simulator, mailsink, settings
 ):
@@ -223,6 +269,7 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_its_claims_are_sent_after_t
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(mailsink.port),
         CONFWATCH_SEND_CLAIM_SECONDS="2",
+        EMAIL_TIMEOUT="1",
     )
     sender = subprocess.Popen(
         [sys.executable, "manage.py", "send_alerts"], env=env, stdout=subprocess.DEVNULL
@@ -245,6 +292,66 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_its_claims_are_sent_after_t
     received = {message["Message-ID"] for message in mailsink.wait_for(20, timeout=10)}
     assert received == {d.message_id for d in deliveries}
     assert len(mailsink.messages()) <= 21  # at most the one in flight went twice
+
+
+def test_a_claim_shorter_than_two_email_timeouts_is_refused_at_startup():
+    result = settings_load(CONFWATCH_SEND_CLAIM_SECONDS="15", EMAIL_TIMEOUT="10")
+
+    assert result.returncode != 0
+    assert "CONFWATCH_SEND_CLAIM_SECONDS=15 must be at least twice EMAIL_TIMEOUT" in result.stderr
+    assert settings_load(CONFWATCH_SEND_CLAIM_SECONDS="20", EMAIL_TIMEOUT="10").returncode == 0
+
+
+def waiting_for_a_lock():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fan_out_and_recording_lock_conferences_in_one_order_and_never_deadlock(account):
+    first, second = make_conference(account, "conf-a"), make_conference(account, "conf-b")
+    subscribe("ann@example.com")
+    for conference in (second, first):  # events in the other order than the rows
+        Event.objects.create(
+            kind="state_changed",
+            account=account,
+            conference=conference,
+            occurred_at=timezone.now(),
+            before="created",
+            after="active",
+        )
+    first_locked, errors = threading.Event(), []
+
+    def recording():
+        # As recording does (observations.lock_conferences, pk order): the first row,
+        # then, once fan-out waits for it, the second.
+        try:
+            with transaction.atomic():
+                observations.lock_conferences([first.pk])
+                first_locked.set()
+                wait_for(waiting_for_a_lock, timeout=10, what="fan-out to wait")
+                observations.lock_conferences([second.pk])
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=recording)
+    writer.start()
+    first_locked.wait(timeout=10)
+    try:
+        summary = alerts.fan_out()
+    except Exception as error:
+        errors.append(error)
+        summary = None
+    writer.join(timeout=30)
+
+    assert errors == []
+    assert summary.events == 2 and summary.deliveries == 2
 
 
 def test_a_permanent_refusal_is_recorded_with_the_servers_answer_and_not_retried(

@@ -1,15 +1,22 @@
 """/health/: for load balancers and monitors, open to anonymous requests, nothing secret."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from conferences.models import Delivery
-from tests.conftest import make_account, make_conference
+from conferences import alerts, observations, outages, polling
+from conferences.models import Conference, Delivery, Subscription
+from conferences.observations import Observation
+from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_outage_record(monkeypatch):
+    monkeypatch.setattr(outages, "requests", outages.Outage("database"))
 
 
 def test_health_answers_anonymous_requests_with_what_it_checked(client):
@@ -56,7 +63,10 @@ def test_health_says_degraded_when_polling_is_late_or_an_alert_waits_long(client
     make_conference(account, "conf-late", next_poll_at=now - timedelta(minutes=5))
     make_conference(account, "conf-paused", paused=True, next_poll_at=now - timedelta(hours=1))
     delivery = Delivery.objects.create(email="ann@example.com", subject="x")
-    Delivery.objects.filter(pk=delivery.pk).update(created_at=now - timedelta(minutes=10))
+    ten_minutes_ago = now - timedelta(minutes=10)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        created_at=ten_minutes_ago, send_after=ten_minutes_ago
+    )
 
     response = client.get("/health/")
 
@@ -67,14 +77,85 @@ def test_health_says_degraded_when_polling_is_late_or_an_alert_waits_long(client
     assert 590 < data["oldest_unsent_alert_seconds"] < 700
 
 
-def test_a_resting_accounts_conferences_are_not_late(client):
-    now = timezone.now()
-    account = make_account()
-    account.paused_until = now + timedelta(minutes=5)
-    account.save()
-    make_conference(account, "conf-resting", next_poll_at=now - timedelta(minutes=5))
+def test_a_resting_account_is_listed_until_when_and_its_late_conferences_count(
+    client, simulator, sim_client
+):
+    account = make_account(simulator)
+    conference_id = sim_client.create_conference(from_number="+15555550100")
+    conference = make_conference(account, conference_id)
+    simulator.set_faults(rate_limited_seconds=900)  # a 429 with a far reset
+    polling.poll_round(force=True)
+    account.refresh_from_db()
+    assert account.is_paused()
+    assert client.get("/health/").json()["polling"]["overdue_conferences"] == 0  # not yet
+    # Five minutes of the rest later: the conference was due all along.
+    Conference.objects.filter(pk=conference.pk).update(
+        next_poll_at=timezone.now() - timedelta(minutes=5)
+    )
 
-    assert client.get("/health/").json()["status"] == "ok"
+    data = client.get("/health/").json()
+
+    assert data["status"] == "degraded"
+    assert data["polling"]["overdue_conferences"] == 1
+    [resting] = data["polling"]["resting_accounts"]
+    assert resting == {
+        "account": account.pk,
+        "resting_until": account.paused_until.isoformat(),
+        "reason": "rate limited",
+        "overdue_conferences": 1,
+    }
+    assert timedelta(minutes=14) < account.paused_until - timezone.now() <= timedelta(minutes=15)
+
+
+def start_conference(conference, at):
+    """Observed created, then active a second later: one state change."""
+    observations.record([Observation(conference.pk, at, seen={"state": "created"})])
+    later = at + timedelta(seconds=1)
+    observations.record([Observation(conference.pk, later, seen={"state": "active"})])
+
+
+def test_a_digest_held_by_the_hourly_cap_is_held_not_unsent(client, account, mailsink, settings):
+    settings.CONFWATCH_ALERT_COALESCE_SECONDS = 0
+    settings.CONFWATCH_ALERT_HOURLY_CAP = 1
+    Subscription.objects.create(email="ann@example.com", kinds=["state"])
+    now = timezone.now()
+    for index in range(3):
+        conference = make_conference(account, f"conf-cap-{index}")
+        start_conference(conference, now)
+    assert alerts.run_pass().sent == 1
+    digest = Delivery.objects.get(kind="digest", status="pending")
+    # 55 minutes into the hour of the cap.
+    Delivery.objects.filter(pk=digest.pk).update(
+        created_at=now - timedelta(minutes=55), send_after=now + timedelta(minutes=5)
+    )
+
+    data = client.get("/health/").json()
+
+    assert data["status"] == "ok"
+    assert data["oldest_unsent_alert_seconds"] is None
+    held_until = datetime.fromisoformat(data["held_alerts"]["held_until"])
+    assert data["held_alerts"]["count"] == 1
+    assert held_until == reload(digest).send_after
+
+
+def test_an_alert_the_mail_server_keeps_refusing_stays_unsent_from_when_it_was_due(
+    client, account, mailsink, settings
+):
+    settings.CONFWATCH_ALERT_COALESCE_SECONDS = 0
+    Subscription.objects.create(email="ann@example.com", kinds=["state"])
+    conference = make_conference(account, "conf-refused")
+    start_conference(conference, timezone.now())
+    alerts.fan_out()
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    Delivery.objects.update(created_at=ten_minutes_ago, send_after=ten_minutes_ago)
+    mailsink.fail_next(1, code=451)
+
+    assert alerts.send_pending().retrying == 1
+
+    data = client.get("/health/").json()
+    assert data["status"] == "degraded"
+    assert 590 < data["oldest_unsent_alert_seconds"] < 700  # not reset by the retry
+    assert data["held_alerts"] == {"count": 0, "held_until": None}
 
 
 def test_health_answers_plain_http_when_everything_else_is_redirected_to_https(client, settings):

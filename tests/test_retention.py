@@ -98,6 +98,40 @@ def test_a_conferences_current_history_run_is_never_pruned(settings, conference)
     assert reload(conference).latest_history == current
 
 
+def test_a_conference_active_for_longer_than_retention_still_says_since_when(
+    settings, signed_in, conference
+):
+    settings.CONFWATCH_RETENTION_DAYS["history"] = 30
+    settings.CONFWATCH_RETENTION_DAYS["events"] = 30
+    conference.state = "active"
+    conference.save()
+    created = aged(StatusChange, 45, conference=conference, to_state="created")
+    started = aged(StatusChange, 40, conference=conference, from_state="created", to_state="active")
+    event_values = {"kind": "state_changed", "account": conference.account}
+    first_event = aged(Event, 45, conference=conference, after="created", **event_values)
+    start_event = aged(Event, 40, conference=conference, after="active", **event_values)
+    old_problem = aged(
+        Event, 40, conference=conference, account=conference.account, kind="polling_problem"
+    )
+    other = make_conference(conference.account, "conf-other", state="completed")
+    other_changes = [
+        aged(StatusChange, days, conference=other, to_state=state)
+        for days, state in [(50, "created"), (45, "active"), (35, "completed")]
+    ]
+
+    result = retention.prune()
+
+    assert result.deleted["status changes"] == 3 and result.deleted["events"] == 2
+    assert set(StatusChange.objects.all()) == {started, other_changes[-1]}
+    assert set(Event.objects.all()) == {start_event}
+    assert not Event.objects.filter(pk__in=[first_event.pk, old_problem.pk]).exists()
+    assert created.pk not in StatusChange.objects.values_list("pk", flat=True)
+    page = signed_in.get(f"/conferences/{conference.pk}/").content.decode()
+    assert "for 40 d" in page
+    overview = signed_in.get("/").content.decode()
+    assert "40 d" in overview
+
+
 def test_a_run_deletes_in_bounded_batches_and_says_what_is_left(monkeypatch, conference):
     monkeypatch.setattr(retention, "BATCH", 2)
     for _ in range(5):
