@@ -7,10 +7,16 @@ from datetime import timedelta
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 
-from conferences.models import Conference, ConferenceState, Delivery, DeliveryStatus
+from conferences.models import (
+    CallbackSettings,
+    Conference,
+    ConferenceState,
+    Delivery,
+    DeliveryStatus,
+)
 
 # Seconds to wait for the broker before calling it down.
 BROKER_TIMEOUT = 2.0
@@ -69,6 +75,13 @@ def polling_and_alerts(now):
     return overdue, age
 
 
+def callback_registrations_refused(now):
+    """Callback events about untracked ids refused registration (over an account's
+    hourly cap) in the accounts' current hour windows."""
+    recent = CallbackSettings.objects.filter(autotrack_window_start__gt=now - timedelta(hours=1))
+    return recent.aggregate(refused=Sum("autotrack_refused"))["refused"] or 0
+
+
 def report():
     """(healthy, report): healthy when the database and the broker answer; polling late
     or old unsent alerts make the status "degraded" without making it unhealthy."""
@@ -87,6 +100,9 @@ def report():
             "overdue_after_seconds": overdue_after().total_seconds(),
         }
         data["oldest_unsent_alert_seconds"] = alert_age
+        data["callback_registrations_refused_this_hour"] = callback_registrations_refused(
+            timezone.now()
+        )
         late_alerts = alert_age is not None and alert_age > settings.CONFWATCH_HEALTH_ALERT_AGE
         if overdue or late_alerts:
             status = "degraded"
