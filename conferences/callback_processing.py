@@ -22,12 +22,13 @@ CallbackSettings (the account page in the admin, /health/).
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from conferences import callbacks, catapult, observations, tracking
@@ -36,7 +37,10 @@ from conferences.models import CallbackEvent, CallbackSettings, Conference, Conf
 
 logger = logging.getLogger(__name__)
 
-# Events one task processes; the rest go to the account's next task.
+# A task processes an account's events for at most this long (seconds), at most BATCH
+# of them, then leaves the rest to the account's next task, queued behind the polling
+# rounds: a worker is never held by callbacks long enough for a round to expire.
+TIME_BOX = 0.5
 BATCH = 200
 # Longest tag kept (characters); a longer one is cut.
 MAX_TAG = 1000
@@ -51,25 +55,95 @@ class Processed:
 
 
 def process_waiting(account_pk):
-    """Process the account's waiting events, oldest first: at most BATCH, the rest in
-    one more task. One event that fails does not stop the others (it stays waiting);
-    a database error is raised after the batch, so that the task is retried."""
+    """Process the account's waiting events, oldest first, for at most TIME_BOX seconds
+    (and BATCH events); the rest go to one more task. Events about untracked ids that
+    cannot be registered are kept in one statement first. One event that fails does not
+    stop the others (it stays waiting); a database error is raised after the batch, so
+    that the task is retried."""
     callbacks.processing_started(account_pk)
+    results = [Processed(message=message) for message in keep_unregistrable(account_pk)]
     waiting = CallbackEvent.objects.filter(account_id=account_pk, processed_at__isnull=True)
-    pks = list(waiting.order_by("received_at", "id").values_list("pk", flat=True)[: BATCH + 1])
-    results, database_error = [], None
-    for pk in pks[:BATCH]:
+    pks = list(waiting.order_by("received_at", "id").values_list("pk", flat=True)[:BATCH])
+    stop_at = time.monotonic() + TIME_BOX
+    done, database_error = 0, None
+    for pk in pks:
+        if done and time.monotonic() > stop_at:
+            break
+        done += 1
         try:
             results.append(process(pk))
         except DatabaseError as error:
             database_error = error
         except Exception:
             logger.exception("callback event %s not processed", pk)
-    if len(pks) > BATCH:
-        callbacks.queue_processing(pks[BATCH], account_pk=account_pk)
+    if done < len(pks) or len(pks) == BATCH:
+        callbacks.queue_processing(pks[-1], account_pk=account_pk)
     if database_error is not None:
         raise database_error
     return results
+
+
+def keep_unregistrable(account_pk):
+    """While the account may register no more conferences (registering is off, or its
+    hourly cap is used up), keep its waiting events about untracked ids in one statement
+    (a refusal by the cap is counted): a flood of new ids costs a few statements per
+    task, not a transaction per event. Returns the message of each event kept."""
+    open_window(account_pk, now=timezone.now())
+    found = CallbackSettings.objects.filter(account_id=account_pk).first()
+    if found is None:
+        return []
+    refusal = registration_refusal(found)
+    if not refusal:
+        return []
+    tracked = Conference.objects.filter(
+        account_id=OuterRef("account_id"), conference_id=OuterRef("conference_id")
+    )
+    untracked = CallbackEvent.objects.filter(
+        account_id=account_pk,
+        processed_at__isnull=True,
+        event_type__in=(CONFERENCE_EVENT, MEMBER_EVENT),
+    ).filter(~Exists(tracked))
+    message = kept_because(refusal)
+    with transaction.atomic():
+        newest = untracked.aggregate(newest=Max("received_at"))["newest"]
+        kept = untracked.update(processed_at=timezone.now(), awaiting_tracking=True, result=message)
+        rows = CallbackSettings.objects.filter(account_id=account_pk)
+        if kept and found.register_unknown:
+            rows.update(
+                autotrack_refused=F("autotrack_refused") + kept,
+                autotrack_refused_total=F("autotrack_refused_total") + kept,
+            )
+        if kept:
+            rows.filter(Q(last_event_at__isnull=True) | Q(last_event_at__lt=newest)).update(
+                last_event_at=newest
+            )
+    return [message] * kept
+
+
+def open_window(account_pk, *, now):
+    """Start a new hour of registrations on the account when its last one is over."""
+    CallbackSettings.objects.filter(account_id=account_pk).filter(
+        Q(autotrack_window_start__isnull=True)
+        | Q(autotrack_window_start__lte=now - timedelta(hours=1))
+    ).update(autotrack_window_start=now, autotrack_registered=0, autotrack_refused=0)
+
+
+def registration_refusal(callback_settings):
+    """Why the account may register no conference in its current hour, or ""."""
+    if not callback_settings.register_unknown:
+        return "registering is off"
+    cap = settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR
+    if callback_settings.autotrack_registered >= cap:
+        return over_the_cap(cap)
+    return ""
+
+
+def over_the_cap(cap):
+    return f"over the cap of {cap} conferences registered by callbacks per hour"
+
+
+def kept_because(refusal):
+    return f"untracked conference; kept until it is tracked ({refusal})"
 
 
 def process(event_pk):
@@ -111,10 +185,7 @@ def apply_event(event):
     if conference is None and event.event_type in (CONFERENCE_EVENT, MEMBER_EVENT):
         refused = register(account, event.conference_id)
         if refused:
-            return Processed(
-                message=f"untracked conference; kept until it is tracked ({refused})",
-                awaiting_tracking=True,
-            )
+            return Processed(message=kept_because(refused), awaiting_tracking=True)
         conference = Conference.objects.get(account=account, conference_id=event.conference_id)
         logger.info("callback registered conference %s on %s", event.conference_id, account)
     if conference is None:
@@ -138,11 +209,7 @@ def register(account, conference_id):
     if rows.values_list("register_unknown", flat=True).first() is False:
         return "registering is off"
     cap = settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR
-    now = timezone.now()
-    rows.filter(
-        Q(autotrack_window_start__isnull=True)
-        | Q(autotrack_window_start__lte=now - timedelta(hours=1))
-    ).update(autotrack_window_start=now, autotrack_registered=0, autotrack_refused=0)
+    open_window(account.pk, now=timezone.now())
     if not rows.filter(autotrack_registered__lt=cap).update(
         autotrack_registered=F("autotrack_registered") + 1
     ):
@@ -150,7 +217,7 @@ def register(account, conference_id):
             autotrack_refused=F("autotrack_refused") + 1,
             autotrack_refused_total=F("autotrack_refused_total") + 1,
         )
-        return f"over the cap of {cap} conferences registered by callbacks per hour"
+        return over_the_cap(cap)
     tracking.track_conferences(account=account, conference_ids=[conference_id])
     return ""
 

@@ -594,3 +594,17 @@ def test_a_flood_of_events_queues_one_processing_task_per_account(acme, client, 
 
     assert broker.llen("celery") == 2
     broker.flushdb()
+
+
+def test_a_task_past_its_time_leaves_the_rest_to_one_more_task(acme, client, monkeypatch, no_queue):
+    make_conference(acme, "conf-1")
+    for index in range(3):
+        post(client, url_of(acme), member_event("conf-1", memberId=f"m-{index}"))
+    no_queue.clear()
+    monkeypatch.setattr(callback_processing, "TIME_BOX", 0)
+
+    assert process_all(acme) == ["applied"]
+    assert len(no_queue) == 1  # the account's next task
+    assert process_all(acme) == ["applied"]
+    assert process_all(acme) == ["applied"]
+    assert Member.objects.filter(conference__conference_id="conf-1").count() == 3
