@@ -37,10 +37,12 @@ from conferences.models import CallbackEvent, CallbackSettings, Conference, Conf
 
 logger = logging.getLogger(__name__)
 
-# A task processes an account's events for at most this long (seconds), at most BATCH
-# of them, then leaves the rest to the account's next task, queued behind the polling
-# rounds: a worker is never held by callbacks long enough for a round to expire.
+# A task processes an account's events for at most TIME_BOX seconds (and BATCH events),
+# then leaves the rest to the account's next task, which starts REST seconds later: a
+# flood holds a worker process a third of the time at most, and never long enough for a
+# polling round to wait for it.
 TIME_BOX = 0.5
+REST = 1.0
 BATCH = 200
 # Longest tag kept (characters); a longer one is cut.
 MAX_TAG = 1000
@@ -77,7 +79,7 @@ def process_waiting(account_pk):
         except Exception:
             logger.exception("callback event %s not processed", pk)
     if done < len(pks) or len(pks) == BATCH:
-        callbacks.queue_processing(pks[-1], account_pk=account_pk)
+        callbacks.queue_processing(pks[-1], account_pk=account_pk, countdown=REST)
     if database_error is not None:
         raise database_error
     return results

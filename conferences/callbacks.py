@@ -300,16 +300,17 @@ QUEUED_KEY = "confwatch:callbacks-queued:{account_pk}"
 QUEUED_KEY_SECONDS = 300
 
 
-def queue_processing(event_pk, *, account_pk):
-    """Have the account's waiting events processed: one queued task per account at most,
-    however many events arrive (the task processes every waiting event, in order)."""
+def queue_processing(event_pk, *, account_pk, countdown=0):
+    """Have the account's waiting events processed (in `countdown` seconds): one queued
+    task per account at most, however many events arrive (the task processes the
+    waiting events, in order)."""
     from conferences import tasks
 
     try:
         key = QUEUED_KEY.format(account_pk=account_pk)
         if not redis_client().set(key, event_pk, nx=True, ex=QUEUED_KEY_SECONDS):
             return
-        tasks.process_callbacks.delay(account_pk)
+        tasks.process_callbacks.apply_async((account_pk,), countdown=countdown or None)
     except Exception as error:  # noqa: BLE001 - the event is stored; a later copy requeues it
         logger.error("callback event %s not queued: %s", event_pk, type(error).__name__)
 

@@ -608,3 +608,26 @@ def test_a_task_past_its_time_leaves_the_rest_to_one_more_task(acme, client, mon
     assert process_all(acme) == ["applied"]
     assert process_all(acme) == ["applied"]
     assert Member.objects.filter(conference__conference_id="conf-1").count() == 3
+
+
+def test_the_body_is_read_and_redis_asked_outside_any_transaction(acme, client, monkeypatch):
+    from django.db import connection
+
+    url = url_of(acme)
+    depth_in_test = len(connection.savepoint_ids)  # the test's own transaction
+    depths = []
+    read_body, admit = callbacks.read_body, callbacks.admit
+
+    def reading(*args):
+        depths.append(len(connection.savepoint_ids))
+        return read_body(*args)
+
+    def asking(account_pk):
+        depths.append(len(connection.savepoint_ids))
+        return admit(account_pk)
+
+    monkeypatch.setattr(callbacks, "read_body", reading)
+    monkeypatch.setattr(callbacks, "admit", asking)
+    assert post(client, url, member_event("conf-1")).status_code == 200
+
+    assert depths == [depth_in_test, depth_in_test]

@@ -9,7 +9,7 @@ Celery beat as subprocesses.
 --accounts accounts (default 3) get --conferences active conferences between them
 (default 60, one member each, tracked without a callback URL). Once every one was
 polled, the benchmark samples each account's staleness (now - last_polled_at of its
-active conferences, every 0.5 s) for --before seconds; then 4 threads post `conference`
+active conferences, every 0.5 s) for --before seconds; then 4 processes post `conference`
 events with new ids to the first account's callback URL at --rate events/s (default 50,
 the receiver's cap) for --duration seconds (default 60) while it samples again. It prints
 p50 and max of each account's staleness before and during the flood and their ratio
@@ -24,13 +24,14 @@ default redis://127.0.0.1:6379/12) emptied at both ends.
 """
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -145,32 +146,38 @@ def sample_for(seconds, accounts, broker):
     return samples, queue_lengths
 
 
-def flood(url, *, rate, duration, answers):
-    """SENDERS threads post `conference` events with new ids at `rate` events/s in all."""
+def flood(url, *, rate, duration):
+    """SENDERS processes (not threads of this one, which serves the simulator) post
+    `conference` events with new ids at `rate` events/s in all; futures of their
+    answers (Counters of status codes)."""
+    start_at = time.time() + 1.0
+    senders = ProcessPoolExecutor(SENDERS, mp_context=multiprocessing.get_context("spawn"))
+    futures = [
+        senders.submit(send_events, url, first, rate=rate, duration=duration, start_at=start_at)
+        for first in range(SENDERS)
+    ]
+    senders.shutdown(wait=False)
+    return futures
+
+
+def send_events(url, first, *, rate, duration, start_at):
+    """Events number first, first + SENDERS, ... each at its time in the flood."""
     import requests
 
-    start_at = time.monotonic() + 0.2
-    total = int(rate * duration)
-
-    def send(first):
-        session = requests.Session()
-        for number in range(first, total, SENDERS):
-            wait = start_at + number / rate - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            event = {"eventType": "conference", "conferenceId": f"conf-flood-{number}"}
-            event["status"] = "created"
-            try:
-                status = session.post(url, json=event, timeout=10).status_code
-            except requests.RequestException as error:
-                status = type(error).__name__
-            answers[status] += 1
-        session.close()
-
-    threads = [threading.Thread(target=send, args=(first,)) for first in range(SENDERS)]
-    for thread in threads:
-        thread.start()
-    return threads
+    answers = Counter()
+    session = requests.Session()
+    for number in range(first, int(rate * duration), SENDERS):
+        wait = start_at + number / rate - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        event = {"eventType": "conference", "conferenceId": f"conf-flood-{number}"}
+        event["status"] = "created"
+        try:
+            answers[session.post(url, json=event, timeout=10).status_code] += 1
+        except requests.RequestException as error:
+            answers[type(error).__name__] += 1
+    session.close()
+    return answers
 
 
 def p50_max(values):
@@ -236,11 +243,10 @@ def main():
                 flush=True,
             )
             before, queue_before = sample_for(args.before, accounts, broker)
-            answers = Counter()
-            senders = flood(url, rate=args.rate, duration=args.duration, answers=answers)
+            senders = flood(url, rate=args.rate, duration=args.duration)
+            time.sleep(1.0)  # the senders start together, a second from now
             during, queue_during = sample_for(args.duration, accounts, broker)
-            for thread in senders:
-                thread.join()
+            answers = sum((sender.result() for sender in senders), Counter())
 
             columns = {"before p50/max": {}, "during p50/max": {}, "ratio p50/max": {}}
             worst = 0.0
