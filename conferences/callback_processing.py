@@ -39,9 +39,9 @@ logger = logging.getLogger(__name__)
 
 # A task processes an account's events for at most TIME_BOX seconds (and BATCH events),
 # then leaves the rest to the account's next task, which starts REST seconds later: a
-# flood holds a worker process a third of the time at most, and never long enough for a
-# polling round to wait for it.
-TIME_BOX = 0.5
+# backlog holds a worker process a fifth of the time at most, and a polling round never
+# waits long for it (measured by `make bench-flood`).
+TIME_BOX = 0.25
 REST = 1.0
 BATCH = 200
 # Longest tag kept (characters); a longer one is cut.

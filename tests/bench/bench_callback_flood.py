@@ -71,6 +71,11 @@ def parse_args():
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of flood")
     parser.add_argument("--before", type=float, default=30.0, help="seconds sampled before")
     parser.add_argument("--rate", type=float, default=50.0, help="events per second")
+    parser.add_argument(
+        "--nobody",
+        action="store_true",
+        help="flood a callback URL no account has (every event 404): the receiver's own cost",
+    )
     parser.add_argument("--accounts", type=int, default=3)
     parser.add_argument("--conferences", type=int, default=60, help="over all accounts")
     args = parser.parse_args()
@@ -231,6 +236,8 @@ def main():
                 sys.exit("The web server did not start:\n" + log_path.read_text()[-3000:])
             accounts = set_up(sim, args.accounts, args.conferences)
             url = callbacks.callback_url(accounts[0])
+            if args.nobody:
+                url = url.rsplit("/", 2)[0] + "/" + "n0body" * 6 + "/"
             if not wait_for(lambda: all_polled(accounts, args.conferences), STARTUP_SECONDS):
                 sys.exit("The conferences were not all polled active in time.")
             print(
