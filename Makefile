@@ -9,7 +9,7 @@ SEED ?= $(shell date +%s)
 export SIM_PORT WEB_PORT SIM_RATE SEED MAIL_PORT
 
 .PHONY: install services chromium run test bench bench-alerts bench-throughput bench-admin lint format
-.PHONY: bench-callbacks bench-conference bench-pages bench-rules
+.PHONY: bench-callbacks bench-flood bench-conference bench-pages bench-rules
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,9 @@ bench-admin: install services
 
 bench-callbacks: install services
 	$(PY) tests/bench/bench_callbacks.py
+
+bench-flood: install services
+	$(PY) tests/bench/bench_callback_flood.py
 
 bench-conference: install services
 	$(PY) tests/bench/bench_conference_page.py

@@ -1,33 +1,51 @@
-"""Processing Catapult's callback events (`process`, in a worker), received and stored by
+"""Processing Catapult's callback events (in a worker), received and stored by
 conferences/callbacks.py.
 
-`process` claims the event with a conditional UPDATE, turns it into a partial
-observation through `observations.record` (a `conference` event carries the state; a
-`conference-member` event the member, and the conference's active members only where it
-says so), registers a conference it does not know yet when the account allows it, and
-asks for a confirming poll of that conference within the budget (`confirm`, at most
-once per CONFWATCH_CALLBACK_CONFIRM_SECONDS per conference).
+`process_waiting` applies an account's waiting events oldest first: the receiver queues
+one task per account at most, however many events arrive. `process` claims one event
+with a conditional UPDATE and turns it into a partial observation through
+`observations.record` (a `conference` event carries the state and the conference's
+`tag`; a `conference-member` event the member, and the conference's active members only
+where it says so). The order rule is observations': an observation older than the newest
+successful one of the conference changes nothing, and a completed conference never goes
+back to created or active (such an event is logged "out of order").
+
+An event never polls: it marks its conference due (`mark_due`), and the normal budgeted
+rounds read it. A conference never observed or created is read within the rounds'
+background share (polling.choose), so events cannot delay anyone's scheduled polls.
+
+An event about an untracked id (conference or member event) registers it while the
+account's hourly cap allows (CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR). Past the cap, or
+with registering off, the event is kept (`awaiting_tracking`) and applied once the id is
+tracked (tracking.track_conferences); refusals past the cap are counted on the account's
+CallbackSettings (the account page in the admin, /health/).
 """
 
 import logging
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 
-import redis
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import DatabaseError, transaction
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
-from conferences import catapult, observations, polling, tracking
-from conferences.callbacks import (
-    CONFERENCE_EVENT,
-    MEMBER_EVENT,
-    STATES,
-    redis_client,
-)
-from conferences.models import CallbackEvent, CallbackSettings, Conference
+from conferences import callbacks, catapult, observations, tracking
+from conferences.callbacks import CONFERENCE_EVENT, MEMBER_EVENT, STATES
+from conferences.models import CallbackEvent, CallbackSettings, Conference, ConferenceState
 
 logger = logging.getLogger(__name__)
+
+# A task processes an account's events for at most TIME_BOX seconds (and BATCH events),
+# then leaves the rest to the account's next task, which starts REST seconds later: a
+# backlog holds a worker process a fifth of the time at most, and a polling round never
+# waits long for it (measured by `make bench-flood`).
+TIME_BOX = 0.25
+REST = 1.0
+BATCH = 200
+# Longest tag kept (characters); a longer one is cut.
+MAX_TAG = 1000
 
 
 @dataclass
@@ -35,6 +53,99 @@ class Processed:
     conference_pk: int | None = None
     events: int = 0
     message: str = ""
+    awaiting_tracking: bool = False
+
+
+def process_waiting(account_pk):
+    """Process the account's waiting events, oldest first, for at most TIME_BOX seconds
+    (and BATCH events); the rest go to one more task. Events about untracked ids that
+    cannot be registered are kept in one statement first. One event that fails does not
+    stop the others (it stays waiting); a database error is raised after the batch, so
+    that the task is retried."""
+    callbacks.processing_started(account_pk)
+    results = [Processed(message=message) for message in keep_unregistrable(account_pk)]
+    waiting = CallbackEvent.objects.filter(account_id=account_pk, processed_at__isnull=True)
+    pks = list(waiting.order_by("received_at", "id").values_list("pk", flat=True)[:BATCH])
+    stop_at = time.monotonic() + TIME_BOX
+    done, database_error = 0, None
+    for pk in pks:
+        if done and time.monotonic() > stop_at:
+            break
+        done += 1
+        try:
+            results.append(process(pk))
+        except DatabaseError as error:
+            database_error = error
+        except Exception:
+            logger.exception("callback event %s not processed", pk)
+    if done < len(pks) or len(pks) == BATCH:
+        callbacks.queue_processing(pks[-1], account_pk=account_pk, countdown=REST)
+    if database_error is not None:
+        raise database_error
+    return results
+
+
+def keep_unregistrable(account_pk):
+    """While the account may register no more conferences (registering is off, or its
+    hourly cap is used up), keep its waiting events about untracked ids in one statement
+    (a refusal by the cap is counted): a flood of new ids costs a few statements per
+    task, not a transaction per event. Returns the message of each event kept."""
+    open_window(account_pk, now=timezone.now())
+    found = CallbackSettings.objects.filter(account_id=account_pk).first()
+    if found is None:
+        return []
+    refusal = registration_refusal(found)
+    if not refusal:
+        return []
+    tracked = Conference.objects.filter(
+        account_id=OuterRef("account_id"), conference_id=OuterRef("conference_id")
+    )
+    untracked = CallbackEvent.objects.filter(
+        account_id=account_pk,
+        processed_at__isnull=True,
+        event_type__in=(CONFERENCE_EVENT, MEMBER_EVENT),
+    ).filter(~Exists(tracked))
+    message = kept_because(refusal)
+    with transaction.atomic():
+        newest = untracked.aggregate(newest=Max("received_at"))["newest"]
+        kept = untracked.update(processed_at=timezone.now(), awaiting_tracking=True, result=message)
+        rows = CallbackSettings.objects.filter(account_id=account_pk)
+        if kept and found.register_unknown:
+            rows.update(
+                autotrack_refused=F("autotrack_refused") + kept,
+                autotrack_refused_total=F("autotrack_refused_total") + kept,
+            )
+        if kept:
+            rows.filter(Q(last_event_at__isnull=True) | Q(last_event_at__lt=newest)).update(
+                last_event_at=newest
+            )
+    return [message] * kept
+
+
+def open_window(account_pk, *, now):
+    """Start a new hour of registrations on the account when its last one is over."""
+    CallbackSettings.objects.filter(account_id=account_pk).filter(
+        Q(autotrack_window_start__isnull=True)
+        | Q(autotrack_window_start__lte=now - timedelta(hours=1))
+    ).update(autotrack_window_start=now, autotrack_registered=0, autotrack_refused=0)
+
+
+def registration_refusal(callback_settings):
+    """Why the account may register no conference in its current hour, or ""."""
+    if not callback_settings.register_unknown:
+        return "registering is off"
+    cap = settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR
+    if callback_settings.autotrack_registered >= cap:
+        return over_the_cap(cap)
+    return ""
+
+
+def over_the_cap(cap):
+    return f"over the cap of {cap} conferences registered by callbacks per hour"
+
+
+def kept_because(refusal):
+    return f"untracked conference; kept until it is tracked ({refusal})"
 
 
 def process(event_pk):
@@ -55,7 +166,9 @@ def process(event_pk):
                 return Processed(message="already processed")
             event = CallbackEvent.objects.select_related("account").get(pk=event_pk)
             result = apply_event(event)
-            CallbackEvent.objects.filter(pk=event_pk).update(result=result.message[:500])
+            CallbackEvent.objects.filter(pk=event_pk).update(
+                result=result.message[:500], awaiting_tracking=result.awaiting_tracking
+            )
     except Exception as error:
         # Rolled back, so still waiting: a retry of the task (or a copy of the event) may
         # try once more.
@@ -71,10 +184,10 @@ def apply_event(event):
     conference = Conference.objects.filter(
         account=account, conference_id=event.conference_id
     ).first()
-    if conference is None and event.event_type == CONFERENCE_EVENT:
-        if not register_unknown(account):
-            return Processed(message="untracked conference; registering is off")
-        tracking.track_conferences(account=account, conference_ids=[event.conference_id])
+    if conference is None and event.event_type in (CONFERENCE_EVENT, MEMBER_EVENT):
+        refused = register(account, event.conference_id)
+        if refused:
+            return Processed(message=kept_because(refused), awaiting_tracking=True)
         conference = Conference.objects.get(account=account, conference_id=event.conference_id)
         logger.info("callback registered conference %s on %s", event.conference_id, account)
     if conference is None:
@@ -83,27 +196,57 @@ def apply_event(event):
     if observation is None:
         return Processed(conference.pk, message=f"{event.event_type} noted")
     (outcome,) = observations.record([observation])
-    message = "applied" if outcome.applied else f"not applied: {outcome.ignored_because}"
-    return Processed(conference.pk, events=len(outcome.events), message=message)
+    if outcome.ignored_because == observations.OUT_OF_ORDER:
+        return Processed(conference.pk, message=f"out of order: {outcome.ignored_because}")
+    if not outcome.applied:
+        return Processed(conference.pk, message=f"not applied: {outcome.ignored_because}")
+    mark_due(conference.pk)
+    return Processed(conference.pk, events=len(outcome.events), message="applied")
 
 
-def register_unknown(account):
-    return (
-        CallbackSettings.objects.filter(account=account)
-        .values_list("register_unknown", flat=True)
-        .first()
-        is not False
-    )
+def register(account, conference_id):
+    """Track the id, within the account's hourly cap: "" when it is tracked, else why
+    not (a refusal past the cap is counted)."""
+    rows = CallbackSettings.objects.filter(account=account)
+    if rows.values_list("register_unknown", flat=True).first() is False:
+        return "registering is off"
+    cap = settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR
+    open_window(account.pk, now=timezone.now())
+    if not rows.filter(autotrack_registered__lt=cap).update(
+        autotrack_registered=F("autotrack_registered") + 1
+    ):
+        rows.update(
+            autotrack_refused=F("autotrack_refused") + 1,
+            autotrack_refused_total=F("autotrack_refused_total") + 1,
+        )
+        return over_the_cap(cap)
+    tracking.track_conferences(account=account, conference_ids=[conference_id])
+    return ""
+
+
+def mark_due(conference_pk):
+    """Have the budgeted rounds read the conference soon (the confirming read): due now,
+    unless it is due sooner already, completed, or was read less than
+    CONFWATCH_CALLBACK_CONFIRM_SECONDS ago (its next scheduled read confirms it then).
+    Many events make one read."""
+    now = timezone.now()
+    recently = now - timedelta(seconds=settings.CONFWATCH_CALLBACK_CONFIRM_SECONDS)
+    Conference.objects.filter(pk=conference_pk, next_poll_at__gt=now).exclude(
+        state=ConferenceState.COMPLETED
+    ).exclude(last_polled_at__gt=recently).update(next_poll_at=now)
 
 
 def observation_for(event, conference_pk):
     """The partial observation an event makes, or None (playback and speak events)."""
     payload = event.payload
     at = event_time(payload.get("time"), received_at=event.received_at)
+    seen = {}
+    tag = text(payload, "tag")
+    if tag is not None:
+        seen["catapult_tag"] = tag[:MAX_TAG]
     if event.event_type == CONFERENCE_EVENT:
-        seen = {}
-        status = str(payload.get("status") or "").lower()
-        if status in STATES:
+        status = state(payload, "status")
+        if status is not None:
             seen["state"] = status
         for key, name in (("createdTime", "created_time"), ("completedTime", "completed_time")):
             parsed = timestamp(payload.get(key))
@@ -116,7 +259,6 @@ def observation_for(event, conference_pk):
         member = member_from(payload)
         if member is None:
             return None
-        seen = {}
         active = integer(payload.get("activeMembers"))
         if active is not None:
             seen["active_members"] = active
@@ -127,22 +269,39 @@ def observation_for(event, conference_pk):
 
 
 def member_from(payload):
-    member_id = str(payload.get("memberId") or "")
-    if not member_id or len(member_id) > 100:
+    member_id = text(payload, "memberId")
+    if member_id is None or len(member_id) > 100:
         return None
     values = {
-        "state": str(payload.get("state") or "").lower() or None,
+        "state": state(payload, "state"),
         "hold": boolean(payload.get("hold")),
         "mute": boolean(payload.get("mute")),
-        "call_id": (str(payload.get("callId") or "") or None),
+        "call_id": text(payload, "callId"),
     }
-    if values["state"] not in (*STATES, None):
-        values["state"] = None
     if values["call_id"] is not None and len(values["call_id"]) > 200:
         values["call_id"] = None
     unknown = {name for name, value in values.items() if value is None}
     unknown |= {"added_time", "removed_time", "join_tone", "leaving_tone", "call_url"}
     return catapult.Member(id=member_id, **values, unknown=frozenset(unknown))
+
+
+def text(payload, key):
+    """The text value of `key` in the payload, or None (missing, blank or not text). The
+    one place a callback's text is read: cleaning it (control characters, lengths) for
+    the pages belongs here, as the API reader's does (conferences/catapult_answers.py)."""
+    value = payload.get(key)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value
+
+
+def state(payload, key):
+    """A conference's or member's state, in any case; None when missing or unknown."""
+    value = text(payload, key)
+    value = value.strip().lower() if value is not None else None
+    return value if value in STATES else None
 
 
 def event_time(value, *, received_at):
@@ -176,31 +335,3 @@ def integer(value):
     if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 7:
         return int(value.strip())
     return None
-
-
-def confirm(conference_pk):
-    """Poll the conference now, within its account's budget, unless a confirming poll of
-    it started less than CONFWATCH_CALLBACK_CONFIRM_SECONDS ago: then one more poll is
-    queued for when that time is over (one, however many events come meanwhile), so the
-    last event of a burst is confirmed too. Returns the round's summary, or None."""
-    seconds = settings.CONFWATCH_CALLBACK_CONFIRM_SECONDS
-    milliseconds = int(seconds * 1000)
-    if milliseconds:
-        try:
-            client = redis_client()
-            if not client.set(f"confwatch:confirm:{conference_pk}", "1", nx=True, px=milliseconds):
-                trailing = f"confwatch:confirm-later:{conference_pk}"
-                if client.set(trailing, "1", nx=True, px=milliseconds):
-                    queue_confirmation(conference_pk, countdown=seconds)
-                return None
-        except redis.RedisError as error:
-            logger.warning("confirm debounce unavailable: %s", type(error).__name__)
-    return polling.poll_round(force=True, conference_pks=[conference_pk])
-
-
-def queue_confirmation(conference_pk, *, countdown):
-    from conferences import tasks
-
-    tasks.confirm_callback.apply_async(
-        (conference_pk,), countdown=countdown, expires=countdown + 60
-    )

@@ -3,9 +3,11 @@
 Receiving (`receive`, from the view) is kept fast whatever the database is doing: find
 the account by the secret in the URL (its SHA-256, then a constant-time compare), check
 the optional Basic credentials, cap the body, parse it (POST: JSON; GET: query
-parameters, every value a string), throttle floods per account, record the raw event
-once (a dedupe key over its contents: the same event again, or via the fallbackUrl, is
-the same row) and queue its processing. No HTTP, no observation work.
+parameters, every value a string; `eventType` in any case), throttle floods per account,
+record the raw event once (a dedupe key over its contents: the same event again, or via
+the fallbackUrl, is the same row) and queue the processing of the account's waiting
+events (one queued task per account at most). No HTTP, no observation work; the body is
+read and Redis asked outside any transaction.
 
 Processing, in a worker, is conferences/callback_processing.py.
 
@@ -21,7 +23,9 @@ import json
 import logging
 import re
 import secrets as random_secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
 import redis
@@ -113,54 +117,53 @@ STATEMENT_TIMEOUT_MS = 2000
 
 
 def receive(*, secret, method, body_stream, content_length, query, authorization):
-    """Check, record and queue one callback request; return what to answer."""
+    """Check, record and queue one callback request; return what to answer. The body is
+    read and Redis asked before any transaction opens; the database work is two short
+    transactions (find the account, record the event) under a statement timeout."""
     try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
-            receipt = check_and_record(
-                secret=secret,
-                method=method,
-                body_stream=body_stream,
-                content_length=content_length,
-                query=query,
-                authorization=authorization,
+        raw = read_body(method, body_stream, content_length)
+        with timed_transaction():
+            callback_settings = settings_for_secret(secret)
+            check_credentials(callback_settings, authorization)
+        account_pk = callback_settings.account_id
+        payload = parse_payload(method, raw, query)
+        event_type = str(payload.get("eventType") or "").strip().lower()
+        if event_type not in KNOWN_EVENTS:
+            logger.warning(
+                "callback for account %s: unknown event type %r acknowledged, not processed",
+                account_pk,
+                event_type[:50],
+            )
+            return Receipt(200, "unknown event type; acknowledged")
+        conference_id = str(payload.get("conferenceId") or "")
+        if not tracking.CONFERENCE_ID_PATTERN.fullmatch(conference_id):
+            raise Refused(400, "conferenceId is missing or not a conference id")
+        if not admit(account_pk):
+            raise Refused(429, "too many callback events; slow down")
+        with timed_transaction():
+            event_pk, fresh = record_event(
+                account_pk=account_pk,
+                payload=payload,
+                event_type=event_type,
+                conference_id=conference_id,
             )
     except Refused as refused:
         return Receipt(refused.status, refused.message)
     except DatabaseError as error:
         logger.error("callback not recorded, the database is busy: %s", type(error).__name__)
         return Receipt(503, "busy; try again")
-    if receipt.event_pk is not None:
-        queue_processing(receipt.event_pk)
-    return receipt
-
-
-def check_and_record(*, secret, method, body_stream, content_length, query, authorization):
-    callback_settings = settings_for_secret(secret)
-    check_credentials(callback_settings, authorization)
-    payload = read_payload(method, body_stream, content_length, query)
-    account_pk = callback_settings.account_id
-    event_type = str(payload.get("eventType") or "")
-    if event_type not in KNOWN_EVENTS:
-        logger.warning(
-            "callback for account %s: unknown event type %r acknowledged, not processed",
-            account_pk,
-            event_type[:50],
-        )
-        return Receipt(200, "unknown event type; acknowledged")
-    conference_id = str(payload.get("conferenceId") or "")
-    if not tracking.CONFERENCE_ID_PATTERN.fullmatch(conference_id):
-        raise Refused(400, "conferenceId is missing or not a conference id")
-    if not admit(account_pk):
-        raise Refused(429, "too many callback events; slow down")
-    event_pk, fresh = record_event(
-        account_pk=account_pk,
-        payload=payload,
-        event_type=event_type,
-        conference_id=conference_id,
-    )
+    if event_pk is not None:
+        queue_processing(event_pk, account_pk=account_pk)
     return Receipt(200, "recorded" if fresh else "already recorded", event_pk)
+
+
+@contextmanager
+def timed_transaction():
+    """A transaction whose statements give up after STATEMENT_TIMEOUT_MS."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
+        yield
 
 
 def settings_for_secret(secret):
@@ -189,13 +192,10 @@ def check_credentials(callback_settings, authorization):
         raise Refused(401, "credentials required")
 
 
-def read_payload(method, body_stream, content_length, query):
-    """POST: a JSON object (at most CONFWATCH_CALLBACK_MAX_BYTES); GET: the query."""
+def read_body(method, body_stream, content_length):
+    """POST: the body's bytes (at most CONFWATCH_CALLBACK_MAX_BYTES); GET: None."""
     if method == "GET":
-        payload = {key: query.get(key) for key in list(query.keys())[:MAX_FIELDS]}
-        if not payload:
-            raise Refused(400, "no event in the query")
-        return payload
+        return None
     cap = settings.CONFWATCH_CALLBACK_MAX_BYTES
     try:
         declared = int(content_length or 0)
@@ -206,6 +206,16 @@ def read_payload(method, body_stream, content_length, query):
     raw = body_stream.read(cap + 1)
     if len(raw) > cap:
         raise Refused(413, f"body larger than {cap} bytes")
+    return raw
+
+
+def parse_payload(method, raw, query):
+    """POST: a JSON object; GET: the query parameters (every value a string)."""
+    if method == "GET":
+        payload = {key: query.get(key) for key in list(query.keys())[:MAX_FIELDS]}
+        if not payload:
+            raise Refused(400, "no event in the query")
+        return payload
     try:
         payload = json.loads(raw)
     except (ValueError, RecursionError):
@@ -270,7 +280,7 @@ def record_event(*, account_pk, payload, event_type, conference_id):
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (account_id, dedupe_key, event_type, conference_id, payload, "
-            "received_at, result) VALUES (%s, %s, %s, %s, %s, %s, '') "
+            "received_at, result, awaiting_tracking) VALUES (%s, %s, %s, %s, %s, %s, '', false) "
             "ON CONFLICT (account_id, dedupe_key) DO NOTHING RETURNING id",
             [account_pk, key, event_type, conference_id, json.dumps(payload), timezone.now()],
         )
@@ -283,13 +293,34 @@ def record_event(*, account_pk, payload, event_type, conference_id):
     return waiting.first(), False
 
 
-def queue_processing(event_pk):
+# While this key exists, a task processing the account's waiting events is queued (and
+# not started): more events of the account need no other task. It lapses after this long
+# (seconds), should that task be lost.
+QUEUED_KEY = "confwatch:callbacks-queued:{account_pk}"
+QUEUED_KEY_SECONDS = 300
+
+
+def queue_processing(event_pk, *, account_pk, countdown=0):
+    """Have the account's waiting events processed (in `countdown` seconds): one queued
+    task per account at most, however many events arrive (the task processes the
+    waiting events, in order)."""
     from conferences import tasks
 
     try:
-        tasks.process_callback.delay(event_pk)
+        key = QUEUED_KEY.format(account_pk=account_pk)
+        if not redis_client().set(key, event_pk, nx=True, ex=QUEUED_KEY_SECONDS):
+            return
+        tasks.process_callbacks.apply_async((account_pk,), countdown=countdown or None)
     except Exception as error:  # noqa: BLE001 - the event is stored; a later copy requeues it
         logger.error("callback event %s not queued: %s", event_pk, type(error).__name__)
+
+
+def processing_started(account_pk):
+    """The account's queued task starts: events from now on queue another one."""
+    try:
+        redis_client().delete(QUEUED_KEY.format(account_pk=account_pk))
+    except redis.RedisError as error:
+        logger.warning("callback queue key not cleared: %s", type(error).__name__)
 
 
 def last_event_at(account):
@@ -297,4 +328,21 @@ def last_event_at(account):
         CallbackSettings.objects.filter(account=account)
         .values_list("last_event_at", flat=True)
         .first()
+    )
+
+
+def registrations(account):
+    """What the account page says of the conferences callbacks registered: this hour's
+    count against the cap, and the events refused past it."""
+    found = CallbackSettings.objects.filter(account=account).first()
+    cap = settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR
+    window = found and found.autotrack_window_start
+    if not window or window <= timezone.now() - timedelta(hours=1):
+        registered = refused = 0
+    else:
+        registered, refused = found.autotrack_registered, found.autotrack_refused
+    total = found.autotrack_refused_total if found else 0
+    return (
+        f"{registered} of at most {cap} this hour; {refused} events about untracked "
+        f"conferences refused this hour ({total} in all), kept until they are tracked"
     )

@@ -9,11 +9,18 @@ from datetime import timedelta
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Sum
 from django.utils import timezone
 
 from conferences import outages
-from conferences.models import Account, Conference, ConferenceState, Delivery, DeliveryStatus
+from conferences.models import (
+    Account,
+    CallbackSettings,
+    Conference,
+    ConferenceState,
+    Delivery,
+    DeliveryStatus,
+)
 
 # Seconds to wait for the broker before calling it down.
 BROKER_TIMEOUT = 2.0
@@ -123,6 +130,13 @@ def misconfigured_accounts():
     return sum(1 for account in accounts if account.settings_problems())
 
 
+def callback_registrations_refused(now):
+    """Callback events about untracked ids refused registration (over an account's
+    hourly cap) in the accounts' current hour windows."""
+    recent = CallbackSettings.objects.filter(autotrack_window_start__gt=now - timedelta(hours=1))
+    return recent.aggregate(refused=Sum("autotrack_refused"))["refused"] or 0
+
+
 def report():
     """(healthy, report): healthy when the database and the broker answer; polling late,
     old unsent alerts or a misconfigured account make the status "degraded" without
@@ -141,6 +155,7 @@ def report():
         data.update(alerts(now))
         data["misconfigured_accounts"] = misconfigured_accounts()
         alert_age = data["oldest_unsent_alert_seconds"]
+        data["callback_registrations_refused_this_hour"] = callback_registrations_refused(now)
         late_alerts = alert_age is not None and alert_age > settings.CONFWATCH_HEALTH_ALERT_AGE
         if data["polling"]["overdue_conferences"] or late_alerts or data["misconfigured_accounts"]:
             status = "degraded"

@@ -732,6 +732,13 @@ class CallbackSettings(models.Model):
         default=True, help_text="A conference event about an untracked id starts tracking it."
     )
     last_event_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Conferences registered by events in the current hour (the window began at
+    # autotrack_window_start), at most CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR; events about
+    # untracked ids past it are kept, not registered, and counted here and in all.
+    autotrack_window_start = models.DateTimeField(null=True, blank=True, editable=False)
+    autotrack_registered = models.IntegerField(default=0, editable=False)
+    autotrack_refused = models.IntegerField(default=0, editable=False)
+    autotrack_refused_total = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name_plural = "callback settings"
@@ -752,6 +759,9 @@ class CallbackEvent(models.Model):
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
     result = models.TextField(blank=True)
+    # About a conference that was not tracked (registering was off or over its cap): kept,
+    # and applied once the conference is tracked (tracking.track_conferences).
+    awaiting_tracking = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -762,6 +772,18 @@ class CallbackEvent(models.Model):
         indexes = [
             # The admin and the account page: an account's latest events.
             models.Index(fields=["account", "-received_at"], name="callback_by_account_idx"),
+            # callback_processing.process_waiting: an account's events waiting, oldest first.
+            models.Index(
+                fields=["account", "received_at", "id"],
+                condition=models.Q(processed_at__isnull=True),
+                name="callback_waiting_idx",
+            ),
+            # tracking.track_conferences: the kept events of the conferences just tracked.
+            models.Index(
+                fields=["account", "conference_id"],
+                condition=models.Q(awaiting_tracking=True),
+                name="callback_untracked_idx",
+            ),
         ]
 
     def __str__(self):

@@ -7,7 +7,9 @@ a batch of observations in one short transaction under the conferences' row lock
 returns what each one changed, for alerts and the timeline.
 
 The rules, whoever observed:
-- An observation older than the newest one already applied changes nothing.
+- An observation older than the newest one already applied changes nothing (a poll's
+  also when it is older than the newest poll, failed or not; a callback's only then).
+- A completed conference never goes back: a later `created` or `active` changes nothing.
 - A round's observation is written only while that round still holds its claim on the
   conference (its claim token): a round that lost its claim cannot overwrite anything.
 - History is stored on change: a run of identical (state, active members, hold, mute)
@@ -55,6 +57,7 @@ from conferences.models import (
     Account,
     Conference,
     ConferenceMembersRead,
+    ConferenceState,
     Event,
     EventKind,
     HistoryEntry,
@@ -420,14 +423,21 @@ def why_ignored(row, observation, tokens):
     if observation.only_members:
         return ""  # each member is checked against what is stored of it
     observed, polled = row.last_observed_at, row.last_polled_at
-    if (observed is not None and observation.observed_at < observed) or (
-        polled is not None and observation.observed_at < polled
-    ):
+    if observed is not None and observation.observed_at < observed:
         return OLDER
+    # A poll is also ordered after the newest poll, failed or not (the poll bookkeeping);
+    # a callback only after the newest successful observation.
+    if observation.source == "poll" and polled is not None and observation.observed_at < polled:
+        return OLDER
+    # A completed conference never goes back (a late `created` or `active` callback).
+    if row.state == ConferenceState.COMPLETED and observation.seen.get("state") in GOING_BACK:
+        return OUT_OF_ORDER
     return ""
 
 
 OLDER = "older than what is stored"
+OUT_OF_ORDER = "the conference has completed; it does not go back"
+GOING_BACK = (ConferenceState.CREATED, ConferenceState.ACTIVE)
 RUN_REFRESH_AFTER = timedelta(seconds=RUN_REFRESH)
 
 

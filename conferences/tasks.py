@@ -50,22 +50,11 @@ def prune_old_records():
     retry_backoff=True,
     retry_jitter=False,
 )
-def process_callback(event_pk):
-    """Apply one received callback event, then confirm it with a poll of its conference
-    (within the budget); alerts go out at once when it recorded events."""
-    processed = callback_processing.process(event_pk)
-    summary = None
-    if processed.conference_pk is not None:
-        summary = callback_processing.confirm(processed.conference_pk)
-    if processed.events or (summary and summary.events):
+def process_callbacks(account_pk):
+    """Apply the account's waiting callback events, oldest first (queued at most once per
+    account, however many arrive); they never poll, they mark their conference due for
+    the budgeted rounds. Alerts go out at once when they recorded events."""
+    processed = callback_processing.process_waiting(account_pk)
+    if any(result.events for result in processed):
         send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
-    return processed.message
-
-
-@shared_task(ignore_result=True)
-def confirm_callback(conference_pk):
-    """The confirming poll of the last callbacks of a burst (callback_processing.confirm)."""
-    summary = polling.poll_round(force=True, conference_pks=[conference_pk])
-    if summary.events:
-        send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
-    return summary.line()
+    return f"{len(processed)} callback events processed"

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from conferences.models import Account, Conference
+from conferences.models import Account, CallbackEvent, Conference
 
 MAX_IDS_PER_REQUEST = 200
 MAX_ID_ERRORS_SHOWN = 10
@@ -104,7 +104,26 @@ def track_conferences(*, account, conference_ids, label="", tags=()):
             ],
             ignore_conflicts=True,
         )
+        if added:
+            release_kept_callbacks(account, added)
     return added, [cid for cid in conference_ids if cid in existing]
+
+
+def release_kept_callbacks(account, conference_ids):
+    """Callback events kept about these ids while they were not tracked wait again, and
+    are processed once the tracking commits (conferences/callback_processing.py)."""
+    from conferences import callbacks
+
+    kept = CallbackEvent.objects.filter(
+        account=account, conference_id__in=conference_ids, awaiting_tracking=True
+    )
+    first = kept.order_by("pk").values_list("pk", flat=True).first()
+    if first is None:
+        return
+    kept.update(processed_at=None, awaiting_tracking=False, result="waiting: tracked now")
+    transaction.on_commit(
+        lambda: callbacks.queue_processing(first, account_pk=account.pk), robust=True
+    )
 
 
 class NotTracked(LookupError):

@@ -319,9 +319,15 @@ CONFWATCH_CALLBACK_MAX_BYTES = env_number(
 )
 # Callback events accepted per account and second; more is answered 429.
 CONFWATCH_CALLBACK_RATE = env_number("CONFWATCH_CALLBACK_RATE", 50, kind=int, minimum=1)
-# A callback about a conference triggers a confirming poll at most this often (seconds).
+# A callback about a conference makes it due (for the budgeted rounds' confirming read)
+# at most this often (seconds).
 CONFWATCH_CALLBACK_CONFIRM_SECONDS = env_number(
     "CONFWATCH_CALLBACK_CONFIRM_SECONDS", 1.0, minimum=0
+)
+# Conferences that callback events may register per account and hour; events about
+# further unknown ids are kept (applied if the id is tracked later) and counted.
+CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR = env_number(
+    "CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR", 100, kind=int, minimum=0
 )
 
 LOGGING = {

@@ -13,6 +13,8 @@ from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
 
+REAL_QUEUE_PROCESSING = callbacks.queue_processing
+
 
 @pytest.fixture
 def acme(db):
@@ -23,7 +25,7 @@ def acme(db):
 def no_queue(monkeypatch):
     """The receiver queues each event for a worker; here the tests process them."""
     queued = []
-    monkeypatch.setattr(callbacks, "queue_processing", queued.append)
+    monkeypatch.setattr(callbacks, "queue_processing", lambda pk, **_: queued.append(pk))
     return queued
 
 
@@ -331,7 +333,6 @@ def test_an_event_whose_processing_failed_can_be_processed_again(
         callback_processing.process(no_queue[0])
     assert CallbackEvent.objects.get().result == "failed: RuntimeError"
     monkeypatch.undo()
-    monkeypatch.setattr(callbacks, "queue_processing", no_queue.append)
     assert callback_processing.process(no_queue[0]).message == "applied"
 
 
@@ -350,5 +351,283 @@ def test_an_event_interrupted_while_applied_is_left_waiting_not_marked_processed
 
     assert CallbackEvent.objects.get().processed_at is None
     monkeypatch.undo()
-    monkeypatch.setattr(callbacks, "queue_processing", no_queue.append)
     assert callback_processing.process(no_queue[0]).message == "applied"
+
+
+# --------------------------------------------------------------------------- blast radius
+
+
+def conference_event(conference_id, status="created", **overrides):
+    payload = {"eventType": "conference", "conferenceId": conference_id, "status": status}
+    payload.update(overrides)
+    return payload
+
+
+def process_all(account):
+    """What the account's queued task would do: its waiting events, oldest first."""
+    return [result.message for result in callback_processing.process_waiting(account.pk)]
+
+
+def test_events_about_new_ids_past_the_hourly_cap_are_kept_and_counted_not_tracked(
+    acme, client, settings
+):
+    settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR = 2
+    known = make_conference(acme, "conf-known")
+    statuses = [
+        post(client, url_of(acme), conference_event(f"conf-new-{i}")).status_code for i in range(5)
+    ]
+    statuses.append(post(client, url_of(acme), member_event("conf-known")).status_code)
+
+    messages = process_all(acme)
+
+    assert statuses == [200] * 6
+    assert Conference.objects.filter(conference_id__startswith="conf-new").count() == 2
+    assert sum("over the cap of 2" in message for message in messages) == 3
+    assert CallbackEvent.objects.filter(awaiting_tracking=True).count() == 3
+    assert Member.objects.filter(conference=known).count() == 1  # a known one: applied
+    stored = CallbackSettings.objects.get(account=acme)
+    assert (stored.autotrack_registered, stored.autotrack_refused) == (2, 3)
+    assert "2 of at most 2 this hour; 3 events" in callbacks.registrations(acme)
+
+
+def test_health_counts_the_registrations_refused_this_hour(acme, client, settings):
+    settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR = 0
+    post(client, url_of(acme), conference_event("conf-a"))
+    post(client, url_of(acme), member_event("conf-b"))
+    process_all(acme)
+
+    assert client.get("/health/").json()["callback_registrations_refused_this_hour"] == 2
+
+
+def test_the_account_admin_says_how_many_registrations_were_refused(
+    client, acme, django_user_model, settings
+):
+    from conferences import roles
+
+    settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR = 1
+    for conference_id in ("conf-a", "conf-b", "conf-c"):
+        post(client, url_of(acme), conference_event(conference_id))
+    process_all(acme)
+    viewer = django_user_model.objects.create_user("looker", password="x", is_staff=True)
+    viewer.groups.add(roles.ensure_groups()[roles.VIEWER])
+    client.force_login(viewer)
+
+    page = client.get(f"/admin/conferences/account/{acme.pk}/change/").content.decode()
+    assert "Conferences registered by callbacks" in page
+    assert "1 of at most 1 this hour; 2 events about untracked conferences refused" in page
+
+
+def test_a_late_created_after_completion_changes_nothing_and_is_logged_out_of_order(acme, client):
+    conference = make_conference(acme, "conf-done")
+    post(client, url_of(acme), conference_event("conf-done", "active", time="2026-01-01T10:00:00Z"))
+    post(
+        client,
+        url_of(acme),
+        conference_event("conf-done", "completed", time="2026-01-01T10:05:00Z"),
+    )
+    process_all(acme)
+    events_before = Event.objects.filter(conference=conference).count()
+
+    late = conference_event("conf-done", "created", time="2026-01-01T10:06:00Z")
+    post(client, url_of(acme), late)
+    again = conference_event("conf-done", "ACTIVE", time="2026-01-01T10:07:00Z")
+    post(client, url_of(acme), again)
+    messages = process_all(acme)
+
+    assert all(message.startswith("out of order") for message in messages)
+    assert len(messages) == 2
+    assert reload(conference).state == "completed"
+    assert Event.objects.filter(conference=conference).count() == events_before
+    logged = CallbackEvent.objects.filter(conference_id="conf-done").order_by("-id")[0]
+    assert logged.result.startswith("out of order")
+
+
+def test_a_member_leave_is_applied_while_polls_of_the_conference_fail(acme, client):
+    from datetime import timedelta
+
+    from conferences import catapult, observations
+
+    conference = make_conference(acme, "conf-m")
+    joined = timezone_at("2026-01-01T10:00:00Z")
+    observations.record(
+        [
+            observations.Observation(
+                conference.pk, joined, seen={"state": "active", "active_members": 2}
+            )
+        ]
+    )
+    # The API errors from then on: each failed poll moves last_polled_at, not what is known.
+    failure = catapult.TransientError("HTTP 500")
+    for seconds in (10, 20, 30):
+        observations.record(
+            [
+                observations.Observation.of_failure(
+                    conference.pk, failure, observed_at=joined + timedelta(seconds=seconds)
+                )
+            ]
+        )
+    leave = member_event("conf-m", state="completed", activeMembers=1, time="2026-01-01T10:00:15Z")
+    post(client, url_of(acme), leave)
+
+    assert process_all(acme) == ["applied"]
+    conference = reload(conference)
+    assert conference.active_members == 1
+    # The callback says nothing of polling: the failures stand.
+    assert (conference.poll_status, conference.consecutive_failures) == ("unreachable", 3)
+    assert Member.objects.get(conference=conference).state == "completed"
+
+
+def timezone_at(text):
+    from conferences import catapult
+
+    return catapult.parse_timestamp(text)
+
+
+def test_a_member_event_kept_while_untracked_is_applied_when_the_id_is_tracked(
+    acme, client, django_capture_on_commit_callbacks, no_queue
+):
+    from conferences import tracking
+
+    callbacks.set_up(acme)
+    CallbackSettings.objects.filter(account=acme).update(register_unknown=False)
+    event = member_event("conf-later")
+    post(client, url_of(acme), event)
+    assert process_all(acme) == [
+        "untracked conference; kept until it is tracked (registering is off)"
+    ]
+    # Replayed while still untracked: already recorded, kept.
+    assert post(client, url_of(acme), event).content.decode().find("already recorded") >= 0
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tracking.track_conferences(account=acme, conference_ids=["conf-later"])
+    assert len(no_queue) == 2  # tracking it queued the kept event
+    assert process_all(acme) == ["applied"]
+
+    conference = Conference.objects.get(conference_id="conf-later")
+    assert Member.objects.filter(conference=conference).count() == 1
+    assert Event.objects.filter(conference=conference, kind="member_joined").count() == 1
+
+
+def test_a_member_event_replayed_after_its_conference_is_tracked_is_applied(acme, client):
+    from conferences import tracking
+
+    callbacks.set_up(acme)
+    CallbackSettings.objects.filter(account=acme).update(register_unknown=False)
+    event = member_event("conf-replay")
+    post(client, url_of(acme), event)
+    process_all(acme)
+    # Tracked by hand (the kept event waits again), then Catapult sends it again.
+    tracking.track_conferences(account=acme, conference_ids=["conf-replay"])
+    replay = post(client, url_of(acme), event)
+
+    assert replay.status_code == 200
+    assert process_all(acme) == ["applied"]
+    conference = Conference.objects.get(conference_id="conf-replay")
+    assert Member.objects.filter(conference=conference).count() == 1
+
+
+def test_a_member_event_for_an_unknown_id_registers_it_within_the_cap(acme, client):
+    post(client, url_of(acme), member_event("conf-by-member"))
+
+    assert process_all(acme) == ["applied"]
+    conference = Conference.objects.get(conference_id="conf-by-member")
+    assert reload(conference).active_members == 1
+
+
+@pytest.mark.parametrize("event_type", ["CONFERENCE", "Conference", "conference"])
+def test_the_event_type_is_read_in_any_case(acme, client, event_type):
+    response = post(client, url_of(acme), conference_event("conf-case", eventType=event_type))
+
+    assert response.status_code == 200
+    assert process_all(acme) == ["applied"]
+    assert Conference.objects.get(conference_id="conf-case").state == "created"
+    assert CallbackEvent.objects.get().event_type == "conference"
+
+
+def test_the_tag_of_a_callback_is_stored_on_the_conference(acme, client):
+    conference = make_conference(acme, "conf-tag")
+    post(client, url_of(acme), conference_event("conf-tag", "active", tag="billing-team"))
+    process_all(acme)
+
+    assert reload(conference).catapult_tag == "billing-team"
+
+
+def test_an_event_marks_its_conference_due_and_polls_nothing(acme, client, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    later = timezone.now() + timedelta(seconds=60)
+    conference = make_conference(acme, "conf-due", next_poll_at=later)
+    post(client, url_of(acme), member_event("conf-due"))
+    process_all(acme)  # the account's API is unreachable: a poll would record an error
+
+    conference = reload(conference)
+    assert conference.next_poll_at <= timezone.now()
+    assert conference.last_polled_at is None and conference.poll_status == "pending"
+
+
+def test_a_conference_read_a_moment_ago_is_not_made_due_again(acme, client, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.CONFWATCH_CALLBACK_CONFIRM_SECONDS = 30
+    later = timezone.now() + timedelta(seconds=60)
+    conference = make_conference(
+        acme, "conf-read", next_poll_at=later, last_polled_at=timezone.now()
+    )
+    post(client, url_of(acme), member_event("conf-read"))
+    process_all(acme)
+
+    assert reload(conference).next_poll_at == later
+
+
+def test_a_flood_of_events_queues_one_processing_task_per_account(acme, client, monkeypatch):
+    monkeypatch.setattr(callbacks, "queue_processing", REAL_QUEUE_PROCESSING)
+    broker = callbacks.redis_client()
+    broker.flushdb()
+    other = make_account(name="other")
+    for i in range(20):
+        assert post(client, url_of(acme), conference_event(f"conf-{i}")).status_code == 200
+    post(client, url_of(other), conference_event("conf-x"))
+
+    assert broker.llen("celery") == 2
+    broker.flushdb()
+
+
+def test_a_task_past_its_time_leaves_the_rest_to_one_more_task(acme, client, monkeypatch, no_queue):
+    make_conference(acme, "conf-1")
+    for index in range(3):
+        post(client, url_of(acme), member_event("conf-1", memberId=f"m-{index}"))
+    no_queue.clear()
+    monkeypatch.setattr(callback_processing, "TIME_BOX", 0)
+
+    assert process_all(acme) == ["applied"]
+    assert len(no_queue) == 1  # the account's next task
+    assert process_all(acme) == ["applied"]
+    assert process_all(acme) == ["applied"]
+    assert Member.objects.filter(conference__conference_id="conf-1").count() == 3
+
+
+def test_the_body_is_read_and_redis_asked_outside_any_transaction(acme, client, monkeypatch):
+    from django.db import connection
+
+    url = url_of(acme)
+    depth_in_test = len(connection.savepoint_ids)  # the test's own transaction
+    depths = []
+    read_body, admit = callbacks.read_body, callbacks.admit
+
+    def reading(*args):
+        depths.append(len(connection.savepoint_ids))
+        return read_body(*args)
+
+    def asking(account_pk):
+        depths.append(len(connection.savepoint_ids))
+        return admit(account_pk)
+
+    monkeypatch.setattr(callbacks, "read_body", reading)
+    monkeypatch.setattr(callbacks, "admit", asking)
+    assert post(client, url, member_event("conf-1")).status_code == 200
+
+    assert depths == [depth_in_test, depth_in_test]

@@ -1,21 +1,27 @@
 """Callbacks end to end: the simulator posts Catapult's events to the running web server,
-a real Celery worker on the real Redis processes them into Postgres."""
+a real Celery worker on the real Redis processes them into Postgres (and beat sends the
+polling rounds that confirm them)."""
 
 import pytest
+import requests
 
 from conferences import callbacks
-from conferences.models import CallbackEvent, Conference, Event, Member
-from tests.conftest import WORKER_ARGS, make_account, start_celery, wait_for
+from conferences.models import CallbackEvent, CallbackSettings, Conference, Event, Member
+from tests.conftest import WORKER_ARGS, make_account, make_conference, start_celery, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+AUTOTRACK_CAP = 3
 
 
 @pytest.fixture
 def worker(celery_env):
-    process = start_celery(celery_env, *WORKER_ARGS)
-    yield process
-    process.terminate()
-    process.wait(timeout=20)
+    celery_env["CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR"] = str(AUTOTRACK_CAP)
+    processes = [start_celery(celery_env, *WORKER_ARGS), start_celery(celery_env, "beat")]
+    yield processes
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 def member_kinds(conference):
@@ -103,3 +109,49 @@ def test_when_the_callback_url_fails_the_fallback_url_gets_the_event_once(
     deliveries = simulator.callback_deliveries()
     assert [(d["fallback"], d["status"]) for d in deliveries] == [(False, 404), (True, 200)]
     assert CallbackEvent.objects.count() == 1
+
+
+def test_past_the_hourly_cap_new_ids_are_answered_counted_and_kept_while_known_ones_apply(
+    live_server, settings, simulator, worker
+):
+    settings.CONFWATCH_BASE_URL = live_server.url
+    account = make_account(simulator)
+    known = make_conference(account, "conf-known")
+    url = callbacks.callback_url(account)
+
+    answers = [
+        requests.post(
+            url,
+            json={
+                "eventType": "conference",
+                "conferenceId": f"conf-flood-{i}",
+                "status": "created",
+            },
+            timeout=10,
+        ).status_code
+        for i in range(AUTOTRACK_CAP + 5)
+    ]
+    member = {
+        "eventType": "conference-member",
+        "conferenceId": "conf-known",
+        "memberId": "member-1",
+        "state": "active",
+        "activeMembers": 1,
+    }
+    answers.append(requests.post(url, json=member, timeout=10).status_code)
+
+    assert answers == [200] * (AUTOTRACK_CAP + 6)
+    wait_for(
+        lambda: not CallbackEvent.objects.filter(processed_at__isnull=True).exists(),
+        what="the worker to process every event",
+    )
+    flood = Conference.objects.filter(conference_id__startswith="conf-flood-")
+    assert flood.count() == AUTOTRACK_CAP
+    assert CallbackEvent.objects.filter(awaiting_tracking=True).count() == 5
+    assert CallbackSettings.objects.get(account=account).autotrack_refused == 5
+    assert Member.objects.filter(conference=known).count() == 1
+    assert live_server_health(live_server)["callback_registrations_refused_this_hour"] == 5
+
+
+def live_server_health(live_server):
+    return requests.get(live_server.url + "/health/", timeout=10).json()

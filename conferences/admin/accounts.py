@@ -98,6 +98,7 @@ class AccountAdmin(DeletesItsRecords, admin.ModelAdmin):
         "problem_at",
         "callback_url_to_configure",
         "last_callback_event",
+        "callback_registrations",
     ]
     actions = ["check_credentials"]
     has_manage_permission = roles.admin_permission("accounts.manage")  # the roles table
@@ -138,6 +139,10 @@ class AccountAdmin(DeletesItsRecords, admin.ModelAdmin):
     @admin.display(description="Last callback event")
     def last_callback_event(self, account):
         return callbacks.last_event_at(account) or "none yet"
+
+    @admin.display(description="Conferences registered by callbacks")
+    def callback_registrations(self, account):
+        return callbacks.registrations(account)
 
     @sensitive_credentials
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

@@ -24,9 +24,7 @@ and migrated at the start and dropped at the end; its Redis database
 import argparse
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,12 +46,16 @@ from tests.bench.common import (  # noqa: E402
     catapult_call,
     drop_database,
     empty_broker,
+    free_port,
     fresh_database,
     print_table,
+    process_env,
+    start,
     stop,
+    wait_for,
+    web_is_up,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
 BUDGET = 5.0
 MOST_STAGGER = 3.0
@@ -70,53 +72,6 @@ def parse_args():
     if not 1 <= args.conferences <= 50:
         parser.error("--conferences must be 1 to 50")
     return args
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def process_env(directory, web_url):
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="dashboard.settings",
-        CONFWATCH_BASE_URL=web_url,
-        CELERY_BEAT_SCHEDULE_FILENAME=str(directory / "beat-schedule"),
-        LOG_LEVEL="WARNING",
-    )
-    for name in (
-        "CONFWATCH_POLL_INTERVAL",
-        "CONFWATCH_ROUND_SECONDS",
-        "CONFWATCH_MEMBERS_INTERVAL",
-    ):
-        env.pop(name, None)
-    return env
-
-
-def start(env, log, *args):
-    return subprocess.Popen(
-        [sys.executable, *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-    )
-
-
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def web_is_up(url):
-    import requests
-
-    try:
-        return requests.get(url + "/accounts/login/", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def set_up_conferences(client, account, *, count, callback_url):

@@ -3,8 +3,11 @@ end, never the demo's; its URL is DATABASE_URL, which each benchmark sets before
 starts), a table printer, and the helpers of those that run processes or fill data."""
 
 import os
+import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 
 def database_urls():
@@ -112,3 +115,55 @@ def add_accounts(names):
             base_url="http://127.0.0.1:9",
             request_budget=5.0,
         )
+
+
+# The benchmarks that run the web server, a worker and beat (callbacks, flood).
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def process_env(directory, web_url):
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="dashboard.settings",
+        CONFWATCH_BASE_URL=web_url,
+        CELERY_BEAT_SCHEDULE_FILENAME=str(directory / "beat-schedule"),
+        LOG_LEVEL="WARNING",
+    )
+    for name in (
+        "CONFWATCH_POLL_INTERVAL",
+        "CONFWATCH_ROUND_SECONDS",
+        "CONFWATCH_MEMBERS_INTERVAL",
+    ):
+        env.pop(name, None)
+    return env
+
+
+def start(env, log, *args):
+    return subprocess.Popen(
+        [sys.executable, *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+    )
+
+
+def wait_for(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def web_is_up(url):
+    import requests
+
+    try:
+        return requests.get(url + "/accounts/login/", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
