@@ -44,8 +44,6 @@ logger = logging.getLogger(__name__)
 TIME_BOX = 0.25
 REST = 1.0
 BATCH = 200
-# Longest tag kept (characters); a longer one is cut.
-MAX_TAG = 1000
 
 
 @dataclass
@@ -241,9 +239,9 @@ def observation_for(event, conference_pk):
     payload = event.payload
     at = event_time(payload.get("time"), received_at=event.received_at)
     seen = {}
-    tag = text(payload, "tag")
+    tag = text(payload, "tag", limit=catapult.TAG_LIMIT)
     if tag is not None:
-        seen["catapult_tag"] = tag[:MAX_TAG]
+        seen["catapult_tag"] = tag
     if event.event_type == CONFERENCE_EVENT:
         status = state(payload, "status")
         if status is not None:
@@ -269,39 +267,43 @@ def observation_for(event, conference_pk):
 
 
 def member_from(payload):
-    member_id = text(payload, "memberId")
-    if member_id is None or len(member_id) > 100:
+    try:
+        member_id = catapult.read_id(payload.get("memberId"))
+    except catapult.MalformedResponse:
         return None
     values = {
         "state": state(payload, "state"),
         "hold": boolean(payload.get("hold")),
         "mute": boolean(payload.get("mute")),
-        "call_id": text(payload, "callId"),
+        "call_id": text(payload, "callId", limit=catapult.CALL_ID_LIMIT),
     }
-    if values["call_id"] is not None and len(values["call_id"]) > 200:
-        values["call_id"] = None
     unknown = {name for name, value in values.items() if value is None}
     unknown |= {"added_time", "removed_time", "join_tone", "leaving_tone", "call_url"}
     return catapult.Member(id=member_id, **values, unknown=frozenset(unknown))
 
 
-def text(payload, key):
-    """The text value of `key` in the payload, or None (missing, blank or not text). The
-    one place a callback's text is read: cleaning it (control characters, lengths) for
-    the pages belongs here, as the API reader's does (conferences/catapult_answers.py)."""
+def text(payload, key, *, limit):
+    """The text value of `key` in the payload, or None (missing, blank or not text),
+    made safe by the rule every text from Catapult follows (catapult.clean_text: no
+    control or invisible characters, cut to `limit` with the cut shown)."""
     value = payload.get(key)
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         return None
-    return value
+    value = catapult.clean_text(value, limit=limit)
+    return value if value.strip() else None
 
 
 def state(payload, key):
-    """A conference's or member's state, in any case; None when missing or unknown."""
-    value = text(payload, key)
-    value = value.strip().lower() if value is not None else None
-    return value if value in STATES else None
+    """A conference's or member's state, read as an answer's is (catapult.read_state);
+    None when missing or not documented: a callback only hints, and an undocumented
+    state from one would record a state change that no poll confirmed."""
+    value = payload.get(key)
+    if not isinstance(value, str):
+        return None
+    documented, _raw = catapult.read_state(value)
+    return documented if documented in STATES else None
 
 
 def event_time(value, *, received_at):

@@ -58,6 +58,7 @@ from conferences.catapult_answers import (
     parse_conference,
     parse_member,
     parse_timestamp,
+    read_id,
     read_state,
 )
 
@@ -90,6 +91,7 @@ __all__ = [
     "parse_conference",
     "parse_member",
     "parse_timestamp",
+    "read_id",
     "read_state",
 ]
 

@@ -557,9 +557,15 @@ def _describe(value: object) -> str:
 
 
 def _id_field(data: dict) -> str:
-    """The object's id. An id is never altered (a cut or cleaned id would name another
-    conference or member): one longer than ID_LIMIT or with unsafe characters is no id."""
-    value = data.get("id")
+    """The object's id (read_id)."""
+    return read_id(data.get("id"))
+
+
+def read_id(value: object) -> str:
+    """A conference or member id as sent. An id is never altered (a cut or cleaned id
+    would name another conference or member): one longer than ID_LIMIT or with unsafe
+    characters is no id (MalformedResponse). The one rule for ids in answers and
+    callbacks alike."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 200:
         return str(value)
     if not isinstance(value, str) or not value.strip():

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from conferences import callback_processing, callbacks
+from conferences import callback_processing, callbacks, catapult
 from conferences.models import CallbackEvent, CallbackSettings, Conference, Event, Member
 from tests.conftest import make_account, make_conference, reload
 
@@ -631,3 +631,21 @@ def test_the_body_is_read_and_redis_asked_outside_any_transaction(acme, client, 
     assert post(client, url, member_event("conf-1")).status_code == 200
 
     assert depths == [depth_in_test, depth_in_test]
+
+
+def test_callback_text_is_made_safe_by_the_rules_answers_follow(acme, client):
+    conference = make_conference(acme, "conf-safe")
+    post(
+        client,
+        url_of(acme),
+        member_event("conf-safe", callId="c-\u202e\u200b" + "9" * 300, tag="team\u202e-a"),
+    )
+    post(client, url_of(acme), member_event("conf-safe", memberId="member-\u202e2"))
+    process_all(acme)
+
+    conference = reload(conference)
+    assert conference.catapult_tag == "team-a"
+    (member,) = Member.objects.filter(conference=conference)
+    assert member.member_id == "member-1"  # an id with unsafe characters is no id
+    assert len(member.call_id) == catapult.CALL_ID_LIMIT and member.call_id.endswith("…")
+    assert member.call_id.startswith("c-999")
