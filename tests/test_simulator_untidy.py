@@ -5,6 +5,7 @@ callbacks by POST or GET, with the fallbackUrl and Basic credentials from the UR
 import base64
 import json
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -25,17 +26,36 @@ def client_for(sim, *, secret=SECRET):
     )
 
 
-def test_with_omit_rate_one_responses_leave_out_every_optional_field():
+def test_with_omit_rate_one_responses_leave_out_every_field_at_its_default():
     with running_simulator(rate_limit=0, omit_rate=1.0) as sim, client_for(sim) as client:
         conference_id = client.create_conference(from_number="+15555550100")
         member_id = client.add_member(conference_id, call_id="c-1")
         conference = client.get_conference(conference_id)
         member = client.get_member(conference_id, member_id)
 
-    assert {"active_members", "hold", "mute", "profile"} <= conference.unknown
+    assert {"hold", "mute", "profile"} <= conference.unknown
+    assert "active_members" not in conference.unknown and conference.active_members == 1
     assert conference.state == "active" and not conference.problems
-    assert {"mute", "hold", "added_time", "join_tone"} <= member.unknown
+    assert {"mute", "hold", "join_tone", "leaving_tone"} <= member.unknown
     assert (member.state, member.call_id) == ("active", "c-1")
+    assert "added_time" not in member.unknown
+
+
+def test_a_value_that_was_set_is_never_left_out():
+    with running_simulator(rate_limit=0, omit_rate=1.0) as sim, client_for(sim) as client:
+        conference_id = client.create_conference(from_number="+15555550100")
+        kept_id = client.add_member(conference_id, call_id="c-1")
+        gone_id = client.add_member(conference_id, call_id="c-2")
+        client.update_conference(conference_id, hold=True)
+        client.update_member(conference_id, kept_id, mute=True, hold=True)
+        client.update_member(conference_id, gone_id, state="completed")
+        reads = [client.get_conference(conference_id) for _ in range(5)]
+        members = client.list_members(conference_id).members
+
+    assert all(read.hold is True and "hold" not in read.unknown for read in reads)
+    kept, gone = members
+    assert (kept.mute, kept.hold) == (True, True)
+    assert gone.state == "completed" and gone.removed_time is not None
 
 
 def test_a_share_of_responses_leave_fields_out():
@@ -145,9 +165,11 @@ def test_adding_an_unknown_or_already_joined_call_answers_403():
 
 
 class Receiver:
-    """A tiny callback receiver: records what arrives; the path /fail answers 500."""
+    """A tiny callback receiver: records what arrives and when (``arrived``, monotonic
+    seconds); the path /fail answers 500, a path starting /slow waits ``slow_seconds``
+    before answering."""
 
-    def __init__(self):
+    def __init__(self, *, slow_seconds=2.0):
         self.received = []
         receiver = self
 
@@ -159,6 +181,7 @@ class Receiver:
                 self.answer()
 
             def answer(self):
+                arrived = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
@@ -169,8 +192,11 @@ class Receiver:
                         "query": dict(parse_qsl(parts.query)),
                         "body": json.loads(body) if body else None,
                         "authorization": self.headers.get("Authorization"),
+                        "arrived": arrived,
                     }
                 )
+                if parts.path.startswith("/slow"):
+                    time.sleep(slow_seconds)
                 self.send_response(500 if parts.path == "/fail" else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
