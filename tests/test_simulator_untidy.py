@@ -6,7 +6,7 @@ import base64
 import json
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -269,3 +269,71 @@ def test_playback_started_and_done_carry_distinct_times(receiver):
     assert [event["status"] for event in speak] == ["started", "done"]
     started, done = (catapult.parse_timestamp(event["time"]) for event in speak)
     assert done > started
+
+
+# --- the client against the whole untidy mode (every omission, every shape) -----------
+
+
+def test_a_conference_lifecycle_reads_right_against_the_untidy_mode():
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    with running_simulator(rate_limit=0, untidy=True) as sim, client_for(sim) as client:
+        conference_id = client.create_conference(from_number="+19195551212", tag="lifecycle")
+        created = client.get_conference(conference_id)
+        first = client.add_member(conference_id, call_id="c-first", join_tone=True)
+        second = client.add_member(conference_id, call_id="c-second", mute=True)
+        for i in range(3):
+            client.add_member(conference_id, call_id=f"c-{i}")
+        active = client.get_conference(conference_id)
+        client.update_member(conference_id, first, state="completed")
+        listed = client.list_members(conference_id)
+        departed = client.get_member(conference_id, first)
+        client.update_conference(conference_id, mute=True, hold=False)
+        muted = client.get_conference(conference_id)
+        client.update_conference(conference_id, state="completed")
+        completed = client.get_conference(conference_id)
+        with pytest.raises(catapult.ApiError) as too_late:
+            client.update_conference(conference_id, mute=False)
+
+    assert (created.id, created.state, created.tag) == (conference_id, "created", "lifecycle")
+    assert created.active_members is None and "active_members" in created.unknown  # 0: left out
+    assert started <= created.created_time <= datetime.now(UTC)
+    assert (active.state, active.active_members) == ("active", 5)
+    assert listed.pages == 2 and not listed.problems
+    by_id = {member.id: member for member in listed.members}
+    assert len(by_id) == 5
+    assert (by_id[first].state, by_id[first].call_id, by_id[first].join_tone) == (
+        "completed",
+        "c-first",
+        True,
+    )
+    assert (by_id[second].state, by_id[second].mute) == ("active", True)
+    assert departed.removed_time is not None and departed.state == "completed"
+    assert (muted.mute, muted.active_members) == (True, 4)
+    assert muted.hold is None  # false is the default: left out, read as unknown
+    assert (completed.state, completed.completed_time is not None) == ("completed", True)
+    assert (too_late.value.status, too_late.value.code) == (403, "conference-error")
+
+
+def test_not_found_rate_limits_and_server_errors_read_right_against_the_untidy_mode():
+    with running_simulator(rate_limit=0, untidy=True) as sim, client_for(sim) as client:
+        with pytest.raises(catapult.NotFound) as missing:
+            client.get_conference("conf-does-not-exist")
+        sim.set_faults(error_rate=1.0)
+        with pytest.raises(catapult.TransientError) as broken:
+            client.get_conference("conf-x")
+        sim.set_faults(error_rate=0.0)
+        sim.set_rate_limit(1)
+        limited = []
+        for _ in range(3):
+            try:
+                client.get_conference("conf-x")
+            except catapult.RateLimited as error:
+                limited.append(error)
+            except catapult.NotFound:
+                pass
+
+    assert missing.value.code == "conference-not-found"
+    assert broken.value.status in (500, 503)
+    assert limited and limited[0].code == "rate-limit-reached"
+    now = datetime.now(UTC)
+    assert now - timedelta(seconds=1) < limited[0].reset_at < now + timedelta(seconds=2)
