@@ -152,7 +152,7 @@ def audio_event(conference, *, base_url, event_type, status, now, tag):
 
 def call_audio_event(conference, member, *, base_url, event_type, status, now, tag):
     """A call ``playback`` / ``speak`` event, what audio played to one member produces
-    (reference §1.4, §3.3, §3.4): about the member's call; ``speak`` also carries
+    (reference §1.4, §3.6): about the member's call; ``speak`` also carries
     ``state`` ``PLAYBACK_START`` / ``PLAYBACK_STOP``."""
     payload = {
         "eventType": event_type,

@@ -204,7 +204,7 @@ class State:
                 self._emit_member(conference, member)
 
     def play_member_audio(self, *, user_id, conference_id, member_id, audio):
-        """Audio to one member sends call ``playback`` / ``speak`` events (reference §1.4)
+        """Audio to one member sends call ``playback`` / ``speak`` events (reference §3.6)
         to the conference's callbackUrl (the simulator has no calls of its own)."""
         with self.lock:
             conference = self._conference(user_id, conference_id)
