@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from conferences import catapult
+from simulator.callbacks import CallbackEvent, CallbackSender
 from simulator.testing import running_simulator
 from tests.conftest import SIM_USER, wait_for
 from tests.test_simulator_untidy import Receiver
@@ -122,3 +123,32 @@ def test_audio_to_one_member_sends_call_playback_and_speak_events(receiver):
     assert all(e["callId"] == "c-7" and e["callUri"].endswith("/calls/c-7") for e in events)
     assert all("conferenceId" not in e for e in events)
     assert speak[0]["tag"] == "greet"
+
+
+def test_lanes_are_bounded_and_a_shared_lane_still_delivers_every_event_in_order(receiver):
+    sender = CallbackSender(max_lanes=2)
+    sender.start()
+    try:
+        for number in range(6):
+            for conference in ("conf-a", "conf-b", "conf-c"):
+                sender.submit(
+                    CallbackEvent(
+                        url=f"{receiver.url}/{conference}",
+                        method="POST",
+                        timeout_ms=5000,
+                        fallback_url=None,
+                        payload={"conferenceId": conference, "n": number},
+                        key=conference,
+                    )
+                )
+        most_lanes = sender.lane_count()
+        wait_for(lambda: len(receiver.received) >= 18, timeout=10, what="every event")
+    finally:
+        sender.stop()
+
+    assert most_lanes == 2
+    for conference in ("conf-a", "conf-b", "conf-c"):
+        numbers = [
+            r["body"]["n"] for r in receiver.received if r["body"]["conferenceId"] == conference
+        ]
+        assert numbers == list(range(6))
