@@ -5,7 +5,7 @@ import signal
 import sys
 
 from simulator.auth import DEFAULT_USER_SPEC, parse_user_spec
-from simulator.faults import DEFAULT_HANG_SECONDS
+from simulator.faults import DEFAULT_HANG_SECONDS, SHAPE_NAMES
 from simulator.hostile import DEFAULT_DRIP_SECONDS, DEFAULT_HUGE_BYTES, SHAPES
 from simulator.server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RATE_LIMIT, Simulator
 from simulator.timestamps import TIME_FORMATS
@@ -71,7 +71,14 @@ def build_parser():
         type=float,
         default=0.0,
         metavar="FRACTION",
-        help="share of responses leaving out optional fields, as the docs do (%(default)s)",
+        help="share of responses leaving out the fields that hold their documented default, "
+        "as the docs' examples do (%(default)s)",
+    )
+    server.add_argument(
+        "--untidy",
+        action="store_true",
+        help="as untidy as the real API: --omit-rate 1, --time-format untidy, members paged "
+        "(--members-page-size or 3) and every shape below on",
     )
     server.add_argument(
         "--members-page-size",
@@ -170,6 +177,29 @@ def build_parser():
         help="only fault requests about this conference; repeatable",
     )
 
+    shapes = parser.add_argument_group(
+        "untidy shapes (all on with --untidy; change live via /_sim/faults)"
+    )
+    shapes.add_argument(
+        "--full-429-details",
+        action="store_true",
+        help="a 429's details also name remoteAddress and requestMethod",
+    )
+    shapes.add_argument(
+        "--legacy-400",
+        action="store_true",
+        help="400s in the legacy shape: BAD_REQUEST, integer time, user, detail ids",
+    )
+    shapes.add_argument("--empty-403-details", action="store_true", help='403s with "details": []')
+    shapes.add_argument(
+        "--relative-links",
+        action="store_true",
+        help="members pages' Link targets are relative (members?page=1&size=N)",
+    )
+    shapes.add_argument(
+        "--first-links", action="store_true", help='members pages\' Link also names rel="first"'
+    )
+
     hostile = parser.add_argument_group(
         "hostile answers (GETs of chosen conferences; change live via /_sim/hostile)"
     )
@@ -210,6 +240,9 @@ def simulator_from_args(args):
         "hang_seconds": args.hang_seconds,
         "rate_limited_seconds": args.rate_limited_seconds,
     }
+    for name in SHAPE_NAMES:
+        if getattr(args, name) or args.untidy:
+            faults[name] = True
     if args.fault_conference_ids:
         faults["conference_ids"] = args.fault_conference_ids
     return Simulator(
@@ -229,6 +262,7 @@ def simulator_from_args(args):
         hostile=dict(args.hostile or ()),
         drip_seconds=args.drip_seconds,
         huge_bytes=args.huge_bytes,
+        untidy=args.untidy,
     )
 
 

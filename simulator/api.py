@@ -64,10 +64,25 @@ def list_members(sim, user_id, body, conference_id):
     data, more = sim.state.list_members(user_id=user_id, conference_id=conference_id, page=page)
     headers = {}
     if more:
-        size = sim.state.members_page_size
-        next_url = f"{sim.url}{conference_path(user_id, conference_id)}/members"
-        headers["Link"] = f'<{next_url}?page={page + 1}&size={size}>; rel="next"'
+        link = members_link(sim, user_id, conference_id, page=page)
+        headers["Link"] = link
     return json_response(200, data, headers=headers)
+
+
+def members_link(sim, user_id, conference_id, *, page):
+    """The ``Link`` header of a members page that has a next one (reference §5.4):
+    absolute by default; relative targets and a ``rel="first"`` entry on request, as py3's
+    test header has them."""
+    shapes = sim.faults.shapes()
+    size = sim.state.members_page_size
+    if "relative-links" in shapes:
+        target = "members"
+    else:
+        target = f"{sim.url}{conference_path(user_id, conference_id)}/members"
+    links = [f'<{target}?page={page + 1}&size={size}>; rel="next"']
+    if "first-links" in shapes:
+        links.insert(0, f'<{target}?page=0&size={size}>; rel="first"')
+    return ", ".join(links)
 
 
 def get_member(sim, user_id, body, conference_id, member_id):
@@ -115,7 +130,7 @@ def request_path_detail(path):
     return path.removeprefix("/v1/").lstrip("/")
 
 
-def handle_api(sim, *, method, path, authorization, raw_body, query=""):
+def handle_api(sim, *, method, path, authorization, raw_body, query="", remote_address=""):
     detail_path = request_path_detail(path)
     try:
         return route_api(
@@ -125,11 +140,25 @@ def handle_api(sim, *, method, path, authorization, raw_body, query=""):
             authorization=authorization,
             raw_body=raw_body,
             query=query,
+            remote_address=remote_address,
         )
     except errors.ApiError as error:
         if error.status == 401:
             return unauthorized_response(sim, error, request_path=detail_path, method=method)
-        return error_response(error, request_path=detail_path, request_method=method)
+        return shaped_error_response(
+            sim, error, path=path, method=method, remote_address=remote_address
+        )
+
+
+def shaped_error_response(sim, error, *, path, method, remote_address):
+    """An error's response in the shapes turned on (``errors.ERROR_SHAPES``)."""
+    return error_response(
+        error,
+        request_path=request_path_detail(path),
+        request_method=method,
+        remote_address=remote_address,
+        shapes=sim.faults.shapes(),
+    )
 
 
 UNAUTHORIZED_HTML = (
@@ -148,9 +177,11 @@ def unauthorized_response(sim, error, *, request_path, method):
 
 
 MEMBER_IN_PATH = re.compile(r"^/conferences/[^/]+/members/([^/]+)")
+# The POSTs that update a conference or a member: the only ones a conflict can hit.
+UPDATE_PATH = re.compile(r"^/conferences/[^/]+(/members/[^/]+)?$")
 
 
-def route_api(sim, *, method, path, authorization, raw_body, query=""):
+def route_api(sim, *, method, path, authorization, raw_body, query="", remote_address=""):
     match = USER_PATH.match(path)
     if match is None:
         raise errors.resource_not_found(path)
@@ -169,9 +200,16 @@ def route_api(sim, *, method, path, authorization, raw_body, query=""):
         conference_id=about.group(1) if about else None,
         method=method,
         member_id=member.group(1) if member else None,
+        update=UPDATE_PATH.match(rest) is not None,
     )
     faulted = faulted_response(
-        sim, decision, user_id=user_id, method=method, path=path, authorization=authorization
+        sim,
+        decision,
+        user_id=user_id,
+        method=method,
+        path=path,
+        authorization=authorization,
+        remote_address=remote_address,
     )
     if faulted is not None:
         return faulted
@@ -181,8 +219,8 @@ def route_api(sim, *, method, path, authorization, raw_body, query=""):
             sim, user_id=user_id, method=method, rest=rest, raw_body=raw_body, query=query
         )
     except errors.ApiError as error:
-        response = error_response(
-            error, request_path=request_path_detail(path), request_method=method
+        response = shaped_error_response(
+            sim, error, path=path, method=method, remote_address=remote_address
         )
     hostile = HOSTILE_GET.match(rest)
     if method == "GET" and response.status == 200 and hostile is not None:
@@ -196,7 +234,7 @@ def route_api(sim, *, method, path, authorization, raw_body, query=""):
     return replace(response, latency_seconds=decision.latency_seconds)
 
 
-def faulted_response(sim, decision, *, user_id, method, path, authorization=""):
+def faulted_response(sim, decision, *, user_id, method, path, authorization="", remote_address=""):
     if decision.kind is None:
         return None
     if decision.kind == "hang":
@@ -222,7 +260,9 @@ def faulted_response(sim, decision, *, user_id, method, path, authorization=""):
             decision.content_type,
             latency_seconds=decision.latency_seconds,
         )
-    response = error_response(error, request_path=request_path_detail(path), request_method=method)
+    response = shaped_error_response(
+        sim, error, path=path, method=method, remote_address=remote_address
+    )
     return replace(response, latency_seconds=decision.latency_seconds)
 
 

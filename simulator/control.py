@@ -5,7 +5,7 @@ GET  /_sim/conferences    [{"user_id", "id", "state", "active_members"}, ...]
 GET  /_sim/stats          {"rate_limit", "callbacks_dropped", "users": {user_id: counters}}
                           (?arrivals=1 adds each user's last 1000 request arrival times)
 POST /_sim/stats/reset    forget the counters
-GET  /_sim/faults         current fault settings
+GET  /_sim/faults         current fault settings (and the untidy shapes, faults.SHAPE_NAMES)
 POST /_sim/faults         JSON merged into the fault settings
 POST /_sim/faults/reset   back to no faults
 POST /_sim/users          {"user_id", "token", "secret"} registers a user

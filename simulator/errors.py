@@ -1,5 +1,14 @@
 """Catapult-style API errors: an exception carrying the HTTP status and the JSON body."""
 
+import time
+import uuid
+
+# Untidier documented error shapes, each on request (reference §4.1):
+# - "full-429-details": the 429's details also name remoteAddress and requestMethod;
+# - "legacy-400": a 400 in the stored-error shape (BAD_REQUEST, integer time, user, ids);
+# - "empty-403-details": a 403 whose details are an empty list.
+ERROR_SHAPES = ("full-429-details", "legacy-400", "empty-403-details")
+
 
 class ApiError(Exception):
     """An error answered as ``{"category", "code", "message", "details"}`` JSON.
@@ -29,15 +38,48 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
         self.request_details = request_details
 
-    def body(self, *, request_path, request_method):
+    def body(self, *, request_path, request_method, remote_address="", shapes=frozenset()):
+        """The JSON body. ``shapes`` (names from ``ERROR_SHAPES``) turn on the untidier
+        documented shapes: the 429's full details, the legacy 400 and the bare 403."""
+        if self.status == 400 and "legacy-400" in shapes:
+            return self.legacy_body(request_path=request_path, request_method=request_method)
         body = {"category": self.category, "code": self.code}
         if self.message is not None:
             body["message"] = self.message
+        if self.status == 403 and "empty-403-details" in shapes:
+            body["details"] = []
+            return body
         details = list(self.details)
         if self.request_details:
             details.append({"name": "requestPath", "value": request_path})
             details.append({"name": "requestMethod", "value": request_method})
+        elif self.status == 429 and "full-429-details" in shapes:
+            details.append({"name": "remoteAddress", "value": remote_address})
+            details.append({"name": "requestMethod", "value": request_method})
         body["details"] = details
+        return body
+
+    def legacy_body(self, *, request_path, request_method):
+        """The stored-error shape of the reference §4.1 (``getErrorsErrorId``): upper-case
+        category, an integer epoch-ms ``time``, a nested ``user`` and details that carry
+        their own ``id`` and ``version``."""
+        user_id = request_path.split("/")[1] if request_path.startswith("users/") else ""
+        details = list(self.details) + [
+            {"name": "requestPath", "value": request_path},
+            {"name": "requestMethod", "value": request_method},
+        ]
+        body = {
+            "id": f"ue-{uuid.uuid4().hex[:24]}",
+            "category": self.category.upper().replace("-", "_"),
+            "code": self.code,
+            "message": self.message or self.code,
+            "time": int(time.time() * 1000),
+            "user": {"id": user_id},
+            "details": [
+                {"id": f"ued-{uuid.uuid4().hex[:24]}", **detail, "version": 0} for detail in details
+            ],
+            "version": 0,
+        }
         return body
 
 

@@ -11,10 +11,19 @@
   other than the 429, as Catapult sends for call and message rates).
 - ``echo_authorization_rate``: fraction answered 500 with the request's ``Authorization``
   header repeated in the error message (as some misconfigured gateways do).
-- ``conflict_rate``: fraction of POSTs answered 409 (conference or member update conflict).
+- ``conflict_rate``: fraction of update POSTs (a conference's or a member's, never a create
+  or an audio request) answered 409 (conference or member update conflict).
 - ``call_unavailable_rate``: fraction of member requests answered 503 ``call-unavailable``.
 - ``unauthorized_body``: the body of a 401: "json" (default), "empty" or "html".
 - ``conference_ids``: when set, faults only touch requests about those conferences.
+
+Untidy shapes (booleans; ``--untidy`` turns every one on; reference §4.1, §5.4):
+- ``full_429_details``: a 429's details also carry ``remoteAddress`` and ``requestMethod``.
+- ``legacy_400``: every 400 in the legacy stored-error shape (``BAD_REQUEST``, integer
+  ``time``, nested ``user``, details with ``id`` and ``version``).
+- ``empty_403_details``: every 403 with ``"details": []``.
+- ``relative_links``: a members page's ``Link`` targets are relative (``members?page=1``).
+- ``first_links``: a members page's ``Link`` also names ``rel="first"``.
 
 A faulted request is not applied: the state does not change. Random draws use a
 ``random.Random`` seeded from the simulator's seed.
@@ -37,6 +46,13 @@ RATE_NAMES = (
     "conflict_rate",
     "call_unavailable_rate",
 )
+SHAPE_NAMES = (
+    "full_429_details",
+    "legacy_400",
+    "empty_403_details",
+    "relative_links",
+    "first_links",
+)
 UNAUTHORIZED_BODIES = ("json", "empty", "html")
 DEFAULT_HANG_SECONDS = 30.0
 MALFORMED_KINDS = ("truncated-json", "html", "json-list", "json-wrong-types")
@@ -56,6 +72,11 @@ class FaultSettings:
     conference_ids: tuple | None = None
     echo_authorization_rate: float = 0.0
     limit_rate: float = 0.0
+    full_429_details: bool = False
+    legacy_400: bool = False
+    empty_403_details: bool = False
+    relative_links: bool = False
+    first_links: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,14 @@ def number(name, value, *, minimum, maximum=math.inf):
     if not minimum <= value <= maximum:
         raise ValueError(f"{name} must be between {minimum} and {maximum}, got {value}")
     return float(value)
+
+
+def flag(name, value):
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 def malformed_body(kind):
@@ -120,6 +149,8 @@ class Faults:
             elif name == "rate_limited_seconds":
                 seconds = number(name, value, minimum=0)
                 new["rate_limited_until"] = self._clock() + seconds if seconds else 0.0
+            elif name in SHAPE_NAMES:
+                new[name] = flag(name, value)
             elif name == "conference_ids":
                 new[name] = self._conference_ids(value)
             elif name == "unauthorized_body":
@@ -158,11 +189,21 @@ class Faults:
                 ),
                 "echo_authorization_rate": current.echo_authorization_rate,
                 "limit_rate": current.limit_rate,
+                **{name: getattr(current, name) for name in SHAPE_NAMES},
             }
 
-    def decide(self, *, conference_id, method="GET", member_id=None):
+    def shapes(self):
+        """The untidy shapes turned on, as error shape names (``errors.ERROR_SHAPES``) and
+        link shape names ("relative-links", "first-links")."""
+        with self._lock:
+            return frozenset(
+                name.replace("_", "-") for name in SHAPE_NAMES if getattr(self._settings, name)
+            )
+
+    def decide(self, *, conference_id, method="GET", member_id=None, update=False):
         """Pick the fault for one request about ``conference_id`` (None for create) and
-        ``member_id`` (None unless the request is about one member)."""
+        ``member_id`` (None unless the request is about one member). ``update``: the
+        request updates a conference or a member, the only ones a conflict can hit."""
         with self._lock:
             current = self._settings
             if current.conference_ids is not None and conference_id not in current.conference_ids:
@@ -186,7 +227,7 @@ class Faults:
                 return FaultDecision(
                     kind="error", latency_seconds=latency, error=self._server_error(conference_id)
                 )
-            if method == "POST" and self._draw(current.conflict_rate):
+            if update and method == "POST" and self._draw(current.conflict_rate):
                 code = "conference-member-update-conflict" if member_id else None
                 error = errors.update_conflict(code or "conference-update-conflict")
                 return FaultDecision(kind="error", latency_seconds=latency, error=error)

@@ -112,6 +112,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             authorization=self.headers.get("Authorization"),
             raw_body=raw_body,
             query=parts.query,
+            remote_address=self.client_address[0],
         )
 
     def read_body(self):

@@ -7,9 +7,27 @@ from simulator.timestamps import (
     has_mixed_offsets,
 )
 
-# Optional keys a response may leave out, as the documentation's examples do (§6 item 1).
-OPTIONAL_CONFERENCE_KEYS = ("activeMembers", "hold", "mute", "profile")
-OPTIONAL_MEMBER_KEYS = ("mute", "hold", "joinTone", "leavingTone", "addedTime", "removedTime")
+# Keys a response may leave out, as the documentation's examples do (§6 item 1), and the
+# documented default each holds then: a key is only ever left out while it holds its
+# default, so a set ``hold: true`` or a member's ``removedTime`` is always sent.
+CONFERENCE_DEFAULTS = {
+    "activeMembers": 0,
+    "hold": False,
+    "mute": False,
+    "profile": "interpret_digits",
+    "callbackHttpMethod": "POST",
+    "callbackTimeout": 10000,
+}
+MEMBER_DEFAULTS = {"mute": False, "hold": False, "joinTone": False, "leavingTone": False}
+
+
+def without_defaults(body, defaults):
+    """``body`` without the keys that hold their documented default."""
+    return {
+        name: value
+        for name, value in body.items()
+        if name not in defaults or value != defaults[name]
+    }
 
 
 def conference_path(user_id, conference_id):
@@ -26,7 +44,7 @@ def call_url(base_url, user_id, call_id):
 
 def conference_json(conference, *, time_format, omit=False):
     """The GET conference body; optional keys appear only when they have a value, and
-    not at all with ``omit``."""
+    with ``omit`` only when they hold something other than their default."""
     body = {
         "id": conference.id,
         "state": conference.state,
@@ -54,8 +72,7 @@ def conference_json(conference, *, time_format, omit=False):
         if value is not None:
             body[name] = value
     if omit:
-        for name in OPTIONAL_CONFERENCE_KEYS:
-            body.pop(name, None)
+        return without_defaults(body, CONFERENCE_DEFAULTS)
     return body
 
 
@@ -79,8 +96,7 @@ def member_json(conference, member, *, base_url, time_format, omit=False):
             body["removedTime"] = format_time(member.removed_at, "hour-offset")
     body["call"] = call_url(base_url, conference.user_id, member.call_id)
     if omit:
-        for name in OPTIONAL_MEMBER_KEYS:
-            body.pop(name, None)
+        return without_defaults(body, MEMBER_DEFAULTS)
     return body
 
 
@@ -129,6 +145,24 @@ def audio_event(conference, *, base_url, event_type, status, now, tag):
         "time": format_time(now, "ms-z"),
     }
     tag = tag if tag is not None else conference.tag
+    if tag is not None:
+        payload["tag"] = tag
+    return payload
+
+
+def call_audio_event(conference, member, *, base_url, event_type, status, now, tag):
+    """A call ``playback`` / ``speak`` event, what audio played to one member produces
+    (reference §1.4, §3.6): about the member's call; ``speak`` also carries
+    ``state`` ``PLAYBACK_START`` / ``PLAYBACK_STOP``."""
+    payload = {
+        "eventType": event_type,
+        "callId": member.call_id,
+        "callUri": call_url(base_url, conference.user_id, member.call_id),
+        "status": status,
+        "time": format_time(now, "ms-z"),
+    }
+    if event_type == "speak":
+        payload["state"] = "PLAYBACK_START" if status == "started" else "PLAYBACK_STOP"
     if tag is not None:
         payload["tag"] = tag
     return payload

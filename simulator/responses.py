@@ -27,8 +27,13 @@ def empty_response(status, *, headers=None):
     return Response(status, b"", "", dict(headers or {}))
 
 
-def error_response(error, *, request_path, request_method):
-    body = error.body(request_path=request_path, request_method=request_method)
+def error_response(error, *, request_path, request_method, remote_address="", shapes=frozenset()):
+    body = error.body(
+        request_path=request_path,
+        request_method=request_method,
+        remote_address=remote_address,
+        shapes=shapes,
+    )
     return json_response(error.status, body, headers=error.headers)
 
 

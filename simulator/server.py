@@ -7,7 +7,7 @@ from collections import deque
 
 from simulator.auth import DEFAULT_USER_SPEC, User, Users
 from simulator.callbacks import CallbackSender
-from simulator.faults import Faults
+from simulator.faults import SHAPE_NAMES, Faults
 from simulator.handler import SimulatorHTTPServer
 from simulator.hostile import DEFAULT_DRIP_SECONDS, Hostile
 from simulator.ratelimit import RateLimiter
@@ -19,6 +19,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_RATE_LIMIT = 1.0
 JOURNAL_SIZE = 20_000
+# Members per page under ``untidy`` when no page size is given.
+UNTIDY_MEMBERS_PAGE_SIZE = 3
 
 
 class Simulator:
@@ -39,6 +41,10 @@ class Simulator:
     - members_page_size: members per page of a members list (0: no paging).
     - hostile: dict of conference id ("*": all) -> hostile shape (see ``simulator.hostile``);
       drip_seconds, huge_bytes: how the "drip" and "huge-body" shapes behave.
+    - untidy: as untidy as the real API gets: every field at its default left out
+      (omit_rate 1), the "untidy" time format, members paged (``members_page_size`` or 3
+      a page) and every untidy shape on (``simulator.faults.SHAPE_NAMES``: the full 429
+      details, the legacy 400, the bare 403, relative and ``rel="first"`` links).
     """
 
     def __init__(
@@ -60,7 +66,13 @@ class Simulator:
         hostile=None,
         drip_seconds=DEFAULT_DRIP_SECONDS,
         huge_bytes=None,
+        untidy=False,
     ):
+        if untidy:
+            time_format = "untidy"
+            omit_rate = 1.0
+            members_page_size = members_page_size or UNTIDY_MEMBERS_PAGE_SIZE
+            faults = {**{name: True for name in SHAPE_NAMES}, **(faults or {})}
         if time_format not in TIME_FORMATS:
             raise ValueError(f"time_format must be one of {', '.join(TIME_FORMATS)}")
         self.host = host
@@ -82,6 +94,7 @@ class Simulator:
             seed=seed,
             time_format=time_format,
             event_sink=self.callbacks.submit,
+            event_cancel=self.callbacks.cancel,
             omit_rate=float(omit_rate),
             members_page_size=int(members_page_size),
         )

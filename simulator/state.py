@@ -17,6 +17,10 @@ from simulator.callbacks import DEFAULT_TIMEOUT_MS, CallbackEvent
 from simulator.timestamps import utc_now
 
 MAX_ACTIVE_MEMBERS = 20
+# How long audio plays before its "done" event: a sentence at about 15 characters a
+# second (at least a second), a file this many seconds (the simulator never fetches it).
+SPEAK_CHARACTERS_PER_SECOND = 15
+FILE_PLAYBACK_SECONDS = 2.0
 ID_ALPHABET = string.ascii_lowercase + string.digits
 SETTING_NAMES = ("callback_url", "callback_http_method", "callback_timeout", "fallback_url", "tag")
 
@@ -64,6 +68,7 @@ class State:
         time_format="z",
         base_url="",
         event_sink=None,
+        event_cancel=None,
         clock=None,
         omit_rate=0.0,
         members_page_size=0,
@@ -78,6 +83,8 @@ class State:
         self.members_page_size = members_page_size
         self.base_url = base_url
         self.event_sink = event_sink
+        # Forgets scheduled "done" events by their cancel key (when audio is stopped).
+        self.event_cancel = event_cancel
         self.clock = clock or utc_now
         self._ids = random.Random(f"{seed}:ids")
         self._conferences = {}
@@ -133,9 +140,9 @@ class State:
             if conference.state == "completed":
                 raise errors.conference_error(f"Conference {conference_id} is completed")
             if audio.get("file_url") is not None:
-                self._emit_audio(conference, "conference-playback", audio, audio["file_url"])
+                self._emit_audio(conference, None, "conference-playback", audio, "file_url")
             if audio.get("sentence") is not None:
-                self._emit_audio(conference, "conference-speak", audio, audio["sentence"])
+                self._emit_audio(conference, None, "conference-speak", audio, "sentence")
 
     # --- members -----------------------------------------------------------------------
 
@@ -197,10 +204,15 @@ class State:
                 self._emit_member(conference, member)
 
     def play_member_audio(self, *, user_id, conference_id, member_id, audio):
-        """Accepted and ignored: member-level audio produces call events, not ours."""
+        """Audio to one member sends call ``playback`` / ``speak`` events (reference §3.6)
+        to the conference's callbackUrl (the simulator has no calls of its own)."""
         with self.lock:
             conference = self._conference(user_id, conference_id)
-            self._present_member(conference, member_id)
+            member = self._present_member(conference, member_id)
+            if audio.get("file_url") is not None:
+                self._emit_audio(conference, member, "playback", audio, "file_url")
+            if audio.get("sentence") is not None:
+                self._emit_audio(conference, member, "speak", audio, "sentence")
 
     # --- control-side views ------------------------------------------------------------
 
@@ -288,7 +300,7 @@ class State:
         conference.completed_at = self.clock()
         self._emit_conference(conference, "completed")
 
-    def _emit(self, conference, payload):
+    def _emit(self, conference, payload, *, due=None, cancel_key=None):
         if self.event_sink is None or not conference.callback_url:
             return
         self.event_sink(
@@ -298,6 +310,9 @@ class State:
                 timeout_ms=conference.callback_timeout or DEFAULT_TIMEOUT_MS,
                 fallback_url=conference.fallback_url,
                 payload=payload,
+                key=conference.id,
+                due=due,
+                cancel_key=cancel_key,
             )
         )
 
@@ -309,14 +324,37 @@ class State:
         payload = render.member_event(conference, member, base_url=self.base_url, now=self.clock())
         self._emit(conference, payload)
 
-    def _emit_audio(self, conference, event_type, audio, value):
-        started = self.clock()
-        # Playback takes time: "done" carries a later time than "started" (about the
-        # time to speak the sentence, at least a second).
-        done = started + timedelta(seconds=max(1.0, len(value) / 15))
-        statuses = (("started", started), ("done", done)) if value else (("done", started),)
-        for status, at in statuses:
-            payload = render.audio_event(
+    def _emit_audio(self, conference, member, event_type, audio, field_name):
+        """ "started" now; "done" when the audio would end, sent then with that time (never
+        for a loop, which plays until stopped). An empty value stops what plays: "done" now,
+        and the pending "done" is forgotten."""
+        value = audio[field_name]
+        now = self.clock()
+        subject = member.id if member is not None else conference.id
+        cancel_key = f"{subject}:{event_type}"
+        if not value:
+            if self.event_cancel is not None:
+                self.event_cancel(cancel_key)
+            self._emit(
+                conference, self._audio_payload(conference, member, event_type, audio, "done", now)
+            )
+            return
+        self._emit(
+            conference, self._audio_payload(conference, member, event_type, audio, "started", now)
+        )
+        if audio.get("loop_enabled"):
+            return
+        if field_name == "sentence":
+            seconds = max(1.0, len(value) / SPEAK_CHARACTERS_PER_SECOND)
+        else:
+            seconds = FILE_PLAYBACK_SECONDS
+        done_at = now + timedelta(seconds=seconds)
+        payload = self._audio_payload(conference, member, event_type, audio, "done", done_at)
+        self._emit(conference, payload, due=done_at.timestamp(), cancel_key=cancel_key)
+
+    def _audio_payload(self, conference, member, event_type, audio, status, at):
+        if member is None:
+            return render.audio_event(
                 conference,
                 base_url=self.base_url,
                 event_type=event_type,
@@ -324,4 +362,12 @@ class State:
                 now=at,
                 tag=audio.get("tag"),
             )
-            self._emit(conference, payload)
+        return render.call_audio_event(
+            conference,
+            member,
+            base_url=self.base_url,
+            event_type=event_type,
+            status=status,
+            now=at,
+            tag=audio.get("tag"),
+        )

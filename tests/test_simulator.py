@@ -838,5 +838,11 @@ def test_the_command_line_help_documents_every_flag():
         "--malformed-rate",
         "--hang-rate",
         "--hang-seconds",
+        "--untidy",
+        "--full-429-details",
+        "--legacy-400",
+        "--empty-403-details",
+        "--relative-links",
+        "--first-links",
     ):
         assert flag in result.stdout

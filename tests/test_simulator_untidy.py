@@ -5,7 +5,8 @@ callbacks by POST or GET, with the fallbackUrl and Basic credentials from the UR
 import base64
 import json
 import threading
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -25,17 +26,36 @@ def client_for(sim, *, secret=SECRET):
     )
 
 
-def test_with_omit_rate_one_responses_leave_out_every_optional_field():
+def test_with_omit_rate_one_responses_leave_out_every_field_at_its_default():
     with running_simulator(rate_limit=0, omit_rate=1.0) as sim, client_for(sim) as client:
         conference_id = client.create_conference(from_number="+15555550100")
         member_id = client.add_member(conference_id, call_id="c-1")
         conference = client.get_conference(conference_id)
         member = client.get_member(conference_id, member_id)
 
-    assert {"active_members", "hold", "mute", "profile"} <= conference.unknown
+    assert {"hold", "mute", "profile"} <= conference.unknown
+    assert "active_members" not in conference.unknown and conference.active_members == 1
     assert conference.state == "active" and not conference.problems
-    assert {"mute", "hold", "added_time", "join_tone"} <= member.unknown
+    assert {"mute", "hold", "join_tone", "leaving_tone"} <= member.unknown
     assert (member.state, member.call_id) == ("active", "c-1")
+    assert "added_time" not in member.unknown
+
+
+def test_a_value_that_was_set_is_never_left_out():
+    with running_simulator(rate_limit=0, omit_rate=1.0) as sim, client_for(sim) as client:
+        conference_id = client.create_conference(from_number="+15555550100")
+        kept_id = client.add_member(conference_id, call_id="c-1")
+        gone_id = client.add_member(conference_id, call_id="c-2")
+        client.update_conference(conference_id, hold=True)
+        client.update_member(conference_id, kept_id, mute=True, hold=True)
+        client.update_member(conference_id, gone_id, state="completed")
+        reads = [client.get_conference(conference_id) for _ in range(5)]
+        members = client.list_members(conference_id).members
+
+    assert all(read.hold is True and "hold" not in read.unknown for read in reads)
+    kept, gone = members
+    assert (kept.mute, kept.hold) == (True, True)
+    assert gone.state == "completed" and gone.removed_time is not None
 
 
 def test_a_share_of_responses_leave_fields_out():
@@ -145,9 +165,11 @@ def test_adding_an_unknown_or_already_joined_call_answers_403():
 
 
 class Receiver:
-    """A tiny callback receiver: records what arrives; the path /fail answers 500."""
+    """A tiny callback receiver: records what arrives and when (``arrived``, monotonic
+    seconds); the path /fail answers 500, a path starting /slow waits ``slow_seconds``
+    before answering."""
 
-    def __init__(self):
+    def __init__(self, *, slow_seconds=2.0):
         self.received = []
         receiver = self
 
@@ -159,6 +181,7 @@ class Receiver:
                 self.answer()
 
             def answer(self):
+                arrived = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
@@ -169,8 +192,11 @@ class Receiver:
                         "query": dict(parse_qsl(parts.query)),
                         "body": json.loads(body) if body else None,
                         "authorization": self.headers.get("Authorization"),
+                        "arrived": arrived,
                     }
                 )
+                if parts.path.startswith("/slow"):
+                    time.sleep(slow_seconds)
                 self.send_response(500 if parts.path == "/fail" else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -243,3 +269,71 @@ def test_playback_started_and_done_carry_distinct_times(receiver):
     assert [event["status"] for event in speak] == ["started", "done"]
     started, done = (catapult.parse_timestamp(event["time"]) for event in speak)
     assert done > started
+
+
+# --- the client against the whole untidy mode (every omission, every shape) -----------
+
+
+def test_a_conference_lifecycle_reads_right_against_the_untidy_mode():
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    with running_simulator(rate_limit=0, untidy=True) as sim, client_for(sim) as client:
+        conference_id = client.create_conference(from_number="+19195551212", tag="lifecycle")
+        created = client.get_conference(conference_id)
+        first = client.add_member(conference_id, call_id="c-first", join_tone=True)
+        second = client.add_member(conference_id, call_id="c-second", mute=True)
+        for i in range(3):
+            client.add_member(conference_id, call_id=f"c-{i}")
+        active = client.get_conference(conference_id)
+        client.update_member(conference_id, first, state="completed")
+        listed = client.list_members(conference_id)
+        departed = client.get_member(conference_id, first)
+        client.update_conference(conference_id, mute=True, hold=False)
+        muted = client.get_conference(conference_id)
+        client.update_conference(conference_id, state="completed")
+        completed = client.get_conference(conference_id)
+        with pytest.raises(catapult.ApiError) as too_late:
+            client.update_conference(conference_id, mute=False)
+
+    assert (created.id, created.state, created.tag) == (conference_id, "created", "lifecycle")
+    assert created.active_members is None and "active_members" in created.unknown  # 0: left out
+    assert started <= created.created_time <= datetime.now(UTC)
+    assert (active.state, active.active_members) == ("active", 5)
+    assert listed.pages == 2 and not listed.problems
+    by_id = {member.id: member for member in listed.members}
+    assert len(by_id) == 5
+    assert (by_id[first].state, by_id[first].call_id, by_id[first].join_tone) == (
+        "completed",
+        "c-first",
+        True,
+    )
+    assert (by_id[second].state, by_id[second].mute) == ("active", True)
+    assert departed.removed_time is not None and departed.state == "completed"
+    assert (muted.mute, muted.active_members) == (True, 4)
+    assert muted.hold is None  # false is the default: left out, read as unknown
+    assert (completed.state, completed.completed_time is not None) == ("completed", True)
+    assert (too_late.value.status, too_late.value.code) == (403, "conference-error")
+
+
+def test_not_found_rate_limits_and_server_errors_read_right_against_the_untidy_mode():
+    with running_simulator(rate_limit=0, untidy=True) as sim, client_for(sim) as client:
+        with pytest.raises(catapult.NotFound) as missing:
+            client.get_conference("conf-does-not-exist")
+        sim.set_faults(error_rate=1.0)
+        with pytest.raises(catapult.TransientError) as broken:
+            client.get_conference("conf-x")
+        sim.set_faults(error_rate=0.0)
+        sim.set_rate_limit(1)
+        limited = []
+        for _ in range(3):
+            try:
+                client.get_conference("conf-x")
+            except catapult.RateLimited as error:
+                limited.append(error)
+            except catapult.NotFound:
+                pass
+
+    assert missing.value.code == "conference-not-found"
+    assert broken.value.status in (500, 503)
+    assert limited and limited[0].code == "rate-limit-reached"
+    now = datetime.now(UTC)
+    assert now - timedelta(seconds=1) < limited[0].reset_at < now + timedelta(seconds=2)
