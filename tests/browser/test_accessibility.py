@@ -3,6 +3,8 @@ dark colour scheme: axe finds no serious or critical violation, and at 390 px no
 scrolls sideways. Also: the error pages are the product's, "/" focuses the search field,
 and the tab's icon shows when the overview reports a problem."""
 
+from datetime import time
+
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.test import RequestFactory
@@ -10,7 +12,7 @@ from django.views import defaults
 from playwright.sync_api import expect
 
 from conferences import acknowledgements, polling, roles, sharing
-from conferences.models import Delivery
+from conferences.models import Delivery, Subscription
 from dashboard.urls import server_error
 from tests.conftest import make_account, make_conference
 
@@ -24,7 +26,7 @@ AXE = Axe()
 @pytest.fixture
 def world(simulator, sim_client):
     """Two users and a conference with members, history, an alert email and a share link."""
-    roles.create_user(username="staff", role="admin", password=PASSWORD)
+    staff = roles.create_user(username="staff", role="admin", password=PASSWORD)
     roles.create_user(username="viewer", role="viewer", password=PASSWORD)
     account = make_account(simulator)
     conference_id = sim_client.create_conference(from_number="+15555550100")
@@ -34,6 +36,17 @@ def world(simulator, sim_client):
     sim_client.add_member(conference_id, call_id="c-1")
     sim_client.add_member(conference_id, call_id="c-2")
     polling.poll_round(force=True)
+    # The alerts page's widest table (issue 20: 758 px at 390 before): every column filled.
+    Subscription.objects.create(
+        user=staff,
+        email="ops-team-with-a-long-address@example.com",
+        kinds=["state", "hold", "mute", "members", "polling", "alone"],
+        members_at_most=1,
+        rule_after_seconds=300,
+        time_zone="America/Argentina/Buenos_Aires",
+        quiet_start=time(22, 0),
+        quiet_end=time(7, 0),
+    )
     delivery = Delivery.objects.create(
         email="ops@example.com", conference=conference, subject="[confwatch] Board call: active"
     )
@@ -135,6 +148,10 @@ def test_every_page_passes_axe_and_fits_a_phone(browser, live_server, world, sch
             ("/no-such-page/", 404),
         ],
     )
+    page.goto(f"{live_server.url}/alerts/")  # at 390 px: the columns once cut off show
+    for column in ("Rules", "Quiet hours", "Time zone"):
+        expect(page.locator(f"tr[data-subscription] td[data-label='{column}']")).to_be_visible()
+    expect(page.get_by_role("button", name="Delete")).to_be_in_viewport()
     staff.close()
 
     viewer = browser.new_context(color_scheme=scheme)
