@@ -2,6 +2,9 @@
 // 1. Relative times (<time data-relative>) stay right while the page is open.
 // 2. When the server cannot be reached, a notice says so and since when; htmx keeps
 //    polling, and the first answer that comes back clears it.
+// 3. The tab's icon shows when the page reports a problem (failing, not found or stale
+//    conferences in the overview's counts; a failing or stale conference on its page).
+// 4. "/" focuses the search field, where the page has one.
 (function () {
   "use strict";
 
@@ -94,7 +97,34 @@
       event.preventDefault();
     }
   });
-  document.addEventListener("DOMContentLoaded", refreshTimes);
-  document.addEventListener("htmx:afterSettle", refreshTimes);
+  var PROBLEMS =
+    ".count-failing.nonzero, .count-not_found.nonzero, .count-stale.nonzero, " +
+    "#status-card .stale, #status-card .poll:not(.poll-ok):not(.poll-pending)";
+
+  function refreshFavicon() {
+    var icon = document.getElementById("favicon");
+    if (!icon) return;
+    if (!icon.dataset.calmHref) icon.dataset.calmHref = icon.getAttribute("href");
+    var wanted = document.querySelector(PROBLEMS) ? icon.dataset.attentionHref : icon.dataset.calmHref;
+    if (icon.getAttribute("href") !== wanted) icon.setAttribute("href", wanted);
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    var target = event.target;
+    if (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) return;
+    var search = document.querySelector("[role=search] input[type=search], [role=search] input[name=q]");
+    if (!search) return;
+    event.preventDefault();
+    search.focus();
+    search.select();
+  });
+
+  function refreshPage() {
+    refreshTimes();
+    refreshFavicon();
+  }
+  document.addEventListener("DOMContentLoaded", refreshPage);
+  document.addEventListener("htmx:afterSettle", refreshPage);
   setInterval(refreshTimes, 5000);
 })();
