@@ -16,8 +16,8 @@ from django.utils import timezone
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from conferences import secrets
 from conferences.catapult import REAL_API_BASE_URL
+from conferences.registry import crypto as secrets
 
 # An account's base URL: the schemes it may use.
 API_URL_SCHEMES = ("http", "https")

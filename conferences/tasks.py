@@ -2,7 +2,12 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
-from conferences import alerts, callback_processing, outages, polling, retention, support
+from conferences.alerting import outbox as alerts
+from conferences.callbacks import processing as callback_processing
+from conferences.ops import outages
+from conferences.polling import rounds as polling
+from conferences.polling import support
+from conferences.registry import retention
 
 
 @shared_task(ignore_result=True)

@@ -21,7 +21,7 @@ account_urls = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include(account_urls)),
-    path("", include("conferences.urls")),
+    path("", include("conferences.web.urls")),
     # Browsers ask for /favicon.ico on pages without an icon link (the admin's).
     path(
         "favicon.ico",
@@ -30,4 +30,4 @@ urlpatterns = [
     ),
 ]
 
-handler500 = "conferences.views.server_error"
+handler500 = "conferences.web.views.server_error"

@@ -9,8 +9,9 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from conferences import catapult, tracking
+from conferences.catapult import client as catapult
 from conferences.models import Conference
+from conferences.registry import tracking
 from simulator.testing import running_simulator
 from tests.smtp import mail_settings, running_mailsink
 

@@ -11,9 +11,12 @@ from django.core import signing
 from django.db import connection
 from django.utils import timezone
 
-from conferences import acknowledgements, alerts, polling, roles
+from conferences.alerting import acknowledgements
+from conferences.alerting import outbox as alerts
 from conferences.models import Acknowledgement, Delivery, Event, EventKind, Subscription
-from conferences.observations import Observation, record
+from conferences.polling import rounds as polling
+from conferences.recording.observations import Observation, record
+from conferences.registry import roles
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db

@@ -12,9 +12,11 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from conferences import alerts, observations, polling
+from conferences.alerting import outbox as alerts
 from conferences.models import Delivery, Event, Subscription
-from conferences.observations import Observation
+from conferences.polling import rounds as polling
+from conferences.recording import observations
+from conferences.recording.observations import Observation
 from tests.conftest import (
     make_account,
     make_conference,

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conferences import bulk
 from conferences.models import Conference, ConferenceMembersRead
+from conferences.recording import bulk
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db

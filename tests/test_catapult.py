@@ -22,15 +22,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conferences.catapult import (
+from conferences.catapult.answers import (
     CALL_ID_LIMIT,
     ID_LIMIT,
-    REAL_API_BASE_URL,
     STATE_RAW_LIMIT,
     TAG_LIMIT,
     URL_LIMIT,
     ApiError,
-    CatapultClient,
     CatapultError,
     Conference,
     CredentialsRejected,
@@ -49,6 +47,8 @@ from conferences.catapult import (
     parse_timestamp,
     read_state,
 )
+from conferences.catapult import REAL_API_BASE_URL
+from conferences.catapult.client import CatapultClient
 
 USER_ID = "u-test"
 TOKEN = "t-0123456789abcdef"
@@ -944,7 +944,10 @@ def test_one_odd_member_does_not_lose_the_members_list(canned, caplog):
         ],
     )
 
-    with canned.client() as client, caplog.at_level("WARNING", logger="conferences.catapult"):
+    with (
+        canned.client() as client,
+        caplog.at_level("WARNING", logger="conferences.catapult.client"),
+    ):
         listed = client.list_members("c1")
 
     assert [member.id for member in listed.members] == ["m-1", "m-3"]

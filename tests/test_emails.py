@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 
-from conferences import emails, timeline, unsubscribe
+from conferences.alerting import emails, unsubscribe
 from conferences.models import Delivery, Event, EventKind, Subscription
+from conferences.web.selectors import timeline
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db

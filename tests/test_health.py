@@ -6,9 +6,12 @@ import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from conferences import alerts, observations, outages, polling
+from conferences.alerting import outbox as alerts
 from conferences.models import Conference, Delivery, Subscription
-from conferences.observations import Observation
+from conferences.ops import outages
+from conferences.polling import rounds as polling
+from conferences.recording import observations
+from conferences.recording.observations import Observation
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db

@@ -16,9 +16,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.test import RequestFactory
 
-from conferences import acknowledgements, callbacks, roles, sharing, subscriptions
+from conferences.alerting import acknowledgements, sharing, subscriptions
+from conferences.alerting.unsubscribe import token_for as unsubscribe_token
+from conferences.callbacks import receiver as callbacks
 from conferences.models import CallbackSettings
-from conferences.unsubscribe import token_for as unsubscribe_token
+from conferences.registry import roles
 from tests.test_access import snapshot, url_patterns
 from tests.test_roles import PASSWORD, world  # noqa: F401 (a fixture)
 

@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from conferences import polling
 from conferences.models import REQUEST_BUDGET_MAX, HistoryEntry, PollError, StatusChange
+from conferences.polling import rounds as polling
 from tests.conftest import make_account, make_conference, process_env, reload, requests_seen
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,10 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from conferences import catapult, outages, polling
+from conferences.catapult import answers as catapult_answers
 from conferences.models import HistoryEntry, Member, PollError
+from conferences.ops import outages
+from conferences.polling import rounds as polling
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -249,7 +251,7 @@ def test_a_members_page_the_database_refuses_shows_on_its_conference(
     long_call_id = "c" * 201
 
     def long_call_ids(page):
-        if not isinstance(page, catapult.MembersPage):
+        if not isinstance(page, catapult_answers.MembersPage):
             return page
         members = tuple(dataclasses.replace(m, call_id=long_call_id) for m in page.members)
         return dataclasses.replace(page, members=members)
@@ -273,7 +275,7 @@ def test_a_state_catapult_does_not_document_is_stored_unknown_and_quoted_in_the_
     conference = make_conference(account, conference_id)
 
     @dataclasses.dataclass(frozen=True)
-    class WithRawState(catapult.Conference):
+    class WithRawState(catapult_answers.Conference):
         state_raw: str | None = None
 
     def undocumented(result):

@@ -7,9 +7,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from conferences import alerts, polling, schedules
+from conferences.alerting import outbox as alerts
+from conferences.alerting import schedules
 from conferences.models import Delivery, Subscription
-from conferences.observations import Observation, record
+from conferences.polling import rounds as polling
+from conferences.recording.observations import Observation, record
 from tests.conftest import make_conference
 
 pytestmark = pytest.mark.django_db

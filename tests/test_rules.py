@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from conferences import alerts, polling, rules, schedules
+from conferences.alerting import outbox as alerts
+from conferences.alerting import rules, schedules
 from conferences.models import Event, EventKind, RuleState, Subscription
-from conferences.observations import Observation, record
+from conferences.polling import rounds as polling
+from conferences.recording.observations import Observation, record
 from tests.conftest import (
     WORKER_ARGS,
     make_account,

@@ -15,7 +15,7 @@ from django.db import OperationalError, connection
 from django.test import Client
 from django.utils import timezone
 
-from conferences import catapult
+from conferences.catapult import client as catapult
 from conferences.models import Account
 from tests.conftest import make_account, make_conference
 

@@ -7,14 +7,10 @@ import urllib.request
 
 import pytest
 
-from conferences import polling
-from conferences.catapult import (
-    CALL_ID_LIMIT,
-    CatapultClient,
-    MalformedResponse,
-    TransientError,
-)
+from conferences.catapult.answers import CALL_ID_LIMIT, MalformedResponse, TransientError
+from conferences.catapult.client import CatapultClient
 from conferences.models import Conference, Member, PollStatus
+from conferences.polling import rounds as polling
 from simulator.__main__ import build_parser, simulator_from_args
 from simulator.hostile import LONG_STATE, SHAPES
 from simulator.testing import running_simulator

@@ -12,7 +12,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from conferences import catapult
+from conferences.catapult import answers as catapult_answers
+from conferences.catapult import client as catapult
 from simulator.testing import running_simulator
 from tests.conftest import SIM_USER, wait_for
 
@@ -104,7 +105,7 @@ def test_a_401_is_credentials_rejected_whatever_its_body(body):
         running_simulator(rate_limit=0, unauthorized_body=body) as sim,
         client_for(sim, secret="wrong") as client,
     ):
-        with pytest.raises(catapult.CredentialsRejected) as raised:
+        with pytest.raises(catapult_answers.CredentialsRejected) as raised:
             client.get_conference("conf-x")
 
     assert raised.value.status == 401
@@ -116,10 +117,10 @@ def test_update_conflicts_and_unavailable_calls_are_transient():
         conference_id = client.create_conference(from_number="+15555550100")
         member_id = client.add_member(conference_id, call_id="c-1")
         sim.set_faults(conflict_rate=1.0)
-        with pytest.raises(catapult.TransientError) as conflict:
+        with pytest.raises(catapult_answers.TransientError) as conflict:
             client.update_member(conference_id, member_id, mute=True)
         sim.set_faults(conflict_rate=0.0, call_unavailable_rate=1.0)
-        with pytest.raises(catapult.TransientError) as unavailable:
+        with pytest.raises(catapult_answers.TransientError) as unavailable:
             client.get_member(conference_id, member_id)
         conference = client.get_conference(conference_id)  # not about a member: served
 
@@ -135,9 +136,9 @@ def test_adding_an_unknown_or_already_joined_call_answers_403():
     with running_simulator(rate_limit=0) as sim, client_for(sim) as client:
         conference_id = client.create_conference(from_number="+15555550100")
         client.add_member(conference_id, call_id="c-1")
-        with pytest.raises(catapult.ApiError) as unknown:
+        with pytest.raises(catapult_answers.ApiError) as unknown:
             client.add_member(conference_id, call_id="not-a-call")
-        with pytest.raises(catapult.ApiError) as joined:
+        with pytest.raises(catapult_answers.ApiError) as joined:
             client.add_member(conference_id, call_id="c-1")
 
     assert (unknown.value.status, unknown.value.code) == (403, "call-id-not-found")
@@ -241,5 +242,5 @@ def test_playback_started_and_done_carry_distinct_times(receiver):
 
     speak = [r["body"] for r in receiver.received if r["body"]["eventType"] == "conference-speak"]
     assert [event["status"] for event in speak] == ["started", "done"]
-    started, done = (catapult.parse_timestamp(event["time"]) for event in speak)
+    started, done = (catapult_answers.parse_timestamp(event["time"]) for event in speak)
     assert done > started

@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from conferences import roles
 from conferences.models import Conference, HistoryEntry
+from conferences.registry import roles
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db

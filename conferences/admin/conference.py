@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from kombu.exceptions import OperationalError
 
-from conferences import exports, importing, roles, support, tasks, tracking
+from conferences import tasks
 from conferences.admin.common import (
     CappedCountPaginator,
     DeletesItsRecords,
@@ -42,6 +42,9 @@ from conferences.models import (
     PollError,
     StatusChange,
 )
+from conferences.polling import support
+from conferences.registry import importing, roles, tracking
+from conferences.web.selectors import exports
 
 # Session key: poll-now outcomes logged after this time are shown to the user.
 POLL_NOW_SINCE = "confwatch_poll_now_since"

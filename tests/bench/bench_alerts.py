@@ -133,7 +133,8 @@ def log_tail(path):
 def track_new_conferences(sim, client, *, count):
     """An account for the simulator's user, `count` new conferences on the simulator,
     tracked, and one subscription to state changes of every conference."""
-    from conferences import subscriptions, tracking
+    from conferences.alerting import subscriptions
+    from conferences.registry import tracking
 
     user_id, token, secret = SIM_USER
     account = tracking.add_account(
@@ -279,7 +280,7 @@ def main():
     fresh_database()
     from django.conf import settings
 
-    from conferences import catapult
+    from conferences.catapult import client as catapult
     from simulator.testing import running_simulator
     from tests.smtp import running_mailsink
 

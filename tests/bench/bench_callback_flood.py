@@ -86,7 +86,8 @@ def parse_args():
 
 def set_up(sim, accounts, conferences):
     """The accounts (one simulator user each) and their active, tracked conferences."""
-    from conferences import catapult, tracking
+    from conferences.catapult import client as catapult
+    from conferences.registry import tracking
 
     made = []
     for index, (user_id, token, secret) in enumerate(users(accounts)):
@@ -197,7 +198,7 @@ def main():
     import redis
     from django.conf import settings
 
-    from conferences import callbacks
+    from conferences.callbacks import receiver as callbacks
     from conferences.models import CallbackEvent, CallbackSettings, Conference
     from simulator.testing import running_simulator
 

@@ -76,8 +76,8 @@ def parse_args():
 
 def set_up_conferences(client, account, *, count, callback_url):
     """`count` active conferences (one member each), tracked; their Catapult ids."""
-    from conferences import tracking
     from conferences.models import Conference, Member
+    from conferences.registry import tracking
 
     ids = [
         catapult_call(
@@ -155,7 +155,9 @@ def main():
     fresh_database()
     from django.conf import settings
 
-    from conferences import callbacks, catapult, tracking
+    from conferences.callbacks import receiver as callbacks
+    from conferences.catapult import client as catapult
+    from conferences.registry import tracking
     from simulator.testing import running_simulator
 
     processes = []

@@ -264,7 +264,7 @@ def main():
     from django.test import Client
 
     from conferences.models import HistoryEntry
-    from conferences.timeline import Cursor
+    from conferences.web.selectors.timeline import Cursor
 
     try:
         started = time.perf_counter()

@@ -82,8 +82,8 @@ class Figures:
 
 def start_tracking(sim, *, budget):
     """Forget the previous scenario's rows; track the simulator's conferences afresh."""
-    from conferences import tracking
     from conferences.models import Account, Conference
+    from conferences.registry import tracking
 
     Conference.objects.all().delete()
     Account.objects.all().delete()
@@ -105,7 +105,7 @@ def run_beat_and_workers(*, workers, began, stop_at, idle_ticks=range(0)):
     from django.conf import settings
     from django.db import connection
 
-    from conferences import polling
+    from conferences.polling import rounds as polling
 
     every = settings.CONFWATCH_ROUND_SECONDS
     tasks = queue.Queue()
@@ -204,7 +204,7 @@ def polling_scenario(args, *, workers, warmup=0.0, idle=0.0):
 
 
 def poll_once_scenario(args):
-    from conferences import polling
+    from conferences.polling import rounds as polling
     from simulator.testing import running_simulator
 
     with running_simulator(
@@ -244,7 +244,7 @@ def column(figures, journal, *, budget):
     """The scenario's cells, row name -> text."""
     from django.conf import settings
 
-    from conferences import polling
+    from conferences.polling import rounds as polling
 
     rate = budget * polling.BUDGET_SHARE
     seconds = figures.ended - figures.started

@@ -50,8 +50,8 @@ def parse_args():
 def fill(*, conferences, runs, subscriptions):
     from django.db import connection
 
-    from conferences import tracking
     from conferences.models import Subscription
+    from conferences.registry import tracking
 
     tracking.add_account(
         name="acme", user_id="u-acme", token="t", secret="s", base_url="http://127.0.0.1:9"
@@ -109,7 +109,7 @@ def main():
     from django.db import connection, reset_queries
     from django.utils import timezone
 
-    from conferences import rules
+    from conferences.alerting import rules
 
     try:
         fill(conferences=args.conferences, runs=args.runs, subscriptions=args.subscriptions)

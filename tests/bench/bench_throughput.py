@@ -194,7 +194,7 @@ class WriteMeter:
     calls of polling.reserve_window (a new budget window), when there is one."""
 
     def __enter__(self):
-        from conferences import polling
+        from conferences.polling import rounds as polling
 
         self.original = polling.record_round
         self.original_reserve = getattr(polling, "reserve_window", None)
@@ -223,7 +223,7 @@ class WriteMeter:
         self.seconds, self.counters, self.windows = None, None, 0
 
     def __exit__(self, *exc_info):
-        from conferences import polling
+        from conferences.polling import rounds as polling
 
         polling.record_round = self.original
         if self.original_reserve is not None:
@@ -231,7 +231,7 @@ class WriteMeter:
 
 
 def measure_round(meter, *, conferences):
-    from conferences import polling
+    from conferences.polling import rounds as polling
 
     meter.reset()
     before = read_counters()
@@ -315,7 +315,7 @@ def bench_users(count):
 
 
 def client_for(sim, user):
-    from conferences import catapult
+    from conferences.catapult import client as catapult
 
     user_id, token, secret = user
     return catapult.CatapultClient(
@@ -381,7 +381,7 @@ def change_some(sim, users, created):
 
 def track(sim, users, created, *, prefix, budget):
     """An account per user (named prefix-user) tracking that user's conferences."""
-    from conferences import tracking
+    from conferences.registry import tracking
 
     accounts = []
     for user in users:
@@ -486,8 +486,8 @@ def run_size(args, *, conferences, log_dir):
     table; return {column title: Figures}."""
     from django.conf import settings
 
-    from conferences import polling
     from conferences.models import Account
+    from conferences.polling import rounds as polling
 
     fresh_database()
     users = bench_users(args.accounts)

@@ -89,13 +89,13 @@ def stop(process):
 def catapult_call(method, *args, timeout=20, **kwargs):
     """Call the simulator as a customer's app would, waiting out a 429 (polling shares
     the user's rate limit)."""
-    from conferences import catapult
+    from conferences.catapult import answers as catapult_answers
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             return method(*args, **kwargs)
-        except catapult.RateLimited:
+        except catapult_answers.RateLimited:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -104,7 +104,7 @@ def catapult_call(method, *args, timeout=20, **kwargs):
 def add_accounts(names):
     """Accounts through the service (encrypted credentials) at an address nobody
     answers: the page benchmarks read what they stored, they never poll."""
-    from conferences import tracking
+    from conferences.registry import tracking
 
     for name in names:
         tracking.add_account(

@@ -7,8 +7,9 @@ stops nobody."""
 import pytest
 from django.db import connection
 
-from conferences import catapult, polling
+from conferences.catapult import client as catapult
 from conferences.models import Account, Conference, HistoryEntry, PollStatus
+from conferences.polling import rounds as polling
 from simulator.testing import running_simulator
 from tests.conftest import SIM_USER, make_account, make_conference, reload
 

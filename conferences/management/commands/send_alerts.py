@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from conferences import alerts
+from conferences.alerting import outbox as alerts
 
 
 class Command(BaseCommand):

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from conferences import schedules
+from conferences.alerting import schedules
 from conferences.models import ShareLink
 
 SALT = "confwatch.share"

@@ -21,33 +21,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from conferences import (
-    acknowledgements,
-    callbacks,
-    charts,
-    exports,
-    members,
-    observations,
-    overview,
-    reports,
-    roles,
-    schedules,
-    sharing,
-    subscriptions,
-    timeline,
-    tracking,
-)
-from conferences.forms import (
-    SORT_COLUMNS,
-    AcknowledgeForm,
-    FilterForm,
-    PreferenceForm,
-    ShareForm,
-    SubscriptionForm,
-    TrackForm,
-)
-from conferences.health import report as health_report
-from conferences.middleware import TIME_ZONE_KEY
+from conferences.alerting import acknowledgements, schedules, sharing, subscriptions
+from conferences.alerting.unsubscribe import read_link as unsubscribe_link
+from conferences.callbacks import receiver as callbacks
 from conferences.models import (
     Account,
     Conference,
@@ -57,8 +33,21 @@ from conferences.models import (
     Subscription,
     UserPreference,
 )
-from conferences.roles import requires
-from conferences.unsubscribe import read_link as unsubscribe_link
+from conferences.ops.health import report as health_report
+from conferences.recording import members, observations
+from conferences.registry import roles, tracking
+from conferences.registry.roles import requires
+from conferences.web.forms import (
+    SORT_COLUMNS,
+    AcknowledgeForm,
+    FilterForm,
+    PreferenceForm,
+    ShareForm,
+    SubscriptionForm,
+    TrackForm,
+)
+from conferences.web.middleware import TIME_ZONE_KEY
+from conferences.web.selectors import charts, exports, overview, reports, timeline
 
 MAX_LISTED = 500
 ACCOUNT_REFRESH = 10  # seconds between refreshes of the overview's account strip

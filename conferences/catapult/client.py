@@ -30,14 +30,8 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from conferences.catapult_answers import (
-    CALL_ID_LIMIT,
+from conferences.catapult.answers import (
     EPOCH,
-    FROM_LIMIT,
-    ID_LIMIT,
-    STATE_RAW_LIMIT,
-    TAG_LIMIT,
-    UNKNOWN_STATE,
     URL_LIMIT,
     ApiError,
     CatapultError,
@@ -55,49 +49,10 @@ from conferences.catapult_answers import (
     decode_member,
     decode_members,
     last_path_segment,
-    parse_conference,
-    parse_member,
-    parse_timestamp,
-    read_id,
-    read_state,
 )
-
-__all__ = [
-    "CALL_ID_LIMIT",
-    "DEFAULT_MAX_BYTES",
-    "DEFAULT_TOTAL_TIMEOUT",
-    "FROM_LIMIT",
-    "ID_LIMIT",
-    "REAL_API_BASE_URL",
-    "STATE_RAW_LIMIT",
-    "TAG_LIMIT",
-    "UNKNOWN_STATE",
-    "URL_LIMIT",
-    "ApiError",
-    "CatapultClient",
-    "CatapultError",
-    "Conference",
-    "CredentialsRejected",
-    "MalformedResponse",
-    "Member",
-    "MemberList",
-    "NotFound",
-    "RateLimited",
-    "TransientError",
-    "clean_text",
-    "decode_conference",
-    "decode_member",
-    "decode_members",
-    "parse_conference",
-    "parse_member",
-    "parse_timestamp",
-    "read_id",
-    "read_state",
-]
 
 logger = logging.getLogger(__name__)
 
-REAL_API_BASE_URL = "https://api.catapult.inetwork.com"
 
 # Any Basic credentials in a message (ours are scrubbed exactly; this catches the rest).
 _BASIC_CREDENTIALS = re.compile(r"Basic\s+[A-Za-z0-9+/=]{8,}", re.IGNORECASE)

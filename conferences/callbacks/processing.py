@@ -31,9 +31,12 @@ from django.db import DatabaseError, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
-from conferences import callbacks, catapult, observations, tracking
-from conferences.callbacks import CONFERENCE_EVENT, MEMBER_EVENT, STATES
+from conferences.callbacks import receiver as callbacks
+from conferences.callbacks.receiver import CONFERENCE_EVENT, MEMBER_EVENT, STATES
+from conferences.catapult import answers as catapult_answers
 from conferences.models import CallbackEvent, CallbackSettings, Conference, ConferenceState
+from conferences.recording import observations
+from conferences.registry import tracking
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +242,7 @@ def observation_for(event, conference_pk):
     payload = event.payload
     at = event_time(payload.get("time"), received_at=event.received_at)
     seen = {}
-    tag = text(payload, "tag", limit=catapult.TAG_LIMIT)
+    tag = text(payload, "tag", limit=catapult_answers.TAG_LIMIT)
     if tag is not None:
         seen["catapult_tag"] = tag
     if event.event_type == CONFERENCE_EVENT:
@@ -268,41 +271,41 @@ def observation_for(event, conference_pk):
 
 def member_from(payload):
     try:
-        member_id = catapult.read_id(payload.get("memberId"))
-    except catapult.MalformedResponse:
+        member_id = catapult_answers.read_id(payload.get("memberId"))
+    except catapult_answers.MalformedResponse:
         return None
     values = {
         "state": state(payload, "state"),
         "hold": boolean(payload.get("hold")),
         "mute": boolean(payload.get("mute")),
-        "call_id": text(payload, "callId", limit=catapult.CALL_ID_LIMIT),
+        "call_id": text(payload, "callId", limit=catapult_answers.CALL_ID_LIMIT),
     }
     unknown = {name for name, value in values.items() if value is None}
     unknown |= {"added_time", "removed_time", "join_tone", "leaving_tone", "call_url"}
-    return catapult.Member(id=member_id, **values, unknown=frozenset(unknown))
+    return catapult_answers.Member(id=member_id, **values, unknown=frozenset(unknown))
 
 
 def text(payload, key, *, limit):
     """The text value of `key` in the payload, or None (missing, blank or not text),
-    made safe by the rule every text from Catapult follows (catapult.clean_text: no
+    made safe by the rule every text from Catapult follows (catapult_answers.clean_text: no
     control or invisible characters, cut to `limit` with the cut shown)."""
     value = payload.get(key)
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
         return None
-    value = catapult.clean_text(value, limit=limit)
+    value = catapult_answers.clean_text(value, limit=limit)
     return value if value.strip() else None
 
 
 def state(payload, key):
-    """A conference's or member's state, read as an answer's is (catapult.read_state);
+    """A conference's or member's state, read as an answer's is (catapult_answers.read_state);
     None when missing or not documented: a callback only hints, and an undocumented
     state from one would record a state change that no poll confirmed."""
     value = payload.get(key)
     if not isinstance(value, str):
         return None
-    documented, _raw = catapult.read_state(value)
+    documented, _raw = catapult_answers.read_state(value)
     return documented if documented in STATES else None
 
 
@@ -316,8 +319,8 @@ def event_time(value, *, received_at):
 
 def timestamp(value):
     try:
-        return catapult.parse_timestamp(value)
-    except catapult.MalformedResponse:
+        return catapult_answers.parse_timestamp(value)
+    except catapult_answers.MalformedResponse:
         return None
 
 

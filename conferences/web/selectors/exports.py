@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from conferences import charts, reports
+from conferences.web.selectors import charts, reports
 
 FORMATS = ("csv", "json")
 # Rows read from Postgres (a server-side cursor) and written out at a time.

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 
-from conferences import schedules
+from conferences.alerting import schedules
 from conferences.models import Conference, Subscription
 
 Scope = Subscription.Scope

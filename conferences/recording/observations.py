@@ -52,7 +52,7 @@ from django.db import connection, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
 
-from conferences import bulk, catapult, members
+from conferences.catapult import answers as catapult_answers
 from conferences.models import (
     Account,
     Conference,
@@ -65,6 +65,7 @@ from conferences.models import (
     PollStatus,
     StatusChange,
 )
+from conferences.recording import bulk, members
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ logger = logging.getLogger(__name__)
 STATUS_FIELDS = ("state", "active_members", "hold", "mute")
 # Descriptive fields kept on the conference row, not in history.
 DETAIL_FIELDS = ("from_number", "created_time", "completed_time", "callback_url", "catapult_tag")
-# The catapult.Conference attribute of a detail field, where its name differs.
+# The catapult_answers.Conference attribute of a detail field, where its name differs.
 API_NAMES = {"catapult_tag": "tag"}
 
 # An open history run's last_seen_at is written at most this often (seconds); meanwhile
@@ -101,7 +102,7 @@ ROW_FIELDS = [
 ]
 WRITTEN_FIELDS = ROW_FIELDS[2:]
 
-# The fields an observation of a conference sees, and the catapult.Conference
+# The fields an observation of a conference sees, and the catapult_answers.Conference
 # attributes they come from.
 SEEN_NAMES = STATUS_FIELDS + DETAIL_FIELDS
 
@@ -134,7 +135,7 @@ class Observation:
     conference_pk: int
     observed_at: datetime
     seen: dict = field(default_factory=dict)
-    error: catapult.CatapultError | None = None
+    error: catapult_answers.CatapultError | None = None
     problems: tuple[str, ...] = ()
     # Set by a polling round: written only while the round holds the claim, which the
     # write releases (unless kept: an abandoned request may still be in flight).
@@ -142,7 +143,7 @@ class Observation:
     keep_claim: bool = False
     # "poll", or "callback" for what Catapult reported.
     source: str = "poll"
-    # Members seen (catapult.Member): a page of the members list, or the one member of a
+    # Members seen (catapult_answers.Member): a page of the members list, or the one member of a
     # conference-member callback (conferences/members.py applies them).
     members: tuple = ()
     # A polling round's read of one page of the members list (its error, if it failed),
@@ -160,7 +161,7 @@ class Observation:
 
     @classmethod
     def of_conference(cls, conference_pk, result, *, observed_at, claim_token=None):
-        """A status read from the API (a catapult.Conference), partial where unknown."""
+        """A status read from the API (a catapult_answers.Conference), partial where unknown."""
         names, read = seen_reader(result.unknown)
         seen = dict(zip(names, read(result)[1:], strict=True))
         return cls(
@@ -178,7 +179,7 @@ class Observation:
 
     @classmethod
     def of_members_page(cls, conference_pk, page, *, observed_at, claim_token=None):
-        """A page of the members list (a catapult.MembersPage) read by a polling round."""
+        """A page of the members list (a catapult_answers.MembersPage) read by a polling round."""
         return cls(
             conference_pk=conference_pk,
             observed_at=observed_at,

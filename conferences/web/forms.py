@@ -6,8 +6,9 @@ from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from conferences import acknowledgements, sharing, subscriptions, tracking
+from conferences.alerting import acknowledgements, sharing, subscriptions
 from conferences.models import Account, Subscription, UserPreference
+from conferences.registry import tracking
 
 
 class TrackForm(forms.Form):

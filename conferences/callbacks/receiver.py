@@ -33,8 +33,9 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from conferences import secrets, tracking
 from conferences.models import CallbackEvent, CallbackSettings
+from conferences.registry import crypto as secrets
+from conferences.registry import tracking
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from conferences import exports, tracking
 from conferences.models import Conference
+from conferences.registry import tracking
+from conferences.web.selectors import exports
 
 MAX_ROWS = 5000
 MAX_BYTES = 2 * 1024 * 1024

@@ -12,7 +12,6 @@ from django.db import DatabaseError, connection
 from django.db.models import Count, Min, Sum
 from django.utils import timezone
 
-from conferences import outages
 from conferences.models import (
     Account,
     CallbackSettings,
@@ -21,6 +20,7 @@ from conferences.models import (
     Delivery,
     DeliveryStatus,
 )
+from conferences.ops import outages
 
 # Seconds to wait for the broker before calling it down.
 BROKER_TIMEOUT = 2.0

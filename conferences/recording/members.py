@@ -30,7 +30,6 @@ from operator import attrgetter
 
 from django.conf import settings
 
-from conferences import bulk
 from conferences.models import (
     ConferenceMembersRead,
     ConferenceState,
@@ -38,6 +37,7 @@ from conferences.models import (
     EventKind,
     Member,
 )
+from conferences.recording import bulk
 
 MEMBER_VALUES = ("state", "hold", "mute", "call_id")
 MEMBER_UPDATED_FIELDS = [

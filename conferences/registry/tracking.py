@@ -112,7 +112,7 @@ def track_conferences(*, account, conference_ids, label="", tags=()):
 def release_kept_callbacks(account, conference_ids):
     """Callback events kept about these ids while they were not tracked wait again, and
     are processed once the tracking commits (conferences/callback_processing.py)."""
-    from conferences import callbacks
+    from conferences.callbacks import receiver as callbacks
 
     kept = CallbackEvent.objects.filter(
         account=account, conference_id__in=conference_ids, awaiting_tracking=True

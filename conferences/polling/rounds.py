@@ -49,14 +49,16 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from conferences import bulk, catapult, observations
+from conferences.catapult import answers as catapult_answers
+from conferences.catapult import client as catapult
 from conferences.models import (
     Account,
     Conference,
     ConferenceState,
     PollStatus,
 )
-from conferences.secrets import SecretUnreadable
+from conferences.recording import bulk, observations
+from conferences.registry.crypto import SecretUnreadable
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +112,8 @@ class Job:
     kind: str = "status"
     page_url: str | None = None
     sent_at: float | None = None
-    result: catapult.Conference | None = None
-    error: catapult.CatapultError | None = None
+    result: catapult_answers.Conference | None = None
+    error: catapult_answers.CatapultError | None = None
     finished_at: datetime | None = None
     abandoned: bool = False
     future: object = None
@@ -135,7 +137,7 @@ class Plan:
     permits: threading.BoundedSemaphore | None = None
     # Set (from a fetching thread) when the account must rest: a 429 or rejected
     # credentials. The rest of its round is not sent.
-    failure: catapult.CatapultError | None = None
+    failure: catapult_answers.CatapultError | None = None
     paused: bool = False
     # Set when the account's share of the round stopped on an error of its own (its
     # settings, its client, a bug): what is left of it is not sent, and the account shows
@@ -173,7 +175,7 @@ class AccountUnpollable(Exception):
     """The account's own settings stop its share of a round (the message says which)."""
 
 
-class UnstorableAnswer(catapult.CatapultError):
+class UnstorableAnswer(catapult_answers.CatapultError):
     """An answer the database refused to store (record_round): a poll error of its
     conference, with the usual backoff."""
 
@@ -699,13 +701,13 @@ def fetch_one(plan, job):
             )
         else:
             job.result = plan.client.get_conference(job.conference.conference_id)
-    except catapult.CatapultError as error:
+    except catapult_answers.CatapultError as error:
         job.error = error
-        if isinstance(error, catapult.RateLimited | catapult.CredentialsRejected):
+        if isinstance(error, catapult_answers.RateLimited | catapult_answers.CredentialsRejected):
             plan.failure = error
     except Exception as error:  # a bug must not lose the round's other results
         logger.exception("polling %s failed unexpectedly", job.conference.conference_id)
-        job.error = catapult.CatapultError(f"unexpected error: {type(error).__name__}")
+        job.error = catapult_answers.CatapultError(f"unexpected error: {type(error).__name__}")
     job.finished_at = timezone.now()
     note_latency(plan.account.pk, time.monotonic() - started)
 
@@ -776,7 +778,7 @@ def pause_if_failed(plan):
 
 
 def pause_account(account, error, *, now):
-    if isinstance(error, catapult.RateLimited):
+    if isinstance(error, catapult_answers.RateLimited):
         until = error.reset_at or now + timedelta(seconds=settings.CONFWATCH_POLL_INTERVAL)
         until = min(max(until, now), now + timedelta(seconds=settings.CONFWATCH_MAX_BACKOFF))
     else:
@@ -796,7 +798,7 @@ def next_wait(conference, error):
     poll interval, capped; longer for a conference the API does not know."""
     interval = settings.CONFWATCH_POLL_INTERVAL
     failures = max(conference.consecutive_failures, 1)
-    if isinstance(error, catapult.NotFound):
+    if isinstance(error, catapult_answers.NotFound):
         interval = max(interval * 6, NOT_FOUND_MIN_WAIT)
     return min(interval * 2 ** min(failures - 1, 20), settings.CONFWATCH_MAX_BACKOFF)
 
@@ -810,7 +812,7 @@ def reschedule(conference, observation, *, interval):
         return None  # members reads have a schedule of their own (conferences/members.py)
     if error is None:
         return at + interval
-    if isinstance(error, catapult.RateLimited | catapult.CredentialsRejected):
+    if isinstance(error, catapult_answers.RateLimited | catapult_answers.CredentialsRejected):
         # The account rests; its conferences are due as soon as it is unpaused, and one
         # that was overdue stays as overdue as it was (never made to look freshly due).
         return min(conference.next_poll_at, at)
@@ -886,7 +888,7 @@ def observe(plan, *, token):
             unsent.append(pk)
         elif job.abandoned:
             abandoned += 1
-            error = catapult.TransientError(
+            error = catapult_answers.TransientError(
                 "no answer before the round's deadline "
                 f"({settings.CONFWATCH_ROUND_DEADLINE:g} s); request abandoned"
             )

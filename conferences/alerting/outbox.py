@@ -43,7 +43,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from conferences import acknowledgements, emails, observations, rules, schedules, subscriptions
+from conferences.alerting import acknowledgements, emails, rules, schedules, subscriptions
 from conferences.models import (
     Conference,
     Delivery,
@@ -52,6 +52,7 @@ from conferences.models import (
     EventKind,
     Subscription,
 )
+from conferences.recording import observations
 
 logger = logging.getLogger(__name__)
 

@@ -17,9 +17,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from conferences import catapult, polling
+from conferences.catapult import answers as catapult_answers
+from conferences.catapult import client as catapult
 from conferences.models import Conference, PollStatus
-from conferences.secrets import SecretUnreadable
+from conferences.polling import rounds as polling
+from conferences.registry.crypto import SecretUnreadable
 
 # At most this many conferences per "poll now": a forced round spends the budget the
 # regular rounds would have used.
@@ -149,13 +151,13 @@ def check_credentials(account, *, max_wait=CREDENTIALS_MAX_WAIT):
             timeout=settings.CONFWATCH_HTTP_TIMEOUT,
         ) as client:
             client.get_conference(conference_id)
-    except catapult.NotFound:
+    except catapult_answers.NotFound:
         return CredentialsCheck(
             True, f"credentials accepted (the API knows no conference {conference_id})."
         )
-    except catapult.CredentialsRejected as error:
+    except catapult_answers.CredentialsRejected as error:
         return CredentialsCheck(False, scrub(str(error), token, secret))
-    except catapult.CatapultError as error:
+    except catapult_answers.CatapultError as error:
         return CredentialsCheck(None, f"not confirmed: {scrub(str(error), token, secret)}")
     except ValueError as error:
         return CredentialsCheck(None, f"not tested: {scrub(str(error), token, secret)}")

@@ -31,7 +31,15 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 
-from conferences import schedules, subscriptions
+from conferences.alerting import schedules, subscriptions
+from conferences.alerting.findings import (
+    HELD,
+    Finding,
+    duration_text,
+    find,
+    find_drop,
+    recent_runs,
+)
 from conferences.models import (
     Conference,
     ConferenceState,
@@ -39,14 +47,6 @@ from conferences.models import (
     EventKind,
     RuleState,
     Subscription,
-)
-from conferences.rule_findings import (
-    HELD,
-    Finding,
-    duration_text,
-    find,
-    find_drop,
-    recent_runs,
 )
 
 RULES = subscriptions.RULES

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from conferences import schedules
+from conferences.alerting import schedules
 from conferences.models import Acknowledgement, Delivery, Event, EventKind
 
 SALT = "confwatch.acknowledge"

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from conferences import members
 from conferences.models import EventKind, PollStatus
+from conferences.recording import members
 
 PAGE_SIZE = 50
 MEMBER_KINDS = [

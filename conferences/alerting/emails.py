@@ -25,10 +25,10 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from conferences import acknowledgements
+from conferences.alerting import acknowledgements
+from conferences.alerting.unsubscribe import unsubscribe_url
 from conferences.models import Delivery, EventKind, PollStatus, RuleState
-from conferences.timeline import duration_text
-from conferences.unsubscribe import unsubscribe_url
+from conferences.web.selectors.timeline import duration_text
 
 SUBJECT_PREFIX = "[confwatch]"
 # Longest subject; a longer one is cut with an ellipsis.
