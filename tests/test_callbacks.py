@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from conferences.callbacks import processing as callback_processing
+from conferences.callbacks import queue
 from conferences.callbacks import receiver as callbacks
 from conferences.catapult import answers as catapult_answers
 from conferences.models import CallbackEvent, CallbackSettings, Conference, Event, Member
@@ -15,7 +16,7 @@ from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
 
-REAL_QUEUE_PROCESSING = callbacks.queue_processing
+REAL_QUEUE_PROCESSING = queue.queue_processing
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def acme(db):
 def no_queue(monkeypatch):
     """The receiver queues each event for a worker; here the tests process them."""
     queued = []
-    monkeypatch.setattr(callbacks, "queue_processing", lambda pk, **_: queued.append(pk))
+    monkeypatch.setattr(queue, "queue_processing", lambda pk, **_: queued.append(pk))
     return queued
 
 
@@ -171,7 +172,7 @@ def test_basic_credentials_are_required_when_set(client, acme):
 def test_a_flood_of_events_is_throttled_per_account(client, acme, settings):
     settings.CONFWATCH_CALLBACK_RATE = 3
     other = make_account(name="other")
-    callbacks.redis_client().flushdb()
+    queue.redis_client().flushdb()
     statuses = [
         post(client, url_of(acme), member_event("conf-1", memberId=f"m-{i}")).status_code
         for i in range(6)
@@ -585,8 +586,8 @@ def test_a_conference_read_a_moment_ago_is_not_made_due_again(acme, client, sett
 
 
 def test_a_flood_of_events_queues_one_processing_task_per_account(acme, client, monkeypatch):
-    monkeypatch.setattr(callbacks, "queue_processing", REAL_QUEUE_PROCESSING)
-    broker = callbacks.redis_client()
+    monkeypatch.setattr(queue, "queue_processing", REAL_QUEUE_PROCESSING)
+    broker = queue.redis_client()
     broker.flushdb()
     other = make_account(name="other")
     for i in range(20):

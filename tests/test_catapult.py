@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conferences.catapult import REAL_API_BASE_URL
 from conferences.catapult.answers import (
     CALL_ID_LIMIT,
     ID_LIMIT,
@@ -47,7 +48,6 @@ from conferences.catapult.answers import (
     parse_timestamp,
     read_state,
 )
-from conferences.catapult import REAL_API_BASE_URL
 from conferences.catapult.client import CatapultClient
 
 USER_ID = "u-test"

@@ -7,7 +7,6 @@ from django.core import mail
 
 from conferences.alerting import emails, unsubscribe
 from conferences.models import Delivery, Event, EventKind, Subscription
-from conferences.web.selectors import timeline
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db
@@ -454,7 +453,7 @@ def test_a_polling_recovery_says_how_long_the_problem_lasted(conference):
     [(0, "0 s"), (5, "5 s"), (725, "12 min 5 s"), (3605, "1 h"), (93784, "1 d 2 h")],
 )
 def test_durations_read_as_the_two_largest_units(seconds, text):
-    assert timeline.duration_text(timedelta(seconds=seconds)) == text
+    assert text.duration_text(timedelta(seconds=seconds)) == text
 
 
 INVISIBLE = "\u202e\u202a\u2066\u200b\u200d\u200e\ufeff\u0007"

@@ -28,7 +28,7 @@ from django.urls import reverse
 from conferences.alerting import acknowledgements
 from conferences.alerting.unsubscribe import unsubscribe_url
 from conferences.models import Delivery, EventKind, PollStatus, RuleState
-from conferences.web.selectors.timeline import duration_text
+from conferences.text import duration_text
 
 SUBJECT_PREFIX = "[confwatch]"
 # Longest subject; a longer one is cut with an ellipsis.

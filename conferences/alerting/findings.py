@@ -156,7 +156,7 @@ def find_drop(percent, runs):
 
 def duration_text(seconds):
     """A rule's configured duration, exactly ("90 min", "1 min 30 s"): unlike
-    timeline.duration_text, which rounds what elapsed to its two largest units."""
+    text.duration_text, which rounds what elapsed to its two largest units."""
     if seconds % 3600 == 0 and seconds:
         return f"{seconds // 3600} h"
     if seconds % 60 == 0 and seconds:

@@ -1,5 +1,5 @@
 """Processing Catapult's callback events (in a worker), received and stored by
-conferences/callbacks.py.
+conferences/callbacks/receiver.py.
 
 `process_waiting` applies an account's waiting events oldest first: the receiver queues
 one task per account at most, however many events arrive. `process` claims one event
@@ -31,7 +31,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
-from conferences.callbacks import receiver as callbacks
+from conferences.callbacks import queue
 from conferences.callbacks.receiver import CONFERENCE_EVENT, MEMBER_EVENT, STATES
 from conferences.catapult import answers as catapult_answers
 from conferences.models import CallbackEvent, CallbackSettings, Conference, ConferenceState
@@ -63,7 +63,7 @@ def process_waiting(account_pk):
     cannot be registered are kept in one statement first. One event that fails does not
     stop the others (it stays waiting); a database error is raised after the batch, so
     that the task is retried."""
-    callbacks.processing_started(account_pk)
+    queue.processing_started(account_pk)
     results = [Processed(message=message) for message in keep_unregistrable(account_pk)]
     waiting = CallbackEvent.objects.filter(account_id=account_pk, processed_at__isnull=True)
     pks = list(waiting.order_by("received_at", "id").values_list("pk", flat=True)[:BATCH])
@@ -80,7 +80,7 @@ def process_waiting(account_pk):
         except Exception:
             logger.exception("callback event %s not processed", pk)
     if done < len(pks) or len(pks) == BATCH:
-        callbacks.queue_processing(pks[-1], account_pk=account_pk, countdown=REST)
+        queue.queue_processing(pks[-1], account_pk=account_pk, countdown=REST)
     if database_error is not None:
         raise database_error
     return results

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from conferences.callbacks import queue
 from conferences.models import CallbackEvent, CallbackSettings
 from conferences.registry import crypto as secrets
 from conferences.registry import tracking
@@ -154,7 +155,7 @@ def receive(*, secret, method, body_stream, content_length, query, authorization
         logger.error("callback not recorded, the database is busy: %s", type(error).__name__)
         return Receipt(503, "busy; try again")
     if event_pk is not None:
-        queue_processing(event_pk, account_pk=account_pk)
+        queue.queue_processing(event_pk, account_pk=account_pk)
     return Receipt(200, "recorded" if fresh else "already recorded", event_pk)
 
 
@@ -246,24 +247,12 @@ def as_text(value):
     return str(value)
 
 
-_redis = None
-
-
-def redis_client():
-    global _redis
-    if _redis is None:
-        _redis = redis.Redis.from_url(
-            settings.CELERY_BROKER_URL, socket_timeout=0.5, socket_connect_timeout=0.5
-        )
-    return _redis
-
-
 def admit(account_pk):
     """At most CONFWATCH_CALLBACK_RATE events per account and second (a Redis counter per
     second, shared by every web process). Without Redis, events are admitted."""
     key = f"confwatch:callbacks:{account_pk}:{int(timezone.now().timestamp())}"
     try:
-        pipeline = redis_client().pipeline()
+        pipeline = queue.redis_client().pipeline()
         pipeline.incr(key)
         pipeline.expire(key, 5)
         count, _ = pipeline.execute()
@@ -292,36 +281,6 @@ def record_event(*, account_pk, payload, event_type, conference_id):
         account_id=account_pk, dedupe_key=key, processed_at__isnull=True
     ).values_list("pk", flat=True)
     return waiting.first(), False
-
-
-# While this key exists, a task processing the account's waiting events is queued (and
-# not started): more events of the account need no other task. It lapses after this long
-# (seconds), should that task be lost.
-QUEUED_KEY = "confwatch:callbacks-queued:{account_pk}"
-QUEUED_KEY_SECONDS = 300
-
-
-def queue_processing(event_pk, *, account_pk, countdown=0):
-    """Have the account's waiting events processed (in `countdown` seconds): one queued
-    task per account at most, however many events arrive (the task processes the
-    waiting events, in order)."""
-    from conferences import tasks
-
-    try:
-        key = QUEUED_KEY.format(account_pk=account_pk)
-        if not redis_client().set(key, event_pk, nx=True, ex=QUEUED_KEY_SECONDS):
-            return
-        tasks.process_callbacks.apply_async((account_pk,), countdown=countdown or None)
-    except Exception as error:  # noqa: BLE001 - the event is stored; a later copy requeues it
-        logger.error("callback event %s not queued: %s", event_pk, type(error).__name__)
-
-
-def processing_started(account_pk):
-    """The account's queued task starts: events from now on queue another one."""
-    try:
-        redis_client().delete(QUEUED_KEY.format(account_pk=account_pk))
-    except redis.RedisError as error:
-        logger.warning("callback queue key not cleared: %s", type(error).__name__)
 
 
 def last_event_at(account):

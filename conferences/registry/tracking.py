@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from conferences.callbacks import queue
 from conferences.models import Account, CallbackEvent, Conference
 
 MAX_IDS_PER_REQUEST = 200
@@ -111,9 +112,7 @@ def track_conferences(*, account, conference_ids, label="", tags=()):
 
 def release_kept_callbacks(account, conference_ids):
     """Callback events kept about these ids while they were not tracked wait again, and
-    are processed once the tracking commits (conferences/callback_processing.py)."""
-    from conferences.callbacks import receiver as callbacks
-
+    are processed once the tracking commits (conferences/callbacks/processing.py)."""
     kept = CallbackEvent.objects.filter(
         account=account, conference_id__in=conference_ids, awaiting_tracking=True
     )
@@ -121,9 +120,7 @@ def release_kept_callbacks(account, conference_ids):
     if first is None:
         return
     kept.update(processed_at=None, awaiting_tracking=False, result="waiting: tracked now")
-    transaction.on_commit(
-        lambda: callbacks.queue_processing(first, account_pk=account.pk), robust=True
-    )
+    transaction.on_commit(lambda: queue.queue_processing(first, account_pk=account.pk), robust=True)
 
 
 class NotTracked(LookupError):

@@ -21,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from conferences import text
 from conferences.alerting import acknowledgements, schedules, sharing, subscriptions
 from conferences.alerting.unsubscribe import read_link as unsubscribe_link
 from conferences.callbacks import receiver as callbacks
@@ -340,7 +341,7 @@ def conference_page_context(conference, *, range_key, cursor):
     return {
         "conference": conference,
         "state_since": state_since,
-        "in_state_for": timeline.duration_text(now - state_since) if state_since else "",
+        "in_state_for": text.duration_text(now - state_since) if state_since else "",
         "stale": conference.is_polled
         and conference.last_observed_at is not None
         and now - conference.last_observed_at > stale_after,

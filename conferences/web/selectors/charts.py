@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from conferences.models import ConferenceState, HistoryEntry
-from conferences.web.selectors.timeline import duration_text
+from conferences.text import duration_text
 
 RANGES = {
     "1h": ("last hour", timedelta(hours=1)),

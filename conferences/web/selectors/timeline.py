@@ -14,7 +14,6 @@ source whatever the page.
   put on hold or muted (conferences/members.py), and acknowledgements.
 """
 
-import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +22,7 @@ from django.utils import timezone
 
 from conferences.models import EventKind, PollStatus
 from conferences.recording import members
+from conferences.text import duration_text
 
 PAGE_SIZE = 50
 MEMBER_KINDS = [
@@ -256,20 +256,3 @@ def shown(value):
     if value is False:
         return "off"
     return str(value)
-
-
-DURATION_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
-
-
-def duration_text(value):
-    """`value` (a timedelta or seconds) in its two largest units, the second left out
-    when 0: "45 s", "12 min 5 s", "3 h 20 min", "2 d". Pages and emails say durations
-    alike through it."""
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    seconds = max(0, int(seconds))
-    for (name, size), (next_name, next_size) in itertools.pairwise(DURATION_UNITS):
-        if seconds >= size:
-            count, rest = divmod(seconds, size)
-            rest //= next_size
-            return f"{count} {name} {rest} {next_name}" if rest else f"{count} {name}"
-    return f"{seconds} s"
