@@ -1,6 +1,5 @@
 """Quiet hours: alerts in them are held for one summary at their end (or dropped)."""
 
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,7 +32,7 @@ def later(seconds):
 
 
 def settle(mailsink):
-    time.sleep(0.3)
+    """What the sink holds now: a pass sends synchronously, so nothing more is coming."""
     return mailsink.messages()
 
 

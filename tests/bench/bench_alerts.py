@@ -51,6 +51,7 @@ from tests.bench.common import (  # noqa: E402
     drop_database,
     empty_broker,
     fresh_database,
+    percentile,
     stop,
 )
 
@@ -222,11 +223,6 @@ def note_observations(changes):
 
 
 # --------------------------------------------------------------------------- report
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def seconds(value):

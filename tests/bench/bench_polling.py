@@ -43,7 +43,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 
-from tests.bench.common import drop_database, fresh_database, print_table  # noqa: E402
+from tests.bench.common import drop_database, fresh_database, percentile, print_table  # noqa: E402
 
 SAMPLE_EVERY = 0.25
 # The poll_once case that used to take 13.4 s instead of about 6.3 s.
@@ -233,11 +233,6 @@ def requests_in(journal, figures):
             first += 1
         most = max(most, last - first + 1)
     return len(inside), sum(1 for r in inside if r[4] == 429), most
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def column(figures, journal, *, budget):

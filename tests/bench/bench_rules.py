@@ -32,7 +32,7 @@ os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ["DEBUG"] = "false"
 
-from tests.bench.common import drop_database, fresh_database, print_table  # noqa: E402
+from tests.bench.common import drop_database, fresh_database, percentile, print_table  # noqa: E402
 
 
 def parse_args():
@@ -132,8 +132,7 @@ def main():
         rules.evaluate(now=timezone.now())
         queries = len(connection.queries)
         connection.force_debug_cursor = False
-        ordered = sorted(timings)
-        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        p95 = percentile(timings, 0.95)
         label = (
             f"{args.conferences} conferences x {args.runs} runs, "
             f"{args.subscriptions} subscriptions x 4 rules"

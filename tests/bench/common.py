@@ -2,6 +2,7 @@
 end, never the demo's; its URL is DATABASE_URL, which each benchmark sets before Django
 starts), a table printer, and the helpers of those that run processes or fill data."""
 
+import math
 import os
 import socket
 import subprocess
@@ -167,3 +168,10 @@ def web_is_up(url):
         return requests.get(url + "/accounts/login/", timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+def percentile(values, share):
+    """Nearest rank: the smallest value with at least `share` of the values at or below
+    it (share 0.5 is the median, 0.95 the p95). Every bench reports through this one."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
