@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conferences.catapult import answers as catapult_answers
-from conferences.catapult import client as catapult
 from conferences.models import ConferenceMembersRead, Event, EventKind, Member
 from conferences.polling import rounds as polling
 from conferences.recording import members, observations
 from conferences.web.selectors import timeline
 from simulator.testing import running_simulator
+from tests.catapult_driver import CatapultDriver
 from tests.conftest import SIM_USER, make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -31,9 +31,7 @@ def due_now(conference):
 
 def client_for(sim):
     user_id, token, secret = SIM_USER
-    return catapult.CatapultClient(
-        base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret
-    )
+    return CatapultDriver(base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret)
 
 
 def member_events(conference):

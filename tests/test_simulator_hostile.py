@@ -8,18 +8,18 @@ import urllib.request
 import pytest
 
 from conferences.catapult.answers import CALL_ID_LIMIT, MalformedResponse, TransientError
-from conferences.catapult.client import CatapultClient
 from conferences.models import Conference, Member, PollStatus
 from conferences.polling import rounds as polling
 from simulator.__main__ import build_parser, simulator_from_args
 from simulator.hostile import LONG_STATE, SHAPES
 from simulator.testing import running_simulator
+from tests.catapult_driver import CatapultDriver
 from tests.conftest import SIM_USER, make_account, make_conference
 
 
 def client_for(sim, **options):
     user_id, token, secret = SIM_USER
-    return CatapultClient(
+    return CatapultDriver(
         base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret, **options
     )
 

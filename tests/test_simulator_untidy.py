@@ -13,17 +13,15 @@ import pytest
 import requests
 
 from conferences.catapult import answers as catapult_answers
-from conferences.catapult import client as catapult
 from simulator.testing import running_simulator
+from tests.catapult_driver import CatapultDriver
 from tests.conftest import SIM_USER, wait_for
 
 USER_ID, TOKEN, SECRET = SIM_USER
 
 
 def client_for(sim, *, secret=SECRET):
-    return catapult.CatapultClient(
-        base_url=sim.url, user_id=USER_ID, api_token=TOKEN, api_secret=secret
-    )
+    return CatapultDriver(base_url=sim.url, user_id=USER_ID, api_token=TOKEN, api_secret=secret)
 
 
 def test_with_omit_rate_one_responses_leave_out_every_optional_field():

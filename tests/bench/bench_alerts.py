@@ -54,6 +54,7 @@ from tests.bench.common import (  # noqa: E402
     percentile,
     stop,
 )
+from tests.catapult_driver import CatapultDriver  # noqa: E402
 
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
 BUDGET = 20.0
@@ -276,7 +277,6 @@ def main():
     fresh_database()
     from django.conf import settings
 
-    from conferences.catapult import client as catapult
     from simulator.testing import running_simulator
     from tests.smtp import running_mailsink
 
@@ -297,7 +297,7 @@ def main():
         ):
             log_path = Path(directory) / "celery.log"
             user_id, token, secret = SIM_USER
-            client = catapult.CatapultClient(
+            client = CatapultDriver(
                 base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret
             )
             try:

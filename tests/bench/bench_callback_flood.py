@@ -58,6 +58,7 @@ from tests.bench.common import (  # noqa: E402
     wait_for,
     web_is_up,
 )
+from tests.catapult_driver import CatapultDriver  # noqa: E402
 
 BUDGET = 5.0
 SAMPLE_EVERY = 0.5
@@ -86,7 +87,6 @@ def parse_args():
 
 def set_up(sim, accounts, conferences):
     """The accounts (one simulator user each) and their active, tracked conferences."""
-    from conferences.catapult import client as catapult
     from conferences.registry import tracking
 
     made = []
@@ -99,7 +99,7 @@ def set_up(sim, accounts, conferences):
             base_url=sim.url,
             request_budget=BUDGET,
         )
-        client = catapult.CatapultClient(
+        client = CatapultDriver(
             base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret
         )
         count = conferences // accounts + (1 if index < conferences % accounts else 0)

@@ -55,6 +55,7 @@ from tests.bench.common import (  # noqa: E402
     wait_for,
     web_is_up,
 )
+from tests.catapult_driver import CatapultDriver  # noqa: E402
 
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
 BUDGET = 5.0
@@ -156,7 +157,6 @@ def main():
     from django.conf import settings
 
     from conferences.callbacks import receiver as callbacks
-    from conferences.catapult import client as catapult
     from conferences.registry import tracking
     from simulator.testing import running_simulator
 
@@ -173,7 +173,7 @@ def main():
             env = process_env(Path(directory), web_url)
             log_path = Path(directory) / "processes.log"
             user_id, token, secret = SIM_USER
-            client = catapult.CatapultClient(
+            client = CatapultDriver(
                 base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret
             )
             with open(log_path, "ab") as log:

@@ -66,6 +66,7 @@ os.environ.setdefault("CONFWATCH_MEMBERS_INTERVAL", "3600")
 import requests  # noqa: E402
 
 from tests.bench.common import drop_database, fresh_database, print_table  # noqa: E402
+from tests.catapult_driver import CatapultDriver  # noqa: E402
 
 TARGET_SIZE = 2000
 SCALE_SIZES = (2000, 10000)
@@ -315,10 +316,9 @@ def bench_users(count):
 
 
 def client_for(sim, user):
-    from conferences.catapult import client as catapult
 
     user_id, token, secret = user
-    return catapult.CatapultClient(
+    return CatapultDriver(
         base_url=sim.url,
         user_id=user_id,
         api_token=token,
