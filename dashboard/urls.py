@@ -30,4 +30,4 @@ urlpatterns = [
     ),
 ]
 
-handler500 = "conferences.web.views.server_error"
+handler500 = "conferences.web.views.health.server_error"
