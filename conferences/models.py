@@ -355,12 +355,12 @@ class EventKind(models.TextChoices):
     MEMBERS_CHANGED = "members_changed", "active members changed"
     POLLING_PROBLEM = "polling_problem", "polling problem"
     POLLING_RECOVERED = "polling_recovered", "polling recovered"
-    # Rules (conferences/rules.py): a condition held for its duration, then cleared.
+    # Rules (conferences/alerting/rules.py): a condition held for its duration, then cleared.
     RULE_FIRED = "rule_fired", "rule fired"
     RULE_RESOLVED = "rule_resolved", "rule resolved"
-    # Someone acknowledged the conference's alerts (conferences/acknowledgements.py).
+    # Someone acknowledged the conference's alerts (conferences/alerting/acknowledgements.py).
     ACKNOWLEDGED = "acknowledged", "acknowledged"
-    # Members (conferences/members.py).
+    # Members (conferences/recording/members.py).
     MEMBER_JOINED = "member_joined", "member joined"
     MEMBER_LEFT = "member_left", "member left"
     MEMBER_HOLD_CHANGED = "member_hold_changed", "member hold changed"
@@ -433,7 +433,7 @@ class Subscription(models.Model):
         "members": [EventKind.MEMBERS_CHANGED],
         "polling": [EventKind.POLLING_PROBLEM, EventKind.POLLING_RECOVERED],
         "first": [EventKind.FIRST_OBSERVED],
-        # Rules (conferences/rules.py): each fires and resolves for its subscription only.
+        # Rules (conferences/alerting/rules.py): each fires and resolves for its subscription only.
         "not_started": [EventKind.RULE_FIRED, EventKind.RULE_RESOLVED],
         "alone": [EventKind.RULE_FIRED, EventKind.RULE_RESOLVED],
         "all_held": [EventKind.RULE_FIRED, EventKind.RULE_RESOLVED],
@@ -461,7 +461,7 @@ class Subscription(models.Model):
     members_above = models.IntegerField(null=True, blank=True)
     time_zone = models.CharField(max_length=60, blank=True, help_text="Blank: the site's.")
     created_at = models.DateTimeField(auto_now_add=True)
-    # Rules (conferences/rules.py). How long a rule's condition must hold before it fires.
+    # Rules (conferences/alerting/rules.py). How long a rule's condition must hold before it fires.
     rule_after_seconds = models.IntegerField(null=True, blank=True)
     # members_drop: the drop, in percent of the active members, within a minute.
     drop_percent = models.IntegerField(null=True, blank=True)
@@ -641,7 +641,7 @@ class ShareLink(models.Model):
 
 
 # --------------------------------------------------------------------------- members and
-# callbacks (conferences/members.py, conferences/callbacks.py)
+# callbacks (conferences/recording/members.py, conferences/callbacks/receiver.py)
 
 
 class ConferenceMembersRead(models.Model):

@@ -304,7 +304,7 @@ CONFWATCH_HTTP_MAX_BYTES = env_number("CONFWATCH_HTTP_MAX_BYTES", 1_048_576, kin
 # How often the pages ask for fresh status, in seconds.
 CONFWATCH_PAGE_REFRESH = env_number("CONFWATCH_PAGE_REFRESH", 2, kind=int, minimum=1)
 
-# Members and callbacks (conferences/members.py, conferences/callbacks.py).
+# Members and callbacks (conferences/recording/members.py, conferences/callbacks/receiver.py).
 # How often the members list of an active conference is read, at most (seconds); members
 # reads share what the conference reads leave of the budget.
 CONFWATCH_MEMBERS_INTERVAL = env_number("CONFWATCH_MEMBERS_INTERVAL", 30.0, minimum=1)
@@ -339,7 +339,7 @@ LOGGING = {
     "loggers": {"urllib3": {"level": "WARNING"}},
 }
 
-# Security (issue 11): sign-in throttling, cookies, sessions, HTTPS, CSP, retention.
+# Security: sign-in throttling, cookies, sessions, HTTPS, CSP, retention.
 # Sign-in throttling (django-axes): after CONFWATCH_LOGIN_FAILURES wrong passwords for one
 # user name from one address, that user name is refused from that address for
 # CONFWATCH_LOGIN_LOCKOUT_SECONDS. Locking the pair, not the name alone or the address

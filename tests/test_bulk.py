@@ -1,4 +1,4 @@
-"""Set-based writes (conferences/bulk.py): every row gets its own values, however the
+"""Set-based writes (conferences/recording/bulk.py): every row gets its own values, however the
 values are sent."""
 
 from datetime import timedelta

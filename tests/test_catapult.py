@@ -1,4 +1,4 @@
-"""Tests for conferences/catapult.py, the Catapult v1 HTTP client.
+"""Tests for conferences/catapult/client.py, the Catapult v1 HTTP client.
 
 Every test crosses a real socket: either the Catapult simulator (``simulator.testing``)
 or, for API quirks the simulator cannot produce, a tiny canned-response server below

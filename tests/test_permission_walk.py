@@ -1,5 +1,5 @@
 """Every URL pattern of the project, every method, every role, against the roles table
-(conferences/roles.py): anonymous visitors go to sign in (the JSON API answers 401), a
+(conferences/registry/roles.py): anonymous visitors go to sign in (the JSON API answers 401), a
 refused request answers 403 and changes nothing, an allowed one is not refused. A URL
 that declares nothing fails here, so a new view cannot be added without its line in the
 table."""

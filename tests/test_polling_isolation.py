@@ -1,4 +1,4 @@
-"""Blast radius inside a polling round (issue #18): one account's bad settings or error,
+"""Blast radius inside a polling round: one account's bad settings or error,
 or one answer the database refuses, stops or falsifies nobody else's polling."""
 
 import dataclasses

@@ -150,7 +150,7 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
     paginator = CappedCountPaginator
     inlines = [HistoryInline, StatusChangeInline, PollErrorInline, EventInline, DeliveryInline]
     actions = ["pause_tracking", "resume_tracking", "poll_now", "export_csv"]
-    # The actions' permissions, from the roles table (conferences/roles.py).
+    # The actions' permissions, from the roles table (conferences/registry/roles.py).
     has_pause_permission = roles.admin_permission("conferences.pause")
     has_read_permission = roles.admin_permission("pages.read")
 

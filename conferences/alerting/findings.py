@@ -1,7 +1,7 @@
 """What the rules see in a conference's recent history: each held rule's condition as a
 property of a history run, and since when it holds (a `Finding`), read from the runs
 that `recent_runs` fetches for many conferences in one query. Pure functions of the
-runs, apart from that query; conferences/rules.py turns findings into events.
+runs, apart from that query; conferences/alerting/rules.py turns findings into events.
 """
 
 from dataclasses import dataclass, field

@@ -188,7 +188,7 @@ def subscribe(
     An identical subscription (same email, scope, account, tag, conferences, kinds,
     thresholds and time zone) is not made twice: it is returned with created=False.
     Thresholds (members_at_most, members_above) need the "members" kind.
-    Rules (conferences/rules.py) are kinds too, with their parameters: rule_after (a
+    Rules (conferences/alerting/rules.py) are kinds too, with their parameters: rule_after (a
     duration: 90s, 10m, 2h) for not_started, alone, all_held, all_muted (and optionally
     members_drop), drop_percent for members_drop, expect ("Mon,Wed 09:00 Europe/Berlin")
     and grace for schedule; notify_resolved sends one email when a rule clears.

@@ -9,7 +9,7 @@ the fallbackUrl, is the same row) and queue the processing of the account's wait
 events (one queued task per account at most). No HTTP, no observation work; the body is
 read and Redis asked outside any transaction.
 
-Processing, in a worker, is conferences/callback_processing.py.
+Processing, in a worker, is conferences/callbacks/processing.py.
 
 The secret is never logged: the URL is only ever built for the account page, the admin
 and the `callback_url` command.

@@ -1,7 +1,7 @@
 """What Catapult's answers mean: the typed errors a call raises, the typed results it
 returns (frozen dataclasses), and the pure functions that read a body into a result
 (``decode_*``, ``parse_*``), so they can be tested without a server. No HTTP here (that
-is conferences/catapult.py, which raises and returns these), no Django.
+is conferences/catapult/client.py, which raises and returns these), no Django.
 
 One unreadable optional field does not lose the rest of a conference or member: it is
 recorded in the result's ``unknown`` and ``problems``.
@@ -86,7 +86,7 @@ T = TypeVar("T")
 
 
 class CatapultError(Exception):
-    """Base class of every error a Catapult call raises (conferences/catapult.py)."""
+    """Base class of every error a Catapult call raises (conferences/catapult/client.py)."""
 
     transient: bool = False
     poll_status: str = "api_error"

@@ -2,7 +2,7 @@
 
 HTTP only: no Django, no ORM. One method per endpoint, explicit timeouts, typed
 results (frozen dataclasses) and typed errors, defined with the reading of bodies in
-conferences/catapult_answers.py and importable from here too (``catapult.Conference``,
+conferences/catapult/answers.py and importable from here too (``catapult.Conference``,
 ``catapult.TransientError``). Every error carries ``transient`` (retry later) and
 ``poll_status`` (the confwatch poll outcome it maps to).
 

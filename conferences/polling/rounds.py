@@ -809,7 +809,7 @@ def reschedule(conference, observation, *, interval):
     at = observation.observed_at
     error = observation.error
     if observation.members_read:
-        return None  # members reads have a schedule of their own (conferences/members.py)
+        return None  # members reads have a schedule of their own (conferences/recording/members.py)
     if error is None:
         return at + interval
     if isinstance(error, catapult_answers.RateLimited | catapult_answers.CredentialsRejected):

@@ -2,7 +2,7 @@
 
 An observation is what confwatch learnt about one conference at one moment: a status
 (full, or partial when some fields are unknown), or a polling error. Polling rounds,
-`poll_once` and, later, Catapult's callbacks all record through `record()`, which applies
+`poll_once` and Catapult's callbacks all record through `record()`, which applies
 a batch of observations in one short transaction under the conferences' row locks and
 returns what each one changed, for alerts and the timeline.
 
@@ -30,7 +30,7 @@ The rules, whoever observed:
   takes account rows in pk order and after its conferences (or, holding an account row,
   takes conferences only with SKIP LOCKED, as a claim does), so writers cannot deadlock.
 - Members (a page of the members list, or a callback's member) are applied by
-  conferences/members.py in the same transaction: each member is checked against what is
+  conferences/recording/members.py in the same transaction: each member is checked against what is
   stored of it, so a callback's member counts even when the conference's values it came
   with are older than the stored ones. A callback never changes the poll bookkeeping.
 """
@@ -144,7 +144,7 @@ class Observation:
     # "poll", or "callback" for what Catapult reported.
     source: str = "poll"
     # Members seen (catapult_answers.Member): a page of the members list, or the one member of a
-    # conference-member callback (conferences/members.py applies them).
+    # conference-member callback (conferences/recording/members.py applies them).
     members: tuple = ()
     # A polling round's read of one page of the members list (its error, if it failed),
     # and the next page to read (None: the list is done).

@@ -11,7 +11,7 @@ source whatever the page.
 - problems: the PollError runs, each a run of identical polling errors, with how long it
   lasted and how many polls failed;
 - events: recorded events of EVENT_KINDS: polling recovered, members joining, leaving,
-  put on hold or muted (conferences/members.py), and acknowledgements.
+  put on hold or muted (conferences/recording/members.py), and acknowledgements.
 """
 
 from dataclasses import dataclass, field

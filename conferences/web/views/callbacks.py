@@ -16,7 +16,7 @@ from conferences.registry.roles import requires
 @requires(GET="token_links", POST="token_links")
 @require_http_methods(["GET", "POST"])  # not HEAD: a callback's GET carries its event
 def callback(request, secret):
-    """Catapult's conference events for one account (conferences/callbacks.py)."""
+    """Catapult's conference events for one account (conferences/callbacks/receiver.py)."""
     receipt = callbacks.receive(
         secret=secret,
         method=request.method,
