@@ -1,4 +1,5 @@
-"""Conference ids are checked once, where they enter the registry (conferences/registry/tracking.py):
+"""Conference ids are checked once, where they enter the registry
+(conferences/registry/tracking.py):
 the track form, the `track` command and `track_conferences` itself."""
 
 from io import StringIO
