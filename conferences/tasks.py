@@ -5,7 +5,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
-from conferences.alerting import outbox as alerts
+from conferences.alerting import fanout
 from conferences.callbacks import processing as callback_processing
 from conferences.ops import outages
 from conferences.polling import rounds as polling
@@ -41,7 +41,7 @@ def poll_now(conference_pks, user_pk):
 def send_alerts():
     """Fan out new events and send due alerts; beat sends it every
     CONFWATCH_ALERT_SECONDS with `expires`."""
-    return outages.run(lambda: alerts.run_pass().line(), task="alert pass")
+    return outages.run(lambda: fanout.run_pass().line(), task="alert pass")
 
 
 @shared_task(name="conferences.tasks.prune_old_records", ignore_result=True)
