@@ -460,7 +460,9 @@ def test_a_killed_workers_claims_come_back_after_they_lapse(simulator, sim_clien
         CONFWATCH_HTTP_CONNECT_TIMEOUT="0.5",
         CONFWATCH_HTTP_READ_TIMEOUT="1",
     )
-    code = "import django; django.setup(); from conferences import polling; polling.poll_round()"
+    code = (
+        "import django; django.setup(); from conferences.polling import rounds; rounds.poll_round()"
+    )
     worker = subprocess.Popen([sys.executable, "-c", code], env=env)
     try:
         deadline = time.monotonic() + 20
