@@ -13,6 +13,7 @@ from django.utils import timezone
 from conferences.catapult import answers as catapult_answers
 from conferences.models import HistoryEntry, Member, PollError
 from conferences.ops import outages
+from conferences.polling import dispatch
 from conferences.polling import rounds as polling
 from tests.conftest import make_account, make_conference, reload
 
@@ -126,14 +127,14 @@ def test_an_error_while_sending_one_accounts_requests_stops_only_that_account(
     simulator, sim_client, monkeypatch
 ):
     _, bad, good_ones, bad_ones = good_and_bad(simulator, sim_client)
-    dispatch_next = polling.dispatch_next
+    dispatch_next = dispatch.dispatch_next
 
     def failing_for_bad(plan, at, pool):
         if plan.account.name == "bad":
             raise RuntimeError("a bug in the dispatcher")
         return dispatch_next(plan, at, pool)
 
-    monkeypatch.setattr(polling, "dispatch_next", failing_for_bad)
+    monkeypatch.setattr(dispatch, "dispatch_next", failing_for_bad)
     before = timezone.now()
 
     summary = poll_all()
@@ -177,14 +178,14 @@ def test_an_error_while_recording_one_accounts_answers_loses_only_those_answers(
 def answering(monkeypatch, conference_id, change):
     """The round's parsed answer for conference_id changed by `change` (a parsed result
     the database refuses, built directly: the parser cleans what the API sends)."""
-    fetch_one = polling.fetch_one
+    fetch_one = dispatch.fetch_one
 
     def changed(plan, job):
         fetch_one(plan, job)
         if job.conference.conference_id == conference_id and job.result is not None:
             job.result = change(job.result)
 
-    monkeypatch.setattr(polling, "fetch_one", changed)
+    monkeypatch.setattr(dispatch, "fetch_one", changed)
 
 
 UNSTORABLE = {

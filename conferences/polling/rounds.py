@@ -30,16 +30,14 @@ cannot be stored is recorded on its conference as a poll error (PollStatus.UNSTO
 """
 
 import dataclasses
-import heapq
 import logging
 import math
 import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import NamedTuple
 
@@ -57,29 +55,15 @@ from conferences.models import (
     ConferenceState,
     PollStatus,
 )
+from conferences.polling import budget, dispatch
 from conferences.recording import bulk, observations
-from conferences.registry.crypto import SecretUnreadable
 
 logger = logging.getLogger(__name__)
 
-# Spend at most this share of the budget: network jitter must not push two requests
-# closer together than the API's limit.
-BUDGET_SHARE = 0.97
-# A claim's first send slot starts at most this long (seconds) after the claim, so that
-# the claim's own database work does not make the round late for its first slot.
-CLAIM_LEAD = 0.025
-# A request may leave at most this late (seconds, at most one spacing) after the last
-# slot of its window; a window reserves this much more budget so that the next window
-# still starts a full spacing after it.
-SEND_GRACE = 0.005
-# A window of budget lasts at least this long (seconds), however high the budget: a
-# dispatcher that cannot send as fast as the slots come (thousands per second) would
-# otherwise find each window over before it could use it, and reserve again and again.
-MIN_WINDOW = 0.1
-# Waits shorter than this (seconds) are not slept: at high budgets slots are closer.
-MIN_SLEEP = 0.0005
 # Wait at least this long before polling a conference the API says does not exist.
 NOT_FOUND_MIN_WAIT = 60.0
+
+
 # A claim outlives its round's deadline by the request timeouts and this margin, so an
 # abandoned request has ended before anyone else may poll the conference.
 CLAIM_MARGIN = 2.0
@@ -171,31 +155,12 @@ class RoundSummary:
         return line
 
 
-class AccountUnpollable(Exception):
-    """The account's own settings stop its share of a round (the message says which)."""
-
-
 class UnstorableAnswer(catapult_answers.CatapultError):
     """An answer the database refused to store (record_round): a poll error of its
     conference, with the usual backoff."""
 
     poll_status = PollStatus.UNSTORABLE
     label = "answer not storable"
-
-
-def usable_budget(account):
-    """The account's request budget, once its stored settings are checked
-    (Account.settings_problems: the budget's bounds and the base URL's rules, the ones
-    every entry applies): a budget stored as nan, inf, 1e308 or 0, or a base URL that no
-    entry accepts any more, raises AccountUnpollable before anything is claimed or sent."""
-    problems = account.settings_problems()
-    if problems:
-        raise AccountUnpollable(" ".join(problems))
-    return account.request_budget
-
-
-def spacing_for(account):
-    return 1.0 / (usable_budget(account) * BUDGET_SHARE)
 
 
 def claim_lifetime():
@@ -241,7 +206,7 @@ def claim_fetch_record(*, horizon, force, conference_ids, conference_pks):
         try:
             # Its budget and its client first: an account that cannot be polled claims
             # nothing (client_for keeps the client for fetch_plans).
-            client_for(account, pool_size=concurrency_for(account))
+            dispatch.client_for(account, pool_size=dispatch.concurrency_for(account))
             plan = claim_due_conferences(
                 account_pk=account.pk,
                 token=token,
@@ -252,13 +217,13 @@ def claim_fetch_record(*, horizon, force, conference_ids, conference_pks):
                 conference_pks=conference_pks,
             )
         except Exception as error:
-            account_failed(account, error, during="claiming its conferences")
+            dispatch.account_failed(account, error, during="claiming its conferences")
             continue
         if plan is not None:
             plans.append(plan)
     if not plans:
         return RoundSummary()
-    fetch_plans(plans)
+    dispatch.fetch_plans(plans)
     return record_round(plans, token=token)
 
 
@@ -326,10 +291,10 @@ def claim_due_conferences(
         now = timezone.now()
         if account.is_paused(now):
             return None
-        spacing = spacing_for(account)
+        spacing = budget.spacing_for(account)
         start = max(
             account.budget_next_at.timestamp() if account.budget_next_at else 0.0,
-            now.timestamp() + min(CLAIM_LEAD, spacing),
+            now.timestamp() + min(budget.CLAIM_LEAD, spacing),
         )
         due = claimable(
             account,
@@ -367,15 +332,15 @@ def claim_due_conferences(
         jobs = [Job(conference) for conference in claimed] + members_taken
         if not jobs:
             return None
-        end = window_end(start, len(jobs), spacing)
-        reserved_until = end + grace_for(spacing)
+        end = budget.window_end(start, len(jobs), spacing)
+        reserved_until = end + budget.grace_for(spacing)
         if force:
             # poll_once: a round as long as its budget needs, then the usual deadline.
             deadline = end + settings.CONFWATCH_ROUND_DEADLINE
-        claim = Claim(token, epoch(deadline + claim_lifetime()))
+        claim = Claim(token, budget.epoch(deadline + claim_lifetime()))
         pks = sorted({job.conference.pk for job in jobs})
         bulk.update_rows(Conference, [claim.of(pk) for pk in pks], CLAIM_FIELDS)
-        account.budget_next_at = epoch(reserved_until)
+        account.budget_next_at = budget.epoch(reserved_until)
         account.save(update_fields=["budget_next_at"])
     return Plan(
         account=account,
@@ -416,381 +381,7 @@ def choose_members_reads(
     ]
 
 
-def reserve_window(plan, *, now):
-    """Reserve a new window for the plan's unsent jobs (as many as fit before its
-    deadline). False when the account got paused or no slot fits any more.
-
-    One statement, one round trip (the dispatcher calls it while the round's requests
-    run): it locks the account's row, starts the window at the budget pointer (or now),
-    fits what it can before the deadline and moves the pointer past the window."""
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(
-            RESERVE_WINDOW_SQL,
-            {
-                "account": plan.account.pk,
-                "now": now,
-                "earliest": now + min(CLAIM_LEAD, plan.spacing),
-                "unsent": len(plan.jobs) - plan.next_index,
-                "deadline": plan.deadline,
-                "spacing": plan.spacing,
-                "min_window": MIN_WINDOW,
-                "grace": grace_for(plan.spacing),
-            },
-        )
-        reserved = cursor.fetchone()
-    if reserved is None:
-        return False
-    start, count = float(reserved[0]), int(reserved[1])
-    plan.window_start, plan.window_end = start, window_end(start, count, plan.spacing)
-    return True
-
-
-# window_end and grace_for in SQL: times are epoch seconds (double precision).
-RESERVE_WINDOW_SQL = """
-WITH current AS (
-    SELECT id, paused_until,
-           GREATEST(COALESCE(EXTRACT(EPOCH FROM budget_next_at)::float8, 0), %(earliest)s)
-               AS start
-    FROM conferences_account WHERE id = %(account)s FOR UPDATE
-), planned AS (
-    SELECT id, paused_until, start,
-           LEAST(%(unsent)s, FLOOR((%(deadline)s - start) / %(spacing)s))::bigint AS count
-    FROM current
-)
-UPDATE conferences_account AS account
-SET budget_next_at = to_timestamp(
-    planned.start + GREATEST(planned.count * %(spacing)s, %(min_window)s) + %(grace)s
-)
-FROM planned
-WHERE account.id = planned.id AND planned.count > 0
-  AND (planned.paused_until IS NULL OR planned.paused_until <= to_timestamp(%(now)s))
-RETURNING planned.start, planned.count
-"""
-
-
-def window_end(start, count, spacing):
-    return start + max(count * spacing, MIN_WINDOW)
-
-
-def grace_for(spacing):
-    return min(SEND_GRACE, spacing)
-
-
-def last_send_time(plan):
-    """The latest a request of this window may leave: its last slot, plus the grace."""
-    return plan.window_end - plan.spacing + grace_for(plan.spacing)
-
-
-def reserve_one_request(account_pk):
-    """Reserve one send slot of the account's budget for a request outside the rounds
-    (testing its credentials, say); return when it may be sent (epoch seconds), or None
-    while the account is paused. The caller sleeps until then."""
-    with transaction.atomic():
-        account = Account.objects.select_for_update().get(pk=account_pk)
-        now = time.time()
-        if account.is_paused(epoch(now)):
-            return None
-        spacing = spacing_for(account)
-        pointer = account.budget_next_at.timestamp() if account.budget_next_at else 0.0
-        start = max(pointer, now)
-        account.budget_next_at = epoch(start + spacing + grace_for(spacing))
-        account.save(update_fields=["budget_next_at"])
-    return start
-
-
-def epoch(seconds):
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-# Auto concurrency: enough requests in flight to spend the budget at the latency seen
-# lately (twice over, rounded up to a power of two so pools are rarely rebuilt), within
-# these bounds. The latency starts at a guess and follows each answer.
-MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 64
-FIRST_LATENCY_GUESS = 0.2
-# Most threads one round runs, whatever the number of accounts.
-MAX_ROUND_THREADS = 256
-_latency = {}  # account pk -> recent request latency in seconds (moving average)
-
-
-def concurrency_for(account):
-    """Requests of this account in flight at once (its HTTP pool's size too)."""
-    if settings.CONFWATCH_POLL_CONCURRENCY:
-        return settings.CONFWATCH_POLL_CONCURRENCY
-    latency = _latency.get(account.pk, FIRST_LATENCY_GUESS)
-    wanted = max(MIN_CONCURRENCY, math.ceil(2 * usable_budget(account) * latency))
-    return min(MAX_CONCURRENCY, 2 ** math.ceil(math.log2(wanted)))
-
-
-def note_latency(account_pk, seconds):
-    previous = _latency.get(account_pk, seconds)
-    _latency[account_pk] = 0.8 * previous + 0.2 * seconds
-
-
-# One client (one requests.Session and its connection pool) per account and process,
-# kept across rounds; replaced when the account's URL, credentials, timeouts or pool size
-# change. A pool as large as the account's concurrency: never more connections to its API.
-_clients = {}
-
-
-def client_for(account, *, pool_size):
-    key = (account.base_url, account.user_id, account.api_token_encrypted)
-    key += (account.api_secret_encrypted, settings.CONFWATCH_HTTP_TIMEOUT, pool_size)
-    key += (settings.CONFWATCH_HTTP_TOTAL_TIMEOUT, settings.CONFWATCH_HTTP_MAX_BYTES)
-    cached = _clients.get(account.pk)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    token, secret = account.credentials()
-    client = catapult.CatapultClient(
-        base_url=account.base_url,
-        user_id=account.user_id,
-        api_token=token,
-        api_secret=secret,
-        pool_size=pool_size,
-        timeout=settings.CONFWATCH_HTTP_TIMEOUT,
-        total_timeout=settings.CONFWATCH_HTTP_TOTAL_TIMEOUT,
-        max_bytes=settings.CONFWATCH_HTTP_MAX_BYTES,
-    )
-    if cached is not None:
-        cached[1].close()
-    _clients[account.pk] = (key, client)
-    return client
-
-
-def fetch_plans(plans):
-    """Send every job inside its account's window, at most the account's concurrency at
-    once, and wait for the answers until each plan's deadline.
-
-    HTTP runs in pool threads; the database is touched only from this thread.
-    """
-    for plan in plans:
-        try:
-            plan.concurrency = concurrency_for(plan.account)
-            plan.permits = threading.BoundedSemaphore(plan.concurrency)
-            plan.client = client_for(plan.account, pool_size=plan.concurrency)
-        except Exception as error:
-            stop_plan(plan, error, during="preparing its Catapult client")
-    pool = take_pool()
-    try:
-        dispatch(plans, pool)
-        for plan in plans:
-            for job in plan.jobs:
-                if job.future is None:
-                    continue
-                try:
-                    job.future.result(timeout=max(0.0, plan.deadline - time.time()))
-                except TimeoutError:
-                    job.abandoned = True
-            try:
-                pause_if_failed(plan)
-            except Exception as error:
-                stop_plan(plan, error, during="pausing it")
-    finally:
-        give_back(pool)
-
-
-class RequestPool(ThreadPoolExecutor):
-    """The threads that send a round's requests. Kept from round to round: starting a
-    thread makes the dispatcher wait for it, which costs more than the request."""
-
-    def __init__(self):
-        super().__init__(max_workers=MAX_ROUND_THREADS, thread_name_prefix="poll")
-        self.lock = threading.Lock()
-        self.running = 0
-
-    def send(self, function, *args):
-        with self.lock:
-            self.running += 1
-        return self.submit(self.run, function, *args)
-
-    def run(self, function, *args):
-        try:
-            return function(*args)
-        finally:
-            with self.lock:
-                self.running -= 1
-
-
-_spare_pool = None
-_spare_lock = threading.Lock()
-
-
-def take_pool():
-    global _spare_pool
-    with _spare_lock:
-        pool, _spare_pool = _spare_pool, None
-    return pool or RequestPool()
-
-
-def give_back(pool):
-    """Keep the pool for the next round, unless one of its requests still runs (abandoned
-    at the deadline, it ends by its own timeout; nobody waits for it) or a concurrent
-    round kept its own already."""
-    global _spare_pool
-    with _spare_lock, pool.lock:
-        if pool.running == 0 and _spare_pool is None:
-            _spare_pool = pool
-            return
-    pool.shutdown(wait=False, cancel_futures=True)
-
-
-# How long the dispatcher waits for a free request slot of one account before it looks
-# at the other accounts again (seconds).
-PERMIT_WAIT = 0.005
-
-
-def dispatch(plans, pool):
-    """Submit each plan's jobs in order, paced inside the plan's budget window. An error
-    in one plan's turn stops that plan only (stop_plan)."""
-    queue = [(plan.window_start, index) for index, plan in enumerate(plans)]
-    heapq.heapify(queue)
-    while queue:
-        at, index = heapq.heappop(queue)
-        plan = plans[index]
-        try:
-            later = dispatch_next(plan, at, pool)
-        except Exception as error:
-            stop_plan(plan, error, during="sending its requests")
-            continue
-        if later is not None:
-            heapq.heappush(queue, (later, index))
-
-
-def dispatch_next(plan, at, pool):
-    """The plan's turn at `at`: send its next job when its window and a free request slot
-    allow. Returns when its next turn is, or None when it has no more turns."""
-    if plan.error is not None:
-        return None
-    if plan.failure is not None:
-        pause_if_failed(plan)
-        return None
-    if plan.next_index >= len(plan.jobs):
-        return None
-    delay = at - time.time()
-    if delay > MIN_SLEEP:
-        time.sleep(delay)
-    now = time.time()
-    if now >= plan.deadline:
-        return None
-    earliest = max(plan.window_start, (plan.last_sent_at or 0.0) + plan.spacing)
-    if earliest > now + MIN_SLEEP:
-        return earliest
-    if now > last_send_time(plan):
-        # This window is spent (the round ran late): reserve one for what is left.
-        return plan.window_start if reserve_window(plan, now=now) else None
-    if not plan.permits.acquire(timeout=PERMIT_WAIT):
-        return time.time()  # all its requests are in flight
-    now = time.time()
-    if now > last_send_time(plan) or now >= plan.deadline:
-        plan.permits.release()  # waited too long for a free thread; try again
-        return now
-    job = plan.jobs[plan.next_index]
-    plan.next_index += 1
-    plan.last_sent_at = job.sent_at = now
-    job.future = pool.send(fetch_one, plan, job)
-    job.future.add_done_callback(lambda _future, permits=plan.permits: permits.release())
-    return now + plan.spacing
-
-
-def fetch_one(plan, job):
-    started = time.monotonic()
-    try:
-        if job.kind == "members":
-            job.result = plan.client.list_members_page(
-                job.conference.conference_id, page_url=job.page_url
-            )
-        else:
-            job.result = plan.client.get_conference(job.conference.conference_id)
-    except catapult_answers.CatapultError as error:
-        job.error = error
-        if isinstance(error, catapult_answers.RateLimited | catapult_answers.CredentialsRejected):
-            plan.failure = error
-    except Exception as error:  # a bug must not lose the round's other results
-        logger.exception("polling %s failed unexpectedly", job.conference.conference_id)
-        job.error = catapult_answers.CatapultError(f"unexpected error: {type(error).__name__}")
-    job.finished_at = timezone.now()
-    note_latency(plan.account.pk, time.monotonic() - started)
-
-
-# Longest account problem message and unstorable reason stored (characters).
-MAX_PROBLEM_MESSAGE = 300
 MAX_UNSTORABLE_REASON = 160
-
-
-def stop_plan(plan, error, *, during):
-    """Stop the plan's share of the round on an error of its own: nothing more of it is
-    sent, and the account shows why (account_failed)."""
-    if plan.error is None:
-        plan.error = account_failed(plan.account, error, during=during)
-
-
-def account_failed(account, error, *, during):
-    """Record that the account cannot be polled (PollStatus.ACCOUNT_ERROR) and why;
-    return the message. Logged once per episode: when the problem starts or its message
-    changes, not every round (observations.account_failed says which). A lost database
-    connection is not the account's: it is raised again, for the round to fail."""
-    if connection_lost():
-        raise error
-    message = problem_message(error, during=during)
-    try:
-        news = observations.account_failed(account.pk, message, now=timezone.now())
-    except Exception:
-        if connection_lost():
-            raise
-        logger.exception("account %s: its problem could not be recorded", account.name)
-        news = True
-    if news:
-        expected = isinstance(error, AccountUnpollable | SecretUnreadable)
-        logger.error(
-            "account %s cannot be polled: %s", account.name, message, exc_info=not expected
-        )
-    return message
-
-
-def problem_message(error, *, during):
-    """What the account's page and log say of an error in its share of a round: the
-    error's own words for what a human must fix, else the kind of error and where."""
-    if isinstance(error, AccountUnpollable | SecretUnreadable):
-        text = str(error)
-    else:
-        text = f"{type(error).__name__} while {during}: {first_line(error)}"
-    return text.replace("\x00", "")[:MAX_PROBLEM_MESSAGE]
-
-
-def first_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0] if text else "(no message)"
-
-
-def connection_lost():
-    """Whether the database connection is gone (then the round fails, for
-    outages.run to report): any other database error belongs to what caused it."""
-    raw = connection.connection
-    return raw is None or raw.closed or raw.broken
-
-
-def pause_if_failed(plan):
-    """Rest the account at once when one of its requests said so (429, credentials)."""
-    if plan.failure is None or plan.paused:
-        return
-    plan.paused = True
-    pause_account(plan.account, plan.failure, now=timezone.now())
-
-
-def pause_account(account, error, *, now):
-    if isinstance(error, catapult_answers.RateLimited):
-        until = error.reset_at or now + timedelta(seconds=settings.CONFWATCH_POLL_INTERVAL)
-        until = min(max(until, now), now + timedelta(seconds=settings.CONFWATCH_MAX_BACKOFF))
-    else:
-        until = now + timedelta(seconds=settings.CONFWATCH_CREDENTIALS_PAUSE)
-    with transaction.atomic():
-        Account.objects.filter(pk=account.pk).update(
-            paused_until=until, problem=error.poll_status, problem_message=str(error)
-        )
-        # The problem started with its first pause, not with the latest one.
-        Account.objects.filter(pk=account.pk, problem_at__isnull=True).update(problem_at=now)
-    account.paused_until = until
-    logger.warning("account %s paused until %s: %s", account.name, until.isoformat(), error)
 
 
 def next_wait(conference, error):
@@ -844,7 +435,7 @@ def record_round(plans, *, token):
         try:
             observed, plan_unsent, plan_abandoned, answered = observe(plan, token=token)
         except Exception as error:
-            stop_plan(plan, error, during="recording its answers")
+            dispatch.stop_plan(plan, error, during="recording its answers")
             # Its answers are lost: its conferences are due again at once (those of
             # abandoned requests keep their claim until it lapses).
             observed, plan_abandoned, answered = [], 0, False
@@ -864,7 +455,7 @@ def record_round(plans, *, token):
             # The account answered again: its problem is over (unless it rests still).
             observations.account_recovered([p.account.pk for p in parts if p.answered], now=now)
     except Exception as error:
-        if connection_lost():
+        if dispatch.connection_lost():
             raise
         logger.warning(
             "a polling round's write failed (%s); writing it again account by account",
@@ -892,7 +483,7 @@ def observe(plan, *, token):
                 "no answer before the round's deadline "
                 f"({settings.CONFWATCH_ROUND_DEADLINE:g} s); request abandoned"
             )
-            at = epoch(plan.deadline)
+            at = budget.epoch(plan.deadline)
             observation = of_failure(pk, error, observed_at=at, claim_token=token)
             recorded.append(dataclasses.replace(observation, keep_claim=True))
         elif job.result is not None:
@@ -920,14 +511,14 @@ def record_in_parts(recorded, parts, *, reschedule, now):
                 if part.answered:
                     observations.account_recovered([part.account.pk], now=now)
         except Exception:
-            if connection_lost():
+            if dispatch.connection_lost():
                 raise
             written = record_one_by_one(observed, reschedule=reschedule)
             if part.answered:
                 try:
                     observations.account_recovered([part.account.pk], now=now)
                 except Exception as error:
-                    account_failed(part.account, error, during="recording its answers")
+                    dispatch.account_failed(part.account, error, during="recording its answers")
         outcomes += written
     return outcomes
 
@@ -944,7 +535,7 @@ def record_one_by_one(observed, *, reschedule):
             with transaction.atomic():
                 outcomes += observations.record(group, reschedule=reschedule)
         except Exception as error:
-            if connection_lost():
+            if dispatch.connection_lost():
                 raise
             outcomes += record_unstorable(group, error, reschedule=reschedule)
     return outcomes
@@ -984,7 +575,7 @@ def record_unstorable(group, error, *, reschedule):
         with transaction.atomic():
             return observations.record(failures, reschedule=reschedule)
     except Exception:
-        if connection_lost():
+        if dispatch.connection_lost():
             raise
         logger.exception(
             "conference %s: its unstorable answer could not be recorded", group[0].conference_pk
@@ -1001,7 +592,7 @@ def unstorable_reason(error):
     diag = getattr(cause, "diag", None)
     text = getattr(diag, "message_primary", None)
     if not text:
-        text = first_line(cause)
+        text = dispatch.first_line(cause)
         if not isinstance(cause, psycopg.Error):
             text = f"{type(cause).__name__}: {text}"
     return text.replace("\x00", "")[:MAX_UNSTORABLE_REASON]

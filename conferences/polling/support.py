@@ -20,6 +20,7 @@ from django.views.decorators.debug import sensitive_variables
 from conferences.catapult import answers as catapult_answers
 from conferences.catapult import client as catapult
 from conferences.models import Conference, PollStatus
+from conferences.polling import budget
 from conferences.polling import rounds as polling
 from conferences.registry.crypto import SecretUnreadable
 
@@ -120,7 +121,7 @@ def check_credentials(account, *, max_wait=CREDENTIALS_MAX_WAIT):
         token, secret = account.credentials()
     except SecretUnreadable as error:
         return CredentialsCheck(False, str(error))
-    send_at = polling.reserve_one_request(account.pk)
+    send_at = budget.reserve_one_request(account.pk)
     if send_at is None:
         account.refresh_from_db()
         until = timezone.localtime(account.paused_until).strftime("%H:%M:%S")

@@ -239,9 +239,9 @@ def column(figures, journal, *, budget):
     """The scenario's cells, row name -> text."""
     from django.conf import settings
 
-    from conferences.polling import rounds as polling
+    from conferences.polling import budget as polling_budget
 
-    rate = budget * polling.BUDGET_SHARE
+    rate = budget * polling_budget.BUDGET_SHARE
     seconds = figures.ended - figures.started
     requests, limited, most = requests_in(journal, figures)
     rate_used = requests / seconds

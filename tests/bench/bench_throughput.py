@@ -192,13 +192,14 @@ class Figures:
 class WriteMeter:
     """Wraps polling.record_round at run time (the module is not edited) to measure the
     round's write: its wall time and the database counters around it. Also counts the
-    calls of polling.reserve_window (a new budget window), when there is one."""
+    calls of budget.reserve_window (a new budget window), when there is one."""
 
     def __enter__(self):
+        from conferences.polling import budget as polling_budget
         from conferences.polling import rounds as polling
 
         self.original = polling.record_round
-        self.original_reserve = getattr(polling, "reserve_window", None)
+        self.original_reserve = getattr(polling_budget, "reserve_window", None)
         self.reset()
 
         def counted(*args, **kwargs):
@@ -206,7 +207,7 @@ class WriteMeter:
             return self.original_reserve(*args, **kwargs)
 
         if self.original_reserve is not None:
-            polling.reserve_window = counted
+            polling_budget.reserve_window = counted
 
         def measured(*args, **kwargs):
             before = read_counters()
@@ -224,11 +225,12 @@ class WriteMeter:
         self.seconds, self.counters, self.windows = None, None, 0
 
     def __exit__(self, *exc_info):
+        from conferences.polling import budget as polling_budget
         from conferences.polling import rounds as polling
 
         polling.record_round = self.original
         if self.original_reserve is not None:
-            polling.reserve_window = self.original_reserve
+            polling_budget.reserve_window = self.original_reserve
 
 
 def measure_round(meter, *, conferences):
@@ -487,6 +489,7 @@ def run_size(args, *, conferences, log_dir):
     from django.conf import settings
 
     from conferences.models import Account
+    from conferences.polling import budget as polling_budget
     from conferences.polling import rounds as polling
 
     fresh_database()
@@ -535,11 +538,11 @@ def run_size(args, *, conferences, log_dir):
         print(f"  naive loop: {columns['naive loop'].summary}", flush=True)
     print()
     print_table(result_table(columns, conferences=conferences))
-    best = conferences / (args.accounts * LIMITED_BUDGET * polling.BUDGET_SHARE)
+    best = conferences / (args.accounts * LIMITED_BUDGET * polling_budget.BUDGET_SHARE)
     print(
         f"\nbudget-limited: the same round at {LIMITED_BUDGET:g} requests/s per account took "
         f"{limited.wall:.2f} s ({conferences / limited.wall:.0f} polls/s); best possible "
-        f"{conferences} / ({args.accounts} x {LIMITED_BUDGET:g} x {polling.BUDGET_SHARE:g}) "
+        f"{conferences} / ({args.accounts} x {LIMITED_BUDGET:g} x {polling_budget.BUDGET_SHARE:g}) "
         f"= {best:.2f} s ({limited.wall / best:.2f}x the best)"
     )
     print_notes(args, sample_size=len(sample), conferences=conferences)

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 
 from conferences.models import Account, Conference, HistoryEntry, PollStatus
+from conferences.polling import dispatch
 from conferences.polling import rounds as polling
 from simulator.testing import running_simulator
 from tests.catapult_driver import CatapultDriver
@@ -65,7 +66,7 @@ def test_a_hostile_api_loses_no_change_of_the_ordinary_conferences_and_names_eac
         bad = insert_account_with_budget(account, name="bad-budget", budget="NaN")
         for index in range(3):
             make_conference(bad, f"conf-bad-{index}")
-        polling._clients.clear()
+        dispatch._clients.clear()
 
         polling.poll_round(force=True)
         for round_number in range(1, ROUNDS + 1):
