@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from conferences.catapult import answers as catapult_answers
 from conferences.models import Event, HistoryEntry, PollError, StatusChange
-from conferences.recording import observations
+from conferences.recording import observations, problems
 from conferences.recording.observations import Observation
 from tests.conftest import make_account, make_conference, reload
 
@@ -359,8 +359,8 @@ def test_a_poll_error_stores_no_event_until_the_problem_lasts(conference, settin
         )
     assert [k for k, _, _ in kinds(conference)] == ["first_observed"]
 
-    reported = observations.report_lasting_problems(now=at + timedelta(seconds=100))
-    again = observations.report_lasting_problems(now=at + timedelta(seconds=110))
+    reported = problems.report_lasting_problems(now=at + timedelta(seconds=100))
+    again = problems.report_lasting_problems(now=at + timedelta(seconds=110))
     observations.record([status(conference, at + timedelta(seconds=120))])
 
     assert [e.kind for e in reported] == ["polling_problem"] and again == []
@@ -381,7 +381,7 @@ def test_a_short_problem_stores_no_event_at_all(conference, settings):
         [Observation.of_failure(conference.pk, error, observed_at=at + timedelta(seconds=1))]
     )
 
-    observations.report_lasting_problems(now=at + timedelta(seconds=30))
+    problems.report_lasting_problems(now=at + timedelta(seconds=30))
     observations.record([status(conference, at + timedelta(seconds=40))])
 
     assert [k for k, _, _ in kinds(conference)] == ["first_observed"]

@@ -30,7 +30,7 @@ from conferences.models import (
     EventKind,
     Subscription,
 )
-from conferences.recording import observations
+from conferences.recording import problems
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def run_pass(*, now=None):
 
 def fan_out(*, now=None):
     now = now or timezone.now()
-    observations.report_lasting_problems(now=now)
+    problems.report_lasting_problems(now=now)
     rules.evaluate(now=now)
     summary = sender.PassSummary()
     with transaction.atomic():

@@ -19,7 +19,7 @@ from conferences.models import (
     Account,
 )
 from conferences.polling import budget
-from conferences.recording import observations
+from conferences.recording import problems
 from conferences.registry.crypto import SecretUnreadable
 
 logger = logging.getLogger(__name__)
@@ -259,13 +259,13 @@ def stop_plan(plan, error, *, during):
 def account_failed(account, error, *, during):
     """Record that the account cannot be polled (PollStatus.ACCOUNT_ERROR) and why;
     return the message. Logged once per episode: when the problem starts or its message
-    changes, not every round (observations.account_failed says which). A lost database
+    changes, not every round (problems.account_failed says which). A lost database
     connection is not the account's: it is raised again, for the round to fail."""
     if connection_lost():
         raise error
     message = problem_message(error, during=during)
     try:
-        news = observations.account_failed(account.pk, message, now=timezone.now())
+        news = problems.account_failed(account.pk, message, now=timezone.now())
     except Exception:
         if connection_lost():
             raise

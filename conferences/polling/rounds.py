@@ -56,7 +56,7 @@ from conferences.models import (
     PollStatus,
 )
 from conferences.polling import budget, dispatch
-from conferences.recording import bulk, observations
+from conferences.recording import bulk, observations, problems
 
 logger = logging.getLogger(__name__)
 
@@ -413,7 +413,7 @@ def reschedule(conference, observation, *, interval):
 @dataclass
 class Part:
     """One account's share of a round's write: its observations (recorded[start:end])
-    and whether it answered (then its problem ends: observations.account_recovered)."""
+    and whether it answered (then its problem ends: problems.account_recovered)."""
 
     account: Account
     start: int
@@ -453,7 +453,7 @@ def record_round(plans, *, token):
             # Recording releases the claims of what was answered.
             outcomes = observations.record(recorded, reschedule=rescheduling)
             # The account answered again: its problem is over (unless it rests still).
-            observations.account_recovered([p.account.pk for p in parts if p.answered], now=now)
+            problems.account_recovered([p.account.pk for p in parts if p.answered], now=now)
     except Exception as error:
         if dispatch.connection_lost():
             raise
@@ -509,14 +509,14 @@ def record_in_parts(recorded, parts, *, reschedule, now):
             with transaction.atomic():
                 written = observations.record(observed, reschedule=reschedule)
                 if part.answered:
-                    observations.account_recovered([part.account.pk], now=now)
+                    problems.account_recovered([part.account.pk], now=now)
         except Exception:
             if dispatch.connection_lost():
                 raise
             written = record_one_by_one(observed, reschedule=reschedule)
             if part.answered:
                 try:
-                    observations.account_recovered([part.account.pk], now=now)
+                    problems.account_recovered([part.account.pk], now=now)
                 except Exception as error:
                     dispatch.account_failed(part.account, error, during="recording its answers")
         outcomes += written
