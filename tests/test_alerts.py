@@ -189,14 +189,14 @@ def test_two_senders_draining_the_same_outbox_send_each_delivery_exactly_once(si
     conference = make_conference(make_account(simulator), "conf-outbox")
     deliveries = pending_deliveries(40, conference)
 
-    def sender():
+    def drain():
         try:
             while sender.send_pending(limit=5).sent:
                 pass
         finally:
             connection.close()
 
-    senders = [threading.Thread(target=sender) for _ in range(2)]
+    senders = [threading.Thread(target=drain) for _ in range(2)]
     for thread in senders:
         thread.start()
     for thread in senders:
@@ -268,15 +268,15 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_its_claims_are_sent_after_t
         CONFWATCH_SEND_CLAIM_SECONDS="2",
         EMAIL_TIMEOUT="1",
     )
-    sender = subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "manage.py", "send_alerts"], env=env, stdout=subprocess.DEVNULL
     )
     try:
         mailsink.wait_for(3, timeout=20)
-        sender.send_signal(signal.SIGKILL)
-        sender.wait(timeout=10)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
     finally:
-        sender.kill()
+        process.kill()
     mailsink.slow_down(0)
     claimed = Delivery.objects.filter(status="pending", claim_token__isnull=False)
     assert claimed.exists()  # the dead sender's claims ...
