@@ -58,9 +58,10 @@ bench-pages: install services
 bench-rules: install services
 	$(PY) tests/bench/bench_rules.py
 
-lint:
+lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format:
 	$(VENV)/bin/ruff format .

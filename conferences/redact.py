@@ -8,7 +8,7 @@ import re
 
 MASK = "…"
 # Path segments that are keys: a callback URL's secret, a share link's token, an
-# acknowledge or unsubscribe link's signed token (conferences/urls.py).
+# acknowledge or unsubscribe link's signed token (conferences/web/urls.py).
 KEY_PATHS = re.compile(r"/(callbacks|share|acknowledge|unsubscribe)/[^/\s?#\"']+")
 # Query parameters that carry a key, should a link ever put one there.
 KEY_QUERIES = re.compile(r"([?&](?:token|key|secret|signature)=)[^&\s#\"']+", re.IGNORECASE)

@@ -1,11 +1,19 @@
+"""Celery tasks: a few lines each, calling one service. Each carries its name
+(`name=`), so queued tasks and beat entries resolve wherever the code lives."""
+
 from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
-from conferences import alerts, callback_processing, outages, polling, retention, support
+from conferences.alerting import fanout
+from conferences.callbacks import processing as callback_processing
+from conferences.ops import outages
+from conferences.polling import rounds as polling
+from conferences.polling import support
+from conferences.registry import retention
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="conferences.tasks.poll_round", ignore_result=True)
 def poll_round():
     """One round of polling; beat sends it every CONFWATCH_ROUND_SECONDS with `expires`.
     When the round recorded events, their alerts go out at once."""
@@ -19,7 +27,7 @@ def run_round():
     return summary.line()
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="conferences.tasks.poll_now", ignore_result=True)
 def poll_now(conference_pks, user_pk):
     """Poll chosen conferences now (the admin's "poll now" action, within the budget);
     each outcome goes to the admin log for the user who asked."""
@@ -29,14 +37,14 @@ def poll_now(conference_pks, user_pk):
     return result.summary.line() if result.summary else "nothing to poll"
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="conferences.tasks.send_alerts", ignore_result=True)
 def send_alerts():
     """Fan out new events and send due alerts; beat sends it every
     CONFWATCH_ALERT_SECONDS with `expires`."""
-    return outages.run(lambda: alerts.run_pass().line(), task="alert pass")
+    return outages.run(lambda: fanout.run_pass().line(), task="alert pass")
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="conferences.tasks.prune_old_records", ignore_result=True)
 def prune_old_records():
     """Delete history, events, poll errors and deliveries past their retention age, in
     small batches; beat sends it every CONFWATCH_RETENTION_SECONDS with `expires`."""
@@ -44,6 +52,7 @@ def prune_old_records():
 
 
 @shared_task(
+    name="conferences.tasks.process_callbacks",
     ignore_result=True,
     autoretry_for=(DatabaseError,),
     max_retries=3,

@@ -131,22 +131,22 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "conferences.middleware.RejectNulBytes",
+    "conferences.web.middleware.RejectNulBytes",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "conferences.middleware.LoginRequired",
-    "conferences.middleware.IdleSessionTimeout",
+    "conferences.web.middleware.LoginRequired",
+    "conferences.web.middleware.IdleSessionTimeout",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "conferences.middleware.ContentSecurityPolicy",
+    "conferences.web.middleware.ContentSecurityPolicy",
     # Last: answers a locked-out sign-in with the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
 # An htmx request without a session is sent to sign-in with HX-Redirect; times are shown
 # in the signed-in user's time zone (after AuthenticationMiddleware).
-MIDDLEWARE += ["conferences.middleware.UserTimeZone"]
+MIDDLEWARE += ["conferences.web.middleware.UserTimeZone"]
 
 if PRODUCTION:
     # Serves collected static files (the release step runs collectstatic).
@@ -304,7 +304,7 @@ CONFWATCH_HTTP_MAX_BYTES = env_number("CONFWATCH_HTTP_MAX_BYTES", 1_048_576, kin
 # How often the pages ask for fresh status, in seconds.
 CONFWATCH_PAGE_REFRESH = env_number("CONFWATCH_PAGE_REFRESH", 2, kind=int, minimum=1)
 
-# Members and callbacks (conferences/members.py, conferences/callbacks.py).
+# Members and callbacks (conferences/recording/members.py, conferences/callbacks/receiver.py).
 # How often the members list of an active conference is read, at most (seconds); members
 # reads share what the conference reads leave of the budget.
 CONFWATCH_MEMBERS_INTERVAL = env_number("CONFWATCH_MEMBERS_INTERVAL", 30.0, minimum=1)
@@ -339,14 +339,14 @@ LOGGING = {
     "loggers": {"urllib3": {"level": "WARNING"}},
 }
 
-# Security (issue 11): sign-in throttling, cookies, sessions, HTTPS, CSP, retention.
+# Security: sign-in throttling, cookies, sessions, HTTPS, CSP, retention.
 # Sign-in throttling (django-axes): after CONFWATCH_LOGIN_FAILURES wrong passwords for one
 # user name from one address, that user name is refused from that address for
 # CONFWATCH_LOGIN_LOCKOUT_SECONDS. Locking the pair, not the name alone or the address
 # alone, keeps a stranger from locking a real user out (by guessing their name from
 # elsewhere) or everyone behind a shared address (by failing under other names).
 AUTHENTICATION_BACKENDS = [
-    "conferences.auth.LoginThrottle",
+    "conferences.web.auth.LoginThrottle",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_number("CONFWATCH_LOGIN_FAILURES", 5, kind=int, minimum=1)
@@ -407,7 +407,7 @@ CONFWATCH_RETENTION_DAYS = {
 }
 CONFWATCH_RETENTION_SECONDS = env_number("CONFWATCH_RETENTION_SECONDS", 3600.0, minimum=60)
 # Beat's scheduler logs a broker outage once, not a traceback per task it could not send.
-CELERY_BEAT_SCHEDULER = "conferences.outages:BeatScheduler"
+CELERY_BEAT_SCHEDULER = "conferences.ops.outages:BeatScheduler"
 # The development server logs every request's path, django.request the path of a 404:
 # the keys of callback URLs, share, acknowledge and unsubscribe links are masked ("…") by a
 # filter on the handler every logger writes through.
@@ -425,8 +425,8 @@ LOGGING["handlers"]["mail_admins"] = {
 LOGGING["loggers"]["django"] = {"handlers": ["mail_admins"], "level": "INFO"}
 LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "propagate": False}
 # A database outage is one line per web process when it starts and one when it ends, not
-# a traceback per request (conferences.outages).
-LOGGING["filters"]["database_outage"] = {"()": "conferences.outages.RequestsDuringOutage"}
+# a traceback per request (conferences.ops.outages).
+LOGGING["filters"]["database_outage"] = {"()": "conferences.ops.outages.RequestsDuringOutage"}
 LOGGING["loggers"]["django.request"] = {"filters": ["database_outage"]}
 LOGGING["loggers"]["django.server"]["filters"] = ["database_outage"]
 # The development server's request lines follow LOG_LEVEL too (the demo runs at WARNING:

@@ -9,9 +9,10 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from conferences import catapult, tracking
 from conferences.models import Conference
+from conferences.registry import tracking
 from simulator.testing import running_simulator
+from tests.catapult_driver import CatapultDriver
 from tests.smtp import mail_settings, running_mailsink
 
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
@@ -28,7 +29,7 @@ def simulator():
 def sim_client(simulator):
     """A Catapult client to act on the simulator the way a customer's app would."""
     user_id, token, secret = SIM_USER
-    client = catapult.CatapultClient(
+    client = CatapultDriver(
         base_url=simulator.url, user_id=user_id, api_token=token, api_secret=secret
     )
     yield client

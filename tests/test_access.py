@@ -9,7 +9,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 
-from conferences.unsubscribe import token_for
+from conferences.alerting.unsubscribe import token_for
 from tests.test_roles import signed_in_as, world  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db

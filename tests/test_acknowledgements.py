@@ -11,9 +11,11 @@ from django.core import signing
 from django.db import connection
 from django.utils import timezone
 
-from conferences import acknowledgements, alerts, polling, roles
+from conferences.alerting import acknowledgements, fanout
 from conferences.models import Acknowledgement, Delivery, Event, EventKind, Subscription
-from conferences.observations import Observation, record
+from conferences.polling import rounds as polling
+from conferences.recording.observations import Observation, record
+from conferences.registry import roles
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +45,7 @@ def later(seconds):
 
 
 def settle(mailsink):
-    time.sleep(0.3)
+    """What the sink holds now: a pass sends synchronously, so nothing more is coming."""
     return mailsink.messages()
 
 
@@ -65,7 +67,7 @@ def test_the_emails_link_acknowledges_without_signing_in_until_the_state_changes
 ):
     sim_client.add_member(bridge.conference_id, call_id="c-1")
     poll()
-    alerts.run_pass()
+    fanout.run_pass()
     [first] = mailsink.wait_for(1, timeout=5)
     path = ACK_LINK.search(body(first)).group(1)
 
@@ -86,12 +88,12 @@ def test_the_emails_link_acknowledges_without_signing_in_until_the_state_changes
     sim_client.update_conference(bridge.conference_id, hold=True)
     sim_client.add_member(bridge.conference_id, call_id="c-2")
     poll()
-    alerts.run_pass()
+    fanout.run_pass()
     assert len(settle(mailsink)) == 1  # silenced
 
     sim_client.update_conference(bridge.conference_id, state="completed")
     poll()
-    alerts.run_pass()
+    fanout.run_pass()
     messages = mailsink.wait_for(2, timeout=5)
     assert "active -> completed" in messages[1]["Subject"]
     acknowledgement = reload(acknowledgement)
@@ -108,15 +110,15 @@ def test_an_acknowledgement_with_an_expiry_silences_only_until_it_expires(
         f"/conferences/{bridge.pk}/acknowledge/", {"reason": "known", "expires": "1m"}
     )
     assert response.status_code == 302
-    alerts.run_pass()  # the change to active came before: silenced too
+    fanout.run_pass()  # the change to active came before: silenced too
     sim_client.update_conference(bridge.conference_id, hold=True)
     poll()
-    alerts.run_pass()
+    fanout.run_pass()
     assert settle(mailsink) == []
 
     sim_client.update_conference(bridge.conference_id, hold=False)
     poll()
-    alerts.run_pass(now=later(61))
+    fanout.run_pass(now=later(61))
 
     [message] = mailsink.wait_for(1, timeout=5)
     assert "hold off" in message["Subject"]
@@ -128,8 +130,8 @@ def test_an_acknowledgement_silences_rule_alerts_too(bridge, sim_client, mailsin
     poll()
     signed_in.post(f"/conferences/{bridge.pk}/acknowledge/", {"reason": "", "expires": ""})
 
-    alerts.run_pass(now=later(6))
-    alerts.run_pass(now=later(20))
+    fanout.run_pass(now=later(6))
+    fanout.run_pass(now=later(20))
 
     assert settle(mailsink) == []
     assert Event.objects.filter(kind=EventKind.RULE_FIRED).count() == 1
@@ -219,18 +221,18 @@ def test_a_state_change_nobody_asked_for_still_ends_the_acknowledgement(account,
     Subscription.objects.create(email="hold@example.com", kinds=["hold"])
     start = timezone.now() - timedelta(minutes=5)
     record([Observation(conference.pk, start, seen={"state": "created", "hold": False})])
-    alerts.run_pass()
+    fanout.run_pass()
     acknowledgement = acknowledgements.acknowledge(
         conference=conference, by="ann", now=start + timedelta(seconds=1)
     )
     seen = {"state": "active", "active_members": 2, "hold": False}
     record([Observation(conference.pk, start + timedelta(seconds=2), seen=seen)])
-    alerts.run_pass()
+    fanout.run_pass()
     assert reload(acknowledgement).ended_because == "the state changed to active"
 
     seen = {"state": "active", "active_members": 2, "hold": True}
     record([Observation(conference.pk, start + timedelta(seconds=3), seen=seen)])
-    alerts.run_pass()
+    fanout.run_pass()
 
     [message] = mailsink.wait_for(1, timeout=5)
     assert "hold on" in message["Subject"]

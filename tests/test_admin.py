@@ -13,7 +13,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from conferences import importing, roles, support
 from conferences.admin.common import CappedCountPaginator
 from conferences.models import (
     Account,
@@ -24,6 +23,8 @@ from conferences.models import (
     PollError,
     StatusChange,
 )
+from conferences.polling import support
+from conferences.registry import importing, roles
 from tests.conftest import (
     WORKER_ARGS,
     make_account,

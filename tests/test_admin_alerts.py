@@ -1,7 +1,7 @@
 import pytest
 from django.utils import timezone
 
-from conferences import subscriptions
+from conferences.alerting import subscriptions
 from conferences.models import Conference, Delivery, Event, Subscription
 from tests.conftest import make_account, make_conference
 

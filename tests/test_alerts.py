@@ -12,9 +12,11 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from conferences import alerts, observations, polling
+from conferences.alerting import fanout, sender
 from conferences.models import Delivery, Event, Subscription
-from conferences.observations import Observation
+from conferences.polling import rounds as polling
+from conferences.recording import observations
+from conferences.recording.observations import Observation
 from tests.conftest import (
     make_account,
     make_conference,
@@ -59,11 +61,11 @@ def test_a_state_change_sends_one_email_per_subscribed_recipient_and_none_to_oth
     subscribe("bob@example.com", scope="tag", tag="acme", kinds=["state", "mute"])
     subscribe("hold-only@example.com", kinds=["hold"])
     subscribe("other-tag@example.com", scope="tag", tag="globex")
-    alerts.run_pass()  # the first observation alerts nobody (nobody asked for "first")
+    fanout.run_pass()  # the first observation alerts nobody (nobody asked for "first")
 
     sim_client.add_member(board_call.conference_id, call_id="c-1")
     poll()
-    summary = alerts.run_pass()
+    summary = fanout.run_pass()
 
     assert (summary.sent, summary.failed) == (2, 0)
     messages = mailsink.wait_for(2, timeout=5)
@@ -75,20 +77,18 @@ def test_a_state_change_sends_one_email_per_subscribed_recipient_and_none_to_oth
     assert "created" in body and "active" in body
     assert "/unsubscribe/" in body
     assert messages[0]["List-Unsubscribe"].strip().startswith("<http")
-    alerts.run_pass()
-    time.sleep(0.3)
+    fanout.run_pass()
     assert len(mailsink.messages()) == 2
 
 
 def test_a_conference_that_stays_the_same_sends_nothing(board_call, mailsink):
     subscribe("ann@example.com", kinds=["state", "hold", "mute", "members"])
-    alerts.run_pass()
+    fanout.run_pass()
 
     for _ in range(3):
         poll()
-        alerts.run_pass()
+        fanout.run_pass()
 
-    time.sleep(0.3)
     assert mailsink.messages() == []
 
 
@@ -96,20 +96,19 @@ def test_failing_polls_that_then_succeed_with_the_same_state_send_nothing(
     board_call, simulator, mailsink
 ):
     subscribe("ann@example.com", kinds=["state", "polling"])
-    alerts.run_pass()
+    fanout.run_pass()
 
     simulator.set_faults(error_rate=1.0)
     poll()
-    alerts.run_pass()
+    fanout.run_pass()
     simulator.set_faults(error_rate=0.0, hang_rate=1.0, hang_seconds=5)
     poll()
-    alerts.run_pass()
+    fanout.run_pass()
     simulator.reset_faults()
     poll()
-    alerts.run_pass()
+    fanout.run_pass()
 
     assert reload(board_call).poll_status == "ok"
-    time.sleep(0.3)
     assert mailsink.messages() == []
 
 
@@ -123,18 +122,17 @@ def test_a_lasting_polling_problem_sends_one_email_then_one_on_recovery(
     poll()
     time.sleep(0.6)
 
-    alerts.run_pass()
+    fanout.run_pass()
     poll()
-    alerts.run_pass()  # the same episode: nothing more
+    fanout.run_pass()  # the same episode: nothing more
     [problem] = mailsink.wait_for(1, timeout=5)
     simulator.reset_faults()
     poll()
-    alerts.run_pass()
+    fanout.run_pass()
 
     messages = mailsink.wait_for(2, timeout=5)
     assert "polling problem" in problem["Subject"]
     assert "polling recovered" in messages[1]["Subject"]
-    time.sleep(0.3)
     assert len(mailsink.messages()) == 2
 
 
@@ -143,21 +141,20 @@ def test_changes_soon_after_an_email_go_out_together_in_the_next_one(
 ):
     settings.CONFWATCH_ALERT_COALESCE_SECONDS = 60
     subscribe("ann@example.com", kinds=["state", "members", "hold"])
-    alerts.run_pass()
+    fanout.run_pass()
     sim_client.add_member(board_call.conference_id, call_id="c-1")
     poll()
-    alerts.run_pass()  # a quiet conference: at once
+    fanout.run_pass()  # a quiet conference: at once
     mailsink.wait_for(1, timeout=5)
 
     sim_client.add_member(board_call.conference_id, call_id="c-2")
     poll()
     sim_client.update_conference(board_call.conference_id, hold=True)
     poll()
-    alerts.run_pass()
-    time.sleep(0.3)
+    fanout.run_pass()
     assert len(mailsink.messages()) == 1  # held until the window closes
 
-    alerts.run_pass(now=timezone.now() + timedelta(seconds=61))
+    fanout.run_pass(now=timezone.now() + timedelta(seconds=61))
     messages = mailsink.wait_for(2, timeout=5)
     later = messages[1]
     assert "members 1 -> 2" in later["Subject"]
@@ -192,14 +189,14 @@ def test_two_senders_draining_the_same_outbox_send_each_delivery_exactly_once(si
     conference = make_conference(make_account(simulator), "conf-outbox")
     deliveries = pending_deliveries(40, conference)
 
-    def sender():
+    def drain():
         try:
-            while alerts.send_pending(limit=5).sent:
+            while sender.send_pending(limit=5).sent:
                 pass
         finally:
             connection.close()
 
-    senders = [threading.Thread(target=sender) for _ in range(2)]
+    senders = [threading.Thread(target=drain) for _ in range(2)]
     for thread in senders:
         thread.start()
     for thread in senders:
@@ -227,7 +224,7 @@ def test_a_sender_whose_lease_lapsed_mid_batch_leaves_what_another_took_and_noth
 
     def first_sender():
         try:
-            first_summary.append(alerts.send_pending())
+            first_summary.append(sender.send_pending())
         finally:
             connection.close()
 
@@ -236,7 +233,7 @@ def test_a_sender_whose_lease_lapsed_mid_batch_leaves_what_another_took_and_noth
             deadline = time.monotonic() + 30
             pending = Delivery.objects.filter(status="pending")
             while pending.exists() and time.monotonic() < deadline:
-                alerts.send_pending()
+                sender.send_pending()
                 time.sleep(0.1)
         finally:
             connection.close()
@@ -271,22 +268,22 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_its_claims_are_sent_after_t
         CONFWATCH_SEND_CLAIM_SECONDS="2",
         EMAIL_TIMEOUT="1",
     )
-    sender = subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "manage.py", "send_alerts"], env=env, stdout=subprocess.DEVNULL
     )
     try:
         mailsink.wait_for(3, timeout=20)
-        sender.send_signal(signal.SIGKILL)
-        sender.wait(timeout=10)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
     finally:
-        sender.kill()
+        process.kill()
     mailsink.slow_down(0)
     claimed = Delivery.objects.filter(status="pending", claim_token__isnull=False)
     assert claimed.exists()  # the dead sender's claims ...
-    assert alerts.send_pending().sent == 0  # ... are left alone while their lease runs
+    assert sender.send_pending().sent == 0  # ... are left alone while their lease runs
 
     time.sleep(2.1)
-    alerts.send_pending()
+    sender.send_pending()
 
     assert Delivery.objects.filter(status="sent").count() == 20
     received = {message["Message-ID"] for message in mailsink.wait_for(20, timeout=10)}
@@ -344,7 +341,7 @@ def test_fan_out_and_recording_lock_conferences_in_one_order_and_never_deadlock(
     writer.start()
     first_locked.wait(timeout=10)
     try:
-        summary = alerts.fan_out()
+        summary = fanout.fan_out()
     except Exception as error:
         errors.append(error)
         summary = None
@@ -362,8 +359,8 @@ def test_a_permanent_refusal_is_recorded_with_the_servers_answer_and_not_retried
     sim_client.add_member(board_call.conference_id, call_id="c-1")
     poll()
 
-    summary = alerts.run_pass()
-    alerts.run_pass(now=timezone.now() + timedelta(hours=1))
+    summary = fanout.run_pass()
+    fanout.run_pass(now=timezone.now() + timedelta(hours=1))
 
     assert summary.failed == 1
     delivery = Delivery.objects.get()
@@ -378,13 +375,13 @@ def test_a_temporary_failure_is_retried_later(board_call, sim_client, mailsink):
     sim_client.add_member(board_call.conference_id, call_id="c-1")
     poll()
 
-    first = alerts.run_pass()
+    first = fanout.run_pass()
     delivery = Delivery.objects.get()
     assert (first.sent, delivery.status, delivery.attempts) == (0, "pending", 1)
     assert "451" in delivery.last_error
-    assert alerts.run_pass().sent == 0  # not before its backoff
+    assert fanout.run_pass().sent == 0  # not before its backoff
 
-    later = alerts.run_pass(now=timezone.now() + timedelta(seconds=31))
+    later = fanout.run_pass(now=timezone.now() + timedelta(seconds=31))
 
     assert later.sent == 1
     assert reload(delivery).status == "sent"
@@ -401,7 +398,7 @@ def test_a_conference_flapping_for_ten_minutes_sends_at_most_two_flapping_emails
     subscribe("ann@example.com", kinds=["state", "hold"])
     start_at = timezone.now() - timedelta(minutes=30)
     observations.record([Observation(conference.pk, start_at, seen={"state": "active"})])
-    alerts.run_pass(now=start_at)
+    fanout.run_pass(now=start_at)
 
     # Ten simulated minutes: hold toggles every 15 seconds.
     for step in range(1, 41):
@@ -409,12 +406,11 @@ def test_a_conference_flapping_for_ten_minutes_sends_at_most_two_flapping_emails
         observations.record(
             [Observation(conference.pk, at, seen={"state": "active", "hold": step % 2 == 1})]
         )
-        alerts.run_pass(now=at)
+        fanout.run_pass(now=at)
     # Then quiet for longer than the window.
-    alerts.run_pass(now=start_at + timedelta(seconds=15 * 40 + 121))
+    fanout.run_pass(now=start_at + timedelta(seconds=15 * 40 + 121))
 
     messages = mailsink.wait_for(1, timeout=5)
-    time.sleep(0.3)
     messages = mailsink.messages()
     flapping = [m for m in messages if "flapping" in m["Subject"]]
     settled = [m for m in messages if "settled" in m["Subject"]]
@@ -435,11 +431,10 @@ def test_past_the_hourly_cap_a_recipient_gets_one_digest(account, mailsink, sett
             [Observation(conference.pk, now + timedelta(seconds=1), seen={"state": "active"})]
         )
 
-    alerts.run_pass()
+    fanout.run_pass()
     mailsink.wait_for(3, timeout=5)
-    time.sleep(0.3)
     assert len(mailsink.messages()) == 3
-    alerts.run_pass(now=timezone.now() + timedelta(hours=1, seconds=5))
+    fanout.run_pass(now=timezone.now() + timedelta(hours=1, seconds=5))
 
     messages = mailsink.wait_for(4, timeout=5)
     [digest] = [m for m in messages if "Digest" in m["Subject"]]

@@ -4,7 +4,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from conferences import subscriptions, unsubscribe
+from conferences.alerting import subscriptions, unsubscribe
 from conferences.models import Delivery, Subscription
 from tests.conftest import make_account, make_conference
 

@@ -1,4 +1,4 @@
-"""Set-based writes (conferences/bulk.py): every row gets its own values, however the
+"""Set-based writes (conferences/recording/bulk.py): every row gets its own values, however the
 values are sent."""
 
 from datetime import timedelta
@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conferences import bulk
 from conferences.models import Conference, ConferenceMembersRead
+from conferences.recording import bulk
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db

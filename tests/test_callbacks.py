@@ -7,13 +7,16 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from conferences import callback_processing, callbacks, catapult
+from conferences.callbacks import processing as callback_processing
+from conferences.callbacks import queue
+from conferences.callbacks import receiver as callbacks
+from conferences.catapult import answers as catapult_answers
 from conferences.models import CallbackEvent, CallbackSettings, Conference, Event, Member
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
 
-REAL_QUEUE_PROCESSING = callbacks.queue_processing
+REAL_QUEUE_PROCESSING = queue.queue_processing
 
 
 @pytest.fixture
@@ -25,7 +28,7 @@ def acme(db):
 def no_queue(monkeypatch):
     """The receiver queues each event for a worker; here the tests process them."""
     queued = []
-    monkeypatch.setattr(callbacks, "queue_processing", lambda pk, **_: queued.append(pk))
+    monkeypatch.setattr(queue, "queue_processing", lambda pk, **_: queued.append(pk))
     return queued
 
 
@@ -97,7 +100,7 @@ def test_malformed_json_is_400(client, acme):
 
 
 def test_an_unknown_event_type_is_acknowledged_and_logged(client, acme, caplog):
-    with caplog.at_level(logging.WARNING, logger="conferences.callbacks"):
+    with caplog.at_level(logging.WARNING, logger="conferences.callbacks.receiver"):
         response = post(client, url_of(acme), {"eventType": "gather", "conferenceId": "c"})
 
     assert response.status_code == 200
@@ -169,7 +172,7 @@ def test_basic_credentials_are_required_when_set(client, acme):
 def test_a_flood_of_events_is_throttled_per_account(client, acme, settings):
     settings.CONFWATCH_CALLBACK_RATE = 3
     other = make_account(name="other")
-    callbacks.redis_client().flushdb()
+    queue.redis_client().flushdb()
     statuses = [
         post(client, url_of(acme), member_event("conf-1", memberId=f"m-{i}")).status_code
         for i in range(6)
@@ -248,7 +251,7 @@ def test_a_missing_or_bad_conference_id_is_400(client, acme):
 def test_the_account_admin_shows_the_callback_url_and_the_last_event(
     client, acme, django_user_model, settings
 ):
-    from conferences import roles
+    from conferences.registry import roles
 
     settings.CONFWATCH_BASE_URL = "https://confwatch.example.com"
     admin = django_user_model.objects.create_user("boss", password="x", is_staff=True)
@@ -402,7 +405,7 @@ def test_health_counts_the_registrations_refused_this_hour(acme, client, setting
 def test_the_account_admin_says_how_many_registrations_were_refused(
     client, acme, django_user_model, settings
 ):
-    from conferences import roles
+    from conferences.registry import roles
 
     settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR = 1
     for conference_id in ("conf-a", "conf-b", "conf-c"):
@@ -445,7 +448,7 @@ def test_a_late_created_after_completion_changes_nothing_and_is_logged_out_of_or
 def test_a_member_leave_is_applied_while_polls_of_the_conference_fail(acme, client):
     from datetime import timedelta
 
-    from conferences import catapult, observations
+    from conferences.recording import observations
 
     conference = make_conference(acme, "conf-m")
     joined = timezone_at("2026-01-01T10:00:00Z")
@@ -457,7 +460,7 @@ def test_a_member_leave_is_applied_while_polls_of_the_conference_fail(acme, clie
         ]
     )
     # The API errors from then on: each failed poll moves last_polled_at, not what is known.
-    failure = catapult.TransientError("HTTP 500")
+    failure = catapult_answers.TransientError("HTTP 500")
     for seconds in (10, 20, 30):
         observations.record(
             [
@@ -478,15 +481,14 @@ def test_a_member_leave_is_applied_while_polls_of_the_conference_fail(acme, clie
 
 
 def timezone_at(text):
-    from conferences import catapult
 
-    return catapult.parse_timestamp(text)
+    return catapult_answers.parse_timestamp(text)
 
 
 def test_a_member_event_kept_while_untracked_is_applied_when_the_id_is_tracked(
     acme, client, django_capture_on_commit_callbacks, no_queue
 ):
-    from conferences import tracking
+    from conferences.registry import tracking
 
     callbacks.set_up(acme)
     CallbackSettings.objects.filter(account=acme).update(register_unknown=False)
@@ -509,7 +511,7 @@ def test_a_member_event_kept_while_untracked_is_applied_when_the_id_is_tracked(
 
 
 def test_a_member_event_replayed_after_its_conference_is_tracked_is_applied(acme, client):
-    from conferences import tracking
+    from conferences.registry import tracking
 
     callbacks.set_up(acme)
     CallbackSettings.objects.filter(account=acme).update(register_unknown=False)
@@ -584,8 +586,8 @@ def test_a_conference_read_a_moment_ago_is_not_made_due_again(acme, client, sett
 
 
 def test_a_flood_of_events_queues_one_processing_task_per_account(acme, client, monkeypatch):
-    monkeypatch.setattr(callbacks, "queue_processing", REAL_QUEUE_PROCESSING)
-    broker = callbacks.redis_client()
+    monkeypatch.setattr(queue, "queue_processing", REAL_QUEUE_PROCESSING)
+    broker = queue.redis_client()
     broker.flushdb()
     other = make_account(name="other")
     for i in range(20):
@@ -647,5 +649,5 @@ def test_callback_text_is_made_safe_by_the_rules_answers_follow(acme, client):
     assert conference.catapult_tag == "team-a"
     (member,) = Member.objects.filter(conference=conference)
     assert member.member_id == "member-1"  # an id with unsafe characters is no id
-    assert len(member.call_id) == catapult.CALL_ID_LIMIT and member.call_id.endswith("…")
+    assert len(member.call_id) == catapult_answers.CALL_ID_LIMIT and member.call_id.endswith("…")
     assert member.call_id.startswith("c-999")

@@ -5,7 +5,7 @@ polling rounds that confirm them)."""
 import pytest
 import requests
 
-from conferences import callbacks
+from conferences.callbacks import receiver as callbacks
 from conferences.models import CallbackEvent, CallbackSettings, Conference, Event, Member
 from tests.conftest import WORKER_ARGS, make_account, make_conference, start_celery, wait_for
 

@@ -1,4 +1,4 @@
-"""Tests for conferences/catapult.py, the Catapult v1 HTTP client.
+"""Tests for conferences/catapult/client.py, the Catapult v1 HTTP client.
 
 Every test crosses a real socket: either the Catapult simulator (``simulator.testing``)
 or, for API quirks the simulator cannot produce, a tiny canned-response server below
@@ -22,15 +22,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conferences.catapult import (
+from conferences.catapult import REAL_API_BASE_URL
+from conferences.catapult.answers import (
     CALL_ID_LIMIT,
     ID_LIMIT,
-    REAL_API_BASE_URL,
     STATE_RAW_LIMIT,
     TAG_LIMIT,
     URL_LIMIT,
     ApiError,
-    CatapultClient,
     CatapultError,
     Conference,
     CredentialsRejected,
@@ -49,6 +48,7 @@ from conferences.catapult import (
     parse_timestamp,
     read_state,
 )
+from tests.catapult_driver import CatapultDriver
 
 USER_ID = "u-test"
 TOKEN = "t-0123456789abcdef"
@@ -80,7 +80,7 @@ class CannedServer:
             body = body.encode()
         self.routes[(method, path)] = (status, headers or {}, body, delay)
 
-    def client(self, **overrides) -> CatapultClient:
+    def client(self, **overrides) -> CatapultDriver:
         options = {
             "base_url": self.url,
             "user_id": USER_ID,
@@ -88,7 +88,7 @@ class CannedServer:
             "api_secret": SECRET,
             "timeout": (1.0, 2.0),
         }
-        return CatapultClient(**{**options, **overrides})
+        return CatapultDriver(**{**options, **overrides})
 
     def _handler_class(self):
         canned = self
@@ -944,7 +944,10 @@ def test_one_odd_member_does_not_lose_the_members_list(canned, caplog):
         ],
     )
 
-    with canned.client() as client, caplog.at_level("WARNING", logger="conferences.catapult"):
+    with (
+        canned.client() as client,
+        caplog.at_level("WARNING", logger="conferences.catapult.client"),
+    ):
         listed = client.list_members("c1")
 
     assert [member.id for member in listed.members] == ["m-1", "m-3"]
@@ -1421,7 +1424,7 @@ def test_a_refused_connection_is_transient_and_does_not_mention_the_secret():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = CatapultClient(
+    client = CatapultDriver(
         base_url=f"http://127.0.0.1:{port}", user_id=USER_ID, api_token=TOKEN, api_secret=SECRET
     )
 
@@ -1467,7 +1470,7 @@ def test_a_body_over_the_cap_without_a_content_length_is_too_large():
     body = json_bytes({"id": "c1", "tag": "x" * 5000})
     url = serve_once(head + body)
 
-    with CatapultClient(
+    with CatapultDriver(
         base_url=url, user_id=USER_ID, api_token=TOKEN, api_secret=SECRET, max_bytes=4096
     ) as client:
         error = raised_by(lambda: client.get_conference("c1"))
@@ -1521,7 +1524,7 @@ def test_the_total_deadline_also_bounds_the_wait_for_the_headers(canned):
 )
 def test_a_client_refuses_a_deadline_or_cap_that_is_not_positive(options):
     with pytest.raises(ValueError):
-        CatapultClient(
+        CatapultDriver(
             base_url="http://127.0.0.1:9", user_id="u", api_token="t", api_secret="s", **options
         )
 
@@ -1564,7 +1567,7 @@ def sim(simulator_server):
     simulator_server.set_rate_limit(1000)
 
 
-def demo_client(server, **overrides) -> CatapultClient:
+def demo_client(server, **overrides) -> CatapultDriver:
     options = {
         "base_url": server.url,
         "user_id": DEMO_USER,
@@ -1572,7 +1575,7 @@ def demo_client(server, **overrides) -> CatapultClient:
         "api_secret": DEMO_SECRET,
         "timeout": (1.0, 3.0),
     }
-    return CatapultClient(**{**options, **overrides})
+    return CatapultDriver(**{**options, **overrides})
 
 
 def test_a_conference_lifecycle_against_the_simulator(sim):

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 
-from conferences import emails, timeline, unsubscribe
+from conferences.alerting import emails, unsubscribe
 from conferences.models import Delivery, Event, EventKind, Subscription
+from conferences.text import duration_text
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db
@@ -449,11 +450,11 @@ def test_a_polling_recovery_says_how_long_the_problem_lasted(conference):
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"),
+    ("seconds", "written"),
     [(0, "0 s"), (5, "5 s"), (725, "12 min 5 s"), (3605, "1 h"), (93784, "1 d 2 h")],
 )
-def test_durations_read_as_the_two_largest_units(seconds, text):
-    assert timeline.duration_text(timedelta(seconds=seconds)) == text
+def test_durations_read_as_the_two_largest_units(seconds, written):
+    assert duration_text(timedelta(seconds=seconds)) == written
 
 
 INVISIBLE = "\u202e\u202a\u2066\u200b\u200d\u200e\ufeff\u0007"

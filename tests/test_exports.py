@@ -8,8 +8,9 @@ import json
 import pytest
 from django.utils import timezone
 
-from conferences import exports, importing
 from conferences.models import Conference, HistoryEntry
+from conferences.registry import importing
+from conferences.web.selectors import exports
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db

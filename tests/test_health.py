@@ -6,9 +6,12 @@ import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from conferences import alerts, observations, outages, polling
+from conferences.alerting import fanout, sender
 from conferences.models import Conference, Delivery, Subscription
-from conferences.observations import Observation
+from conferences.ops import outages
+from conferences.polling import rounds as polling
+from conferences.recording import observations
+from conferences.recording.observations import Observation
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -122,7 +125,7 @@ def test_a_digest_held_by_the_hourly_cap_is_held_not_unsent(client, account, mai
     for index in range(3):
         conference = make_conference(account, f"conf-cap-{index}")
         start_conference(conference, now)
-    assert alerts.run_pass().sent == 1
+    assert fanout.run_pass().sent == 1
     digest = Delivery.objects.get(kind="digest", status="pending")
     # 55 minutes into the hour of the cap.
     Delivery.objects.filter(pk=digest.pk).update(
@@ -145,12 +148,12 @@ def test_an_alert_the_mail_server_keeps_refusing_stays_unsent_from_when_it_was_d
     Subscription.objects.create(email="ann@example.com", kinds=["state"])
     conference = make_conference(account, "conf-refused")
     start_conference(conference, timezone.now())
-    alerts.fan_out()
+    fanout.fan_out()
     ten_minutes_ago = timezone.now() - timedelta(minutes=10)
     Delivery.objects.update(created_at=ten_minutes_ago, send_after=ten_minutes_ago)
     mailsink.fail_next(1, code=451)
 
-    assert alerts.send_pending().retrying == 1
+    assert sender.send_pending().retrying == 1
 
     data = client.get("/health/").json()
     assert data["status"] == "degraded"

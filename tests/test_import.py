@@ -6,8 +6,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from conferences import importing, roles
 from conferences.models import Conference
+from conferences.registry import importing, roles
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db

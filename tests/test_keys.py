@@ -6,8 +6,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from conferences import secrets
 from conferences.models import Account
+from conferences.registry import crypto as secrets
 from tests.conftest import make_account, reload
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conferences import catapult, members, observations, polling, timeline
+from conferences.catapult import answers as catapult_answers
 from conferences.models import ConferenceMembersRead, Event, EventKind, Member
+from conferences.polling import rounds as polling
+from conferences.recording import members, observations
+from conferences.web.selectors import timeline
 from simulator.testing import running_simulator
+from tests.catapult_driver import CatapultDriver
 from tests.conftest import SIM_USER, make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -27,9 +31,7 @@ def due_now(conference):
 
 def client_for(sim):
     user_id, token, secret = SIM_USER
-    return catapult.CatapultClient(
-        base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret
-    )
+    return CatapultDriver(base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret)
 
 
 def member_events(conference):
@@ -198,8 +200,8 @@ def test_the_documented_mixed_offsets_give_an_unknown_duration_never_a_negative_
 def test_a_callback_member_older_than_what_is_stored_changes_nothing(account):
     conference = make_conference(account, "conf-old")
     now = datetime.now(UTC)
-    newer = catapult.Member(id="m-1", state="active", mute=True, call_id="c-1")
-    older = catapult.Member(id="m-1", state="active", mute=False, call_id="c-1")
+    newer = catapult_answers.Member(id="m-1", state="active", mute=True, call_id="c-1")
+    older = catapult_answers.Member(id="m-1", state="active", mute=False, call_id="c-1")
     observations.record(
         [observations.Observation(conference.pk, now, members=(newer,), source="callback")]
     )

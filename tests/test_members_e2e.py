@@ -4,8 +4,9 @@ events on the conference's timeline."""
 
 import pytest
 
-from conferences import members, timeline
 from conferences.models import Member
+from conferences.recording import members
+from conferences.web.selectors import timeline
 from tests.conftest import WORKER_ARGS, make_account, make_conference, start_celery, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

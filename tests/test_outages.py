@@ -14,7 +14,8 @@ import pytest
 import requests
 from django.db import OperationalError, connection
 
-from conferences import outages, tasks
+from conferences import tasks
+from conferences.ops import outages
 from mailsink.server import free_port
 from tests.conftest import make_account, make_conference, process_env, wait_for
 
@@ -56,7 +57,7 @@ def test_an_outage_logs_one_line_at_its_start_and_a_summary_at_its_end(caplog):
         answers = [tasks.poll_round() for _ in range(30)] + [tasks.send_alerts()]
     tasks.poll_round()
 
-    lines = [record for record in caplog.records if record.name == "conferences.outages"]
+    lines = [record for record in caplog.records if record.name == "conferences.ops.outages"]
     assert [record.levelname for record in lines] == ["ERROR", "WARNING"]
     assert "database unavailable (OperationalError: connection" in lines[0].getMessage()
     assert "answers again after" in lines[1].getMessage()
@@ -195,9 +196,9 @@ def test_a_web_server_logs_a_database_outage_once_when_it_starts_and_once_when_i
     assert [response.status_code for response in after] == [302] * 3
     lines = [line for line in log.read_text().splitlines() if line.strip()]
     assert len(lines) == 2, lines
-    assert "ERROR conferences.outages: database unavailable (OperationalError:" in lines[0]
+    assert "ERROR conferences.ops.outages: database unavailable (OperationalError:" in lines[0]
     assert "pages answer 503 until it answers (first: /)" in lines[0]
-    assert "WARNING conferences.outages: database answers again after" in lines[1]
+    assert "WARNING conferences.ops.outages: database answers again after" in lines[1]
     assert "20 requests were answered 503 meanwhile" in lines[1]
 
 

@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from conferences import roles
 from conferences.models import Conference, StatusChange, UserPreference
+from conferences.registry import roles
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db

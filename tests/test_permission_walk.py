@@ -1,5 +1,5 @@
 """Every URL pattern of the project, every method, every role, against the roles table
-(conferences/roles.py): anonymous visitors go to sign in (the JSON API answers 401), a
+(conferences/registry/roles.py): anonymous visitors go to sign in (the JSON API answers 401), a
 refused request answers 403 and changes nothing, an allowed one is not refused. A URL
 that declares nothing fails here, so a new view cannot be added without its line in the
 table."""
@@ -16,9 +16,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.test import RequestFactory
 
-from conferences import acknowledgements, callbacks, roles, sharing, subscriptions
+from conferences.alerting import acknowledgements, sharing, subscriptions
+from conferences.alerting.unsubscribe import token_for as unsubscribe_token
+from conferences.callbacks import receiver as callbacks
 from conferences.models import CallbackSettings
-from conferences.unsubscribe import token_for as unsubscribe_token
+from conferences.registry import roles
 from tests.test_access import snapshot, url_patterns
 from tests.test_roles import PASSWORD, world  # noqa: F401 (a fixture)
 

@@ -11,8 +11,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from conferences import polling
 from conferences.models import REQUEST_BUDGET_MAX, HistoryEntry, PollError, StatusChange
+from conferences.polling import budget, dispatch
+from conferences.polling import rounds as polling
 from tests.conftest import make_account, make_conference, process_env, reload, requests_seen
 
 pytestmark = pytest.mark.django_db
@@ -61,13 +62,13 @@ def test_a_round_fetches_and_writes_with_the_collector_paused_and_turns_it_back_
 ):
     make_conference(account, start_conference(sim_client))
     collector_on = []
-    fetch = polling.fetch_plans
+    fetch = dispatch.fetch_plans
 
     def noting(plans):
         collector_on.append(gc.isenabled())
         return fetch(plans)
 
-    monkeypatch.setattr(polling, "fetch_plans", noting)
+    monkeypatch.setattr(dispatch, "fetch_plans", noting)
     summary = poll_all()
 
     assert summary.polled == 1
@@ -460,7 +461,9 @@ def test_a_killed_workers_claims_come_back_after_they_lapse(simulator, sim_clien
         CONFWATCH_HTTP_CONNECT_TIMEOUT="0.5",
         CONFWATCH_HTTP_READ_TIMEOUT="1",
     )
-    code = "import django; django.setup(); from conferences import polling; polling.poll_round()"
+    code = (
+        "import django; django.setup(); from conferences.polling import rounds; rounds.poll_round()"
+    )
     worker = subprocess.Popen([sys.executable, "-c", code], env=env)
     try:
         deadline = time.monotonic() + 20
@@ -625,12 +628,12 @@ def test_concurrency_follows_the_budget_and_the_latency_seen(simulator, db, sett
     settings.CONFWATCH_POLL_CONCURRENCY = 0
     slow = make_account(simulator, name="slow", request_budget=1.0)
     busy = make_account(simulator, name="busy", request_budget=400.0)
-    polling.note_latency(busy.pk, 0.05)
+    dispatch.note_latency(busy.pk, 0.05)
 
-    assert polling.concurrency_for(slow) == 2
-    assert polling.concurrency_for(busy) == 64  # 2 x 400/s x 50 ms = 40, a power of two up
+    assert dispatch.concurrency_for(slow) == 2
+    assert dispatch.concurrency_for(busy) == 64  # 2 x 400/s x 50 ms = 40, a power of two up
     settings.CONFWATCH_POLL_CONCURRENCY = 5
-    assert polling.concurrency_for(busy) == 5
+    assert dispatch.concurrency_for(busy) == 5
 
 
 @pytest.mark.django_db(transaction=True)
@@ -665,9 +668,9 @@ def test_a_budget_higher_than_the_dispatcher_can_spend_still_polls_everything(
         make_conference(first, f"conf-a{index}")
         make_conference(second, f"conf-b{index}")
     windows = []
-    reserve = polling.reserve_window
+    reserve = budget.reserve_window
     monkeypatch.setattr(
-        polling, "reserve_window", lambda plan, now: windows.append(now) or reserve(plan, now=now)
+        budget, "reserve_window", lambda plan, now: windows.append(now) or reserve(plan, now=now)
     )
 
     try:

@@ -1,4 +1,4 @@
-"""Blast radius inside a polling round (issue #18): one account's bad settings or error,
+"""Blast radius inside a polling round: one account's bad settings or error,
 or one answer the database refuses, stops or falsifies nobody else's polling."""
 
 import dataclasses
@@ -10,8 +10,11 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from conferences import catapult, outages, polling
+from conferences.catapult import answers as catapult_answers
 from conferences.models import HistoryEntry, Member, PollError
+from conferences.ops import outages
+from conferences.polling import dispatch
+from conferences.polling import rounds as polling
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -124,14 +127,14 @@ def test_an_error_while_sending_one_accounts_requests_stops_only_that_account(
     simulator, sim_client, monkeypatch
 ):
     _, bad, good_ones, bad_ones = good_and_bad(simulator, sim_client)
-    dispatch_next = polling.dispatch_next
+    dispatch_next = dispatch.dispatch_next
 
     def failing_for_bad(plan, at, pool):
         if plan.account.name == "bad":
             raise RuntimeError("a bug in the dispatcher")
         return dispatch_next(plan, at, pool)
 
-    monkeypatch.setattr(polling, "dispatch_next", failing_for_bad)
+    monkeypatch.setattr(dispatch, "dispatch_next", failing_for_bad)
     before = timezone.now()
 
     summary = poll_all()
@@ -175,14 +178,14 @@ def test_an_error_while_recording_one_accounts_answers_loses_only_those_answers(
 def answering(monkeypatch, conference_id, change):
     """The round's parsed answer for conference_id changed by `change` (a parsed result
     the database refuses, built directly: the parser cleans what the API sends)."""
-    fetch_one = polling.fetch_one
+    fetch_one = dispatch.fetch_one
 
     def changed(plan, job):
         fetch_one(plan, job)
         if job.conference.conference_id == conference_id and job.result is not None:
             job.result = change(job.result)
 
-    monkeypatch.setattr(polling, "fetch_one", changed)
+    monkeypatch.setattr(dispatch, "fetch_one", changed)
 
 
 UNSTORABLE = {
@@ -249,7 +252,7 @@ def test_a_members_page_the_database_refuses_shows_on_its_conference(
     long_call_id = "c" * 201
 
     def long_call_ids(page):
-        if not isinstance(page, catapult.MembersPage):
+        if not isinstance(page, catapult_answers.MembersPage):
             return page
         members = tuple(dataclasses.replace(m, call_id=long_call_id) for m in page.members)
         return dataclasses.replace(page, members=members)
@@ -273,7 +276,7 @@ def test_a_state_catapult_does_not_document_is_stored_unknown_and_quoted_in_the_
     conference = make_conference(account, conference_id)
 
     @dataclasses.dataclass(frozen=True)
-    class WithRawState(catapult.Conference):
+    class WithRawState(catapult_answers.Conference):
         state_raw: str | None = None
 
     def undocumented(result):

@@ -1,15 +1,15 @@
 """Quiet hours: alerts in them are held for one summary at their end (or dropped)."""
 
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
-from conferences import alerts, polling, schedules
+from conferences.alerting import fanout, schedules
 from conferences.models import Delivery, Subscription
-from conferences.observations import Observation, record
+from conferences.polling import rounds as polling
+from conferences.recording.observations import Observation, record
 from tests.conftest import make_conference
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def later(seconds):
 
 
 def settle(mailsink):
-    time.sleep(0.3)
+    """What the sink holds now: a pass sends synchronously, so nothing more is coming."""
     return mailsink.messages()
 
 
@@ -63,15 +63,15 @@ def test_alerts_in_quiet_hours_are_held_and_summarised_when_they_end(account, si
     sim_client.add_member(troubled_id, call_id="c-1")
     sim_client.add_member(recovered_id, call_id="c-2")
     poll()
-    alerts.run_pass(now=later(6))  # both alone: the rule fires for both
+    fanout.run_pass(now=later(6))  # both alone: the rule fires for both
     sim_client.add_member(recovered_id, call_id="c-3")
     poll()
-    alerts.run_pass(now=later(10))  # one resolves
+    fanout.run_pass(now=later(10))  # one resolves
     assert settle(mailsink) == []
 
-    alerts.run_pass(now=ends - timedelta(seconds=1))
+    fanout.run_pass(now=ends - timedelta(seconds=1))
     assert settle(mailsink) == []
-    alerts.run_pass(now=ends + timedelta(seconds=1))
+    fanout.run_pass(now=ends + timedelta(seconds=1))
 
     [summary] = mailsink.wait_for(1, timeout=5)
     assert summary["Subject"] == (
@@ -83,7 +83,7 @@ def test_alerts_in_quiet_hours_are_held_and_summarised_when_they_end(account, si
     assert "Still in trouble: alone. Now active, 1 member." in text[still:]
     assert "Recovered during quiet hours." in text[recovered:]
     assert Delivery.objects.get().kind == Delivery.Kind.QUIET
-    alerts.run_pass(now=ends + timedelta(seconds=30))
+    fanout.run_pass(now=ends + timedelta(seconds=30))
     assert len(settle(mailsink)) == 1
 
 
@@ -92,12 +92,12 @@ def test_alerts_after_quiet_hours_go_out_as_usual(account, sim_client, mailsink)
     make_conference(account, conference_id, label="Bridge")
     poll()
     _, ends = quiet_now()
-    alerts.run_pass(now=ends + timedelta(seconds=1))
+    fanout.run_pass(now=ends + timedelta(seconds=1))
     sim_client.add_member(conference_id, call_id="c-1")
     sim_client.add_member(conference_id, call_id="c-2")
     poll()
 
-    alerts.run_pass(now=ends + timedelta(seconds=2))
+    fanout.run_pass(now=ends + timedelta(seconds=2))
 
     [message] = mailsink.wait_for(1, timeout=5)
     assert "created -> active" in message["Subject"]
@@ -112,9 +112,9 @@ def test_a_subscription_that_drops_alerts_in_quiet_hours_never_gets_them(
     _, ends = quiet_now(quiet_drop=True)
     sim_client.add_member(conference_id, call_id="c-1")
     poll()
-    alerts.run_pass(now=later(6))
+    fanout.run_pass(now=later(6))
 
-    alerts.run_pass(now=ends + timedelta(seconds=1))
+    fanout.run_pass(now=ends + timedelta(seconds=1))
 
     assert settle(mailsink) == []
     assert not Delivery.objects.exists()
@@ -144,10 +144,10 @@ def test_a_conference_flapping_in_quiet_hours_is_in_the_summary_not_in_its_own_e
     for step in range(5):
         seen = {"state": "active", "active_members": 2, "hold": step % 2 == 1}
         record([Observation(conference.pk, start + timedelta(seconds=step), seen=seen)])
-    alerts.run_pass()
+    fanout.run_pass()
     assert settle(mailsink) == []
 
-    alerts.run_pass(now=ends + timedelta(seconds=1))
+    fanout.run_pass(now=ends + timedelta(seconds=1))
 
     [summary] = mailsink.wait_for(1, timeout=5)
     assert summary["Subject"].startswith("[confwatch] Quiet hours summary: 4 alerts")

@@ -8,8 +8,10 @@ import time
 import pytest
 import requests
 
-from conferences import acknowledgements, redact, roles, sharing, unsubscribe
+from conferences import redact
+from conferences.alerting import acknowledgements, sharing, unsubscribe
 from conferences.models import Delivery, Subscription
+from conferences.registry import roles
 from tests.browser.test_overview_live import free_port
 from tests.conftest import make_account, make_conference, process_env, wait_for
 

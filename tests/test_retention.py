@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conferences import retention, tasks
+from conferences import tasks
 from conferences.models import (
     Delivery,
     Event,
@@ -14,6 +14,7 @@ from conferences.models import (
     PollError,
     StatusChange,
 )
+from conferences.registry import retention
 from dashboard.celery import app
 from tests.conftest import (
     make_account,

@@ -18,8 +18,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from conferences import roles, sharing, subscriptions
 from conferences.admin import common as conference_admin
+from conferences.alerting import sharing, subscriptions
 from conferences.models import (
     Account,
     Acknowledgement,
@@ -36,6 +36,7 @@ from conferences.models import (
     StatusChange,
     Subscription,
 )
+from conferences.registry import roles
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db

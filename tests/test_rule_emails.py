@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conferences import emails
+from conferences.alerting import emails
 from conferences.models import Delivery, Event, EventKind, RuleState, Subscription
 from tests.conftest import make_account, make_conference
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from conferences import alerts, polling, rules, schedules
+from conferences.alerting import fanout, rules, schedules
 from conferences.models import Event, EventKind, RuleState, Subscription
-from conferences.observations import Observation, record
+from conferences.polling import rounds as polling
+from conferences.recording.observations import Observation, record
 from tests.conftest import (
     WORKER_ARGS,
     make_account,
@@ -43,7 +44,7 @@ def later(seconds):
 
 
 def settle(mailsink):
-    time.sleep(0.3)
+    """What the sink holds now: a pass sends synchronously, so nothing more is coming."""
     return mailsink.messages()
 
 
@@ -66,10 +67,10 @@ def test_alone_fires_once_after_its_duration_not_before_not_again_and_resolves_o
     sim_client.add_member(bridge.conference_id, call_id="c-1")
     poll()
 
-    alerts.run_pass(now=later(10))
+    fanout.run_pass(now=later(10))
     assert settle(mailsink) == []  # held 10 s of 30: not yet
 
-    alerts.run_pass(now=later(31))
+    fanout.run_pass(now=later(31))
     [fired] = mailsink.wait_for(1, timeout=5)
     assert fired["Subject"].startswith(f"[confwatch] Bridge ({bridge.conference_id}): alone")
     text = body(fired)
@@ -81,18 +82,18 @@ def test_alone_fires_once_after_its_duration_not_before_not_again_and_resolves_o
 
     for seconds in (40, 120, 600):  # still alone: nothing more
         poll()
-        alerts.run_pass(now=later(seconds))
+        fanout.run_pass(now=later(seconds))
     assert len(settle(mailsink)) == 1
 
     sim_client.add_member(bridge.conference_id, call_id="c-2")
     poll()
-    alerts.run_pass(now=later(601))
+    fanout.run_pass(now=later(601))
     resolved = mailsink.wait_for(2, timeout=5)[1]
     assert "resolved: alone" in resolved["Subject"]
     assert "The condition held from" in body(resolved)
     for seconds in (602, 700):
         poll()
-        alerts.run_pass(now=later(seconds))
+        fanout.run_pass(now=later(seconds))
     assert len(settle(mailsink)) == 2
 
 
@@ -101,18 +102,18 @@ def test_not_started_fires_once_when_still_created_and_resolves_when_it_starts(
 ):
     subscribe(kinds=["not_started"], rule_after_seconds=20)
 
-    alerts.run_pass(now=later(5))
+    fanout.run_pass(now=later(5))
     assert settle(mailsink) == []
-    alerts.run_pass(now=later(21))
-    alerts.run_pass(now=later(50))
+    fanout.run_pass(now=later(21))
+    fanout.run_pass(now=later(50))
     [fired] = mailsink.wait_for(1, timeout=5)
     assert "not started: still created 20 s after it was first observed" in fired["Subject"]
     assert "It clears when the conference becomes active" in body(fired)
 
     sim_client.add_member(bridge.conference_id, call_id="c-1")
     poll()
-    alerts.run_pass(now=later(60))
-    alerts.run_pass(now=later(70))
+    fanout.run_pass(now=later(60))
+    fanout.run_pass(now=later(70))
     messages = mailsink.wait_for(2, timeout=5)
     assert "resolved: not started" in messages[1]["Subject"]
     assert len(settle(mailsink)) == 2
@@ -130,17 +131,17 @@ def test_all_held_and_all_muted_fire_once_and_resolve_once(
     sim_client.update_conference(bridge.conference_id, **{switch: True})
     poll()
 
-    alerts.run_pass(now=later(14))
+    fanout.run_pass(now=later(14))
     assert settle(mailsink) == []
-    alerts.run_pass(now=later(16))
-    alerts.run_pass(now=later(30))
+    fanout.run_pass(now=later(16))
+    fanout.run_pass(now=later(30))
     [fired] = mailsink.wait_for(1, timeout=5)
     assert f"the whole conference {words} for 15 s" in fired["Subject"]
 
     sim_client.update_conference(bridge.conference_id, **{switch: False})
     poll()
-    alerts.run_pass(now=later(40))
-    alerts.run_pass(now=later(50))
+    fanout.run_pass(now=later(40))
+    fanout.run_pass(now=later(50))
     messages = mailsink.wait_for(2, timeout=5)
     assert f"resolved: {rule.replace('_', ' ')}" in messages[1]["Subject"]
     assert len(settle(mailsink)) == 2
@@ -152,23 +153,23 @@ def test_members_drop_fires_once_while_the_conference_stays_active_and_resolves_
     subscribe(kinds=["members_drop"], drop_percent=50, rule_after_seconds=5)
     members = [sim_client.add_member(bridge.conference_id, call_id=f"c-{n}") for n in range(4)]
     poll()
-    alerts.run_pass()
+    fanout.run_pass()
     for member_id in members[:2]:
         sim_client.update_member(bridge.conference_id, member_id, state="completed")
     poll()
 
-    alerts.run_pass()  # held 0 s of 5
+    fanout.run_pass()  # held 0 s of 5
     assert settle(mailsink) == []
-    alerts.run_pass(now=later(6))
-    alerts.run_pass(now=later(20))
+    fanout.run_pass(now=later(6))
+    fanout.run_pass(now=later(20))
     [fired] = mailsink.wait_for(1, timeout=5)
     assert "members drop: active members fell from 4 to 2 within a minute" in fired["Subject"]
     assert "more than 2 members are active again" in body(fired)
 
     sim_client.add_member(bridge.conference_id, call_id="c-back")
     poll()
-    alerts.run_pass(now=later(30))
-    alerts.run_pass(now=later(40))
+    fanout.run_pass(now=later(30))
+    fanout.run_pass(now=later(40))
     messages = mailsink.wait_for(2, timeout=5)
     assert "resolved: members drop" in messages[1]["Subject"]
     assert len(settle(mailsink)) == 2
@@ -183,7 +184,7 @@ def test_a_slow_decline_or_everyone_leaving_is_no_members_drop(account, mailsink
     ):
         at = start + timedelta(minutes=2 * minute)
         record([Observation(conference.pk, at, seen={"state": state, "active_members": members})])
-        alerts.run_pass(now=at + timedelta(seconds=1))
+        fanout.run_pass(now=at + timedelta(seconds=1))
 
     assert settle(mailsink) == []
     assert not Event.objects.filter(kind=EventKind.RULE_FIRED).exists()
@@ -204,10 +205,10 @@ def test_a_late_conference_alerts_once_and_then_reports_its_late_start(
     expect, expected = schedule_starting(3)
     subscribe(kinds=["schedule"], expect_schedule=expect, grace_seconds=60)
 
-    alerts.run_pass(now=expected + timedelta(seconds=59))  # within the grace period
+    fanout.run_pass(now=expected + timedelta(seconds=59))  # within the grace period
     assert settle(mailsink) == []
-    alerts.run_pass()
-    alerts.run_pass(now=later(30))
+    fanout.run_pass()
+    fanout.run_pass(now=later(30))
     [late] = mailsink.wait_for(1, timeout=5)
     assert "expected schedule" not in late["Subject"]
     assert f"schedule: expected active at {expected:%H:%M} Europe/Berlin" in late["Subject"]
@@ -215,8 +216,8 @@ def test_a_late_conference_alerts_once_and_then_reports_its_late_start(
 
     sim_client.add_member(bridge.conference_id, call_id="c-1")
     poll()
-    alerts.run_pass()
-    alerts.run_pass(now=later(30))
+    fanout.run_pass()
+    fanout.run_pass(now=later(30))
     messages = mailsink.wait_for(2, timeout=5)
     started = messages[1]["Subject"]
     late_by = round((timezone.now() - expected).total_seconds() / 60)
@@ -235,8 +236,8 @@ def test_a_conference_active_by_its_expected_start_sends_nothing(account, mailsi
     now = timezone.now()
     record([Observation(conference.pk, now, seen={"state": "active", "active_members": 2})])
 
-    alerts.run_pass()
-    alerts.run_pass(now=later(60))
+    fanout.run_pass()
+    fanout.run_pass(now=later(60))
 
     assert settle(mailsink) == []
 
@@ -249,8 +250,8 @@ def test_a_late_start_seen_before_any_late_alert_is_still_reported_once(account,
     record([Observation(conference.pk, at, seen={"state": "created", "active_members": 0})])
     record([Observation(conference.pk, at + timedelta(seconds=1), seen={"state": "active"})])
 
-    alerts.run_pass()
-    alerts.run_pass(now=later(10))
+    fanout.run_pass()
+    fanout.run_pass(now=later(10))
 
     [report] = mailsink.wait_for(1, timeout=5)
     assert "started late by 12 minutes" in report["Subject"]
@@ -261,12 +262,12 @@ def test_no_resolved_email_unless_the_subscription_asked(bridge, sim_client, mai
     subscribe(kinds=["alone"], rule_after_seconds=5, notify_resolved=False)
     sim_client.add_member(bridge.conference_id, call_id="c-1")
     poll()
-    alerts.run_pass(now=later(6))
+    fanout.run_pass(now=later(6))
     mailsink.wait_for(1, timeout=5)
 
     sim_client.add_member(bridge.conference_id, call_id="c-2")
     poll()
-    alerts.run_pass(now=later(10))
+    fanout.run_pass(now=later(10))
 
     assert len(settle(mailsink)) == 1
     assert RuleState.objects.get().resolved_at is not None
@@ -279,7 +280,7 @@ def test_a_rule_fires_only_for_its_own_subscription_and_scope(bridge, sim_client
     sim_client.add_member(bridge.conference_id, call_id="c-1")
     poll()
 
-    alerts.run_pass(now=later(6))
+    fanout.run_pass(now=later(6))
 
     [message] = mailsink.wait_for(1, timeout=5)
     assert message["To"] == "fast@example.com"
@@ -368,6 +369,6 @@ def test_a_conference_first_seen_long_after_its_expected_start_is_not_late(accou
     subscribe(kinds=["schedule"], expect_schedule=expect, grace_seconds=60)
     record([Observation(conference.pk, timezone.now(), seen={"state": "created"})])
 
-    alerts.run_pass()
+    fanout.run_pass()
 
     assert settle(mailsink) == []

@@ -3,8 +3,9 @@ links in the admin."""
 
 import pytest
 
-from conferences import acknowledgements, roles, sharing, subscriptions
+from conferences.alerting import acknowledgements, sharing, subscriptions
 from conferences.models import Acknowledgement, Conference, ShareLink, Subscription
+from conferences.registry import roles
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db

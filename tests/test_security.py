@@ -15,8 +15,8 @@ from django.db import OperationalError, connection
 from django.test import Client
 from django.utils import timezone
 
-from conferences import catapult
 from conferences.models import Account
+from tests.catapult_driver import CatapultDriver
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +41,7 @@ def test_a_nul_byte_anywhere_in_the_address_is_a_400(admin_client, url):
 
 
 def test_a_server_echoing_the_authorization_header_leaks_no_credentials(simulator):
-    client = catapult.CatapultClient(
+    client = CatapultDriver(
         base_url=simulator.url, user_id="u-demo", api_token="demo-token", api_secret="wrong"
     )
     basic = base64.b64encode(b"demo-token:wrong").decode()

@@ -11,9 +11,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from conferences import roles, sharing
+from conferences.alerting import sharing
 from conferences.models import Delivery, ShareLink
-from conferences.observations import Observation, record
+from conferences.recording.observations import Observation, record
+from conferences.registry import roles
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db

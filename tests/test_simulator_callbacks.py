@@ -7,9 +7,10 @@ import time
 import pytest
 import requests
 
-from conferences import catapult
+from conferences.catapult import answers as catapult_answers
 from simulator.callbacks import CallbackEvent, CallbackSender
 from simulator.testing import running_simulator
+from tests.catapult_driver import CatapultDriver
 from tests.conftest import SIM_USER, wait_for
 from tests.test_simulator_untidy import Receiver
 
@@ -24,9 +25,7 @@ def receiver():
 
 
 def client_for(sim):
-    return catapult.CatapultClient(
-        base_url=sim.url, user_id=USER_ID, api_token=TOKEN, api_secret=SECRET
-    )
+    return CatapultDriver(base_url=sim.url, user_id=USER_ID, api_token=TOKEN, api_secret=SECRET)
 
 
 def arrivals(receiver, path):
@@ -82,7 +81,7 @@ def test_a_done_event_arrives_when_the_speech_ends_carrying_that_time(receiver):
 
     speak = [r["body"] for r in receiver.received if r["body"]["eventType"] == "conference-speak"]
     assert [event["status"] for event in speak] == ["started", "done"]
-    started, done = (catapult.parse_timestamp(event["time"]).timestamp() for event in speak)
+    started, done = (catapult_answers.parse_timestamp(event["time"]).timestamp() for event in speak)
     assert done - started == pytest.approx(len(sentence) / 15, abs=0.05)
     assert arrived - asked >= 1.5  # not at once
     assert done <= arrived + 0.05  # its time is not in the future when it arrives

@@ -7,23 +7,20 @@ import urllib.request
 
 import pytest
 
-from conferences import polling
-from conferences.catapult import (
-    CALL_ID_LIMIT,
-    CatapultClient,
-    MalformedResponse,
-    TransientError,
-)
+from conferences.catapult.answers import CALL_ID_LIMIT, MalformedResponse, TransientError
 from conferences.models import Conference, Member, PollStatus
+from conferences.polling import dispatch
+from conferences.polling import rounds as polling
 from simulator.__main__ import build_parser, simulator_from_args
 from simulator.hostile import LONG_STATE, SHAPES
 from simulator.testing import running_simulator
+from tests.catapult_driver import CatapultDriver
 from tests.conftest import SIM_USER, make_account, make_conference
 
 
 def client_for(sim, **options):
     user_id, token, secret = SIM_USER
-    return CatapultClient(
+    return CatapultDriver(
         base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret, **options
     )
 
@@ -178,7 +175,7 @@ def test_a_round_stores_every_hostile_answer_safely_and_the_others_normally(sett
         for shape, conference_id in ids.items():
             sim.set_hostile(conference_id, shape)
         tracked = {cid: make_conference(account, cid) for cid in [*ids.values(), ordinary]}
-        polling._clients.clear()
+        dispatch._clients.clear()
         for _ in range(3):  # the status, then the members pages
             polling.poll_round(force=True)
 

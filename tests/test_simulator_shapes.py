@@ -6,19 +6,18 @@ import time
 import pytest
 import requests
 
-from conferences import catapult
+from conferences.catapult import answers as catapult_answers
 from simulator.__main__ import build_parser, simulator_from_args
 from simulator.faults import SHAPE_NAMES
 from simulator.testing import running_simulator
+from tests.catapult_driver import CatapultDriver
 from tests.conftest import SIM_USER
 
 USER_ID, TOKEN, SECRET = SIM_USER
 
 
 def client_for(sim):
-    return catapult.CatapultClient(
-        base_url=sim.url, user_id=USER_ID, api_token=TOKEN, api_secret=SECRET
-    )
+    return CatapultDriver(base_url=sim.url, user_id=USER_ID, api_token=TOKEN, api_secret=SECRET)
 
 
 def api(sim, method, path="", **kwargs):
@@ -139,13 +138,13 @@ def test_injected_errors_carry_the_standard_shape(faults, status, category, code
 def test_the_client_reads_every_untidy_error_shape():
     with running_simulator(rate_limit=0, untidy=True) as sim, client_for(sim) as client:
         conference_id = client.create_conference(from_number="+15555550100")
-        with pytest.raises(catapult.ApiError) as bad:
+        with pytest.raises(catapult_answers.ApiError) as bad:
             client.add_member(conference_id, call_id="")
         client.update_conference(conference_id, state="completed")
-        with pytest.raises(catapult.ApiError) as forbidden:
+        with pytest.raises(catapult_answers.ApiError) as forbidden:
             client.update_conference(conference_id, mute=True)
         sim.set_faults(rate_limited_seconds=30)
-        with pytest.raises(catapult.RateLimited) as limited:
+        with pytest.raises(catapult_answers.RateLimited) as limited:
             client.get_conference(conference_id)
 
     assert (bad.value.status, bad.value.category) == (400, "BAD_REQUEST")

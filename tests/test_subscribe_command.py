@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from conferences import subscriptions
+from conferences.alerting import subscriptions
 from conferences.models import Subscription
 from tests.conftest import make_account, make_conference
 

@@ -1,4 +1,5 @@
-"""Conference ids are checked once, where they enter the registry (conferences/tracking.py):
+"""Conference ids are checked once, where they enter the registry
+(conferences/registry/tracking.py):
 the track form, the `track` command and `track_conferences` itself."""
 
 from io import StringIO
@@ -8,15 +9,15 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from conferences.forms import TrackForm
 from conferences.models import Conference
-from conferences.tracking import (
+from conferences.registry.tracking import (
     CONFERENCE_ID_PATTERN,
     MAX_IDS_PER_REQUEST,
     parse_conference_ids,
     track_conferences,
     validate_conference_id,
 )
+from conferences.web.forms import TrackForm
 from tests.conftest import make_account
 
 

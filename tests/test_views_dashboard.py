@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from conferences import roles
 from conferences.models import Conference, HistoryEntry
+from conferences.registry import roles
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +74,7 @@ def test_a_user_can_sign_in_and_see_the_list(client, user, observed):
     text = page.content.decode()
     assert "Sales stand-up" in text
     assert "conf-observed" in text
-    assert "muted" in text
+    assert reverse("conferences:detail", args=[observed.pk]) in text
     assert 'hx-trigger="every' in text
 
 

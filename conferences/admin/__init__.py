@@ -1,7 +1,7 @@
 """The admin: how support staff find a conference, manage tracking and accounts, and read
 the records of what happened.
 
-Who may do what is Django's permissions, held by the two groups of conferences/roles.py.
+Who may do what is Django's permissions, held by the two groups of conferences/registry/roles.py.
 Records (history, status changes, poll errors, events, alert deliveries) are read-only
 for everyone. Big tables are never counted in full (common.CappedCountPaginator) and
 their filters offer fixed choices instead of `SELECT DISTINCT` over the table. Every

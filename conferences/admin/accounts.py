@@ -5,10 +5,12 @@ from django.contrib import admin, messages
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from conferences import callbacks, roles, support
 from conferences.admin.common import DeletesItsRecords
+from conferences.callbacks import receiver as callbacks
 from conferences.catapult import REAL_API_BASE_URL
 from conferences.models import REQUEST_BUDGET_MAX, REQUEST_BUDGET_MIN, Account
+from conferences.polling import support
+from conferences.registry import roles
 
 MAX_ACCOUNTS_TESTED = 5
 

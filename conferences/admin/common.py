@@ -30,8 +30,8 @@ from conferences.models import (
 )
 
 RECORD_MODELS = {HistoryEntry, StatusChange, PollError, Event, Delivery}
-# A conference's acknowledgements and share links go with it too (issue 12), and its
-# members, its members reads and an account's callback events and settings (issue 10).
+# A conference's acknowledgements and share links go with it too, and its
+# members, its members reads and an account's callback events and settings.
 RECORD_MODELS |= {Acknowledgement, ShareLink}
 RECORD_MODELS |= {Member, ConferenceMembersRead, CallbackEvent, CallbackSettings}
 MAX_PROTECTED_SHOWN = 20

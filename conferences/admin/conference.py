@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from kombu.exceptions import OperationalError
 
-from conferences import exports, importing, roles, support, tasks, tracking
+from conferences import tasks
 from conferences.admin.common import (
     CappedCountPaginator,
     DeletesItsRecords,
@@ -42,6 +42,9 @@ from conferences.models import (
     PollError,
     StatusChange,
 )
+from conferences.polling import support
+from conferences.registry import importing, roles, tracking
+from conferences.web.selectors import exports
 
 # Session key: poll-now outcomes logged after this time are shown to the user.
 POLL_NOW_SINCE = "confwatch_poll_now_since"
@@ -147,7 +150,7 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
     paginator = CappedCountPaginator
     inlines = [HistoryInline, StatusChangeInline, PollErrorInline, EventInline, DeliveryInline]
     actions = ["pause_tracking", "resume_tracking", "poll_now", "export_csv"]
-    # The actions' permissions, from the roles table (conferences/roles.py).
+    # The actions' permissions, from the roles table (conferences/registry/roles.py).
     has_pause_permission = roles.admin_permission("conferences.pause")
     has_read_permission = roles.admin_permission("pages.read")
 

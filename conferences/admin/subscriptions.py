@@ -3,8 +3,9 @@
 from django import forms
 from django.contrib import admin
 
-from conferences import roles, sharing, subscriptions
+from conferences.alerting import sharing, subscriptions
 from conferences.models import Acknowledgement, ShareLink, Subscription
+from conferences.registry import roles
 
 
 class SubscriptionAdminForm(forms.ModelForm):

@@ -4,7 +4,7 @@
 
 from django import template
 
-from conferences import acknowledgements, sharing
+from conferences.alerting import acknowledgements, sharing
 
 register = template.Library()
 

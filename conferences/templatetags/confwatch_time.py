@@ -1,5 +1,5 @@
 """Times as the pages show them: in the viewer's time zone (activated by
-conferences.middleware.UserTimeZone), with the zone named, the exact ISO form on hover,
+conferences.web.middleware.UserTimeZone), with the zone named, the exact ISO form on hover,
 and a relative form ("3 min ago") that static/js/confwatch.js keeps right while the page
 stays open.
 

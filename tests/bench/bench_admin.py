@@ -34,7 +34,7 @@ os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ["DEBUG"] = "false"
 
-from tests.bench.common import add_accounts, drop_database, fresh_database  # noqa: E402
+from tests.bench.common import add_accounts, drop_database, fresh_database, percentile  # noqa: E402
 
 TARGET_MS = 300.0
 ACCOUNTS = ["acme", "globex", "initech", "umbrella", "hooli"]
@@ -238,11 +238,6 @@ def urls(first_conference, conferences):
             "/admin/conferences/delivery/",
         ],
     }
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
 def measure(client, url, repeat):

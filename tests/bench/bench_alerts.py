@@ -51,8 +51,10 @@ from tests.bench.common import (  # noqa: E402
     drop_database,
     empty_broker,
     fresh_database,
+    percentile,
     stop,
 )
+from tests.catapult_driver import CatapultDriver  # noqa: E402
 
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
 BUDGET = 20.0
@@ -133,7 +135,8 @@ def log_tail(path):
 def track_new_conferences(sim, client, *, count):
     """An account for the simulator's user, `count` new conferences on the simulator,
     tracked, and one subscription to state changes of every conference."""
-    from conferences import subscriptions, tracking
+    from conferences.alerting import subscriptions
+    from conferences.registry import tracking
 
     user_id, token, secret = SIM_USER
     account = tracking.add_account(
@@ -223,11 +226,6 @@ def note_observations(changes):
 # --------------------------------------------------------------------------- report
 
 
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def seconds(value):
     return "-" if value is None else f"{value:.2f} s"
 
@@ -279,7 +277,6 @@ def main():
     fresh_database()
     from django.conf import settings
 
-    from conferences import catapult
     from simulator.testing import running_simulator
     from tests.smtp import running_mailsink
 
@@ -300,7 +297,7 @@ def main():
         ):
             log_path = Path(directory) / "celery.log"
             user_id, token, secret = SIM_USER
-            client = catapult.CatapultClient(
+            client = CatapultDriver(
                 base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret
             )
             try:

@@ -58,6 +58,7 @@ from tests.bench.common import (  # noqa: E402
     wait_for,
     web_is_up,
 )
+from tests.catapult_driver import CatapultDriver  # noqa: E402
 
 BUDGET = 5.0
 SAMPLE_EVERY = 0.5
@@ -86,7 +87,7 @@ def parse_args():
 
 def set_up(sim, accounts, conferences):
     """The accounts (one simulator user each) and their active, tracked conferences."""
-    from conferences import catapult, tracking
+    from conferences.registry import tracking
 
     made = []
     for index, (user_id, token, secret) in enumerate(users(accounts)):
@@ -98,7 +99,7 @@ def set_up(sim, accounts, conferences):
             base_url=sim.url,
             request_budget=BUDGET,
         )
-        client = catapult.CatapultClient(
+        client = CatapultDriver(
             base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret
         )
         count = conferences // accounts + (1 if index < conferences % accounts else 0)
@@ -197,7 +198,7 @@ def main():
     import redis
     from django.conf import settings
 
-    from conferences import callbacks
+    from conferences.callbacks import receiver as callbacks
     from conferences.models import CallbackEvent, CallbackSettings, Conference
     from simulator.testing import running_simulator
 

@@ -55,6 +55,7 @@ from tests.bench.common import (  # noqa: E402
     wait_for,
     web_is_up,
 )
+from tests.catapult_driver import CatapultDriver  # noqa: E402
 
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
 BUDGET = 5.0
@@ -76,8 +77,8 @@ def parse_args():
 
 def set_up_conferences(client, account, *, count, callback_url):
     """`count` active conferences (one member each), tracked; their Catapult ids."""
-    from conferences import tracking
     from conferences.models import Conference, Member
+    from conferences.registry import tracking
 
     ids = [
         catapult_call(
@@ -155,7 +156,8 @@ def main():
     fresh_database()
     from django.conf import settings
 
-    from conferences import callbacks, catapult, tracking
+    from conferences.callbacks import receiver as callbacks
+    from conferences.registry import tracking
     from simulator.testing import running_simulator
 
     processes = []
@@ -171,7 +173,7 @@ def main():
             env = process_env(Path(directory), web_url)
             log_path = Path(directory) / "processes.log"
             user_id, token, secret = SIM_USER
-            client = catapult.CatapultClient(
+            client = CatapultDriver(
                 base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret
             )
             with open(log_path, "ab") as log:

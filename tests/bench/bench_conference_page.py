@@ -39,7 +39,7 @@ os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ["DEBUG"] = "false"
 
-from tests.bench.common import add_accounts, drop_database, fresh_database, print_table  # noqa: E402
+from tests.bench.common import add_accounts, drop_database, fresh_database, percentile, print_table  # noqa: E402
 
 TARGET_MS = 100.0
 ACCOUNTS = ["acme", "globex", "initech", "umbrella", "hooli"]
@@ -214,11 +214,6 @@ def fill(*, conferences, history):
     return busy, busy + 1, busy + 2 + 1234 % (conferences - 2)
 
 
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
-
-
 def request(client, url, *, status, htmx):
     """One timed request (ms) and the size of its answer."""
     headers = {"HX-Request": "true"} if htmx else {}
@@ -264,7 +259,7 @@ def main():
     from django.test import Client
 
     from conferences.models import HistoryEntry
-    from conferences.timeline import Cursor
+    from conferences.web.selectors.timeline import Cursor
 
     try:
         started = time.perf_counter()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.bench import bench_admin  # noqa: E402  (sets the environment for Django)
-from tests.bench.common import drop_database, fresh_database, print_table  # noqa: E402
+from tests.bench.common import drop_database, fresh_database, percentile, print_table  # noqa: E402
 
 os.environ["DATABASE_URL"] = os.environ.get(
     "BENCH_PAGES_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/confwatch_bench_pages"
@@ -83,11 +83,6 @@ def overview_urls():
         "sort label": "/?sort=label",
         "page 40": "/?page=40",
     }
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
 def measure(client, url, repeat, *, status=200, headers=None):

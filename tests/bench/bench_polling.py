@@ -43,7 +43,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 
-from tests.bench.common import drop_database, fresh_database, print_table  # noqa: E402
+from tests.bench.common import drop_database, fresh_database, percentile, print_table  # noqa: E402
 
 SAMPLE_EVERY = 0.25
 # The poll_once case that used to take 13.4 s instead of about 6.3 s.
@@ -82,8 +82,8 @@ class Figures:
 
 def start_tracking(sim, *, budget):
     """Forget the previous scenario's rows; track the simulator's conferences afresh."""
-    from conferences import tracking
     from conferences.models import Account, Conference
+    from conferences.registry import tracking
 
     Conference.objects.all().delete()
     Account.objects.all().delete()
@@ -105,7 +105,7 @@ def run_beat_and_workers(*, workers, began, stop_at, idle_ticks=range(0)):
     from django.conf import settings
     from django.db import connection
 
-    from conferences import polling
+    from conferences.polling import rounds as polling
 
     every = settings.CONFWATCH_ROUND_SECONDS
     tasks = queue.Queue()
@@ -204,7 +204,7 @@ def polling_scenario(args, *, workers, warmup=0.0, idle=0.0):
 
 
 def poll_once_scenario(args):
-    from conferences import polling
+    from conferences.polling import rounds as polling
     from simulator.testing import running_simulator
 
     with running_simulator(
@@ -235,18 +235,13 @@ def requests_in(journal, figures):
     return len(inside), sum(1 for r in inside if r[4] == 429), most
 
 
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def column(figures, journal, *, budget):
     """The scenario's cells, row name -> text."""
     from django.conf import settings
 
-    from conferences import polling
+    from conferences.polling import budget as polling_budget
 
-    rate = budget * polling.BUDGET_SHARE
+    rate = budget * polling_budget.BUDGET_SHARE
     seconds = figures.ended - figures.started
     requests, limited, most = requests_in(journal, figures)
     rate_used = requests / seconds

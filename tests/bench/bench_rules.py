@@ -32,7 +32,7 @@ os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ["DEBUG"] = "false"
 
-from tests.bench.common import drop_database, fresh_database, print_table  # noqa: E402
+from tests.bench.common import drop_database, fresh_database, percentile, print_table  # noqa: E402
 
 
 def parse_args():
@@ -50,8 +50,8 @@ def parse_args():
 def fill(*, conferences, runs, subscriptions):
     from django.db import connection
 
-    from conferences import tracking
     from conferences.models import Subscription
+    from conferences.registry import tracking
 
     tracking.add_account(
         name="acme", user_id="u-acme", token="t", secret="s", base_url="http://127.0.0.1:9"
@@ -109,7 +109,7 @@ def main():
     from django.db import connection, reset_queries
     from django.utils import timezone
 
-    from conferences import rules
+    from conferences.alerting import rules
 
     try:
         fill(conferences=args.conferences, runs=args.runs, subscriptions=args.subscriptions)
@@ -132,8 +132,7 @@ def main():
         rules.evaluate(now=timezone.now())
         queries = len(connection.queries)
         connection.force_debug_cursor = False
-        ordered = sorted(timings)
-        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        p95 = percentile(timings, 0.95)
         label = (
             f"{args.conferences} conferences x {args.runs} runs, "
             f"{args.subscriptions} subscriptions x 4 rules"

@@ -66,6 +66,7 @@ os.environ.setdefault("CONFWATCH_MEMBERS_INTERVAL", "3600")
 import requests  # noqa: E402
 
 from tests.bench.common import drop_database, fresh_database, print_table  # noqa: E402
+from tests.catapult_driver import CatapultDriver  # noqa: E402
 
 TARGET_SIZE = 2000
 SCALE_SIZES = (2000, 10000)
@@ -191,13 +192,14 @@ class Figures:
 class WriteMeter:
     """Wraps polling.record_round at run time (the module is not edited) to measure the
     round's write: its wall time and the database counters around it. Also counts the
-    calls of polling.reserve_window (a new budget window), when there is one."""
+    calls of budget.reserve_window (a new budget window), when there is one."""
 
     def __enter__(self):
-        from conferences import polling
+        from conferences.polling import budget as polling_budget
+        from conferences.polling import rounds as polling
 
         self.original = polling.record_round
-        self.original_reserve = getattr(polling, "reserve_window", None)
+        self.original_reserve = getattr(polling_budget, "reserve_window", None)
         self.reset()
 
         def counted(*args, **kwargs):
@@ -205,7 +207,7 @@ class WriteMeter:
             return self.original_reserve(*args, **kwargs)
 
         if self.original_reserve is not None:
-            polling.reserve_window = counted
+            polling_budget.reserve_window = counted
 
         def measured(*args, **kwargs):
             before = read_counters()
@@ -223,15 +225,16 @@ class WriteMeter:
         self.seconds, self.counters, self.windows = None, None, 0
 
     def __exit__(self, *exc_info):
-        from conferences import polling
+        from conferences.polling import budget as polling_budget
+        from conferences.polling import rounds as polling
 
         polling.record_round = self.original
         if self.original_reserve is not None:
-            polling.reserve_window = self.original_reserve
+            polling_budget.reserve_window = self.original_reserve
 
 
 def measure_round(meter, *, conferences):
-    from conferences import polling
+    from conferences.polling import rounds as polling
 
     meter.reset()
     before = read_counters()
@@ -315,10 +318,9 @@ def bench_users(count):
 
 
 def client_for(sim, user):
-    from conferences import catapult
 
     user_id, token, secret = user
-    return catapult.CatapultClient(
+    return CatapultDriver(
         base_url=sim.url,
         user_id=user_id,
         api_token=token,
@@ -381,7 +383,7 @@ def change_some(sim, users, created):
 
 def track(sim, users, created, *, prefix, budget):
     """An account per user (named prefix-user) tracking that user's conferences."""
-    from conferences import tracking
+    from conferences.registry import tracking
 
     accounts = []
     for user in users:
@@ -486,8 +488,9 @@ def run_size(args, *, conferences, log_dir):
     table; return {column title: Figures}."""
     from django.conf import settings
 
-    from conferences import polling
     from conferences.models import Account
+    from conferences.polling import budget as polling_budget
+    from conferences.polling import rounds as polling
 
     fresh_database()
     users = bench_users(args.accounts)
@@ -535,11 +538,11 @@ def run_size(args, *, conferences, log_dir):
         print(f"  naive loop: {columns['naive loop'].summary}", flush=True)
     print()
     print_table(result_table(columns, conferences=conferences))
-    best = conferences / (args.accounts * LIMITED_BUDGET * polling.BUDGET_SHARE)
+    best = conferences / (args.accounts * LIMITED_BUDGET * polling_budget.BUDGET_SHARE)
     print(
         f"\nbudget-limited: the same round at {LIMITED_BUDGET:g} requests/s per account took "
         f"{limited.wall:.2f} s ({conferences / limited.wall:.0f} polls/s); best possible "
-        f"{conferences} / ({args.accounts} x {LIMITED_BUDGET:g} x {polling.BUDGET_SHARE:g}) "
+        f"{conferences} / ({args.accounts} x {LIMITED_BUDGET:g} x {polling_budget.BUDGET_SHARE:g}) "
         f"= {best:.2f} s ({limited.wall / best:.2f}x the best)"
     )
     print_notes(args, sample_size=len(sample), conferences=conferences)

@@ -2,6 +2,7 @@
 end, never the demo's; its URL is DATABASE_URL, which each benchmark sets before Django
 starts), a table printer, and the helpers of those that run processes or fill data."""
 
+import math
 import os
 import socket
 import subprocess
@@ -89,13 +90,13 @@ def stop(process):
 def catapult_call(method, *args, timeout=20, **kwargs):
     """Call the simulator as a customer's app would, waiting out a 429 (polling shares
     the user's rate limit)."""
-    from conferences import catapult
+    from conferences.catapult import answers as catapult_answers
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             return method(*args, **kwargs)
-        except catapult.RateLimited:
+        except catapult_answers.RateLimited:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -104,7 +105,7 @@ def catapult_call(method, *args, timeout=20, **kwargs):
 def add_accounts(names):
     """Accounts through the service (encrypted credentials) at an address nobody
     answers: the page benchmarks read what they stored, they never poll."""
-    from conferences import tracking
+    from conferences.registry import tracking
 
     for name in names:
         tracking.add_account(
@@ -167,3 +168,10 @@ def web_is_up(url):
         return requests.get(url + "/accounts/login/", timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+def percentile(values, share):
+    """Nearest rank: the smallest value with at least `share` of the values at or below
+    it (share 0.5 is the median, 0.95 the p95). Every bench reports through this one."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]

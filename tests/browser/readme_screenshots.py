@@ -12,8 +12,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from conferences import polling, roles
-from conferences.observations import Observation, record
+from conferences.polling import rounds as polling
+from conferences.recording.observations import Observation, record
+from conferences.registry import roles
 from tests.conftest import make_account, make_conference
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

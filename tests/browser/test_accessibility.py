@@ -11,9 +11,11 @@ from django.test import RequestFactory
 from django.views import defaults
 from playwright.sync_api import expect
 
-from conferences import acknowledgements, polling, roles, sharing
+from conferences.alerting import acknowledgements, sharing
 from conferences.models import Delivery, Subscription
-from dashboard.urls import server_error
+from conferences.polling import rounds as polling
+from conferences.registry import roles
+from conferences.web.views.health import server_error
 from tests.conftest import make_account, make_conference
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -6,8 +6,9 @@ the page's live refresh, in a real browser. (The latency itself is measured by
 import pytest
 from playwright.sync_api import expect
 
-from conferences import callbacks, roles
+from conferences.callbacks import receiver as callbacks
 from conferences.models import Conference, Event, EventKind
+from conferences.registry import roles
 from tests.conftest import WORKER_ARGS, make_account, start_celery, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

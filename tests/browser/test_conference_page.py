@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from conferences import charts
 from conferences.models import Conference, HistoryEntry, PollError
+from conferences.web.selectors import charts
 from tests.browser.test_live_dashboard import PASSWORD, sign_in
 from tests.conftest import make_account, make_conference, reload, start_celery, wait_for
 

@@ -1,7 +1,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from conferences import polling, roles
+from conferences.polling import rounds as polling
+from conferences.registry import roles
 from tests.conftest import make_account, make_conference
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

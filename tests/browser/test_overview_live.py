@@ -13,8 +13,8 @@ import requests
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from conferences import roles
 from conferences.models import Conference
+from conferences.registry import roles
 from tests.conftest import make_account, make_conference, start_celery, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

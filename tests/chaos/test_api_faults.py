@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conferences import polling
 from conferences.models import Account, HistoryEntry, PollError, StatusChange
+from conferences.polling import rounds as polling
 from tests.conftest import SIM_USER, make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db

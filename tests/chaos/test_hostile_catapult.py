@@ -7,9 +7,11 @@ stops nobody."""
 import pytest
 from django.db import connection
 
-from conferences import catapult, polling
 from conferences.models import Account, Conference, HistoryEntry, PollStatus
+from conferences.polling import dispatch
+from conferences.polling import rounds as polling
 from simulator.testing import running_simulator
+from tests.catapult_driver import CatapultDriver
 from tests.conftest import SIM_USER, make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +47,7 @@ def test_a_hostile_api_loses_no_change_of_the_ordinary_conferences_and_names_eac
     settings.CONFWATCH_HTTP_TOTAL_TIMEOUT = 1.5
     with running_simulator(rate_limit=0, drip_seconds=0.5, huge_bytes=2_000_000) as sim:
         user_id, token, secret = SIM_USER
-        client = catapult.CatapultClient(
+        client = CatapultDriver(
             base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret
         )
         number = "+15555550100"
@@ -64,7 +66,7 @@ def test_a_hostile_api_loses_no_change_of_the_ordinary_conferences_and_names_eac
         bad = insert_account_with_budget(account, name="bad-budget", budget="NaN")
         for index in range(3):
             make_conference(bad, f"conf-bad-{index}")
-        polling._clients.clear()
+        dispatch._clients.clear()
 
         polling.poll_round(force=True)
         for round_number in range(1, ROUNDS + 1):

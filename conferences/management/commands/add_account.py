@@ -3,9 +3,9 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from conferences import tracking
 from conferences.catapult import REAL_API_BASE_URL
 from conferences.models import REQUEST_BUDGET_MAX, REQUEST_BUDGET_MIN
+from conferences.registry import tracking
 
 # The option each of the account's fields comes from, to name it in an error.
 OPTIONS = {

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from conferences import callbacks
+from conferences.callbacks import receiver as callbacks
 from conferences.models import Account
-from conferences.secrets import SecretUnreadable
+from conferences.registry.crypto import SecretUnreadable
 
 
 class Command(BaseCommand):

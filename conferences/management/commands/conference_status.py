@@ -2,7 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from conferences import reports, tracking
+from conferences.registry import tracking
+from conferences.web.selectors import reports
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ import sys
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from conferences import roles
+from conferences.registry import roles
 
 PASSWORD_VARIABLE = "CONFWATCH_USER_PASSWORD"
 

@@ -7,8 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from conferences import subscriptions, tracking
+from conferences.alerting import subscriptions
 from conferences.models import Conference
+from conferences.registry import tracking
 
 DEMO_USER_ID = "u-demo"
 DEMO_TOKEN = "demo-token"

@@ -2,8 +2,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from conferences import importing
 from conferences.models import Account
+from conferences.registry import importing
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from conferences import polling
+from conferences.polling import rounds as polling
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from conferences.models import Account
-from conferences.secrets import SecretUnreadable, reencrypt
+from conferences.registry.crypto import SecretUnreadable, reencrypt
 
 BATCH = 100
 

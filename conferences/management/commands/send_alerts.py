@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from conferences import alerts
+from conferences.alerting import fanout
 
 
 class Command(BaseCommand):
@@ -10,4 +10,4 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        self.stdout.write(alerts.run_pass().line())
+        self.stdout.write(fanout.run_pass().line())

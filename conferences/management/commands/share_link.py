@@ -1,7 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from conferences import sharing, tracking
+from conferences.alerting import sharing
+from conferences.registry import tracking
 
 
 class Command(BaseCommand):

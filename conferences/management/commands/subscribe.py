@@ -1,9 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from conferences import subscriptions
+from conferences.alerting import subscriptions
 from conferences.models import Account, Subscription
-from conferences.tracking import ID_SEPARATORS
+from conferences.registry.tracking import ID_SEPARATORS
 
 
 class Command(BaseCommand):

@@ -1,8 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from conferences import tracking
 from conferences.models import Account
+from conferences.registry import tracking
 
 
 class Command(BaseCommand):

@@ -1,0 +1,342 @@
+"""Alerts, step one: recorded events become deliveries (the outbox).
+
+`run_pass` runs both steps once: this fan-out, then the sender (sender.py).
+
+- `fan_out` claims unhandled events (FOR UPDATE SKIP LOCKED) and, in the same
+  transaction that marks them handled, adds them to deliveries: one per matching
+  subscription. Changes of one conference for one recipient that come within
+  CONFWATCH_ALERT_COALESCE_SECONDS of the previous email join one pending delivery
+  instead of making their own. A conference that flaps is reported once, and once when
+  it settles. A recipient past the hourly cap gets one digest instead.
+
+Fan-out locks conference rows in primary key order, as recording does, so the two never
+wait on each other in a cycle.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from conferences.alerting import acknowledgements, emails, rules, schedules, sender, subscriptions
+from conferences.models import (
+    Conference,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventKind,
+    Subscription,
+)
+from conferences.recording import problems
+
+logger = logging.getLogger(__name__)
+
+# Most events one fan-out pass takes; the next pass (a few seconds later) takes the rest.
+FAN_OUT_BATCH = 1000
+# What counts as a change for flapping.
+FLAP_KINDS = (EventKind.STATE_CHANGED, EventKind.HOLD_CHANGED, EventKind.MUTE_CHANGED)
+
+
+def run_pass(*, now=None):
+    """One synchronous pass: fan out what is new, then send what is due."""
+    summary = fan_out(now=now)
+    sent = sender.send_pending(now=now)
+    summary.sent, summary.failed, summary.retrying = sent.sent, sent.failed, sent.retrying
+    return summary
+
+
+# --------------------------------------------------------------------------- fan-out
+
+
+def fan_out(*, now=None):
+    now = now or timezone.now()
+    problems.report_lasting_problems(now=now)
+    rules.evaluate(now=now)
+    summary = sender.PassSummary()
+    with transaction.atomic():
+        events = list(
+            Event.objects.filter(handled_at__isnull=True)
+            .select_related("conference", "account")
+            .order_by("id")
+            .select_for_update(skip_locked=True, of=("self",))[:FAN_OUT_BATCH]
+        )
+        summary.events = len(events)
+        chosen = list(Subscription.objects.prefetch_related("conferences"))
+        wanted_by = {event.pk: [s for s in chosen if wants(s, event)] for event in events}
+        # The conferences whose flapping may be checked (and their row written).
+        lock_conference_rows(
+            e.conference_id for e in events if e.kind in FLAP_KINDS and wanted_by[e.pk]
+        )
+        outbox = Outbox(now=now)
+        silencer = acknowledgements.Silencer(events, now=now)
+        for event in events:
+            # First, as a state change ends an acknowledgement whoever wants it.
+            if silencer.silences(event):
+                continue
+            wanted = wanted_by[event.pk]
+            if not wanted:
+                continue
+            if event.kind in FLAP_KINDS and absorbed_by_flapping(event, wanted, outbox, now):
+                continue
+            for subscription in wanted:
+                outbox.add(subscription, event)
+        Event.objects.filter(pk__in=[e.pk for e in events]).update(handled_at=now)
+        report_settled(chosen, outbox, now)
+        summary.deliveries = outbox.created
+    return summary
+
+
+def lock_conference_rows(pks):
+    """Lock these conference rows in primary key order, the one order every writer of
+    conference rows uses (observations.lock_conferences locks a round's rows so): in any
+    other order, two transactions could each wait for a row the other holds."""
+    pks = sorted({pk for pk in pks if pk is not None})
+    if pks:
+        list(
+            Conference.objects.filter(pk__in=pks)
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+
+
+def wants(subscription, event):
+    """Does the subscription ask for this event?"""
+    if event.kind not in subscription.event_kinds():
+        return False
+    if event.kind in rules.EVENT_KINDS:
+        # A rule fires and resolves for the subscription that chose it, only.
+        return event.detail.get("subscription") == subscription.pk
+    if not subscriptions.covers(subscription, event.conference, account_pk=event.account_id):
+        return False
+    if event.kind == EventKind.MEMBERS_CHANGED:
+        return crosses_threshold(subscription, event.before, event.after)
+    return True
+
+
+def crosses_threshold(subscription, before, after):
+    """Members changes alert on every change, unless the subscription set a threshold:
+    then only when the count drops to `members_at_most` or rises above `members_above`."""
+    at_most, above = subscription.members_at_most, subscription.members_above
+    if at_most is None and above is None:
+        return True
+    if before is None or after is None:
+        return False
+    dropped = at_most is not None and before > at_most >= after
+    rose = above is not None and before <= above < after
+    return dropped or rose
+
+
+class Outbox:
+    """Adds events to deliveries within the fan-out transaction."""
+
+    def __init__(self, *, now):
+        self.now = now
+        self.created = 0
+        self.pending = {}  # (subscription pk, conference pk, kind) -> Delivery
+        self.cap_room = {}  # email -> emails it may still get this hour
+
+    def add(self, subscription, event):
+        """Add the event to the subscription's pending email about its conference, or
+        to a new one (or, past the hourly cap, to the recipient's digest; in its quiet
+        hours, to the summary sent when they end, or nowhere if it drops them)."""
+        if in_quiet_hours(subscription, self.now):
+            if not subscription.quiet_drop:
+                self.add_to(self.quiet_summary_for(subscription), [event])
+            return
+        key = (subscription.pk, event.conference_id)
+        delivery = self.pending.get(key) or joinable_delivery(subscription, event.conference_id)
+        if delivery is None and not self.has_room(subscription.email):
+            delivery = self.digest_for(subscription)
+        elif delivery is None:
+            send_after = first_send_time(subscription, event.conference_id, self.now)
+            delivery = self.new_delivery(
+                subscription, event.conference_id, Delivery.Kind.CHANGE, send_after=send_after
+            )
+            self.cap_room[subscription.email] -= 1
+            self.pending[key] = delivery
+        else:
+            self.pending[key] = delivery
+        self.add_to(delivery, [event])
+
+    def new_delivery(self, subscription, conference_pk, kind, *, send_after):
+        self.created += 1
+        return Delivery.objects.create(
+            kind=kind,
+            subscription=subscription,
+            email=subscription.email,
+            conference_id=conference_pk,
+            send_after=send_after,
+        )
+
+    def add_to(self, delivery, events):
+        delivery.events.add(*events)
+
+    def has_room(self, email):
+        if email not in self.cap_room:
+            hour_ago = self.now - timedelta(hours=1)
+            recent = Delivery.objects.filter(email=email).exclude(kind=Delivery.Kind.DIGEST)
+            recent = recent.filter(
+                Q(sent_at__gte=hour_ago)
+                | Q(status=DeliveryStatus.PENDING, created_at__gte=hour_ago)
+            )
+            self.cap_room[email] = settings.CONFWATCH_ALERT_HOURLY_CAP - recent.count()
+        return self.cap_room[email] > 0
+
+    def digest_for(self, subscription):
+        """The recipient's pending digest, sent when the hour of the cap is over."""
+        key = (subscription.email, "digest")
+        delivery = self.pending.get(key)
+        if delivery is None:
+            delivery = (
+                Delivery.objects.filter(
+                    email=subscription.email,
+                    kind=Delivery.Kind.DIGEST,
+                    status=DeliveryStatus.PENDING,
+                    claim_token__isnull=True,
+                )
+                .order_by("pk")
+                .first()
+            )
+        if delivery is None:
+            oldest = (
+                Delivery.objects.filter(
+                    email=subscription.email, sent_at__gte=self.now - timedelta(hours=1)
+                )
+                .order_by("sent_at")
+                .values_list("sent_at", flat=True)
+                .first()
+            )
+            send_after = (oldest or self.now) + timedelta(hours=1)
+            delivery = self.new_delivery(
+                subscription, None, Delivery.Kind.DIGEST, send_after=send_after
+            )
+        self.pending[key] = delivery
+        return delivery
+
+    def add_report(self, subscription, conference_pk, kind, events):
+        """A flapping or settled email now; in quiet hours, its events join the summary
+        (or are dropped)."""
+        if in_quiet_hours(subscription, self.now):
+            if not subscription.quiet_drop:
+                self.add_to(self.quiet_summary_for(subscription), events)
+            return
+        delivery = self.new_delivery(subscription, conference_pk, kind, send_after=self.now)
+        self.add_to(delivery, events)
+
+    def quiet_summary_for(self, subscription):
+        """The subscription's pending quiet hours summary, sent when they end."""
+        key = (subscription.pk, "quiet")
+        delivery = self.pending.get(key) or (
+            Delivery.objects.filter(
+                subscription=subscription,
+                kind=Delivery.Kind.QUIET,
+                status=DeliveryStatus.PENDING,
+                claim_token__isnull=True,
+            )
+            .order_by("pk")
+            .first()
+        )
+        if delivery is None:
+            zone = emails.zone_for(subscription)
+            ends = schedules.window_end(
+                subscription.quiet_start, subscription.quiet_end, self.now, zone
+            )
+            delivery = self.new_delivery(subscription, None, Delivery.Kind.QUIET, send_after=ends)
+        self.pending[key] = delivery
+        return delivery
+
+
+def in_quiet_hours(subscription, now):
+    return schedules.in_window(
+        subscription.quiet_start, subscription.quiet_end, now, emails.zone_for(subscription)
+    )
+
+
+def joinable_delivery(subscription, conference_pk):
+    """A pending change email of this conference to this subscription that no sender has
+    taken yet: new changes join it."""
+    return (
+        Delivery.objects.filter(
+            subscription=subscription,
+            conference_id=conference_pk,
+            kind=Delivery.Kind.CHANGE,
+            status=DeliveryStatus.PENDING,
+            claim_token__isnull=True,
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def first_send_time(subscription, conference_pk, now):
+    """At once for a quiet conference; otherwise when the coalescing window after the
+    previous email to this subscription about this conference closes."""
+    window = settings.CONFWATCH_ALERT_COALESCE_SECONDS
+    if window <= 0:
+        return now
+    last_sent = (
+        Delivery.objects.filter(subscription=subscription, conference_id=conference_pk)
+        .exclude(sent_at=None)
+        .order_by("-sent_at")
+        .values_list("sent_at", flat=True)
+        .first()
+    )
+    if last_sent is None:
+        return now
+    return max(now, last_sent + timedelta(seconds=window))
+
+
+def absorbed_by_flapping(event, wanted, outbox, now):
+    """True when the event's conference flaps: the first time, one flapping email goes
+    to each subscriber; while it flaps, changes wait for the settled email. Its row is
+    locked already (lock_conference_rows)."""
+    conference = Conference.objects.get(pk=event.conference_id)
+    if conference.flapping_since is not None:
+        return True
+    window_start = event.occurred_at - timedelta(seconds=settings.CONFWATCH_FLAP_WINDOW_SECONDS)
+    recent = list(
+        Event.objects.filter(
+            conference=conference, kind__in=FLAP_KINDS, occurred_at__gte=window_start
+        ).order_by("occurred_at", "pk")
+    )
+    if len(recent) <= settings.CONFWATCH_FLAP_CHANGES:
+        return False
+    conference.flapping_since = event.occurred_at
+    conference.save(update_fields=["flapping_since"])
+    for subscription in wanted:
+        outbox.add_report(subscription, conference.pk, Delivery.Kind.FLAPPING, recent)
+    logger.info("conference %s is flapping: %d changes", conference.conference_id, len(recent))
+    return True
+
+
+def report_settled(subscriptions, outbox, now):
+    """Conferences that flapped and then had no change for a whole flapping window have
+    settled: one email each to their subscribers, summing up what happened."""
+    quiet_since = now - timedelta(seconds=settings.CONFWATCH_FLAP_WINDOW_SECONDS)
+    flapping = (
+        Conference.objects.filter(flapping_since__isnull=False)
+        .order_by("pk")
+        .select_for_update(skip_locked=True)
+    )
+    settled = 0
+    for conference in flapping:
+        events = list(
+            Event.objects.filter(
+                conference=conference,
+                kind__in=FLAP_KINDS,
+                occurred_at__gte=conference.flapping_since,
+            ).order_by("occurred_at", "pk")
+        )
+        if events and events[-1].occurred_at > quiet_since:
+            continue
+        for subscription in subscriptions:
+            if any(wants(subscription, event) for event in events):
+                outbox.add_report(subscription, conference.pk, Delivery.Kind.SETTLED, events)
+                settled += 1
+        conference.flapping_since = None
+        conference.save(update_fields=["flapping_since"])
+    return settled

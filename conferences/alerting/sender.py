@@ -1,0 +1,220 @@
+"""Alerts, step two: due deliveries become emails (the fan-out, fanout.py, made them).
+
+- `send_pending` claims due deliveries with a claim token and a lease (a conditional
+  UPDATE on rows locked with SKIP LOCKED), sends each outside any transaction, and
+  records the result only while it still holds the claim. Before each send it renews
+  its lease on that delivery (CONFWATCH_SEND_CLAIM_SECONDS from then, which settings keep
+  above two EMAIL_TIMEOUTs), only while the claim is still its own: a delivery whose
+  lease lapsed while earlier ones were sent, and that another sender took, is left to
+  that sender, so a delivery never goes out twice from two live senders.
+
+The guarantee is at least once: a sender that dies after the SMTP server took a message
+but before recording it leaves a claim that lapses after CONFWATCH_SEND_CLAIM_SECONDS,
+and the message is sent again with the same Message-ID (derived from the delivery), so
+the rare duplicate is recognisable. Nothing claimed is ever lost.
+
+A delivery's `send_after` is when it became due (at once, after the coalescing window,
+at the end of the hour of the cap or of quiet hours) and stays so; a delivery the mail
+server refused for now waits for its next try in `claimed_until`, without a claim token.
+/health/ counts a pending delivery as unsent from its `send_after`, and one due later as
+held until then.
+"""
+
+import logging
+import smtplib
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from conferences.alerting import emails
+from conferences.models import (
+    Delivery,
+    DeliveryStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+# Most deliveries one send pass sends; the next pass (a few seconds later) sends the rest.
+SEND_BATCH = 100
+# A delivery the mail server keeps refusing for now is given up after this many tries.
+MAX_ATTEMPTS = 12
+
+
+@dataclass
+class PassSummary:
+    events: int = 0
+    deliveries: int = 0
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+
+    def line(self):
+        line = (
+            f"{self.events} events, {self.deliveries} deliveries, "
+            f"{self.sent} sent, {self.failed} failed"
+        )
+        if self.retrying:
+            line += f", {self.retrying} to retry"
+        return line
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def send_pending(*, now=None, limit=SEND_BATCH):
+    """Claim due deliveries, send them, record each result."""
+    token = uuid.uuid4()
+    claimed = claim_deliveries(token=token, now=now or timezone.now(), limit=limit)
+    summary = PassSummary()
+    if not claimed:
+        return summary
+    connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
+    try:
+        for delivery in claimed:
+            if not renew_lease(delivery, token=token):
+                logger.info("delivery %s: its lease lapsed and another sender has it", delivery.pk)
+                continue
+            outcome = send_one(connection, delivery)
+            record_result(delivery, token=token, outcome=outcome)
+            if outcome.sent:
+                summary.sent += 1
+            elif outcome.permanent:
+                summary.failed += 1
+            else:
+                summary.retrying += 1
+    finally:
+        try:
+            connection.close()
+        except (smtplib.SMTPException, OSError):
+            pass
+    return summary
+
+
+def claim_deliveries(*, token, now, limit):
+    """Take up to `limit` due deliveries: pending, due, not held by a live sender and not
+    waiting for their next try."""
+    lease = now + send_lease()
+    with transaction.atomic():
+        due = list(
+            Delivery.objects.filter(status=DeliveryStatus.PENDING, send_after__lte=now)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .order_by("send_after", "pk")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not due:
+            return []
+        Delivery.objects.filter(pk__in=due, status=DeliveryStatus.PENDING).update(
+            claim_token=token, claimed_until=lease
+        )
+    claimed = Delivery.objects.filter(pk__in=due, claim_token=token)
+    return list(claimed.select_related("subscription", "conference").order_by("send_after", "pk"))
+
+
+def send_lease():
+    """How long a claim holds: long enough for one send (settings keep it above two
+    EMAIL_TIMEOUTs: opening the connection and the message's slowest answer)."""
+    return timedelta(seconds=settings.CONFWATCH_SEND_CLAIM_SECONDS)
+
+
+def renew_lease(delivery, *, token):
+    """Extend the lease on one delivery for its send, only while the claim is still this
+    sender's (a conditional UPDATE); False when another sender took it after the lease
+    lapsed: then this one must not send it."""
+    mine = Delivery.objects.filter(pk=delivery.pk, claim_token=token, status=DeliveryStatus.PENDING)
+    return mine.update(claimed_until=timezone.now() + send_lease()) == 1
+
+
+@dataclass
+class SendOutcome:
+    sent: bool = False
+    permanent: bool = False
+    error: str = ""
+    subject: str = ""
+
+
+def send_one(connection, delivery):
+    if delivery.subscription_id is None and delivery.kind != Delivery.Kind.DIGEST:
+        return SendOutcome(permanent=True, error="unsubscribed before it was sent")
+    try:
+        message = emails.build_message(delivery)
+    except Exception as error:  # a rendering bug must not stop the other deliveries
+        logger.exception("could not build delivery %s", delivery.pk)
+        return SendOutcome(permanent=True, error=f"could not build the email: {error}")
+    message.connection = connection
+    try:
+        message.send()
+    except smtplib.SMTPRecipientsRefused as error:
+        answers = list(error.recipients.values())
+        text = "; ".join(f"{code} {as_text(reply)}" for code, reply in answers)
+        permanent = min(code for code, _ in answers) >= 500
+        return SendOutcome(permanent=permanent, error=text, subject=message.subject)
+    except smtplib.SMTPResponseException as error:
+        close_quietly(connection)
+        text = f"{error.smtp_code} {as_text(error.smtp_error)}"
+        return SendOutcome(permanent=error.smtp_code >= 500, error=text, subject=message.subject)
+    except (smtplib.SMTPException, OSError) as error:
+        close_quietly(connection)
+        return SendOutcome(error=f"{type(error).__name__}: {error}", subject=message.subject)
+    except ValueError as error:  # a malformed address, say
+        return SendOutcome(permanent=True, error=str(error), subject=message.subject)
+    return SendOutcome(sent=True, subject=message.subject)
+
+
+def as_text(reply):
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+
+
+def close_quietly(connection):
+    try:
+        connection.close()
+    except (smtplib.SMTPException, OSError):
+        pass
+
+
+def record_result(delivery, *, token, outcome):
+    """Write what happened, only while this sender still holds the claim."""
+    now = timezone.now()
+    mine = Delivery.objects.filter(pk=delivery.pk, claim_token=token)
+    values = {"claim_token": None, "claimed_until": None, "subject": outcome.subject[:300]}
+    if outcome.sent:
+        mine.update(
+            status=DeliveryStatus.SENT,
+            sent_at=now,
+            last_error="",
+            attempts=delivery.attempts + 1,
+            **values,
+        )
+        return
+    attempts = delivery.attempts + 1
+    if outcome.permanent or attempts >= MAX_ATTEMPTS:
+        error = (
+            outcome.error
+            if outcome.permanent
+            else f"gave up after {attempts} tries: {outcome.error}"
+        )
+        mine.update(
+            status=DeliveryStatus.FAILED, last_error=error[:2000], attempts=attempts, **values
+        )
+        logger.warning("delivery %s to %s failed: %s", delivery.pk, delivery.email, error)
+        return
+    wait = min(30 * 2 ** (attempts - 1), settings.CONFWATCH_SEND_MAX_BACKOFF)
+    # send_after keeps when it became due; the next try waits in claimed_until.
+    mine.update(
+        last_error=outcome.error[:2000],
+        attempts=attempts,
+        **(values | {"claimed_until": now + timedelta(seconds=wait)}),
+    )
+    logger.info(
+        "delivery %s to %s will be retried in %d s: %s",
+        delivery.pk,
+        delivery.email,
+        wait,
+        outcome.error,
+    )

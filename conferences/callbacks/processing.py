@@ -1,0 +1,342 @@
+"""Processing Catapult's callback events (in a worker), received and stored by
+conferences/callbacks/receiver.py.
+
+`process_waiting` applies an account's waiting events oldest first: the receiver queues
+one task per account at most, however many events arrive. `process` claims one event
+with a conditional UPDATE and turns it into a partial observation through
+`observations.record` (a `conference` event carries the state and the conference's
+`tag`; a `conference-member` event the member, and the conference's active members only
+where it says so). The order rule is observations': an observation older than the newest
+successful one of the conference changes nothing, and a completed conference never goes
+back to created or active (such an event is logged "out of order").
+
+An event never polls: it marks its conference due (`mark_due`), and the normal budgeted
+rounds read it. A conference never observed or created is read within the rounds'
+background share (polling.choose), so events cannot delay anyone's scheduled polls.
+
+An event about an untracked id (conference or member event) registers it while the
+account's hourly cap allows (CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR). Past the cap, or
+with registering off, the event is kept (`awaiting_tracking`) and applied once the id is
+tracked (tracking.track_conferences); refusals past the cap are counted on the account's
+CallbackSettings (the account page in the admin, /health/).
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import Exists, F, Max, OuterRef, Q
+from django.utils import timezone
+
+from conferences.callbacks import queue
+from conferences.callbacks.receiver import CONFERENCE_EVENT, MEMBER_EVENT, STATES
+from conferences.catapult import answers as catapult_answers
+from conferences.models import CallbackEvent, CallbackSettings, Conference, ConferenceState
+from conferences.recording import observations
+from conferences.registry import tracking
+
+logger = logging.getLogger(__name__)
+
+# A task processes an account's events for at most TIME_BOX seconds (and BATCH events),
+# then leaves the rest to the account's next task, which starts REST seconds later: a
+# backlog holds a worker process a fifth of the time at most, and a polling round never
+# waits long for it (measured by `make bench-flood`).
+TIME_BOX = 0.25
+REST = 1.0
+BATCH = 200
+
+
+@dataclass
+class Processed:
+    conference_pk: int | None = None
+    events: int = 0
+    message: str = ""
+    awaiting_tracking: bool = False
+
+
+def process_waiting(account_pk):
+    """Process the account's waiting events, oldest first, for at most TIME_BOX seconds
+    (and BATCH events); the rest go to one more task. Events about untracked ids that
+    cannot be registered are kept in one statement first. One event that fails does not
+    stop the others (it stays waiting); a database error is raised after the batch, so
+    that the task is retried."""
+    queue.processing_started(account_pk)
+    results = [Processed(message=message) for message in keep_unregistrable(account_pk)]
+    waiting = CallbackEvent.objects.filter(account_id=account_pk, processed_at__isnull=True)
+    pks = list(waiting.order_by("received_at", "id").values_list("pk", flat=True)[:BATCH])
+    stop_at = time.monotonic() + TIME_BOX
+    done, database_error = 0, None
+    for pk in pks:
+        if done and time.monotonic() > stop_at:
+            break
+        done += 1
+        try:
+            results.append(process(pk))
+        except DatabaseError as error:
+            database_error = error
+        except Exception:
+            logger.exception("callback event %s not processed", pk)
+    if done < len(pks) or len(pks) == BATCH:
+        queue.queue_processing(pks[-1], account_pk=account_pk, countdown=REST)
+    if database_error is not None:
+        raise database_error
+    return results
+
+
+def keep_unregistrable(account_pk):
+    """While the account may register no more conferences (registering is off, or its
+    hourly cap is used up), keep its waiting events about untracked ids in one statement
+    (a refusal by the cap is counted): a flood of new ids costs a few statements per
+    task, not a transaction per event. Returns the message of each event kept."""
+    open_window(account_pk, now=timezone.now())
+    found = CallbackSettings.objects.filter(account_id=account_pk).first()
+    if found is None:
+        return []
+    refusal = registration_refusal(found)
+    if not refusal:
+        return []
+    tracked = Conference.objects.filter(
+        account_id=OuterRef("account_id"), conference_id=OuterRef("conference_id")
+    )
+    untracked = CallbackEvent.objects.filter(
+        account_id=account_pk,
+        processed_at__isnull=True,
+        event_type__in=(CONFERENCE_EVENT, MEMBER_EVENT),
+    ).filter(~Exists(tracked))
+    message = kept_because(refusal)
+    with transaction.atomic():
+        newest = untracked.aggregate(newest=Max("received_at"))["newest"]
+        kept = untracked.update(processed_at=timezone.now(), awaiting_tracking=True, result=message)
+        rows = CallbackSettings.objects.filter(account_id=account_pk)
+        if kept and found.register_unknown:
+            rows.update(
+                autotrack_refused=F("autotrack_refused") + kept,
+                autotrack_refused_total=F("autotrack_refused_total") + kept,
+            )
+        if kept:
+            rows.filter(Q(last_event_at__isnull=True) | Q(last_event_at__lt=newest)).update(
+                last_event_at=newest
+            )
+    return [message] * kept
+
+
+def open_window(account_pk, *, now):
+    """Start a new hour of registrations on the account when its last one is over."""
+    CallbackSettings.objects.filter(account_id=account_pk).filter(
+        Q(autotrack_window_start__isnull=True)
+        | Q(autotrack_window_start__lte=now - timedelta(hours=1))
+    ).update(autotrack_window_start=now, autotrack_registered=0, autotrack_refused=0)
+
+
+def registration_refusal(callback_settings):
+    """Why the account may register no conference in its current hour, or ""."""
+    if not callback_settings.register_unknown:
+        return "registering is off"
+    cap = settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR
+    if callback_settings.autotrack_registered >= cap:
+        return over_the_cap(cap)
+    return ""
+
+
+def over_the_cap(cap):
+    return f"over the cap of {cap} conferences registered by callbacks per hour"
+
+
+def kept_because(refusal):
+    return f"untracked conference; kept until it is tracked ({refusal})"
+
+
+def process(event_pk):
+    """Apply one received event (once, whoever else tries): returns what it did. Marking
+    it processed and applying it are one transaction, so a worker that stops in between
+    leaves the event waiting, not marked processed and never applied; whoever tries the
+    same event meanwhile waits for that transaction and finds it processed."""
+    event = CallbackEvent.objects.filter(pk=event_pk).only("account_id", "received_at").first()
+    if event is None:
+        return Processed(message="no such event")
+    CallbackSettings.objects.filter(account_id=event.account_id).filter(
+        Q(last_event_at__isnull=True) | Q(last_event_at__lt=event.received_at)
+    ).update(last_event_at=event.received_at)
+    try:
+        with transaction.atomic():
+            claimed = CallbackEvent.objects.filter(pk=event_pk, processed_at__isnull=True)
+            if not claimed.update(processed_at=timezone.now()):
+                return Processed(message="already processed")
+            event = CallbackEvent.objects.select_related("account").get(pk=event_pk)
+            result = apply_event(event)
+            CallbackEvent.objects.filter(pk=event_pk).update(
+                result=result.message[:500], awaiting_tracking=result.awaiting_tracking
+            )
+    except Exception as error:
+        # Rolled back, so still waiting: a retry of the task (or a copy of the event) may
+        # try once more.
+        CallbackEvent.objects.filter(pk=event_pk, processed_at__isnull=True).update(
+            result=f"failed: {type(error).__name__}"
+        )
+        raise
+    return result
+
+
+def apply_event(event):
+    account = event.account
+    conference = Conference.objects.filter(
+        account=account, conference_id=event.conference_id
+    ).first()
+    if conference is None and event.event_type in (CONFERENCE_EVENT, MEMBER_EVENT):
+        refused = register(account, event.conference_id)
+        if refused:
+            return Processed(message=kept_because(refused), awaiting_tracking=True)
+        conference = Conference.objects.get(account=account, conference_id=event.conference_id)
+        logger.info("callback registered conference %s on %s", event.conference_id, account)
+    if conference is None:
+        return Processed(message="untracked conference; ignored")
+    observation = observation_for(event, conference.pk)
+    if observation is None:
+        return Processed(conference.pk, message=f"{event.event_type} noted")
+    (outcome,) = observations.record([observation])
+    if outcome.ignored_because == observations.OUT_OF_ORDER:
+        return Processed(conference.pk, message=f"out of order: {outcome.ignored_because}")
+    if not outcome.applied:
+        return Processed(conference.pk, message=f"not applied: {outcome.ignored_because}")
+    mark_due(conference.pk)
+    return Processed(conference.pk, events=len(outcome.events), message="applied")
+
+
+def register(account, conference_id):
+    """Track the id, within the account's hourly cap: "" when it is tracked, else why
+    not (a refusal past the cap is counted)."""
+    rows = CallbackSettings.objects.filter(account=account)
+    if rows.values_list("register_unknown", flat=True).first() is False:
+        return "registering is off"
+    cap = settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR
+    open_window(account.pk, now=timezone.now())
+    if not rows.filter(autotrack_registered__lt=cap).update(
+        autotrack_registered=F("autotrack_registered") + 1
+    ):
+        rows.update(
+            autotrack_refused=F("autotrack_refused") + 1,
+            autotrack_refused_total=F("autotrack_refused_total") + 1,
+        )
+        return over_the_cap(cap)
+    tracking.track_conferences(account=account, conference_ids=[conference_id])
+    return ""
+
+
+def mark_due(conference_pk):
+    """Have the budgeted rounds read the conference soon (the confirming read): due now,
+    unless it is due sooner already, completed, or was read less than
+    CONFWATCH_CALLBACK_CONFIRM_SECONDS ago (its next scheduled read confirms it then).
+    Many events make one read."""
+    now = timezone.now()
+    recently = now - timedelta(seconds=settings.CONFWATCH_CALLBACK_CONFIRM_SECONDS)
+    Conference.objects.filter(pk=conference_pk, next_poll_at__gt=now).exclude(
+        state=ConferenceState.COMPLETED
+    ).exclude(last_polled_at__gt=recently).update(next_poll_at=now)
+
+
+def observation_for(event, conference_pk):
+    """The partial observation an event makes, or None (playback and speak events)."""
+    payload = event.payload
+    at = event_time(payload.get("time"), received_at=event.received_at)
+    seen = {}
+    tag = text(payload, "tag", limit=catapult_answers.TAG_LIMIT)
+    if tag is not None:
+        seen["catapult_tag"] = tag
+    if event.event_type == CONFERENCE_EVENT:
+        status = state(payload, "status")
+        if status is not None:
+            seen["state"] = status
+        for key, name in (("createdTime", "created_time"), ("completedTime", "completed_time")):
+            parsed = timestamp(payload.get(key))
+            if parsed is not None:
+                seen[name] = parsed
+        if not seen:
+            return None
+        return observations.Observation(conference_pk, at, seen=seen, source="callback")
+    if event.event_type == MEMBER_EVENT:
+        member = member_from(payload)
+        if member is None:
+            return None
+        active = integer(payload.get("activeMembers"))
+        if active is not None:
+            seen["active_members"] = active
+        return observations.Observation(
+            conference_pk, at, seen=seen, members=(member,), source="callback"
+        )
+    return None
+
+
+def member_from(payload):
+    try:
+        member_id = catapult_answers.read_id(payload.get("memberId"))
+    except catapult_answers.MalformedResponse:
+        return None
+    values = {
+        "state": state(payload, "state"),
+        "hold": boolean(payload.get("hold")),
+        "mute": boolean(payload.get("mute")),
+        "call_id": text(payload, "callId", limit=catapult_answers.CALL_ID_LIMIT),
+    }
+    unknown = {name for name, value in values.items() if value is None}
+    unknown |= {"added_time", "removed_time", "join_tone", "leaving_tone", "call_url"}
+    return catapult_answers.Member(id=member_id, **values, unknown=frozenset(unknown))
+
+
+def text(payload, key, *, limit):
+    """The text value of `key` in the payload, or None (missing, blank or not text),
+    made safe by the rule every text from Catapult follows (catapult_answers.clean_text: no
+    control or invisible characters, cut to `limit` with the cut shown)."""
+    value = payload.get(key)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = catapult_answers.clean_text(value, limit=limit)
+    return value if value.strip() else None
+
+
+def state(payload, key):
+    """A conference's or member's state, read as an answer's is (catapult_answers.read_state);
+    None when missing or not documented: a callback only hints, and an undocumented
+    state from one would record a state change that no poll confirmed."""
+    value = payload.get(key)
+    if not isinstance(value, str):
+        return None
+    documented, _raw = catapult_answers.read_state(value)
+    return documented if documented in STATES else None
+
+
+def event_time(value, *, received_at):
+    """The event's own time, never later than when it arrived."""
+    parsed = timestamp(value)
+    if parsed is None or parsed > received_at:
+        return received_at
+    return parsed
+
+
+def timestamp(value):
+    try:
+        return catapult_answers.parse_timestamp(value)
+    except catapult_answers.MalformedResponse:
+        return None
+
+
+def boolean(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def integer(value):
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 7:
+        return int(value.strip())
+    return None

@@ -1,0 +1,62 @@
+"""Tracked conferences, their history and status changes.
+
+The models, one module per role (accounts, conference, history, alerting, members,
+callbacks; vocabulary holds the TextChoices every model shares), all importable from
+here: `from conferences.models import Conference`.
+
+History is stored on change: one HistoryEntry per run of identical (state, active members,
+hold, mute), with when the run was first and last seen. Polling errors live on the
+conference row and in PollError runs; they never count as a change of state.
+"""
+
+from conferences.models.accounts import (
+    API_URL_SCHEMES,
+    REQUEST_BUDGET_MAX,
+    REQUEST_BUDGET_MIN,
+    Account,
+    UserPreference,
+    api_host,
+    validate_api_host,
+    validate_request_budget,
+)
+from conferences.models.alerting import (
+    Acknowledgement,
+    Delivery,
+    RuleState,
+    ShareLink,
+    Subscription,
+)
+from conferences.models.callbacks import CallbackEvent, CallbackSettings
+from conferences.models.conference import Conference
+from conferences.models.history import Event, HistoryEntry, PollError, StatusChange
+from conferences.models.members import ConferenceMembersRead, Member
+from conferences.models.vocabulary import ConferenceState, DeliveryStatus, EventKind, PollStatus
+
+__all__ = [
+    "API_URL_SCHEMES",
+    "Account",
+    "Acknowledgement",
+    "CallbackEvent",
+    "CallbackSettings",
+    "Conference",
+    "ConferenceMembersRead",
+    "ConferenceState",
+    "Delivery",
+    "DeliveryStatus",
+    "Event",
+    "EventKind",
+    "HistoryEntry",
+    "Member",
+    "PollError",
+    "PollStatus",
+    "REQUEST_BUDGET_MAX",
+    "REQUEST_BUDGET_MIN",
+    "RuleState",
+    "ShareLink",
+    "StatusChange",
+    "Subscription",
+    "UserPreference",
+    "api_host",
+    "validate_api_host",
+    "validate_request_budget",
+]

@@ -1,0 +1,97 @@
+"""The tracked conference, with its last observed status on the row."""
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+
+from conferences.models.accounts import Account
+from conferences.models.vocabulary import ConferenceState, PollStatus
+
+
+class Conference(models.Model):
+    """A Catapult conference id confwatch tracks, with its last observed status."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="conferences")
+    conference_id = models.CharField(max_length=100)
+    label = models.CharField(max_length=200, blank=True)
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    paused = models.BooleanField(default=False, help_text="Paused conferences are not polled.")
+
+    # Last observed status. None means never observed or not sent by the API.
+    state = models.CharField(max_length=30, null=True, blank=True)
+    active_members = models.IntegerField(null=True, blank=True)
+    hold = models.BooleanField(null=True, blank=True)
+    mute = models.BooleanField(null=True, blank=True)
+    from_number = models.CharField(max_length=50, null=True, blank=True)
+    created_time = models.DateTimeField(null=True, blank=True)
+    completed_time = models.DateTimeField(null=True, blank=True)
+    # The conference's own settings at Catapult, as last observed (Catapult's `tag` is
+    # one free text set by the customer's app, unlike confwatch's `tags`).
+    callback_url = models.TextField(null=True, blank=True)
+    catapult_tag = models.TextField(null=True, blank=True)
+    last_changed_at = models.DateTimeField(null=True, blank=True)
+
+    # Poll bookkeeping.
+    poll_status = models.CharField(
+        max_length=30, choices=PollStatus.choices, default=PollStatus.PENDING
+    )
+    poll_error = models.TextField(blank=True)
+    consecutive_failures = models.IntegerField(default=0)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    # When the newest applied observation was made; an older one changes nothing.
+    last_observed_at = models.DateTimeField(null=True, blank=True)
+    # Since when polling has been failing (None while it works), and when that episode
+    # was reported as a polling_problem event (it is, once it lasted long enough).
+    problem_since = models.DateTimeField(null=True, blank=True)
+    problem_reported_at = models.DateTimeField(null=True, blank=True)
+    # Since when the conference flaps (too many changes in a short time): alerts then
+    # say so once, and once more when it settles, instead of one email per change.
+    flapping_since = models.DateTimeField(null=True, blank=True)
+    # The newest full observation that confirmed the open history run (latest_history).
+    # That run's own last_seen_at is brought up to it at most every RUN_REFRESH seconds
+    # and when the run ends, so that a quiet conference costs no history write per poll;
+    # read an open run's end with `run_last_seen`.
+    run_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    next_poll_at = models.DateTimeField(default=timezone.now)
+    # A polling round holds the conference while it polls it: only the round with this
+    # token may write its result or release it; a dead round's claim lapses at
+    # claimed_until (after its deadline and the request timeouts).
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    latest_history = models.ForeignKey(
+        "HistoryEntry", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    tracked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "conference_id"], name="conference_unique_per_account"
+            )
+        ]
+        # No index holds a column every poll writes (next_poll_at, the observation
+        # times, the claim): each poll's UPDATE then stays a HOT update, which writes no
+        # index entry, in pages kept partly free for it (fillfactor, migration 0007).
+        # Claiming due conferences scans the account's rows through its foreign key index.
+        indexes = [
+            # Lookups by Catapult id (API, commands, search).
+            models.Index(fields=["conference_id"], name="conference_catapult_id_idx"),
+        ]
+
+    def __str__(self):
+        return self.label or self.conference_id
+
+    def run_last_seen(self, run_pk, last_seen_at):
+        """When the history run `run_pk` (stored last_seen_at) was last seen: for the
+        open run, the conference row's newer run_seen_at where it has one."""
+        if run_pk == self.latest_history_id and self.run_seen_at is not None:
+            return max(self.run_seen_at, last_seen_at)
+        return last_seen_at
+
+    @property
+    def is_completed(self):
+        return self.state == ConferenceState.COMPLETED
+
+    @property
+    def is_polled(self):
+        return not self.paused and not self.is_completed

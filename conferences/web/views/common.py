@@ -1,0 +1,55 @@
+"""What the pages share: the htmx partial-or-204 answer, query strings, where row
+actions return."""
+
+import hashlib
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+
+MAX_DELIVERIES_SHOWN = 20
+
+
+def fingerprint(rows):
+    return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+
+
+def htmx_partial(request, template, context, *, version):
+    """Render the named partial for an htmx poll, or 204 when the client has it already
+    (its `v` is `version`; None: always render). `context` may be a function, called
+    only when the partial is rendered. Either answer varies on HX-Request."""
+    if version is not None and request.GET.get("v") == version:
+        response = HttpResponse(status=204)
+    else:
+        response = render(request, template, context() if callable(context) else context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def query_with(params, **changes):
+    """The query string of params with some parameters changed (None drops one)."""
+    query = params.copy()
+    for name in ("v", "part"):
+        query.pop(name, None)
+    for name, value in changes.items():
+        query.pop(name, None)
+        if value not in (None, ""):
+            query[name] = value
+    return query.urlencode()
+
+
+def hidden_refresh_seconds():
+    """A tab nobody looks at refreshes this often (seconds) instead."""
+    return max(settings.CONFWATCH_PAGE_REFRESH * 15, 30)
+
+
+def back_to_list(request):
+    """Where a row action returns: the overview the user was on (same host only)."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect("conferences:list")

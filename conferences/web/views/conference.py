@@ -1,0 +1,130 @@
+"""The conference page: live status card, members chart, timeline; and its history export."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Max
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.safestring import mark_safe
+
+from conferences import text
+from conferences.models import (
+    Conference,
+)
+from conferences.recording import members, observations
+from conferences.registry import roles
+from conferences.registry.roles import requires
+from conferences.web.selectors import charts, exports, timeline
+from conferences.web.views.common import MAX_DELIVERIES_SHOWN, fingerprint, htmx_partial
+
+# The columns of a conference (and its account) the conference page shows: its live
+# refresh compares them, read in one cheap query, before loading anything else.
+LIVE_FIELDS = (
+    "label",
+    "tags",
+    "paused",
+    "state",
+    "active_members",
+    "hold",
+    "mute",
+    "from_number",
+    "created_time",
+    "completed_time",
+    "callback_url",
+    "catapult_tag",
+    "poll_status",
+    "poll_error",
+    "last_polled_at",
+    "last_observed_at",
+    "last_changed_at",
+    "latest_history_id",
+    "account__problem",
+    "account__problem_message",
+    "account__request_budget",
+    "account__base_url",
+)
+
+
+@requires(GET="pages.read")
+def conference_detail(request, pk):
+    """The conference page: live status card, members chart over a range, timeline. Its
+    live refresh (htmx) answers 204 when the conference's row has not changed."""
+    try:
+        range_key = charts.parse_range(request.GET.get("range"))
+        before = request.GET.get("before") or None
+        cursor = timeline.Cursor.parse(before) if before else None
+    except (charts.BadRange, timeline.BadCursor) as error:
+        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
+    live = (
+        Conference.objects.filter(pk=pk)
+        # A member change (a callback's mute, say) changes the page too.
+        .annotate(member_rows=Count("members"), members_changed=Max("members__last_changed_at"))
+        .values_list(*LIVE_FIELDS, "member_rows", "members_changed")
+        .first()
+    )
+    if live is None:
+        raise Http404("No such conference.")
+    version = fingerprint([live, range_key, before])
+
+    def page_context():
+        conferences = Conference.objects.select_related("account", "latest_history")
+        conference = get_object_or_404(conferences, pk=pk)
+        context = conference_page_context(conference, range_key=range_key, cursor=cursor)
+        context.update({"version": version, "before": before})
+        return context
+
+    if request.htmx:
+        return htmx_partial(
+            request, "conferences/detail.html#live-status", page_context, version=version
+        )
+    context = page_context()
+    conference = context["conference"]
+    context["deliveries"] = list(
+        conference.deliveries.order_by("-created_at")[:MAX_DELIVERIES_SHOWN]
+    )
+    context["can_acknowledge"] = roles.allows(request.user, "conferences.acknowledge")
+    context["can_share"] = roles.allows(request.user, "share_links.manage")
+    response = render(request, "conferences/detail.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def conference_page_context(conference, *, range_key, cursor):
+    now = timezone.now()
+    state_since = observations.state_since(conference.pk) if conference.state else None
+    chart = charts.conference_chart(conference, range_key=range_key, now=now)
+    title = f"Active members of {conference}, {chart.range_label}"
+    stale_after = timedelta(seconds=2 * settings.CONFWATCH_POLL_INTERVAL)
+    return {
+        "conference": conference,
+        "state_since": state_since,
+        "in_state_for": text.duration_text(now - state_since) if state_since else "",
+        "stale": conference.is_polled
+        and conference.last_observed_at is not None
+        and now - conference.last_observed_at > stale_after,
+        "chart": chart,
+        "chart_svg": mark_safe(chart.svg(title=title)),  # charts escapes every text
+        "chart_summary": chart.summary(),
+        "ranges": [(key, label) for key, (label, _) in charts.RANGES.items()],
+        "range_key": range_key,
+        "timeline": timeline.timeline_page(conference, before=cursor, now=now),
+        **members.page_context(conference, now=now),
+        "refresh_seconds": settings.CONFWATCH_PAGE_REFRESH,
+    }
+
+
+@requires(GET="pages.read")
+def conference_export(request, pk, fmt):
+    """The conference's history over a range of the chart, as CSV or JSON (the fields of
+    the history API), streamed."""
+    if fmt not in exports.FORMATS:
+        raise Http404("Export as csv or json.")
+    try:
+        range_key = charts.parse_range(request.GET.get("range"))
+    except charts.BadRange as error:
+        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
+    conference = get_object_or_404(Conference.objects.select_related("account"), pk=pk)
+    return exports.history_response(conference, fmt=fmt, range_key=range_key)

@@ -1,0 +1,106 @@
+"""Share links: create, revoke, and the read-only page a link opens."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
+
+from conferences.alerting import sharing
+from conferences.models import (
+    Conference,
+    EventKind,
+    ShareLink,
+)
+from conferences.recording import members
+from conferences.registry.roles import requires
+from conferences.web.forms import (
+    ShareForm,
+)
+from conferences.web.selectors import charts, timeline
+
+
+@requires(POST="share_links.manage")
+def share_create(request, pk):
+    """Create a read-only share link of the conference (templates/conferences/_share.html)."""
+    conference = get_object_or_404(Conference, pk=pk)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request,
+            "conferences/form_problem.html",
+            {"conference": conference, "form": form, "what": "share"},
+            status=400,
+        )
+    link = sharing.create_link(
+        conference=conference, user=request.user, expires_in=form.cleaned_data["expires"]
+    )
+    messages.success(
+        request,
+        f"Share link, until {link.expires_at:%Y-%m-%d %H:%M %Z}: {sharing.share_url(link)}",
+    )
+    return redirect("conferences:detail", pk=conference.pk)
+
+
+@requires(POST="share_links.manage")
+def share_revoke(request, pk):
+    link = get_object_or_404(ShareLink, pk=pk)
+    sharing.revoke(link)
+    messages.success(request, "Share link revoked: it now answers 404.")
+    return redirect("conferences:detail", pk=link.conference_id)
+
+
+SHARED_HISTORY = 200
+
+
+SHARED_CHART_RANGE = "7d"
+
+
+SHARED_EVENTS = 200
+
+
+SHARED_DELIVERIES = 50
+
+
+@never_cache
+@login_not_required
+@requires(GET="token_links")
+def shared_conference(request, token):
+    """The read-only page a share link opens, without signing in: the conference's status,
+    history, timeline and alert emails, nothing else. An unknown, changed, expired or
+    revoked link answers the same 404, whether or not the conference exists."""
+    link = sharing.link_for(token)
+    if link is None:
+        response = render(request, "conferences/shared_missing.html", status=404)
+    else:
+        conference = link.conference
+        events = list(conference.events.order_by("-occurred_at", "-id")[:SHARED_EVENTS])
+        for event in events:
+            event.before_shown = timeline.shown(event.before)
+            event.after_shown = timeline.shown(event.after)
+            if event.kind == EventKind.ACKNOWLEDGED:
+                event.before_shown = event.after_shown = "–"  # who is not shared
+        history = list(conference.history.order_by("-first_seen_at")[:SHARED_HISTORY])
+        for entry in history:
+            entry.last_seen_at = conference.run_last_seen(entry.pk, entry.last_seen_at)
+        now = timezone.now()
+        chart = charts.conference_chart(conference, range_key=SHARED_CHART_RANGE, now=now)
+        context = {
+            "conference": conference,
+            "link": link,
+            "chart_svg": mark_safe(  # charts escapes every text
+                chart.svg(title=f"Active members of {conference}, {chart.range_label}")
+            ),
+            "chart_summary": chart.summary(),
+            **members.page_context(conference, now=now),
+            "history": history,
+            "events": events,
+            "deliveries": list(
+                conference.deliveries.order_by("-created_at", "-id")[:SHARED_DELIVERIES]
+            ),
+        }
+        response = render(request, "conferences/shared.html", context)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
