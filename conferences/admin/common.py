@@ -26,10 +26,9 @@ from conferences.models import (
     PollError,
     PollStatus,
     ShareLink,
-    StatusChange,
 )
 
-RECORD_MODELS = {HistoryEntry, StatusChange, PollError, Event, Delivery}
+RECORD_MODELS = {HistoryEntry, PollError, Event, Delivery}
 # A conference's acknowledgements and share links go with it too, and its
 # members, its members reads and an account's callback events and settings.
 RECORD_MODELS |= {Acknowledgement, ShareLink}

@@ -31,7 +31,6 @@ from conferences.admin.records import (
     EventInline,
     HistoryInline,
     PollErrorInline,
-    StatusChangeInline,
 )
 from conferences.models import (
     Account,
@@ -40,7 +39,6 @@ from conferences.models import (
     Event,
     HistoryEntry,
     PollError,
-    StatusChange,
 )
 from conferences.polling import support
 from conferences.registry import importing, roles, tracking
@@ -148,7 +146,7 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
     list_select_related = ["account"]
     show_full_result_count = False
     paginator = CappedCountPaginator
-    inlines = [HistoryInline, StatusChangeInline, PollErrorInline, EventInline, DeliveryInline]
+    inlines = [HistoryInline, PollErrorInline, EventInline, DeliveryInline]
     actions = ["pause_tracking", "resume_tracking", "poll_now", "export_csv"]
     # The actions' permissions, from the roles table (conferences/registry/roles.py).
     has_pause_permission = roles.admin_permission("conferences.pause")
@@ -255,7 +253,6 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
             (changelist_url(model, conference=conference.pk), f"all {label}")
             for model, label in [
                 (HistoryEntry, "history"),
-                (StatusChange, "status changes"),
                 (PollError, "poll errors"),
                 (Event, "events"),
                 (Delivery, "alert deliveries"),

@@ -15,16 +15,13 @@ from conferences.admin.common import (
     StateFilter,
     changelist_url,
     conferences_matching,
-    fixed_choice_filter,
     search_words,
 )
 from conferences.models import (
-    ConferenceState,
     Delivery,
     Event,
     HistoryEntry,
     PollError,
-    StatusChange,
 )
 
 
@@ -91,15 +88,6 @@ class HistoryInline(NewestInline):
     verbose_name_plural = "history (newest 10)"
     first_seen = to_the_second("first_seen_at", "first seen")
     last_seen = to_the_second("last_seen_at", "last seen")
-
-
-class StatusChangeInline(NewestInline):
-    model = StatusChange
-    fields = ["changed", "from_state", "to_state"]
-    readonly_fields = fields
-    ordering = ["-changed_at", "-id"]
-    verbose_name_plural = "status changes (newest 5)"
-    changed = to_the_second("changed_at", "changed")
 
 
 class PollErrorInline(NewestInline):
@@ -170,17 +158,6 @@ class HistoryEntryAdmin(RecordAdmin):
     list_display = ["conference", "state", "active_members", "hold", "mute"]
     list_display += ["first_seen_at", "last_seen_at"]
     list_filter = [ConferenceFilter, "conference__account", StateFilter, "first_seen_at"]
-
-
-@admin.register(StatusChange)
-class StatusChangeAdmin(RecordAdmin):
-    list_display = ["conference", "from_state", "to_state", "changed_at"]
-    list_filter = [
-        ConferenceFilter,
-        "conference__account",
-        fixed_choice_filter("to_state", "new state", ConferenceState.choices),
-        "changed_at",
-    ]
 
 
 @admin.register(PollError)

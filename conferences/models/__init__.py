@@ -1,4 +1,4 @@
-"""Tracked conferences, their history and status changes.
+"""Tracked conferences and their history.
 
 The models, one module per role (accounts, conference, history, alerting, members,
 callbacks; vocabulary holds the TextChoices every model shares), all importable from
@@ -11,6 +11,7 @@ conference row and in PollError runs; they never count as a change of state.
 
 from conferences.models.accounts import (
     API_URL_SCHEMES,
+    BUDGET_SHARE,
     REQUEST_BUDGET_MAX,
     REQUEST_BUDGET_MIN,
     Account,
@@ -27,13 +28,14 @@ from conferences.models.alerting import (
     Subscription,
 )
 from conferences.models.callbacks import CallbackEvent, CallbackSettings
-from conferences.models.conference import Conference
-from conferences.models.history import Event, HistoryEntry, PollError, StatusChange
+from conferences.models.conference import Conference, polled_q, stale_after, stale_q
+from conferences.models.history import Event, HistoryEntry, PollError
 from conferences.models.members import ConferenceMembersRead, Member
 from conferences.models.vocabulary import ConferenceState, DeliveryStatus, EventKind, PollStatus
 
 __all__ = [
     "API_URL_SCHEMES",
+    "BUDGET_SHARE",
     "Account",
     "Acknowledgement",
     "CallbackEvent",
@@ -53,10 +55,12 @@ __all__ = [
     "REQUEST_BUDGET_MIN",
     "RuleState",
     "ShareLink",
-    "StatusChange",
     "Subscription",
     "UserPreference",
     "api_host",
+    "polled_q",
+    "stale_after",
+    "stale_q",
     "validate_api_host",
     "validate_request_budget",
 ]

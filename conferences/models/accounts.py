@@ -74,6 +74,9 @@ def validate_api_host(url):
 
 # An account's request budget (requests per second): a finite number within these bounds.
 REQUEST_BUDGET_MIN, REQUEST_BUDGET_MAX = 0.05, 10_000.0
+# Polling spends at most this share of the budget: network jitter must not push two
+# requests closer together than the API's limit (polling/budget.py, the overview).
+BUDGET_SHARE = 0.97
 
 
 def validate_request_budget(value):

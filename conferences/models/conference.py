@@ -1,11 +1,48 @@
-"""The tracked conference, with its last observed status on the row."""
+"""The tracked conference, with its last observed status on the row, and what "stale"
+means (the one definition the overview, the conference page, /health/ and the admin use).
 
+Staleness depends on the clock, so it is computed when read, never stored: a conference
+that is polled (neither paused nor completed) is stale when its last successful
+observation (`last_observed_at`; its tracking time if never observed) is older than
+twice the poll interval. A conference Catapult does not find is "not found", its own
+problem, not stale.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from conferences.models.accounts import Account
 from conferences.models.vocabulary import ConferenceState, PollStatus
+
+
+def stale_after():
+    """How long a polled conference may go without a successful observation."""
+    return timedelta(seconds=2 * settings.CONFWATCH_POLL_INTERVAL)
+
+
+def polled_q():
+    """Neither paused nor completed (never observed counts as polled)."""
+    return Q(paused=False) & (Q(state__isnull=True) | ~Q(state=ConferenceState.COMPLETED))
+
+
+def stale_q(now):
+    """Conferences stale at `now` (see the module's docstring), as a Q."""
+    cutoff = now - stale_after()
+    return (
+        polled_q()
+        & ~Q(poll_status=PollStatus.NOT_FOUND)
+        & (Q(last_observed_at__lt=cutoff) | Q(last_observed_at__isnull=True, tracked_at__lt=cutoff))
+    )
+
+
+class ConferenceQuerySet(models.QuerySet):
+    def stale(self, now=None):
+        return self.filter(stale_q(now or timezone.now()))
 
 
 class Conference(models.Model):
@@ -30,6 +67,9 @@ class Conference(models.Model):
     callback_url = models.TextField(null=True, blank=True)
     catapult_tag = models.TextField(null=True, blank=True)
     last_changed_at = models.DateTimeField(null=True, blank=True)
+    # Since when the conference is in its current state: set by recording when the state
+    # is first observed or changes, in the same write (the pages' "active for ...").
+    state_since = models.DateTimeField(null=True, blank=True)
 
     # Poll bookkeeping.
     poll_status = models.CharField(
@@ -63,6 +103,8 @@ class Conference(models.Model):
     )
     tracked_at = models.DateTimeField(auto_now_add=True)
 
+    objects = ConferenceQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -95,3 +137,13 @@ class Conference(models.Model):
     @property
     def is_polled(self):
         return not self.paused and not self.is_completed
+
+    def stale_at(self, now):
+        """Whether the conference is stale at `now` (stale_q, for one loaded row)."""
+        if not self.is_polled or self.poll_status == PollStatus.NOT_FOUND:
+            return False
+        return (self.last_observed_at or self.tracked_at) < now - stale_after()
+
+    @property
+    def is_stale(self):
+        return self.stale_at(timezone.now())

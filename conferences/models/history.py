@@ -1,4 +1,4 @@
-"""What was observed: history runs, status changes, poll errors, events."""
+"""What was observed: history runs, poll errors, events."""
 
 from django.db import models
 
@@ -44,28 +44,6 @@ class HistoryEntry(models.Model):
 
     def values(self):
         return (self.state, self.active_members, self.hold, self.mute)
-
-
-class StatusChange(models.Model):
-    """The conference's state changed (created, active, completed) between two polls."""
-
-    conference = models.ForeignKey(
-        Conference, on_delete=models.CASCADE, related_name="status_changes"
-    )
-    from_state = models.CharField(max_length=30, null=True, blank=True)
-    to_state = models.CharField(max_length=30, null=True, blank=True)
-    changed_at = models.DateTimeField()
-
-    class Meta:
-        indexes = [
-            # Alerts and the detail page: one conference's changes, newest first.
-            models.Index(fields=["conference", "-changed_at"], name="change_by_conference_idx"),
-            # retention.prune: the oldest changes first.
-            models.Index(fields=["changed_at"], name="change_by_age_idx"),
-        ]
-
-    def __str__(self):
-        return f"{self.from_state or 'unknown'} -> {self.to_state}"
 
 
 class PollError(models.Model):

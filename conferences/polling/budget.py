@@ -9,15 +9,11 @@ import psycopg
 from django.db import connection, transaction
 
 from conferences.models import (
+    BUDGET_SHARE,
     Account,
 )
 
 logger = logging.getLogger(__name__)
-
-# Spend at most this share of the budget: network jitter must not push two requests
-# closer together than the API's limit.
-BUDGET_SHARE = 0.97
-
 
 # A claim's first send slot starts at most this long (seconds) after the claim, so that
 # the claim's own database work does not make the round late for its first slot.

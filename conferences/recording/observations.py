@@ -59,7 +59,6 @@ from conferences.models import (
     HistoryEntry,
     PollError,
     PollStatus,
-    StatusChange,
 )
 from conferences.recording import bulk, members
 
@@ -86,6 +85,7 @@ ROW_FIELDS = [
     *STATUS_FIELDS,
     *DETAIL_FIELDS,
     "last_changed_at",
+    "state_since",
     "last_observed_at",
     "run_seen_at",
     "last_polled_at",
@@ -235,7 +235,7 @@ def record(observations, *, reschedule: Reschedule | None = None):
             [rows[o.conference_pk] for o in observations if o.error and o.conference_pk in rows]
         )
         member_writes = members.load(observations)
-        runs, states = RunWrites(), StateChanges()
+        runs = RunWrites()
         # A round's observations share one claim token: spelt out once.
         tokens = {token: str(token) for token in {o.claim_token for o in observations} if token}
         touched, released, kept = set(), set(), set()
@@ -260,7 +260,7 @@ def record(observations, *, reschedule: Reschedule | None = None):
                 if observation.members_read:
                     members.schedule_after_read(row, observation, member_writes)
             elif observation.error is None:
-                apply_status(row, observation, outcome, runs, states)
+                apply_status(row, observation, outcome, runs)
                 members.schedule_after_status(row, outcome, member_writes)
                 if observation.members:
                     outcome.events += members.apply_members(row, observation, member_writes)
@@ -288,7 +288,6 @@ def record(observations, *, reschedule: Reschedule | None = None):
             rows[pk].claim_token = rows[pk].claimed_until = None
         member_writes.save()
         runs.save()
-        states.save()
         Event.objects.bulk_create(events)
         PollError.objects.bulk_create(new_errors)
         bulk.update_rows(PollError, list(extended_errors.values()), ["last_seen_at", "occurrences"])
@@ -438,9 +437,8 @@ GOING_BACK = (ConferenceState.CREATED, ConferenceState.ACTIVE)
 RUN_REFRESH_AFTER = timedelta(seconds=RUN_REFRESH)
 
 
-def apply_status(row, observation, outcome, runs, states):
-    """Apply a status to the locked row, its history runs (RunWrites) and its state
-    changes (StateChanges)."""
+def apply_status(row, observation, outcome, runs):
+    """Apply a status to the locked row and its history runs (RunWrites)."""
     seen = observation.seen
     at = observation.observed_at
     before = run_values(row)
@@ -460,7 +458,7 @@ def apply_status(row, observation, outcome, runs, states):
             for name in STATUS_FIELDS
             if before[name] != after[name]
         }
-        outcome.events = status_events(row, observation, before, after, outcome, states)
+        outcome.events = status_events(row, observation, before, after, outcome)
         if not first:
             # The run ends: its last_seen_at becomes the last observation that saw it.
             runs.settle(row, row.run_seen_at)
@@ -469,11 +467,11 @@ def apply_status(row, observation, outcome, runs, states):
         outcome.new_run = True
         row.last_changed_at = at
         if first or "state" in outcome.changes:
-            states.add(row.pk, before["state"], after["state"], at)
+            row.state_since = at  # after status_events read the previous state's
         after = tuple(after.values())
     else:
         if row.problem_reported_at is not None and observation.source == "poll":
-            outcome.events = status_events(row, observation, None, None, outcome, states)
+            outcome.events = status_events(row, observation, None, None, outcome)
         if saw_run:
             row.run_seen_at = max(row.run_seen_at or at, at)
             if row.run_seen_at - row.run_last_seen_at >= RUN_REFRESH_AFTER:
@@ -492,40 +490,6 @@ def apply_status(row, observation, outcome, runs, states):
         row.consecutive_failures = 0
 
 
-class StateChanges:
-    """The state changes a batch writes (StatusChange rows), and when each conference's
-    previous state began, for the detail of its state_changed events: read for the whole
-    batch in one query when it is saved (an earlier change in the batch counts first)."""
-
-    def __init__(self):
-        self.new = []
-        self.latest = {}  # conference pk -> when its latest change in the batch happened
-        self.waiting = []  # (conference pk, event detail) to fill in from what is stored
-
-    def add(self, pk, from_state, to_state, at):
-        self.new.append(
-            StatusChange(conference_id=pk, from_state=from_state, to_state=to_state, changed_at=at)
-        )
-        self.latest[pk] = at
-
-    def since(self, pk, detail):
-        """Set detail["previous_state_since"]: now if the batch changed the state before,
-        else once the batch is saved."""
-        if pk in self.latest:
-            detail["previous_state_since"] = iso(self.latest[pk])
-        else:
-            self.waiting.append((pk, detail))
-
-    def save(self):
-        """Fill in the waiting details (before their events are written), then write the
-        batch's changes."""
-        if self.waiting:
-            stored = states_since({pk for pk, _ in self.waiting})
-            for pk, detail in self.waiting:
-                detail["previous_state_since"] = iso(stored.get(pk))
-        StatusChange.objects.bulk_create(self.new)
-
-
 def saw_whole_run(seen, values):
     """Whether an observation saw every value of the run again (a value the run never
     knew, None, needs no seeing): only such an observation extends the run."""
@@ -533,7 +497,7 @@ def saw_whole_run(seen, values):
     return all(name in seen or value is None for name, value in pairs)
 
 
-def status_events(row, observation, before, after, outcome, states):
+def status_events(row, observation, before, after, outcome):
     """The events of applying a status to the row (before the row is updated): the first
     status, each changed value, and the end of a reported polling problem."""
     found = []
@@ -547,7 +511,7 @@ def status_events(row, observation, before, after, outcome, states):
         for name, (old, new) in outcome.changes.items():
             detail = {"active_members": after["active_members"], "state": after["state"]}
             if name == "state":
-                states.since(row.pk, detail)
+                detail["previous_state_since"] = iso(row.state_since)
             found.append(
                 status_event(
                     row, observation, CHANGE_KINDS[name], before=old, after=new, detail=detail
@@ -578,22 +542,6 @@ def status_event(row, observation, kind, **values):
         source=observation.source,
         **values,
     )
-
-
-def state_since(conference_pk):
-    """When the conference's current state was first observed (None if never)."""
-    return states_since([conference_pk]).get(conference_pk)
-
-
-def states_since(conference_pks):
-    """{conference pk: when its current state was first observed}, in one query; a
-    conference never observed is left out."""
-    changes = (
-        StatusChange.objects.filter(conference_id__in=conference_pks)
-        .order_by("conference_id", "-changed_at")
-        .distinct("conference_id")
-    )
-    return dict(changes.values_list("conference_id", "changed_at"))
 
 
 def iso(value):

@@ -1,13 +1,11 @@
-"""Retention: history, status changes, events, poll errors and sent or failed alert
+"""Retention: history, events, poll errors and sent or failed alert
 deliveries older than their configured age are deleted, oldest first, in small batches.
 
 Each batch is one short DELETE of at most BATCH rows chosen through an index on the age
 column, in its own transaction, so no lock is held long and polling goes on meanwhile;
 a run deletes at most MAX_BATCHES batches per kind and the next run (beat, hourly)
-carries on. What a page needs to say since when a conference is in its current state is
-never deleted, however old: its current history run, its latest status change (the
-pages' "active for ...") and its latest state_changed event. Only rows a later one of the
-same conference superseded go.
+carries on. A conference's current history run is never deleted, however old; since
+when it is in its state lives on its row (state_since), which retention never touches.
 """
 
 from dataclasses import dataclass, field
@@ -15,7 +13,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from conferences.models import (
@@ -23,10 +20,8 @@ from conferences.models import (
     Delivery,
     DeliveryStatus,
     Event,
-    EventKind,
     HistoryEntry,
     PollError,
-    StatusChange,
 )
 
 BATCH = 1000
@@ -46,17 +41,6 @@ class Pruned:
         return f"pruned {counts}{more}"
 
 
-def superseded(rows, time_column, **same):
-    """Those of `rows` that a later row of the same conference (and `same` values)
-    follows, later by time, then by pk: the latest of each conference is what its current
-    state started with."""
-    later = rows.model.objects.filter(conference_id=OuterRef("conference_id"), **same).filter(
-        Q(**{f"{time_column}__gt": OuterRef(time_column)})
-        | Q(**{time_column: OuterRef(time_column), "pk__gt": OuterRef("pk")})
-    )
-    return rows.filter(Exists(later))
-
-
 def old_rows(now):
     """(name, rows that may go, their age column), oldest first."""
     days = settings.CONFWATCH_RETENTION_DAYS
@@ -73,11 +57,10 @@ def old_rows(now):
             "first_seen_at",
         ),
         (
-            "status changes",
-            superseded(StatusChange.objects.filter(changed_at__lt=history_cutoff), "changed_at"),
-            "changed_at",
+            "events",
+            Event.objects.filter(occurred_at__lt=now - timedelta(days=days["events"])),
+            "occurred_at",
         ),
-        ("events", old_events(now - timedelta(days=days["events"])), "occurred_at"),
         (
             "poll errors",
             PollError.objects.filter(
@@ -95,15 +78,6 @@ def old_rows(now):
             "created_at",
         ),
     ]
-
-
-def old_events(cutoff):
-    """Events before the cutoff, but for each conference's latest state change."""
-    old = Event.objects.filter(occurred_at__lt=cutoff)
-    state_changes = superseded(
-        old.filter(kind=EventKind.STATE_CHANGED), "occurred_at", kind=EventKind.STATE_CHANGED
-    )
-    return old.exclude(kind=EventKind.STATE_CHANGED) | state_changes
 
 
 def delete_batch(rows, age_column):

@@ -10,15 +10,12 @@ What support staff ask of it, and where it is answered here:
   so an unchanged live refresh is one query and a 204;
 - "which account is short of budget": `account_strip`.
 
-Staleness depends on the clock, so it is computed when read, never stored: a conference
-that is polled (neither paused nor completed) is stale when its last successful poll
-(`last_observed_at`; its tracking time if never observed) is older than twice the poll
-interval.
+What "stale" means is defined once, in conferences/models/conference.py (stale_q).
 """
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet
@@ -28,9 +25,7 @@ from django.db.models import (
     F,
     IntegerField,
     Min,
-    OuterRef,
     Q,
-    Subquery,
     Value,
 )
 from django.db.models.expressions import RawSQL
@@ -38,11 +33,13 @@ from django.db.models.functions import Coalesce, Lower, NullIf
 from django.utils import timezone
 
 from conferences.models import (
+    BUDGET_SHARE,
     Account,
     Conference,
     ConferenceState,
     PollStatus,
-    StatusChange,
+    polled_q,
+    stale_q,
 )
 
 PAGE_SIZE = 50
@@ -54,7 +51,6 @@ FAILING = [
     PollStatus.MALFORMED,
     PollStatus.UNSTORABLE,
 ]
-BUDGET_SHARE = 0.97  # as polling.BUDGET_SHARE: what of a budget polling may spend
 
 # What the rows show, hashed per row for `version` and summed (so the order of rows does
 # not matter): change time, members, hold and mute folded into one bigint, plus the
@@ -72,23 +68,6 @@ ROW_DIGEST = (
     " + hashtext(label)::bigint"
     " + hashtext(array_to_string(tags, ','))::bigint"
 )
-
-
-def stale_after():
-    """Seconds without a successful poll after which a polled conference is stale."""
-    return 2 * settings.CONFWATCH_POLL_INTERVAL
-
-
-def polled_q():
-    """Neither paused nor completed (never observed counts as polled)."""
-    return Q(paused=False) & (Q(state__isnull=True) | ~Q(state=ConferenceState.COMPLETED))
-
-
-def stale_q(now):
-    cutoff = now - timedelta(seconds=stale_after())
-    return polled_q() & (
-        Q(last_observed_at__lt=cutoff) | Q(last_observed_at__isnull=True, tracked_at__lt=cutoff)
-    )
 
 
 def problem_q(now):
@@ -127,7 +106,6 @@ def count_conditions(now):
     filter shows (filter_q; tests/test_overview.py checks each count against its filter).
     Written out because the ORM takes longer to compile seven filters than Postgres
     takes to count them."""
-    cutoff = now - timedelta(seconds=stale_after())
     today = start_of_today()
     polled = "NOT paused AND (state IS NULL OR state <> 'completed')"
     failing = ", ".join(f"'{status}'" for status in FAILING)
@@ -141,11 +119,7 @@ def count_conditions(now):
         ),
         "not_found": (f"{polled} AND poll_status = 'not_found'", []),
         "failing": (f"{polled} AND poll_status IN ({failing})", []),
-        "stale": (
-            f"{polled} AND (last_observed_at < %s"
-            " OR (last_observed_at IS NULL AND tracked_at < %s))",
-            [cutoff, cutoff],
-        ),
+        "stale": where_sql(stale_q(now)),
         "paused": ("paused", []),
     }
 
@@ -315,22 +289,14 @@ def page_of_rows(data, *, now, page=1):
         .order_by(*ordering(data.get("sort") or "", now))
         .values_list("pk", flat=True)[offset : offset + PAGE_SIZE]
     )
-    state_since = Subquery(
-        StatusChange.objects.filter(conference=OuterRef("pk"))
-        .order_by("-changed_at")
-        .values("changed_at")[:1]
-    )
     by_id = {
         row.pk: row
         for row in Conference.objects.filter(pk__in=ids)
         .select_related("account")
         .defer("account__api_token_encrypted", "account__api_secret_encrypted")
-        .annotate(state_since=state_since)
     }
     rows = [by_id[pk] for pk in ids if pk in by_id]
-    cutoff = now - timedelta(seconds=stale_after())
     for row in rows:
-        row.is_stale = row.is_polled and (row.last_observed_at or row.tracked_at) < cutoff
         row.is_failing = row.poll_status in FAILING or row.poll_status == PollStatus.NOT_FOUND
     return rows
 

@@ -1,7 +1,5 @@
 """The conference page: live status card, members chart, timeline; and its history export."""
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.db.models import Count, Max
 from django.http import Http404, HttpResponseBadRequest
@@ -14,7 +12,7 @@ from conferences import text
 from conferences.models import (
     Conference,
 )
-from conferences.recording import members, observations
+from conferences.recording import members
 from conferences.registry import roles
 from conferences.registry.roles import requires
 from conferences.web.selectors import charts, exports, timeline
@@ -40,6 +38,7 @@ LIVE_FIELDS = (
     "last_polled_at",
     "last_observed_at",
     "last_changed_at",
+    "state_since",
     "latest_history_id",
     "account__problem",
     "account__problem_message",
@@ -94,17 +93,14 @@ def conference_detail(request, pk):
 
 def conference_page_context(conference, *, range_key, cursor):
     now = timezone.now()
-    state_since = observations.state_since(conference.pk) if conference.state else None
+    state_since = conference.state_since if conference.state else None
     chart = charts.conference_chart(conference, range_key=range_key, now=now)
     title = f"Active members of {conference}, {chart.range_label}"
-    stale_after = timedelta(seconds=2 * settings.CONFWATCH_POLL_INTERVAL)
     return {
         "conference": conference,
         "state_since": state_since,
         "in_state_for": text.duration_text(now - state_since) if state_since else "",
-        "stale": conference.is_polled
-        and conference.last_observed_at is not None
-        and now - conference.last_observed_at > stale_after,
+        "stale": conference.stale_at(now),
         "chart": chart,
         "chart_svg": mark_safe(chart.svg(title=title)),  # charts escapes every text
         "chart_summary": chart.summary(),
