@@ -11,6 +11,7 @@ from django.utils.cache import patch_vary_headers
 from conferences.models import (
     Account,
     Conference,
+    stale_after,
 )
 from conferences.registry import roles, tracking
 from conferences.registry.roles import requires
@@ -123,7 +124,7 @@ def overview_context(request, *, form, data, summary, page, pages, sort, version
             "show_account": summary.accounts > 1,
             "can_pause": can_pause,
             "can_untrack": can_untrack,
-            "stale_after": int(overview.stale_after().total_seconds()),
+            "stale_after": int(stale_after().total_seconds()),
         },
         "troubled_accounts": Account.objects.exclude(problem="").order_by("name"),
         "refresh_seconds": settings.CONFWATCH_PAGE_REFRESH,
