@@ -21,7 +21,6 @@ from conferences.models import (
     Event,
     HistoryEntry,
     PollError,
-    StatusChange,
 )
 from conferences.polling import support
 from conferences.registry import importing, roles
@@ -286,7 +285,6 @@ def test_records_offer_no_add_change_or_delete_even_to_a_superuser(admin):
     now = timezone.now()
     records = [
         HistoryEntry.objects.create(conference=conference, first_seen_at=now, last_seen_at=now),
-        StatusChange.objects.create(conference=conference, to_state="active", changed_at=now),
         PollError.objects.create(
             conference=conference,
             poll_status="not_found",
@@ -347,7 +345,6 @@ def two_conferences_records(db):
         HistoryEntry.objects.create(
             conference=conference, state=state, first_seen_at=when, last_seen_at=when
         )
-        StatusChange.objects.create(conference=conference, to_state=state, changed_at=when)
         PollError.objects.create(
             conference=conference,
             poll_status="not_found" if state == "active" else "unreachable",
@@ -373,7 +370,6 @@ def two_conferences_records(db):
 
 RECORD_FILTERS = {
     "historyentry": ("state=active", "first_seen_at__gte"),
-    "statuschange": ("to_state=active", "changed_at__gte"),
     "pollerror": ("poll_status=not_found", "first_seen_at__gte"),
     "event": ("kind__exact=state_changed", "occurred_at__gte"),
     "delivery": ("kind__exact=change", "created_at__gte"),

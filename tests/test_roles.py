@@ -33,7 +33,6 @@ from conferences.models import (
     Member,
     PollError,
     ShareLink,
-    StatusChange,
     Subscription,
 )
 from conferences.registry import roles
@@ -47,7 +46,6 @@ SECRET = "s-secret-nobody-sees"
 MANAGED = ["account", "conference", "subscription"]
 RECORDS = [
     "historyentry",
-    "statuschange",
     "pollerror",
     "event",
     "delivery",
@@ -66,7 +64,6 @@ def world(db):
     HistoryEntry.objects.create(
         conference=conference, state="active", first_seen_at=now, last_seen_at=now
     )
-    StatusChange.objects.create(conference=conference, to_state="active", changed_at=now)
     PollError.objects.create(
         conference=conference,
         poll_status="not_found",
@@ -117,7 +114,6 @@ def world(db):
         "conference": conference,
         "subscription": subscription,
         "historyentry": conference.history.get(),
-        "statuschange": conference.status_changes.get(),
         "pollerror": conference.errors.get(),
         "event": event,
         "delivery": delivery,
@@ -303,7 +299,7 @@ def test_every_admin_change_is_logged_with_who_made_it(client, world):
 def empty_inlines():
     """The management forms of the conference page's read-only inlines."""
     data = {}
-    for prefix in ["history", "status_changes", "errors", "events", "deliveries"]:
+    for prefix in ["history", "errors", "events", "deliveries"]:
         data[f"{prefix}-TOTAL_FORMS"] = "0"
         data[f"{prefix}-INITIAL_FORMS"] = "0"
     return data
@@ -371,6 +367,9 @@ def test_the_migration_creates_the_two_groups_with_exactly_their_permissions(db)
     importlib.import_module("conferences.migrations.0004_roles").create_groups(apps, None)
     importlib.import_module("conferences.migrations.0013_roles_new_records").grant(apps, None)
     importlib.import_module("conferences.migrations.0016_roles_share_and_acknowledge").grant(
+        apps, None
+    )
+    importlib.import_module("conferences.migrations.0018_state_since").forget_status_changes(
         apps, None
     )
 
@@ -546,7 +545,6 @@ def test_the_account_form_never_renders_the_credentials_back(client, world):
 def test_the_admin_module_names_its_record_models(db):
     assert conference_admin.RECORD_MODELS == {
         HistoryEntry,
-        StatusChange,
         PollError,
         Event,
         Delivery,

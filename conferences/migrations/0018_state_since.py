@@ -16,8 +16,17 @@ WHERE c.id = s.conference_id AND c.state IS NOT NULL
 """
 
 
+def forget_status_changes(apps, schema_editor):
+    """The StatusChange permissions (granted to the roles by 0004) go with the model."""
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    ContentType.objects.filter(app_label="conferences", model="statuschange").delete()
+
+
 class Migration(migrations.Migration):
-    dependencies = [("conferences", "0017_callbacks_blast_radius")]
+    dependencies = [
+        ("conferences", "0017_callbacks_blast_radius"),
+        ("contenttypes", "0002_remove_content_type_name"),
+    ]
 
     operations = [
         migrations.AddField(
@@ -27,4 +36,5 @@ class Migration(migrations.Migration):
         ),
         migrations.RunSQL(FILL, reverse_sql=migrations.RunSQL.noop),
         migrations.DeleteModel(name="StatusChange"),
+        migrations.RunPython(forget_status_changes, migrations.RunPython.noop),
     ]

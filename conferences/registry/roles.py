@@ -32,7 +32,6 @@ APP_LABEL = "conferences"
 MANAGED_MODELS = ("conference", "account", "subscription")
 RECORD_MODELS = (
     "historyentry",
-    "statuschange",
     "pollerror",
     "event",
     "delivery",
