@@ -143,16 +143,6 @@ def fill(*, conferences, history):
         )
         cursor.execute(
             """
-            INSERT INTO conferences_statuschange (conference_id, from_state, to_state,
-                changed_at)
-            SELECT %(first)s + g %% %(n)s, 'created', 'active',
-                   now() - (g || ' seconds')::interval
-            FROM generate_series(1, %(rows)s / 100) AS g
-            """,
-            params,
-        )
-        cursor.execute(
-            """
             INSERT INTO conferences_pollerror (conference_id, poll_status, message,
                 first_seen_at, last_seen_at, occurrences)
             SELECT %(first)s + g %% %(n)s,
@@ -234,7 +224,6 @@ def urls(first_conference, conferences):
             "/admin/conferences/event/",
             "/admin/conferences/event/?kind__exact=hold_changed",
             "/admin/conferences/pollerror/?poll_status=rate_limited",
-            "/admin/conferences/statuschange/",
             "/admin/conferences/delivery/",
         ],
     }

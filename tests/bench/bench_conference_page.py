@@ -161,10 +161,10 @@ def fill(*, conferences, history):
         )
         cursor.execute(
             """
-            INSERT INTO conferences_statuschange (conference_id, from_state, to_state,
-                changed_at)
-            SELECT conference_id, NULL, state, min(first_seen_at)
-            FROM conferences_historyentry GROUP BY conference_id, state
+            UPDATE conferences_conference c SET state_since = h.since
+            FROM (SELECT conference_id, state, min(first_seen_at) AS since
+                  FROM conferences_historyentry GROUP BY conference_id, state) h
+            WHERE h.conference_id = c.id AND h.state = c.state
             """
         )
         cursor.execute(
