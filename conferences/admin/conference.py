@@ -225,6 +225,8 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
         status = conference.get_poll_status_display()
         if conference.paused:
             status = f"paused; {status}"
+        elif conference.is_stale:
+            status = f"stale; {status}"
         when = (
             f"{timesince(conference.last_polled_at, depth=1)} ago"
             if conference.last_polled_at
