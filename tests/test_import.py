@@ -104,9 +104,24 @@ def test_a_header_names_the_columns_in_any_order_and_blank_lines_are_skipped(acc
     assert Conference.objects.get(conference_id="conf-a").label == "Board call"
 
 
+@pytest.mark.parametrize("header", ["id,label,tags", "conference_id,label,tags", "ID,Label"])
+def test_the_readmes_header_and_the_exports_header_are_headers_never_ids(account, header):
+    result = importing.import_conferences(account=account, data=f"{header}\nconf-a,Board call\n")
+
+    assert result.imported and result.added == ["conf-a"]
+    assert tracked(account) == {"conf-known": "Known", "conf-a": "Board call"}
+
+
+def test_a_header_of_column_names_without_an_id_column_is_refused_not_tracked(account):
+    with pytest.raises(importing.FileRefused, match="no conference_id \\(or id\\) column"):
+        importing.import_conferences(account=account, data="label,tags\nBoard call,acme\n")
+    assert tracked(account) == {"conf-known": "Known"}
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
+        ("id,conference_id\nconf-a,conf-b\n", "named twice"),
         (b"conf-a,\xff\xfe\n", "not UTF-8"),
         ("conference_id,lable\nconf-a,x\n", "Unknown column 'lable'"),
         ("conference_id,label,label\nconf-a,x,y\n", "named twice"),

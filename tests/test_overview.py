@@ -330,6 +330,34 @@ def test_the_account_strip_shows_the_budget_its_use_and_the_stalest_active(signe
     assert "each polled every 10 s" in strip and "last polled" in strip
 
 
+def same_render(html):
+    """The HTML without what differs between any two renders: relative times' words
+    and CSRF tokens."""
+    html = re.sub(r"(<time [^>]*>)[^<]*(</time>)", r"\1\2", html)
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', 'name="csrfmiddlewaretoken"', html)
+
+
+@pytest.mark.parametrize(
+    ("page", "refresh", "element"),
+    [
+        ("/?state=active", "/?state=active&part=accounts", '<section id="account-strip"'),
+        ("/?state=active", "/?state=active", '<div id="overview-live"'),
+        ("/conferences/{pk}/", "/conferences/{pk}/", '<div id="live-status"'),
+    ],
+)
+def test_each_partials_refresh_renders_what_its_page_shows(
+    signed_in, board, page, refresh, element
+):
+    pk = Conference.objects.get(conference_id="conf-active-old").pk
+    full = same_render(signed_in.get(page.format(pk=pk)).content.decode())
+
+    partial = same_render(signed_in.get(refresh.format(pk=pk), headers=HTMX).content.decode())
+
+    part = partial[partial.index(element) :].strip()
+    assert 'hx-trigger="every ' in part and not re.search(r'every s["<]|every=""', part)
+    assert part in full
+
+
 def test_an_account_short_of_budget_says_how_often_it_really_polls(signed_in, db):
     account = make_account(name="small", request_budget=1.0)
     for index in range(20):

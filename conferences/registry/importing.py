@@ -7,10 +7,12 @@ same file may be imported twice. The admin's "Import CSV" page and the
 `import_conferences` command both call `import_conferences`.
 
 The file: UTF-8 (a byte order mark is fine), comma-separated. Without a header, each row
-is `conference_id[,label[,tags]]`. With a header (a first row naming a "conference_id"
-column), columns are found by name; the other columns of the admin's CSV export
-are ignored, so an export imports as it is. Tags are separated by commas (in a quoted
-cell) or semicolons, and stored in lower case as the track form does.
+is `conference_id[,label[,tags]]`. A first row whose cells are column names is a header,
+never an id (`id,label,tags` as the README writes it, or `conference_id,...` as the admin
+exports it: `id` is another name for `conference_id`); columns are then found by name; the
+other columns of the admin's CSV export are ignored, so an export imports as it is. Tags are
+separated by commas (in a quoted cell) or semicolons, and stored in lower case as the track
+form does.
 """
 
 import csv
@@ -29,6 +31,8 @@ MAX_BYTES = 2 * 1024 * 1024
 MAX_LABEL = 200
 MAX_TAG = 50
 COLUMNS = ("conference_id", "label", "tags")
+# Other names a header may give a column.
+ALIASES = {"id": "conference_id"}
 # Columns of the admin's CSV export that an import ignores.
 EXPORT_COLUMNS = (
     "account",
@@ -126,21 +130,32 @@ def read_rows(data):
     except csv.Error as error:
         raise FileRefused(f"Line {reader.line_num} is not CSV: {error}.") from None
     columns = list(COLUMNS)
-    if rows and "conference_id" in [cell.lower() for cell in rows[0][1]]:
-        columns = [name.lower() for name in rows.pop(0)[1]]
+    if rows and is_header(rows[0][1]):
+        columns = [ALIASES.get(name.lower(), name.lower()) for name in rows.pop(0)[1]]
         unknown = [name for name in columns if name not in COLUMNS + EXPORT_COLUMNS]
         if unknown:
             raise FileRefused(
                 f"Unknown column {unknown[0]!r} in the header; the columns are "
-                f"{', '.join(COLUMNS)} (only conference_id is required)."
+                f"{', '.join(COLUMNS)} (only conference_id, or id, is required)."
             )
         if len(set(columns)) < len(columns):
             raise FileRefused("A column is named twice in the header.")
+        if "conference_id" not in columns:
+            raise FileRefused("The header names no conference_id (or id) column.")
     if not rows:
         raise FileRefused("The file has no conference ids.")
     if len(rows) > MAX_ROWS:
         raise FileRefused(f"The file has {len(rows)} rows; import at most {MAX_ROWS} at once.")
     return rows, columns
+
+
+def is_header(cells):
+    """A row naming the id column, or whose every cell is a column name, is a header."""
+    names = [cell.lower() for cell in cells if cell]
+    known = set(COLUMNS) | set(EXPORT_COLUMNS) | set(ALIASES)
+    return any(name in ("conference_id", *ALIASES) for name in names) or all(
+        name in known for name in names
+    )
 
 
 def check_row(line, cells, columns):

@@ -16,16 +16,34 @@ def fingerprint(rows):
     return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
 
 
+def live_context():
+    """What the pages' live parts read (how often they refresh, how often conferences are
+    polled). A page and its htmx partials both render with it, through render_page and
+    htmx_partial, so that no partial can miss a value its page has."""
+    return {
+        "refresh_seconds": settings.CONFWATCH_PAGE_REFRESH,
+        "hidden_refresh_seconds": hidden_refresh_seconds(),
+        "poll_interval": settings.CONFWATCH_POLL_INTERVAL,
+    }
+
+
+def render_page(request, template, context, **kwargs):
+    """The full page, with live_context; it varies on HX-Request like its partials."""
+    response = render(request, template, {**live_context(), **context}, **kwargs)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
 def htmx_partial(request, template, context, *, version):
     """Render the named partial for an htmx poll, or 204 when the client has it already
     (its `v` is `version`; None: always render). `context` may be a function, called
-    only when the partial is rendered. Either answer varies on HX-Request."""
+    only when the partial is rendered; live_context comes with it, as with its page.
+    Either answer varies on HX-Request."""
     if version is not None and request.GET.get("v") == version:
         response = HttpResponse(status=204)
-    else:
-        response = render(request, template, context() if callable(context) else context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+    return render_page(request, template, context() if callable(context) else context)
 
 
 def query_with(params, **changes):

@@ -3,9 +3,8 @@
 from django.conf import settings
 from django.db.models import Count, Max
 from django.http import Http404, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.utils.safestring import mark_safe
 
 from conferences import text
@@ -16,7 +15,12 @@ from conferences.recording import members
 from conferences.registry import roles
 from conferences.registry.roles import requires
 from conferences.web.selectors import charts, exports, timeline
-from conferences.web.views.common import MAX_DELIVERIES_SHOWN, fingerprint, htmx_partial
+from conferences.web.views.common import (
+    MAX_DELIVERIES_SHOWN,
+    fingerprint,
+    htmx_partial,
+    render_page,
+)
 
 # The columns of a conference (and its account) the conference page shows: its live
 # refresh compares them, read in one cheap query, before loading anything else.
@@ -86,9 +90,7 @@ def conference_detail(request, pk):
     )
     context["can_acknowledge"] = roles.allows(request.user, "conferences.acknowledge")
     context["can_share"] = roles.allows(request.user, "share_links.manage")
-    response = render(request, "conferences/detail.html", context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_page(request, "conferences/detail.html", context)
 
 
 def conference_page_context(conference, *, range_key, cursor):
@@ -108,7 +110,6 @@ def conference_page_context(conference, *, range_key, cursor):
         "range_key": range_key,
         "timeline": timeline.timeline_page(conference, before=cursor, now=now),
         **members.page_context(conference, now=now),
-        "refresh_seconds": settings.CONFWATCH_PAGE_REFRESH,
     }
 
 

@@ -1,12 +1,10 @@
 """The overview (the list of tracked conferences) and its row actions: pause, resume, untrack."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 
 from conferences.models import (
     Account,
@@ -22,9 +20,9 @@ from conferences.web.forms import (
 from conferences.web.selectors import overview
 from conferences.web.views.common import (
     back_to_list,
-    hidden_refresh_seconds,
     htmx_partial,
     query_with,
+    render_page,
 )
 
 ACCOUNT_REFRESH = 10  # seconds between refreshes of the overview's account strip
@@ -52,8 +50,9 @@ def sort_links(params, current):
 def conference_list(request):
     now = timezone.now()
     if request.htmx and request.GET.get("part") == "accounts":
-        context = {"accounts": overview.account_strip(), "refresh_seconds": ACCOUNT_REFRESH}
-        return htmx_partial(request, "conferences/list.html#account-strip", context, version=None)
+        return htmx_partial(
+            request, "conferences/list.html#account-strip", account_strip_context, version=None
+        )
     form = FilterForm(request.GET)
     data = form.cleaned_data if form.is_valid() else None
     page = (data or {}).get("page") or 1
@@ -85,11 +84,14 @@ def conference_list(request):
             lambda: {**page_context(), "oob_counts": True},
             version=version,
         )
-    context = page_context()
-    context["accounts"] = overview.account_strip()
-    response = render(request, "conferences/list.html", context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_page(
+        request, "conferences/list.html", {**page_context(), **account_strip_context()}
+    )
+
+
+def account_strip_context():
+    """What the account strip reads, on the page and in its own refresh."""
+    return {"accounts": overview.account_strip(), "account_refresh_seconds": ACCOUNT_REFRESH}
 
 
 def overview_context(request, *, form, data, summary, page, pages, sort, version, now):
@@ -127,10 +129,6 @@ def overview_context(request, *, form, data, summary, page, pages, sort, version
             "stale_after": int(stale_after().total_seconds()),
         },
         "troubled_accounts": Account.objects.exclude(problem="").order_by("name"),
-        "refresh_seconds": settings.CONFWATCH_PAGE_REFRESH,
-        "hidden_refresh_seconds": hidden_refresh_seconds(),
-        "account_refresh_seconds": ACCOUNT_REFRESH,
-        "poll_interval": settings.CONFWATCH_POLL_INTERVAL,
     }
     return context
 
