@@ -62,6 +62,7 @@ from conferences.models import (
     StatusChange,
 )
 from conferences.recording import bulk, members
+from conferences.text import iso
 
 logger = logging.getLogger(__name__)
 
@@ -594,10 +595,6 @@ def states_since(conference_pks):
         .distinct("conference_id")
     )
     return dict(changes.values_list("conference_id", "changed_at"))
-
-
-def iso(value):
-    return value.isoformat() if value is not None else None
 
 
 # Most characters of an undocumented state quoted in a poll message.
