@@ -92,7 +92,9 @@ def test_rules_edited_in_the_admin_are_checked_like_the_command(admin):
     assert saved.status_code == 302
     subscription.refresh_from_db()
     assert (subscription.kinds, subscription.rule_after_seconds) == (["alone"], 90)
-    assert "alone after 1 min 30 s" in admin.get("/admin/conferences/subscription/").content.decode()
+    assert (
+        "alone after 1 min 30 s" in admin.get("/admin/conferences/subscription/").content.decode()
+    )
 
 
 def test_acknowledgements_and_share_links_are_in_the_admin(admin):
