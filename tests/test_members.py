@@ -274,7 +274,7 @@ def test_the_members_partial_shows_present_members_first_and_departed_greyed(acc
     )
 
     assert html.index("c-here") < html.index("c-gone")
-    assert "3\xa0minutes" in html
+    assert "3 min" in html
     odd_row = html[html.index("c-odd") :]
     assert "unknown" in odd_row[: odd_row.index("</tr>")]
 

@@ -51,7 +51,7 @@ def test_the_alerts_page_adds_rules_with_their_parameters_and_quiet_hours(staff)
     assert subscription.kinds == ["alone", "schedule"]
     assert subscription.rule_after_seconds == 600 and subscription.grace_seconds == 300
     assert subscription.expect_schedule == "Mon,Tue,Wed,Thu,Fri 09:00 Europe/Berlin"
-    assert "alone after 10m" in text
+    assert "alone after 10 min" in text
     assert "22:00-07:00 (summarised)" in text
 
 
@@ -92,7 +92,9 @@ def test_rules_edited_in_the_admin_are_checked_like_the_command(admin):
     assert saved.status_code == 302
     subscription.refresh_from_db()
     assert (subscription.kinds, subscription.rule_after_seconds) == (["alone"], 90)
-    assert "alone after 90s" in admin.get("/admin/conferences/subscription/").content.decode()
+    assert (
+        "alone after 1 min 30 s" in admin.get("/admin/conferences/subscription/").content.decode()
+    )
 
 
 def test_acknowledgements_and_share_links_are_in_the_admin(admin):

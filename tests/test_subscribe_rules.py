@@ -25,7 +25,7 @@ def test_subscribe_to_the_alone_rule_after_ten_minutes():
     assert subscription.kinds == ["alone"]
     assert subscription.rule_after_seconds == 600
     assert subscription.notify_resolved is True
-    assert "rules: alone after 10m" in out
+    assert "rules: alone after 10 min" in out
 
 
 def test_subscribe_to_rules_next_to_change_kinds_with_their_parameters():
@@ -51,8 +51,8 @@ def test_subscribe_to_rules_next_to_change_kinds_with_their_parameters():
     assert subscription.expect_schedule == "Mon,Wed 09:00 Europe/Berlin"
     assert subscription.grace_seconds == 300
     assert subscription.notify_resolved is False
-    assert "members drop by 50% for 90s" in out
-    assert "schedule Mon,Wed 09:00 Europe/Berlin (grace 5m)" in out
+    assert "members drop by 50% for 1 min 30 s" in out
+    assert "schedule Mon,Wed 09:00 Europe/Berlin (grace 5 min)" in out
     assert "no resolved emails" in out
 
 

@@ -14,7 +14,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.timesince import timesince
 from kombu.exceptions import OperationalError
 
 from conferences import tasks
@@ -42,6 +41,8 @@ from conferences.models import (
 )
 from conferences.polling import support
 from conferences.registry import importing, roles, tracking
+from conferences.templatetags.confwatch_time import local_time, relative_time
+from conferences.text import iso, parse_time
 from conferences.web.selectors import exports
 
 # Session key: poll-now outcomes logged after this time are shown to the user.
@@ -210,15 +211,8 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
     def last_change(self, conference):
         if conference.last_changed_at is None:
             return None
-        changed = timezone.localtime(conference.last_changed_at)
-        # As on the dashboard: the viewer's time zone, named on hover with the ISO form.
-        return format_html(
-            '<time datetime="{}" title="{}">{}<br>{}</time>',
-            changed.isoformat(timespec="seconds"),
-            f"{changed:%Y-%m-%d %H:%M:%S %Z}",
-            f"{changed:%Y-%m-%d}",
-            f"{changed:%H:%M:%S}",
-        )
+        # As on the dashboard: the viewer's time zone, named; the exact form on hover.
+        return local_time(conference.last_changed_at)
 
     @admin.display(description="poll health", ordering="poll_status")
     def poll_health(self, conference):
@@ -227,11 +221,7 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
             status = f"paused; {status}"
         elif conference.is_stale:
             status = f"stale; {status}"
-        when = (
-            f"{timesince(conference.last_polled_at, depth=1)} ago"
-            if conference.last_polled_at
-            else "never polled"
-        )
+        when = relative_time(conference.last_polled_at, empty="never polled")
         return format_html(
             '<span class="poll-{}" title="{}">{}</span><br>'
             '<span class="quiet" title="last polled">{}</span>',
@@ -289,7 +279,7 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
                 messages.ERROR,
             )
             return
-        request.session.setdefault(POLL_NOW_SINCE, timezone.now().isoformat())
+        request.session.setdefault(POLL_NOW_SINCE, iso(timezone.now()))
         try:
             tasks.poll_now.delay([c.pk for c in chosen], request.user.pk)
         except OperationalError as error:
@@ -326,9 +316,7 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
         since = request.session.get(POLL_NOW_SINCE)
         if not since:
             return
-        entries = list(
-            support.poll_now_results(user=request.user, since=datetime.fromisoformat(since))
-        )
+        entries = list(support.poll_now_results(user=request.user, since=parse_time(since)))
         if not entries:
             return
         shown = [
@@ -338,7 +326,7 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
         if len(entries) > MAX_OUTCOMES_SHOWN:
             shown.append(f"and {len(entries) - MAX_OUTCOMES_SHOWN} more (see their history)")
         self.message_user(request, "Poll now finished. " + " ".join(shown))
-        request.session[POLL_NOW_SINCE] = entries[-1].action_time.isoformat()
+        request.session[POLL_NOW_SINCE] = iso(entries[-1].action_time)
 
     def changelist_view(self, request, extra_context=None):
         self.report_poll_now(request)
@@ -396,5 +384,5 @@ def export_value(conference, name):
         return conference.account.name
     value = getattr(conference, name)
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso(value)
     return "" if value is None else value

@@ -6,7 +6,6 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.db.models import Q
-from django.utils import timezone
 
 from conferences.admin.common import (
     CappedCountPaginator,
@@ -23,6 +22,7 @@ from conferences.models import (
     HistoryEntry,
     PollError,
 )
+from conferences.templatetags.confwatch_time import local_time
 
 
 class NewestFormSet(forms.BaseInlineFormSet):
@@ -69,12 +69,13 @@ class NewestInline(admin.TabularInline):
 
 
 def to_the_second(field_name, description):
-    """A read-only column showing a time to the second (the admin's default has none)."""
+    """A read-only column showing a time to the second with its zone (the admin's
+    default has neither), the exact form on hover."""
 
     @admin.display(description=description)
     def shown(self, obj):
         value = getattr(obj, field_name)
-        return None if value is None else f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S}"
+        return None if value is None else local_time(value)
 
     return shown
 

@@ -17,7 +17,7 @@ What each kind of delivery says:
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -28,7 +28,7 @@ from django.urls import reverse
 from conferences.alerting import acknowledgements
 from conferences.alerting.unsubscribe import unsubscribe_url
 from conferences.models import Delivery, EventKind, PollStatus, RuleState
-from conferences.text import duration_text
+from conferences.text import between_text, duration_text, local_text, parse_time
 
 SUBJECT_PREFIX = "[confwatch]"
 # Longest subject; a longer one is cut with an ellipsis.
@@ -60,7 +60,7 @@ class EventView:
     before: str | None
     after: str
     observed_at: str
-    # "between 19:23:21 and 19:23:31" for a change seen by polling, else "".
+    # "between 19:23:21 and 19:23:31 CET" for a change seen by polling, else "".
     between: str
     facts: tuple[str, ...]
 
@@ -164,8 +164,8 @@ def settled_context(delivery, events, zone):
         "members": members,
         "changes": plural(len(events), "change"),
         "counts": [f"{label}: {count}" for label, count in counts.items()],
-        "first_at": format_time(events[0].occurred_at, zone) if events else "",
-        "last_at": format_time(events[-1].occurred_at, zone) if events else "",
+        "first_at": local_text(events[0].occurred_at, zone=zone, named=True) if events else "",
+        "last_at": local_text(events[-1].occurred_at, zone=zone, named=True) if events else "",
         "events": [event_view(event, zone) for event in events],
     }
 
@@ -335,24 +335,22 @@ def event_view(event, zone):
             facts.append(f"Message: {detail['message']}")
         since = parse_time(detail.get("since"))
         if since is not None:
-            facts.append(f"Failing since {format_time(since, zone)}.")
+            facts.append(f"Failing since {local_text(since, zone=zone, named=True)}.")
     if kind == EventKind.POLLING_RECOVERED:
         since = parse_time(detail.get("since"))
         if since is not None:
             lasted = duration_text(event.occurred_at - since)
-            facts.append(f"The problem lasted {lasted}, since {format_time(since, zone)}.")
+            at = local_text(since, zone=zone, named=True)
+            facts.append(f"The problem lasted {lasted}, since {at}.")
 
     between = ""
     if event.previous_observed_at is not None and event.source == "poll":
-        between = (
-            f"between {format_clock(event.previous_observed_at, event.occurred_at, zone)} "
-            f"and {event.occurred_at.astimezone(zone):%H:%M:%S}"
-        )
+        between = between_text(event.previous_observed_at, event.occurred_at, zone=zone)
     return EventView(
         what=what,
         before=before,
         after=after,
-        observed_at=format_time(event.occurred_at, zone),
+        observed_at=local_text(event.occurred_at, zone=zone, named=True),
         between=between,
         facts=tuple(facts),
     )
@@ -366,14 +364,16 @@ def rule_facts(event, detail, zone):
         facts.append(f"The rule {rule_label(event)} fired.")
         if since is not None:
             held = duration_text(event.occurred_at - since)
-            facts.append(f"The condition has held since {format_time(since, zone)} ({held}).")
+            at = local_text(since, zone=zone, named=True)
+            facts.append(f"The condition has held since {at} ({held}).")
         if detail.get("clears"):
             facts.append(f"It clears when {detail['clears']}.")
     else:
         fired = parse_time(detail.get("fired_at"))
         if since is not None:
             held = duration_text(event.occurred_at - since)
-            facts.append(f"The condition held from {format_time(since, zone)} for {held}.")
+            at = local_text(since, zone=zone, named=True)
+            facts.append(f"The condition held from {at} for {held}.")
         if fired is None and detail.get("rule") == "schedule":
             facts.append("It started before the late alert went out.")
     facts.append(
@@ -467,31 +467,6 @@ def zone_for(subscription):
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo(settings.TIME_ZONE)
-
-
-def format_time(value, zone):
-    """`2026-11-28 19:23:31 CET (Europe/Berlin)`; the zone's name is left out when its
-    abbreviation already is the name (UTC)."""
-    local = value.astimezone(zone)
-    text = f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
-    return text if local.tzname() == zone.key else f"{text} ({zone.key})"
-
-
-def format_clock(value, reference, zone):
-    """The time of day alone when it is on the reference's day, else date and time."""
-    local, day = value.astimezone(zone), reference.astimezone(zone).date()
-    return f"{local:%H:%M:%S}" if local.date() == day else f"{local:%Y-%m-%d %H:%M:%S}"
-
-
-def parse_time(value):
-    """A time an event's detail holds (ISO 8601), or None when it holds none."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def tidy_text(text):

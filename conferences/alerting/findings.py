@@ -11,6 +11,7 @@ import psycopg
 from django.db import connection
 
 from conferences.models import ConferenceState, HistoryEntry
+from conferences.text import exact_duration_text
 
 # Rules whose condition is a property of each history run.
 HELD = {
@@ -91,7 +92,7 @@ def find(rule, subscription, runs, now, expected):
         since = run.first_seen_at
     if since is None:
         return Finding(holds=False)
-    after = duration_text(subscription.rule_after_seconds or 0)
+    after = exact_duration_text(subscription.rule_after_seconds or 0)
     condition = {
         "not_started": f"still created {after} after it was first observed",
         "alone": f"exactly one active member for {after}",
@@ -152,15 +153,3 @@ def find_drop(percent, runs):
         clears=f"more than {drop['threshold']} members are active again, or the conference ends",
         detail={"peak": drop["peak"], "to": drop["to"], "threshold": drop["threshold"]},
     )
-
-
-def duration_text(seconds):
-    """A rule's configured duration, exactly ("90 min", "1 min 30 s"): unlike
-    text.duration_text, which rounds what elapsed to its two largest units."""
-    if seconds % 3600 == 0 and seconds:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0 and seconds:
-        return f"{seconds // 60} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds} s"

@@ -35,7 +35,6 @@ from conferences.alerting import schedules, subscriptions
 from conferences.alerting.findings import (
     HELD,
     Finding,
-    duration_text,
     find,
     find_drop,
     recent_runs,
@@ -48,6 +47,7 @@ from conferences.models import (
     RuleState,
     Subscription,
 )
+from conferences.text import exact_duration_text
 
 RULES = subscriptions.RULES
 EVENT_KINDS = (EventKind.RULE_FIRED, EventKind.RULE_RESOLVED)
@@ -216,7 +216,7 @@ def step_schedule(subscription, conference, runs, state, expected_start, now):
     completed = conference.state == ConferenceState.COMPLETED
     condition = (
         f"expected active at {expected.astimezone(schedule.zone):%H:%M} {schedule.zone.key} "
-        f"({schedule.describe()}), grace {duration_text(grace.seconds + grace.days * 86400)}, "
+        f"({schedule.describe()}), grace {exact_duration_text(grace)}, "
         "and not active"
     )
     if started is None and not completed and now >= expected + grace:

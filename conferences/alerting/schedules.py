@@ -36,14 +36,6 @@ def parse_duration(text, *, what="duration"):
     return seconds
 
 
-def format_seconds(seconds):
-    """The shortest spelling parse_duration reads back: 90 -> `90s`, 600 -> `10m`."""
-    for unit in ("d", "h", "m"):
-        if seconds and seconds % UNIT_SECONDS[unit] == 0:
-            return f"{seconds // UNIT_SECONDS[unit]}{unit}"
-    return f"{seconds}s"
-
-
 @dataclass(frozen=True)
 class Schedule:
     """Expected active on these weekdays (0 = Monday) at this time in this zone."""

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 
 from conferences.alerting import schedules
 from conferences.models import Conference, Subscription
+from conferences.text import exact_duration_text
 
 Scope = Subscription.Scope
 
@@ -365,15 +366,15 @@ def rule_text(subscription):
     for rule in [kind for kind in subscription.kinds if kind in RULES]:
         text = rule.replace("_", " ")
         if rule in NEEDS_AFTER and after is not None:
-            text += f" after {schedules.format_seconds(after)}"
+            text += f" after {exact_duration_text(after)}"
         if rule == "members_drop":
             text += f" by {subscription.drop_percent}%"
             if after:
-                text += f" for {schedules.format_seconds(after)}"
+                text += f" for {exact_duration_text(after)}"
         if rule == "schedule":
             text += f" {subscription.expect_schedule}"
             if subscription.grace_seconds:
-                text += f" (grace {schedules.format_seconds(subscription.grace_seconds)})"
+                text += f" (grace {exact_duration_text(subscription.grace_seconds)})"
         parts.append(text)
     if parts and not subscription.notify_resolved:
         parts.append("no resolved emails")

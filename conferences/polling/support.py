@@ -23,6 +23,7 @@ from conferences.models import Conference, PollStatus
 from conferences.polling import budget
 from conferences.polling import rounds as polling
 from conferences.registry.crypto import SecretUnreadable
+from conferences.text import local_text
 
 # At most this many conferences per "poll now": a forced round spends the budget the
 # regular rounds would have used.
@@ -82,7 +83,7 @@ def poll_outcome(conference, *, since):
             return "not polled: the conference is completed."
         account = conference.account
         if account.is_paused():
-            when = timezone.localtime(account.paused_until).strftime("%H:%M:%S")
+            when = local_text(account.paused_until, date=False)
             return f"not polled: account {account} rests until {when}."
         return "not polled: a round was polling it already."
     if conference.poll_status != PollStatus.OK:
@@ -124,7 +125,7 @@ def check_credentials(account, *, max_wait=CREDENTIALS_MAX_WAIT):
     send_at = budget.reserve_one_request(account.pk)
     if send_at is None:
         account.refresh_from_db()
-        until = timezone.localtime(account.paused_until).strftime("%H:%M:%S")
+        until = local_text(account.paused_until, date=False)
         reason = account.get_problem_display() or "paused"
         return CredentialsCheck(
             None,

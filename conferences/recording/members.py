@@ -38,6 +38,7 @@ from conferences.models import (
     Member,
 )
 from conferences.recording import bulk
+from conferences.text import iso
 
 MEMBER_VALUES = ("state", "hold", "mute", "call_id")
 MEMBER_UPDATED_FIELDS = [
@@ -216,10 +217,6 @@ def member_detail(member):
         "joined_at": iso(member.joined_at),
         "left_at": iso(member.left_at),
     }
-
-
-def iso(value):
-    return value.isoformat() if value is not None else None
 
 
 # --------------------------------------------------------------------------- reads

@@ -61,6 +61,7 @@ from conferences.models import (
     PollStatus,
 )
 from conferences.recording import bulk, members
+from conferences.text import iso
 
 logger = logging.getLogger(__name__)
 
@@ -542,10 +543,6 @@ def status_event(row, observation, kind, **values):
         source=observation.source,
         **values,
     )
-
-
-def iso(value):
-    return value.isoformat() if value is not None else None
 
 
 # Most characters of an undocumented state quoted in a poll message.

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
 
+from conferences import text
 from conferences.models import (
     Account,
     Conference,
@@ -17,7 +18,6 @@ from conferences.models import (
     EventKind,
     PollStatus,
 )
-from conferences.recording import observations
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def account_recovered(account_pks, *, now):
                         after="ok",
                         detail={
                             "poll_status": account.problem,
-                            "since": observations.iso(account.problem_at),
+                            "since": text.iso(account.problem_at),
                         },
                     )
                 )
@@ -136,5 +136,5 @@ def problem_event(account_pk, conference, status, message, since, now):
         occurred_at=now,
         before="ok",
         after=status,
-        detail={"poll_status": status, "message": message, "since": observations.iso(since)},
+        detail={"poll_status": status, "message": message, "since": text.iso(since)},
     )

@@ -8,6 +8,8 @@
 (function () {
   "use strict";
 
+  // The twin of conferences/text.py relative_text: the same words for the same
+  // seconds (tests/test_text.py feeds both one table of cases).
   function relativeText(seconds, suffix) {
     seconds = Math.max(0, Math.floor(seconds));
     if (seconds < 5) return suffix ? "just now" : "a moment";
@@ -19,6 +21,30 @@
     return amount + suffix;
   }
 
+  // The twin of text.py's local_text(value, date=False): "19:23:31 CET", always with
+  // the zone (the page's, <body data-time-zone>, else the browser's).
+  function clockText(date, zone) {
+    const options = {
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short",
+    };
+    let parts;
+    try {
+      parts = new Intl.DateTimeFormat("en-US", zone ? Object.assign({ timeZone: zone }, options) : options)
+        .formatToParts(date);
+    } catch (error) {
+      parts = new Intl.DateTimeFormat("en-US", options).formatToParts(date);
+    }
+    const part = function (type) {
+      const found = parts.find(function (p) { return p.type === type; });
+      return found ? found.value : "";
+    };
+    const hour = part("hour") === "24" ? "00" : part("hour");
+    return hour + ":" + part("minute") + ":" + part("second") + " " + part("timeZoneName");
+  }
+
+  // What tests (and the console) can call: the same rules as conferences/text.py.
+  window.confwatchText = { relativeText: relativeText, clockText: clockText };
+
   function refreshTimes() {
     const now = Date.now();
     document.querySelectorAll("time[data-relative]").forEach(function (element) {
@@ -29,16 +55,6 @@
     });
   }
 
-  function clockText(date) {
-    const zone = document.body.dataset.timeZone;
-    const options = { hour: "2-digit", minute: "2-digit", hour12: false };
-    try {
-      return date.toLocaleTimeString("en-GB", zone ? Object.assign({ timeZone: zone }, options) : options);
-    } catch (error) {
-      return date.toLocaleTimeString("en-GB", options);
-    }
-  }
-
   let disconnectedSince = null;
 
   function showDisconnected() {
@@ -46,7 +62,7 @@
     if (!notice || disconnectedSince !== null) return;
     disconnectedSince = new Date();
     notice.textContent =
-      "Disconnected since " + clockText(disconnectedSince) +
+      "Disconnected since " + clockText(disconnectedSince, document.body.dataset.timeZone) +
       ": the server cannot be reached, so what this page shows may be out of date. Retrying…";
     notice.hidden = false;
     document.body.classList.add("disconnected");

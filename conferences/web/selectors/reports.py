@@ -1,10 +1,8 @@
 """Conference status and history as plain data, for the JSON API and the commands."""
 
+from conferences.text import iso
+
 MAX_HISTORY_ITEMS = 1000
-
-
-def iso(value):
-    return value.isoformat() if value is not None else None
 
 
 def conference_data(conference):

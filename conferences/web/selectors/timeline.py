@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from conferences.models import EventKind, PollStatus
 from conferences.recording import members
-from conferences.text import duration_text
+from conferences.text import duration_text, local_text, parse_time
 
 PAGE_SIZE = 50
 MEMBER_KINDS = [
@@ -172,7 +172,7 @@ def change_entries(conference, *, rank, before, limit, now):
         else:
             last_seen = conference.run_last_seen(pk, last_seen)
             entry.duration, entry.ongoing = last_seen - first_seen, True
-            entry.detail = f"Last seen {timezone.localtime(last_seen):%Y-%m-%d %H:%M:%S %Z}."
+            entry.detail = f"Last seen {local_text(last_seen)}."
         if previous is None:
             entry.kind, entry.title = "first", "First observed"
             entry.changes = [(STATUS_NAMES[n], "", shown(v)) for n, v in values.items()]
@@ -238,13 +238,6 @@ def event_entries(conference, *, rank, before, limit, now):
 
 
 SOURCES = [change_entries, problem_entries, event_entries]
-
-
-def parse_time(text):
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except (TypeError, ValueError):
-        return None
 
 
 def shown(value):

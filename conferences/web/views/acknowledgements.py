@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from conferences.alerting import acknowledgements
+from conferences.alerting import acknowledgements, emails
 from conferences.models import (
     Conference,
 )
@@ -52,6 +52,8 @@ def acknowledge_alert(request, token):
         "done": done,
         "used_before": used_before,
         "in_force": done is not None and acknowledgements.in_force(done, timezone.now()),
+        # Times in the subscriber's zone, as in the email the link came in.
+        "zone": emails.zone_for(delivery.subscription),
     }
     status = 400 if done is None and form.errors else 200
     return render(request, "conferences/acknowledge.html", context, status=status)

@@ -1,6 +1,5 @@
 """The conference page: live status card, members chart, timeline; and its history export."""
 
-from django.conf import settings
 from django.db.models import Count, Max
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404

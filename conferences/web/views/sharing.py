@@ -15,6 +15,7 @@ from conferences.models import (
 )
 from conferences.recording import members
 from conferences.registry.roles import requires
+from conferences.text import local_text
 from conferences.web.forms import (
     ShareForm,
 )
@@ -36,10 +37,8 @@ def share_create(request, pk):
     link = sharing.create_link(
         conference=conference, user=request.user, expires_in=form.cleaned_data["expires"]
     )
-    messages.success(
-        request,
-        f"Share link, until {link.expires_at:%Y-%m-%d %H:%M %Z}: {sharing.share_url(link)}",
-    )
+    until = local_text(link.expires_at, seconds=False)
+    messages.success(request, f"Share link, until {until}: {sharing.share_url(link)}")
     return redirect("conferences:detail", pk=conference.pk)
 
 
