@@ -68,7 +68,17 @@ logger = logging.getLogger(__name__)
 # The values a history run is made of.
 STATUS_FIELDS = ("state", "active_members", "hold", "mute")
 # Descriptive fields kept on the conference row, not in history.
-DETAIL_FIELDS = ("from_number", "created_time", "completed_time", "callback_url", "catapult_tag")
+DETAIL_FIELDS = (
+    "from_number",
+    "created_time",
+    "completed_time",
+    "callback_url",
+    "catapult_tag",
+    "profile",
+    "callback_http_method",
+    "callback_timeout",
+    "fallback_url",
+)
 # The catapult_answers.Conference attribute of a detail field, where its name differs.
 API_NAMES = {"catapult_tag": "tag"}
 

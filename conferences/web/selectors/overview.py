@@ -50,6 +50,7 @@ FAILING = [
     PollStatus.CREDENTIALS_REJECTED,
     PollStatus.RATE_LIMITED,
     PollStatus.UNREACHABLE,
+    PollStatus.CONFLICT,
     PollStatus.API_ERROR,
     PollStatus.MALFORMED,
     PollStatus.UNSTORABLE,
