@@ -216,6 +216,13 @@ def is_rate_limit_code(code: str | None) -> bool:
     return bool(code) and _RATE_LIMIT_CODE.match(code.lower()) is not None
 
 
+def rests_account(error: CatapultError) -> bool:
+    """Whether the error pauses the whole account, not only the conference polled: a
+    rate limit (429, or a 403 ``limit`` on a call or message rate) until its reset time,
+    or rejected credentials. A conflict, the member cap or any other 403 pauses nothing."""
+    return isinstance(error, RateLimited | CredentialsRejected)
+
+
 # --------------------------------------------------------------------------- results
 
 
