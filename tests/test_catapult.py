@@ -33,6 +33,7 @@ from conferences.catapult.answers import (
     CatapultError,
     Conference,
     CredentialsRejected,
+    Forbidden,
     MalformedResponse,
     Member,
     MemberList,
@@ -1203,7 +1204,7 @@ def test_a_404_reads_as_a_one_line_not_found_message(canned):
     assert (error.transient, error.poll_status) == (False, "not_found")
 
 
-def test_a_403_with_category_limit_is_rate_limited_not_bad_credentials(canned):
+def test_a_member_cap_403_is_a_forbidden_api_error_not_a_rate_limit(canned):
     canned.route(
         "POST",
         conference_path("c1", "members"),
@@ -1218,9 +1219,29 @@ def test_a_403_with_category_limit_is_rate_limited_not_bad_credentials(canned):
     with canned.client() as client:
         error = raised_by(lambda: client.add_member("c1", call_id="c-21"))
 
+    assert isinstance(error, Forbidden)
+    assert (error.status, error.code, error.transient) == (403, "conference-max-members", False)
+    assert error.poll_status == "api_error"
+    assert str(error) == (
+        "API error: forbidden (limit): Conference c1 has reached its maximum of 20 members "
+        "(HTTP 403, conference-max-members)"
+    )
+
+
+@pytest.mark.parametrize("code", ["call-rate-limit", "message-rate-limit", "CALL-RATE-LIMIT"])
+def test_a_403_limit_naming_a_call_or_message_rate_is_the_accounts_rate_limit(canned, code):
+    canned.route(
+        "GET",
+        conference_path("c1"),
+        status=403,
+        body={"category": "limit", "code": code, "message": "slow down"},
+    )
+
+    with canned.client() as client:
+        error = raised_by(lambda: client.get_conference("c1"))
+
     assert isinstance(error, RateLimited)
-    assert (error.status, error.code, error.transient) == (403, "conference-max-members", True)
-    assert error.poll_status == "rate_limited"
+    assert (error.transient, error.poll_status) == (True, "rate_limited")
 
 
 @pytest.mark.parametrize(
@@ -1251,6 +1272,7 @@ def test_a_403_about_conference_state_is_a_plain_api_error(canned):
 
     assert isinstance(error, ApiError)
     assert (error.poll_status, error.transient) == ("api_error", False)
+    assert str(error) == "API error: forbidden: Invalid state (HTTP 403, conference-error)"
 
 
 def test_an_error_body_with_only_a_code_uses_the_code_as_message(canned):
@@ -1313,6 +1335,10 @@ def test_conflicts_and_server_errors_are_transient(canned, status, body):
 
     assert isinstance(error, TransientError)
     assert error.status == status
+    expected = (
+        ("conflict", "Conflict") if status == 409 else ("unreachable", "Catapult unreachable")
+    )
+    assert (error.poll_status, error.label) == expected
 
 
 def test_a_302_redirect_is_not_followed_and_is_an_api_error(canned):

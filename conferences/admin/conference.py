@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from kombu.exceptions import OperationalError
 
-from conferences import tasks
+from conferences import redact, tasks
 from conferences.admin.common import (
     CappedCountPaginator,
     DeletesItsRecords,
@@ -382,6 +382,8 @@ def export_value(conference, name):
         return ";".join(conference.tags)
     if name == "account":
         return conference.account.name
+    if name in ("callback_url", "fallback_url"):
+        return redact.without_userinfo(getattr(conference, name)) or ""
     value = getattr(conference, name)
     if isinstance(value, datetime):
         return iso(value)

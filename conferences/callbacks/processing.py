@@ -245,6 +245,7 @@ def observation_for(event, conference_pk):
     tag = text(payload, "tag", limit=catapult_answers.TAG_LIMIT)
     if tag is not None:
         seen["catapult_tag"] = tag
+    seen.update(conference_settings(payload))
     if event.event_type == CONFERENCE_EVENT:
         status = state(payload, "status")
         if status is not None:
@@ -267,6 +268,31 @@ def observation_for(event, conference_pk):
             conference_pk, at, seen=seen, members=(member,), source="callback"
         )
     return None
+
+
+# The conference's settings an event may carry (key, field, longest text kept): Catapult's
+# documented events carry none of them but `tag` (docs/catapult-api.md §3), so they are
+# read only where an event has them, by the rules an answer's are read by.
+SETTING_TEXTS = (
+    ("profile", "profile", catapult_answers.WORD_LIMIT),
+    ("callbackUrl", "callback_url", catapult_answers.URL_LIMIT),
+    ("callbackHttpMethod", "callback_http_method", catapult_answers.WORD_LIMIT),
+    ("fallbackUrl", "fallback_url", catapult_answers.URL_LIMIT),
+)
+
+
+def conference_settings(payload):
+    """The conference settings (profile, callback URL, method, timeout, fallback URL) the
+    event carries, by field name; an unreadable one is left out."""
+    found = {}
+    for key, name, limit in SETTING_TEXTS:
+        value = text(payload, key, limit=limit)
+        if value is not None:
+            found[name] = value
+    timeout = integer(payload.get("callbackTimeout"))
+    if timeout is not None:
+        found["callback_timeout"] = timeout
+    return found
 
 
 def member_from(payload):

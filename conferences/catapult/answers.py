@@ -106,6 +106,10 @@ class CatapultError(Exception):
         self.code = code
         self.category = category
 
+    def title(self) -> str:
+        """What kind of error this is, as shown before its message."""
+        return self.label
+
     def __str__(self) -> str:
         context = []
         if self.status is not None:
@@ -113,7 +117,7 @@ class CatapultError(Exception):
         if self.code and self.code != self.message:
             context.append(self.code)
         suffix = f" ({', '.join(context)})" if context else ""
-        return f"{self.label}: {self.message}{suffix}"
+        return f"{self.title()}: {self.message}{suffix}"
 
     def __repr__(self) -> str:
         return (
@@ -123,11 +127,20 @@ class CatapultError(Exception):
 
 
 class TransientError(CatapultError):
-    """Timeouts, connection failures, 5xx and 409: try again later."""
+    """Timeouts, connection failures and 5xx: try again later."""
 
     transient = True
     poll_status = "unreachable"
     label = "Catapult unreachable"
+
+
+class Conflict(TransientError):
+    """409 (category ``conflict``: ``conference-update-conflict`` and the like): Catapult
+    answered, but another change to the same conference was in progress. Transient, on a
+    read as on an update: try again later (§4.5)."""
+
+    poll_status = "conflict"
+    label = "Conflict"
 
 
 class NotFound(CatapultError):
@@ -145,7 +158,8 @@ class CredentialsRejected(CatapultError):
 
 
 class RateLimited(CatapultError):
-    """429, or a 403 with category ``limit`` (incl. the 20-member cap)."""
+    """429, or a 403 with category ``limit`` whose code names a rate limit
+    (``is_rate_limit_code``): the account must rest until ``reset_at``."""
 
     transient = True
     poll_status = "rate_limited"
@@ -176,6 +190,37 @@ class ApiError(CatapultError):
 
     poll_status = "api_error"
     label = "API error"
+
+
+class Forbidden(ApiError):
+    """A 403 that neither rejects the credentials nor is the account's rate limit, named by
+    its category: "forbidden" (invalid conference state), "credit", or a "limit" that is no
+    rate (the 20-member cap, ``conference-max-members``). It pauses nothing (§4.5)."""
+
+    def title(self) -> str:
+        category = (self.category or "").lower()
+        if category in ("", "forbidden"):
+            return f"{self.label}: forbidden"
+        return f"{self.label}: forbidden ({category})"
+
+
+# The 403 ``limit`` codes the reference documents as an account's rate (§4.3): call
+# creation and message sending (`call-rate-limit`, `message-rate-limit`; the simulator
+# says `call-rate-limit-reached`). Every other 403 ``limit`` (the member cap) is Forbidden.
+_RATE_LIMIT_CODE = re.compile(r"(call|message)-rate-limit")
+
+
+def is_rate_limit_code(code: str | None) -> bool:
+    """Whether a 403 with category ``limit`` and this ``code`` is the account's rate limit
+    (then it rests the account), not a limit of one conference such as its 20 members."""
+    return bool(code) and _RATE_LIMIT_CODE.match(code.lower()) is not None
+
+
+def rests_account(error: CatapultError) -> bool:
+    """Whether the error pauses the whole account, not only the conference polled: a
+    rate limit (429, or a 403 ``limit`` on a call or message rate) until its reset time,
+    or rejected credentials. A conflict, the member cap or any other 403 pauses nothing."""
+    return isinstance(error, RateLimited | CredentialsRejected)
 
 
 # --------------------------------------------------------------------------- results

@@ -36,7 +36,9 @@ from conferences.catapult.answers import (
     ApiError,
     CatapultError,
     Conference,
+    Conflict,
     CredentialsRejected,
+    Forbidden,
     MalformedResponse,
     Member,
     MemberList,
@@ -48,6 +50,7 @@ from conferences.catapult.answers import (
     decode_conference,
     decode_member,
     decode_members,
+    is_rate_limit_code,
 )
 
 logger = logging.getLogger(__name__)
@@ -87,15 +90,19 @@ def _error_from_response(response: requests.Response, *, scrub) -> CatapultError
 
     if status == 401:
         return CredentialsRejected(message, **fields)
-    if status == 403 and category_key == "limit":
+    if status == 403 and category_key == "limit" and is_rate_limit_code(code):
         return RateLimited(message, reset_at=_reset_at(response, body), **fields)
     if status == 403 and category_key in ("", "authentication", "authorization"):
         return CredentialsRejected(message, **fields)
+    if status == 403:
+        return Forbidden(message, **fields)
     if status == 404:
         return NotFound(message, **fields)
     if status == 429:
         return RateLimited(message, reset_at=_reset_at(response, body), **fields)
-    if status == 409 or status >= 500:
+    if status == 409:
+        return Conflict(message, **fields)
+    if status >= 500:
         return TransientError(message, **fields)
     return ApiError(message, **fields)
 

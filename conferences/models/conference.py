@@ -66,6 +66,12 @@ class Conference(models.Model):
     # one free text set by the customer's app, unlike confwatch's `tags`).
     callback_url = models.TextField(null=True, blank=True)
     catapult_tag = models.TextField(null=True, blank=True)
+    # What a support engineer asks when callbacks stop (docs/catapult-api.md §1.2): the
+    # DTMF profile, the callback method and timeout (ms), and where failed events go.
+    profile = models.CharField(max_length=100, null=True, blank=True)
+    callback_http_method = models.CharField(max_length=100, null=True, blank=True)
+    callback_timeout = models.IntegerField(null=True, blank=True)
+    fallback_url = models.TextField(null=True, blank=True)
     last_changed_at = models.DateTimeField(null=True, blank=True)
     # Since when the conference is in its current state: set by recording when the state
     # is first observed or changes, in the same write (the pages' "active for ...").
@@ -133,6 +139,14 @@ class Conference(models.Model):
     @property
     def is_completed(self):
         return self.state == ConferenceState.COMPLETED
+
+    @property
+    def duration_seconds(self):
+        """How long a completed conference lasted (completedTime - createdTime), in whole
+        seconds; None until it completed, or when either time is unknown."""
+        if not self.is_completed or self.created_time is None or self.completed_time is None:
+            return None
+        return max(int((self.completed_time - self.created_time).total_seconds()), 0)
 
     @property
     def is_polled(self):

@@ -16,6 +16,8 @@ class PollStatus(models.TextChoices):
     CREDENTIALS_REJECTED = "credentials_rejected", "credentials rejected"
     RATE_LIMITED = "rate_limited", "rate limited"
     UNREACHABLE = "unreachable", "unreachable"
+    # A 409: another change to the conference was in progress at Catapult (retried later).
+    CONFLICT = "conflict", "conflict"
     API_ERROR = "api_error", "API error"
     MALFORMED = "malformed", "malformed response"
     # The answer was read but could not be stored (polling.record_round); the round's

@@ -236,7 +236,7 @@ def fetch_one(plan, job):
             job.result = plan.client.get_conference(job.conference.conference_id)
     except catapult_answers.CatapultError as error:
         job.error = error
-        if isinstance(error, catapult_answers.RateLimited | catapult_answers.CredentialsRejected):
+        if catapult_answers.rests_account(error):
             plan.failure = error
     except Exception as error:  # a bug must not lose the round's other results
         logger.exception("polling %s failed unexpectedly", job.conference.conference_id)

@@ -403,7 +403,7 @@ def reschedule(conference, observation, *, interval):
         return None  # members reads have a schedule of their own (conferences/recording/members.py)
     if error is None:
         return at + interval
-    if isinstance(error, catapult_answers.RateLimited | catapult_answers.CredentialsRejected):
+    if catapult_answers.rests_account(error):
         # The account rests; its conferences are due as soon as it is unpaused, and one
         # that was overdue stays as overdue as it was (never made to look freshly due).
         return min(conference.next_poll_at, at)

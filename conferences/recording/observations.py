@@ -68,7 +68,20 @@ logger = logging.getLogger(__name__)
 # The values a history run is made of.
 STATUS_FIELDS = ("state", "active_members", "hold", "mute")
 # Descriptive fields kept on the conference row, not in history.
-DETAIL_FIELDS = ("from_number", "created_time", "completed_time", "callback_url", "catapult_tag")
+DETAIL_FIELDS = (
+    "from_number",
+    "created_time",
+    "completed_time",
+    "callback_url",
+    "catapult_tag",
+    "profile",
+    "callback_http_method",
+    "callback_timeout",
+    "fallback_url",
+)
+# A conference's own times are kept to the second: its read gives whole seconds and its
+# callbacks milliseconds (docs/catapult-api.md §5.3), and both must store the same value.
+WHOLE_SECONDS = ("created_time", "completed_time")
 # The catapult_answers.Conference attribute of a detail field, where its name differs.
 API_NAMES = {"catapult_tag": "tag"}
 
@@ -481,6 +494,9 @@ def apply_status(row, observation, outcome, runs):
     for name in DETAIL_FIELDS:
         if name in seen:
             setattr(row, name, seen[name])
+    for name in WHOLE_SECONDS:
+        if name in seen and seen[name] is not None:
+            setattr(row, name, seen[name].replace(microsecond=0))
     row.last_observed_at = at
     if observation.source == "poll":
         # A callback says nothing of whether polling works.

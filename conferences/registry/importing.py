@@ -48,6 +48,12 @@ EXPORT_COLUMNS = (
     "poll_error",
     "last_polled_at",
     "paused",
+    "duration_seconds",
+    "profile",
+    "callback_url",
+    "callback_http_method",
+    "callback_timeout",
+    "fallback_url",
 )
 SHOWN_CHARACTERS = 80
 

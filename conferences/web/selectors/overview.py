@@ -47,6 +47,7 @@ FAILING = [
     PollStatus.CREDENTIALS_REJECTED,
     PollStatus.RATE_LIMITED,
     PollStatus.UNREACHABLE,
+    PollStatus.CONFLICT,
     PollStatus.API_ERROR,
     PollStatus.MALFORMED,
     PollStatus.UNSTORABLE,

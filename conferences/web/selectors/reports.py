@@ -1,5 +1,6 @@
 """Conference status and history as plain data, for the JSON API and the commands."""
 
+from conferences.redact import without_userinfo
 from conferences.text import iso
 
 MAX_HISTORY_ITEMS = 1000
@@ -19,6 +20,12 @@ def conference_data(conference):
         "from": conference.from_number,
         "created_time": iso(conference.created_time),
         "completed_time": iso(conference.completed_time),
+        "duration_seconds": conference.duration_seconds,
+        "profile": conference.profile,
+        "callback_url": without_userinfo(conference.callback_url),
+        "callback_http_method": conference.callback_http_method,
+        "callback_timeout": conference.callback_timeout,
+        "fallback_url": without_userinfo(conference.fallback_url),
         "last_polled_at": iso(conference.last_polled_at),
         "last_changed_at": iso(conference.last_changed_at),
         "poll_status": conference.poll_status,

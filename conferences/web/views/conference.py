@@ -36,6 +36,10 @@ LIVE_FIELDS = (
     "completed_time",
     "callback_url",
     "catapult_tag",
+    "profile",
+    "callback_http_method",
+    "callback_timeout",
+    "fallback_url",
     "poll_status",
     "poll_error",
     "last_polled_at",
@@ -92,6 +96,12 @@ def conference_detail(request, pk):
     return render_page(request, "conferences/detail.html", context)
 
 
+def duration_of(conference):
+    """A completed conference's duration as pages write it, or ""."""
+    seconds = conference.duration_seconds
+    return text.duration_text(seconds) if seconds is not None else ""
+
+
 def conference_page_context(conference, *, range_key, cursor):
     now = timezone.now()
     state_since = conference.state_since if conference.state else None
@@ -101,6 +111,7 @@ def conference_page_context(conference, *, range_key, cursor):
         "conference": conference,
         "state_since": state_since,
         "in_state_for": text.duration_text(now - state_since) if state_since else "",
+        "duration": duration_of(conference),
         "stale": conference.stale_at(now),
         "chart": chart,
         "chart_svg": mark_safe(chart.svg(title=title)),  # charts escapes every text
