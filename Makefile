@@ -8,7 +8,7 @@ MAIL_PORT ?= 8025
 SEED ?= $(shell date +%s)
 export SIM_PORT WEB_PORT SIM_RATE SEED MAIL_PORT
 
-.PHONY: install services chromium run test bench bench-alerts bench-throughput bench-admin lint format
+.PHONY: install services chromium node run test bench bench-alerts bench-throughput bench-admin lint format
 .PHONY: bench-callbacks bench-flood bench-conference bench-pages bench-rules
 
 install: $(VENV)/.installed
@@ -24,11 +24,15 @@ services:
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
+# The relative-time JavaScript is tested against conferences/text.py in node.
+node:
+	@command -v node >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs; }
+
 run: install services
 	$(PY) manage.py migrate --noinput
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.demo start
 
-test: install services chromium
+test: install services chromium node
 	$(PY) -m pytest
 
 bench: install services
