@@ -344,7 +344,7 @@ def parse_conference(data: object) -> Conference:
     """
     if not isinstance(data, dict):
         raise MalformedResponse(f"expected a conference object, got {_json_type(data)}")
-    conference_id = _id_field(data)
+    conference_id = read_id(data.get("id"))
     fields = _FieldReader(data)
     state, state_raw = fields.read("state", _as_state) or (None, None)
     values = {
@@ -379,7 +379,7 @@ def parse_member(data: object) -> Member:
     """
     if not isinstance(data, dict):
         raise MalformedResponse(f"expected a member object, got {_json_type(data)}")
-    member_id = _id_field(data)
+    member_id = read_id(data.get("id"))
     fields = _FieldReader(data)
     state, state_raw = fields.read("state", _as_state) or (None, None)
     values = {
@@ -599,11 +599,6 @@ def _describe(value: object) -> str:
         return "a very large number"
     text = repr(value)
     return text if len(text) <= 60 else text[:59] + "…"
-
-
-def _id_field(data: dict) -> str:
-    """The object's id (read_id)."""
-    return read_id(data.get("id"))
 
 
 def read_id(value: object) -> str:
