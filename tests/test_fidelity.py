@@ -6,7 +6,7 @@ the account's rate limit or its credentials (docs/catapult-api.md §1.2, §4.5).
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -21,6 +21,7 @@ from conferences.models import Conference
 from conferences.polling import rounds as polling
 from conferences.recording import observations
 from tests.conftest import make_account, make_conference, reload, wait_for
+from tests.test_catapult import BASE_PATH, SECRET, TOKEN, USER_ID, CannedServer
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +81,63 @@ def test_a_conference_seen_by_polls_and_one_told_by_callbacks_store_the_same_val
     assert polled.duration_seconds == int(
         (polled.completed_time - polled.created_time).total_seconds()
     )
+
+
+# One answer in every untidy shape the reference documents (§5.3, §6): string booleans
+# and numbers, an hour-only offset, milliseconds at a colon offset, upper-case state,
+# unsafe characters, a blank setting, unknown keys.
+UNTIDY_ANSWER = {
+    "state": "COMPLETED",
+    "from": "+1919\u202e5551212",
+    "createdTime": "2013-07-12T15:22:47-02",
+    "completedTime": "2013-07-12T16:29:32.521-02:00",
+    "activeMembers": "0",
+    "hold": "true",
+    "mute": "False",
+    "profile": "passthru_digits",
+    "callbackUrl": WITH_USERINFO,
+    "callbackHttpMethod": "post",
+    "callbackTimeout": "2000",
+    "fallbackUrl": "  ",
+    "tag": "team\u200b-a",
+    "somethingNew": {"nested": True},
+}
+
+
+def test_one_untidy_conference_polled_and_told_by_a_callback_is_stored_alike(client):
+    body = {"id": "conf-untidy", **UNTIDY_ANSWER}
+    event = {"eventType": "conference", "conferenceId": "conf-untidy", **UNTIDY_ANSWER}
+    event["status"] = event.pop("state")
+    with CannedServer() as canned:
+        canned.route("GET", f"{BASE_PATH}/conf-untidy", body=body)
+        canned.route("GET", f"{BASE_PATH}/conf-untidy/members", body=[])
+        polled_account = make_account(
+            name="polled", user_id=USER_ID, token=TOKEN, secret=SECRET, base_url=canned.url
+        )
+        polled = make_conference(polled_account, "conf-untidy")
+        poll()
+    told_account = make_account(name="told")
+    told = make_conference(told_account, "conf-untidy")
+    url = "/" + callbacks.callback_url(told_account).split("/", 3)[3]
+    assert client.post(url, json.dumps(event), content_type="application/json").status_code < 300
+    callback_processing.process_waiting(told_account.pk)
+
+    polled, told = reload(polled), reload(told)
+    assert polled.poll_status == "ok"
+    stored = observations.SEEN_NAMES
+    assert {name: getattr(told, name) for name in stored} == {
+        name: getattr(polled, name) for name in stored
+    }
+    assert (polled.state, polled.hold, polled.mute, polled.active_members) == (
+        "completed",
+        True,
+        False,
+        0,
+    )
+    assert (polled.from_number, polled.catapult_tag) == ("+19195551212", "team-a")
+    assert (polled.callback_http_method, polled.callback_timeout) == ("post", 2000)
+    assert polled.fallback_url is None  # blank: no setting
+    assert polled.created_time == datetime(2013, 7, 12, 17, 22, 47, tzinfo=UTC)
 
 
 def conference_events(simulator):
