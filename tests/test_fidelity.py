@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from conferences.callbacks import processing as callback_processing
 from conferences.callbacks import receiver as callbacks
@@ -20,7 +21,9 @@ from conferences.catapult import answers as catapult_answers
 from conferences.models import Conference
 from conferences.polling import rounds as polling
 from conferences.recording import observations
-from tests.conftest import make_account, make_conference, reload, wait_for
+from simulator.testing import running_simulator
+from tests.catapult_driver import CatapultDriver
+from tests.conftest import SIM_USER, make_account, make_conference, reload, wait_for
 from tests.test_catapult import BASE_PATH, SECRET, TOKEN, USER_ID, CannedServer
 
 pytestmark = pytest.mark.django_db
@@ -301,6 +304,149 @@ def test_a_403_about_the_conference_state_is_a_plain_forbidden_api_error(simulat
     assert not catapult_answers.rests_account(error)
     assert str(error).startswith("API error: forbidden: Conference ")
     assert str(error).endswith("(HTTP 403, conference-error)")
+
+
+# --------------------------------------------------------------------------- every documented shape
+
+# Every error shape docs/catapult-api.md §4 documents, as the simulator answers it with
+# every untidy shape on (the full 429 details, the legacy 400, 403s with empty details):
+# (name, how it is met, simulator faults, poll status, its label, poll message, whether
+# the account rests). "poll": a polling round meets it reading the conference;
+# "update"/"member-cap"/"completed"/"blank-from": only a write meets it (the product's
+# client only reads), so the error the client raises is recorded as a poll records one.
+EVERY_ERROR_SHAPE = [
+    (
+        "404",
+        "unknown",
+        {},
+        "not_found",
+        "not found",
+        "Not found: Conference conf-nobody-made not found (HTTP 404, conference-not-found)",
+        "",
+    ),
+    (
+        "409 conflict",
+        "update",
+        {"conflict_rate": 1.0},
+        "conflict",
+        "conflict",
+        "Conflict: Concurrent update, retry your operation (HTTP 409, conference-update-conflict)",
+        "",
+    ),
+    (
+        "403 forbidden, empty details",
+        "completed",
+        {},
+        "api_error",
+        "API error",
+        "API error: forbidden: Conference {id} is completed (HTTP 403, conference-error)",
+        "",
+    ),
+    (
+        "403 limit, the member cap, empty details",
+        "member-cap",
+        {},
+        "api_error",
+        "API error",
+        "API error: forbidden (limit): Conference {id} already has the maximum of 20 members"
+        " (HTTP 403, conference-max-members)",
+        "",
+    ),
+    (
+        "403 limit, a call rate, empty details",
+        "poll",
+        {"limit_rate": 1.0},
+        "rate_limited",
+        "rate limited",
+        "Rate limited: The call rate limit of this account was reached, retry later"
+        " (HTTP 403, call-rate-limit-reached)",
+        "rate_limited",
+    ),
+    (
+        "429 with full details, no message",
+        "poll",
+        {"rate_limited_seconds": 60},
+        "rate_limited",
+        "rate limited",
+        "Rate limited: rate-limit-reached (HTTP 429)",
+        "rate_limited",
+    ),
+    (
+        "legacy 400",
+        "blank-from",
+        {},
+        "api_error",
+        "API error",
+        "API error: Property 'from' must not be blank (HTTP 400, blank-property)",
+        "",
+    ),
+    (
+        "401 HTML",
+        "wrong-secret",
+        {"unauthorized_body": "html"},
+        "credentials_rejected",
+        "credentials rejected",
+        "Credentials rejected: Unauthorized (HTTP 401)",
+        "credentials_rejected",
+    ),
+    (
+        "502 HTML",
+        "poll",
+        {"bad_gateway_rate": 1.0},
+        "unreachable",
+        "unreachable",
+        "Catapult unreachable: Bad Gateway (HTTP 502)",
+        "",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("how", "faults", "status", "label", "message", "problem"),
+    [shape[1:] for shape in EVERY_ERROR_SHAPE],
+    ids=[shape[0] for shape in EVERY_ERROR_SHAPE],
+)
+def test_every_documented_error_shape_is_stored_and_shown_with_its_own_label(
+    signed_in, how, faults, status, label, message, problem
+):
+    with running_simulator(untidy=True, rate_limit=0) as sim:
+        driver = CatapultDriver(
+            base_url=sim.url, user_id=SIM_USER[0], api_token=SIM_USER[1], api_secret=SIM_USER[2]
+        )
+        conference_id = driver.create_conference(from_number="+15555550100")
+        account = make_account(sim, token="not-the-token" if how == "wrong-secret" else SIM_USER[1])
+        if how == "unknown":
+            conference_id = "conf-nobody-made"
+        conference = make_conference(account, conference_id)
+        if how == "member-cap":
+            for number in range(20):
+                driver.add_member(conference_id, call_id=f"c-{number}")
+        if how == "completed":
+            driver.update_conference(conference_id, state="completed")
+        sim.set_faults(**faults)
+        if how == "update":
+            conference = record_as_poll(
+                conference, raised(lambda: driver.update_conference(conference_id, hold=True))
+            )
+        elif how == "member-cap" or how == "completed":
+            conference = record_as_poll(
+                conference, raised(lambda: driver.add_member(conference_id, call_id="c-late"))
+            )
+        elif how == "blank-from":
+            conference = record_as_poll(
+                conference, raised(lambda: driver.create_conference(from_number=""))
+            )
+        else:
+            poll()
+        driver.close()
+
+    conference, account = reload(conference), reload(account)
+    message = message.format(id=conference_id)
+    assert (conference.poll_status, conference.get_poll_status_display()) == (status, label)
+    assert conference.poll_error == message
+    assert account.problem == problem
+    page = signed_in.get(reverse("conferences:detail", args=[conference.pk])).content.decode()
+    assert f">{label}" in page and escape(message) in page
 
 
 # --------------------------------------------------------------------------- shown and exported
