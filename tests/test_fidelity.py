@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from conferences import text
 from conferences.callbacks import processing as callback_processing
 from conferences.callbacks import receiver as callbacks
 from conferences.catapult import answers as catapult_answers
@@ -52,38 +53,83 @@ def poll():
 # --------------------------------------------------------------------------- polls and callbacks
 
 
-def test_a_conference_seen_by_polls_and_one_told_by_callbacks_store_the_same_values(
-    client, simulator, sim_client
-):
-    polled_account = make_account(simulator)
-    told_account = make_account(name="told")
-    conference_id = sim_client.create_conference(
-        from_number="+15555550100", tag="billing-team", **SETTINGS
-    )
-    sim_client.update_conference(conference_id, state="completed")
-    # What the simulator sent to the (unreachable) callback and fallback URLs.
-    wait_for(
-        lambda: len(conference_events(simulator)) >= 2, timeout=10, what="the conference events"
-    )
-    polled = make_conference(polled_account, conference_id)
-    told = make_conference(told_account, conference_id)
+def test_a_conference_seen_by_polls_and_one_told_by_callbacks_store_the_same_values(client):
+    # An API that answers with milliseconds, as its callbacks carry them.
+    with running_simulator(rate_limit=50, time_format="ms-colon-offset") as simulator:
+        sim_client = driver_for(simulator)
+        polled_account = make_account(simulator)
+        told_account = make_account(name="told")
+        conference_id = sim_client.create_conference(
+            from_number="+15555550100", tag="billing-team", **SETTINGS
+        )
+        sim_client.update_conference(conference_id, state="completed")
+        # What the simulator sent to the (unreachable) callback and fallback URLs.
+        wait_for(
+            lambda: len(conference_events(simulator)) >= 2,
+            timeout=10,
+            what="the conference events",
+        )
+        polled = make_conference(polled_account, conference_id)
+        told = make_conference(told_account, conference_id)
 
-    poll()
-    url = "/" + callbacks.callback_url(told_account).split("/", 3)[3]
-    for payload in conference_events(simulator):
-        answer = client.post(url, json.dumps(payload), content_type="application/json")
-        assert answer.status_code < 300
-    callback_processing.process_waiting(told_account.pk)
+        poll()
+        tell(client, told_account, conference_events(simulator))
+        sim_client.close()
 
     polled, told = reload(polled), reload(told)
     shared = ["state", "created_time", "completed_time", "catapult_tag"]
     assert [getattr(told, name) for name in shared] == [getattr(polled, name) for name in shared]
     assert (polled.state, polled.catapult_tag) == ("completed", "billing-team")
+    assert polled.created_time.microsecond or polled.completed_time.microsecond
     # The settings only a poll carries (Catapult's events do not) are stored from it.
     assert {name: getattr(polled, name) for name in SETTINGS} == SETTINGS
     assert polled.duration_seconds == int(
         (polled.completed_time - polled.created_time).total_seconds()
     )
+
+
+def driver_for(simulator):
+    user_id, token, secret = SIM_USER
+    return CatapultDriver(
+        base_url=simulator.url, user_id=user_id, api_token=token, api_secret=secret
+    )
+
+
+def tell(client, account, payloads):
+    """Deliver callback events to the account's receiver and process them."""
+    url = "/" + callbacks.callback_url(account).split("/", 3)[3]
+    for payload in payloads:
+        answer = client.post(url, json.dumps(payload), content_type="application/json")
+        assert answer.status_code < 300
+    callback_processing.process_waiting(account.pk)
+
+
+@pytest.mark.parametrize("first", ["poll", "callback"])
+def test_a_read_to_the_second_keeps_the_milliseconds_a_callback_told_whichever_came_first(
+    client, simulator, sim_client, first
+):
+    account = make_account(simulator)
+    conference_id = sim_client.create_conference(from_number="+15555550100", **SETTINGS)
+    wait_for(lambda: conference_events(simulator), timeout=10, what="the created event")
+    (created_event,) = conference_events(simulator)
+    conference = make_conference(account, conference_id)
+
+    if first == "poll":
+        poll()
+        read = reload(conference).created_time
+        tell(client, account, [created_event])
+    else:
+        tell(client, account, [created_event])
+        Conference.objects.filter(pk=conference.pk).update(next_poll_at=timezone.now())
+        poll()
+        read = sim_client.get_conference(conference_id).created_time
+
+    told = catapult_answers.parse_timestamp(created_event["createdTime"])
+    conference = reload(conference)
+    assert read.microsecond == 0 and told.microsecond  # whole seconds; milliseconds
+    assert read == told.replace(microsecond=0)
+    assert conference.created_time == told
+    assert reload(conference).poll_status == "ok"
 
 
 # One answer in every untidy shape the reference documents (§5.3, §6): string booleans
@@ -454,7 +500,8 @@ def test_every_documented_error_shape_is_stored_and_shown_with_its_own_label(
 
 @pytest.fixture
 def completed(db):
-    created = timezone.now() - timedelta(hours=2)
+    # Catapult's times carry milliseconds (a callback's do).
+    created = (timezone.now() - timedelta(hours=2)).replace(microsecond=521_000)
     return make_conference(
         make_account(),
         "conf-done",
@@ -525,3 +572,29 @@ def test_the_csv_export_carries_the_settings_masked(client, django_user_model, c
         name: str(value) for name, value in EXPECTED_DATA.items()
     }
     assert "s3cret" not in response.content.decode()
+
+
+def test_exports_and_the_page_keep_the_milliseconds_catapult_gave(
+    signed_in, client, django_user_model, completed
+):
+    created = completed.created_time.astimezone(UTC)
+    written = f"{created:%Y-%m-%dT%H:%M:%S}.521+00:00"
+    listed = signed_in.get(reverse("conferences:api-list")).json()["conferences"][0]
+    out = StringIO()
+    call_command("conference_status", "conf-done", "--json", stdout=out)
+    page = signed_in.get(reverse("conferences:detail", args=[completed.pk])).content.decode()
+    boss = django_user_model.objects.create_superuser("boss", password="correct horse battery")
+    client.force_login(boss)
+    exported = client.post(
+        "/admin/conferences/conference/",
+        {"action": "export_csv", "_selected_action": [completed.pk]},
+    )
+
+    assert listed["created_time"] == written
+    assert json.loads(out.getvalue())["created_time"] == written
+    [row] = list(csv.DictReader(io.StringIO(exported.content.decode())))
+    assert row["created_time"] == written
+    # Shown to the second, exact (milliseconds too) on hover.
+    exact = text.exact_text(completed.created_time)
+    assert ".521 " in exact
+    assert f'title="{exact}">{text.local_text(completed.created_time)}</time>' in page
