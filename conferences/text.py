@@ -92,8 +92,15 @@ def exact_text(value, *, zone=None):
 
 
 def iso(value):
-    """A time in ISO 8601, as event details and exports store it (None stays None)."""
-    return value.isoformat() if value is not None else None
+    """A time in ISO 8601, as event details and exports store it (None stays None), as
+    exact as it is and no more: `...T15:22:47+00:00` for whole seconds,
+    `...T15:22:47.521+00:00` with Catapult's milliseconds, microseconds only when it has
+    them (a time confwatch took itself)."""
+    if value is None:
+        return None
+    if value.microsecond and not value.microsecond % 1000:
+        return value.isoformat(timespec="milliseconds")
+    return value.isoformat()
 
 
 def parse_time(value):

@@ -115,6 +115,13 @@ def build_parser():
         help="fraction answered 500/503 (0..1)",
     )
     faults.add_argument(
+        "--bad-gateway-rate",
+        metavar="FRACTION",
+        type=float,
+        default=0.0,
+        help="fraction answered 502 with an HTML page, as a gateway does (0..1)",
+    )
+    faults.add_argument(
         "--malformed-rate",
         metavar="FRACTION",
         type=float,
@@ -231,6 +238,7 @@ def simulator_from_args(args):
     faults = {
         "latency_ms": args.latency_ms,
         "error_rate": args.error_rate,
+        "bad_gateway_rate": args.bad_gateway_rate,
         "malformed_rate": args.malformed_rate,
         "hang_rate": args.hang_rate,
         "conflict_rate": args.conflict_rate,

@@ -2,6 +2,8 @@
 
 - ``latency_ms``: added before every response.
 - ``error_rate``: fraction answered 500 (backend) or 503 (unavailable).
+- ``bad_gateway_rate``: fraction answered 502 with an HTML page, as a gateway in front of
+  the API answers when the API is down (no Catapult error body at all).
 - ``malformed_rate``: fraction answered 200 with a broken body; the kinds rotate: truncated
   JSON, an HTML page, a JSON list, an object with ``"state": 42``.
 - ``hang_rate`` + ``hang_seconds``: fraction where the server waits, then closes the
@@ -39,6 +41,7 @@ from simulator import errors
 
 RATE_NAMES = (
     "error_rate",
+    "bad_gateway_rate",
     "malformed_rate",
     "hang_rate",
     "echo_authorization_rate",
@@ -56,12 +59,17 @@ SHAPE_NAMES = (
 UNAUTHORIZED_BODIES = ("json", "empty", "html")
 DEFAULT_HANG_SECONDS = 30.0
 MALFORMED_KINDS = ("truncated-json", "html", "json-list", "json-wrong-types")
+BAD_GATEWAY_PAGE = (
+    b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
+)
+HTML = "text/html; charset=utf-8"
 
 
 @dataclass
 class FaultSettings:
     latency_ms: float = 0.0
     error_rate: float = 0.0
+    bad_gateway_rate: float = 0.0
     malformed_rate: float = 0.0
     hang_rate: float = 0.0
     conflict_rate: float = 0.0
@@ -119,8 +127,7 @@ def malformed_body(kind):
     if kind == "truncated-json":
         return "application/json", b'{"id": "conf-truncated", "state": "act'
     if kind == "html":
-        page = "<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
-        return "text/html; charset=utf-8", page.encode()
+        return HTML, BAD_GATEWAY_PAGE
     if kind == "json-list":
         return "application/json", b"[]"
     return "application/json", b'{"state": 42}'
@@ -174,6 +181,7 @@ class Faults:
             return {
                 "latency_ms": current.latency_ms,
                 "error_rate": current.error_rate,
+                "bad_gateway_rate": current.bad_gateway_rate,
                 "malformed_rate": current.malformed_rate,
                 "hang_rate": current.hang_rate,
                 "conflict_rate": current.conflict_rate,
@@ -226,6 +234,14 @@ class Faults:
             if self._draw(current.error_rate):
                 return FaultDecision(
                     kind="error", latency_seconds=latency, error=self._server_error(conference_id)
+                )
+            if self._draw(current.bad_gateway_rate):
+                return FaultDecision(
+                    kind="bad-gateway",
+                    latency_seconds=latency,
+                    status=502,
+                    content_type=HTML,
+                    body=BAD_GATEWAY_PAGE,
                 )
             if update and method == "POST" and self._draw(current.conflict_rate):
                 code = "conference-member-update-conflict" if member_id else None

@@ -41,6 +41,16 @@ def test_iso_and_parse_time_read_each_other_and_refuse_what_is_not_a_zoned_time(
     assert text.parse_time("yesterday") is None and text.parse_time(None) is None
 
 
+def test_iso_writes_a_time_as_exact_as_it_is_and_no_more():
+    second = datetime(2013, 7, 12, 18, 26, 55, tzinfo=UTC)
+
+    assert text.iso(second) == "2013-07-12T18:26:55+00:00"
+    assert text.iso(second.replace(microsecond=685_000)) == "2013-07-12T18:26:55.685+00:00"
+    exact = second.replace(microsecond=685_123)
+    assert text.iso(exact) == "2013-07-12T18:26:55.685123+00:00"
+    assert text.parse_time(text.iso(exact)) == exact and text.iso(None) is None
+
+
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_the_javascript_says_what_text_py_says_for_the_same_cases():
     cases = [(seconds, suffix) for seconds in RELATIVE_SECONDS for suffix in (" ago", "")]

@@ -21,6 +21,7 @@ tracked (tracking.track_conferences); refusals past the cap are counted on the a
 CallbackSettings (the account page in the admin, /health/).
 """
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -238,77 +239,66 @@ def mark_due(conference_pk):
 
 
 def observation_for(event, conference_pk):
-    """The partial observation an event makes, or None (playback and speak events)."""
+    """The partial observation an event makes, or None (playback and speak events, or an
+    event that says nothing of its conference or member). The event is read by the very
+    reader a poll's answer is (catapult_answers.parse_conference, parse_member), so what
+    it tells is stored as a poll would store it."""
     payload = event.payload
+    if event.event_type not in (CONFERENCE_EVENT, MEMBER_EVENT):
+        return None
     at = event_time(payload.get("time"), received_at=event.received_at)
-    seen = {}
-    tag = text(payload, "tag", limit=catapult_answers.TAG_LIMIT)
-    if tag is not None:
-        seen["catapult_tag"] = tag
-    seen.update(conference_settings(payload))
+    seen = conference_seen(payload, conference_pk)
     if event.event_type == CONFERENCE_EVENT:
-        status = state(payload, "status")
-        if status is not None:
-            seen["state"] = status
-        for key, name in (("createdTime", "created_time"), ("completedTime", "completed_time")):
-            parsed = timestamp(payload.get(key))
-            if parsed is not None:
-                seen[name] = parsed
         if not seen:
             return None
         return observations.Observation(conference_pk, at, seen=seen, source="callback")
-    if event.event_type == MEMBER_EVENT:
-        member = member_from(payload)
-        if member is None:
-            return None
-        active = integer(payload.get("activeMembers"))
-        if active is not None:
-            seen["active_members"] = active
-        return observations.Observation(
-            conference_pk, at, seen=seen, members=(member,), source="callback"
-        )
-    return None
+    # A member event's state, hold and mute are its member's, not the conference's.
+    seen = {name: value for name, value in seen.items() if name not in MEMBERS_OWN}
+    member = member_from(payload)
+    if member is None:
+        return None
+    return observations.Observation(
+        conference_pk, at, seen=seen, members=(member,), source="callback"
+    )
 
 
-# The conference's settings an event may carry (key, field, longest text kept): Catapult's
-# documented events carry none of them but `tag` (docs/catapult-api.md §3), so they are
-# read only where an event has them, by the rules an answer's are read by.
-SETTING_TEXTS = (
-    ("profile", "profile", catapult_answers.WORD_LIMIT),
-    ("callbackUrl", "callback_url", catapult_answers.URL_LIMIT),
-    ("callbackHttpMethod", "callback_http_method", catapult_answers.WORD_LIMIT),
-    ("fallbackUrl", "fallback_url", catapult_answers.URL_LIMIT),
-)
+MEMBERS_OWN = ("state", "hold", "mute")
 
 
-def conference_settings(payload):
-    """The conference settings (profile, callback URL, method, timeout, fallback URL) the
-    event carries, by field name; an unreadable one is left out."""
-    found = {}
-    for key, name, limit in SETTING_TEXTS:
-        value = text(payload, key, limit=limit)
-        if value is not None:
-            found[name] = value
-    timeout = integer(payload.get("callbackTimeout"))
-    if timeout is not None:
-        found["callback_timeout"] = timeout
-    return found
+def conference_seen(payload, conference_pk):
+    """The conference's fields the event carries, as a poll's observation holds them: its
+    state (`status`), times and `tag` (docs/catapult-api.md §3), and any other field of an
+    answer an event may carry (activeMembers, the callback settings). An unreadable value
+    is left out, and so is an undocumented state: a callback only hints, and a state no
+    poll confirmed would record a change."""
+    try:
+        told = catapult_answers.parse_conference(payload, id_key="conferenceId", state_key="status")
+    except catapult_answers.MalformedResponse:  # the receiver checked the id: not expected
+        return {}
+    seen = observations.Observation.of_conference(conference_pk, told, observed_at=None).seen
+    if seen.get("state") not in STATES:
+        seen.pop("state", None)
+    return seen
 
 
 def member_from(payload):
+    """The member a `conference-member` event tells of (read by catapult_answers.parse_member),
+    with its `callId`; None without a usable `memberId`. An undocumented state is left
+    unknown, as the conference's is."""
     try:
-        member_id = catapult_answers.read_id(payload.get("memberId"))
+        member = catapult_answers.parse_member(payload, id_key="memberId")
     except catapult_answers.MalformedResponse:
         return None
-    values = {
-        "state": state(payload, "state"),
-        "hold": boolean(payload.get("hold")),
-        "mute": boolean(payload.get("mute")),
-        "call_id": text(payload, "callId", limit=catapult_answers.CALL_ID_LIMIT),
-    }
-    unknown = {name for name, value in values.items() if value is None}
-    unknown |= {"added_time", "removed_time", "join_tone", "leaving_tone", "call_url"}
-    return catapult_answers.Member(id=member_id, **values, unknown=frozenset(unknown))
+    unknown = set(member.unknown)
+    call_id = text(payload, "callId", limit=catapult_answers.CALL_ID_LIMIT)
+    if call_id is not None:
+        unknown.discard("call_id")
+    state = member.state if member.state in STATES else None
+    if state is None:
+        unknown.add("state")
+    return dataclasses.replace(
+        member, state=state, state_raw=None, call_id=call_id, unknown=frozenset(unknown)
+    )
 
 
 def text(payload, key, *, limit):
@@ -324,17 +314,6 @@ def text(payload, key, *, limit):
     return value if value.strip() else None
 
 
-def state(payload, key):
-    """A conference's or member's state, read as an answer's is (catapult_answers.read_state);
-    None when missing or not documented: a callback only hints, and an undocumented
-    state from one would record a state change that no poll confirmed."""
-    value = payload.get(key)
-    if not isinstance(value, str):
-        return None
-    documented, _raw = catapult_answers.read_state(value)
-    return documented if documented in STATES else None
-
-
 def event_time(value, *, received_at):
     """The event's own time, never later than when it arrived."""
     parsed = timestamp(value)
@@ -348,21 +327,3 @@ def timestamp(value):
         return catapult_answers.parse_timestamp(value)
     except catapult_answers.MalformedResponse:
         return None
-
-
-def boolean(value):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    return None
-
-
-def integer(value):
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 7:
-        return int(value.strip())
-    return None

@@ -10,8 +10,9 @@ Every text value is made safe here, once, before anyone stores or shows it
 (docs/catapult-api.md §5.5): ``clean_text`` drops control characters, lone surrogates,
 bidirectional overrides and zero-width characters and cuts the text to its field's limit
 (the cut ends in "…"); ``read_state`` turns a state outside the documented ones into
-"unknown" and keeps what was sent, cleaned, as ``state_raw``. The callback reader applies
-the very same two functions.
+"unknown" and keeps what was sent, cleaned, as ``state_raw``. Callbacks are read by the
+very same ``parse_conference`` and ``parse_member`` (conferences/callbacks/processing.py),
+so a value seen by a poll and told by a callback is stored alike.
 
 Reference: docs/catapult-api.md in this repository (sections are cited as §n below).
 """
@@ -336,29 +337,32 @@ def _from_epoch_milliseconds(value: int) -> datetime:
         raise MalformedResponse(f"epoch timestamp out of range: {_describe(value)}") from None
 
 
-def parse_conference(data: object) -> Conference:
+def parse_conference(data: object, *, id_key: str = "id", state_key: str = "state") -> Conference:
     """Build a Conference from a decoded JSON body; unknown keys are ignored (§6 item 2).
 
-    Only a body that is not an object or has no usable ``id`` raises MalformedResponse;
-    an unreadable optional field is recorded as unknown, with a note in ``problems``.
+    The one reader of a conference's fields, for polls and callbacks alike: a GET
+    conference answer (the defaults), or a callback event, which names the id
+    ``conferenceId`` and the state ``status`` (§3.1). Only a body that is not an object or
+    has no usable id raises MalformedResponse; an unreadable optional field is recorded
+    as unknown, with a note in ``problems``.
     """
     if not isinstance(data, dict):
         raise MalformedResponse(f"expected a conference object, got {_json_type(data)}")
-    conference_id = read_id(data.get("id"))
+    conference_id = read_id(data.get(id_key))
     fields = _FieldReader(data)
-    state, state_raw = fields.read("state", _as_state) or (None, None)
+    state, state_raw = fields.read(state_key, _as_state) or (None, None)
     values = {
         "state": state,
         "from_number": fields.read("from", _as_from),
         "created_time": fields.read("createdTime", _as_timestamp),
         "completed_time": fields.read("completedTime", _as_timestamp),
-        "active_members": fields.read("activeMembers", _as_integer),
+        "active_members": fields.read("activeMembers", _as_count),
         "hold": fields.read("hold", _as_boolean),
         "mute": fields.read("mute", _as_boolean),
         "profile": fields.read("profile", _as_word),
         "callback_url": fields.read("callbackUrl", _as_url_text),
         "callback_http_method": fields.read("callbackHttpMethod", _as_word),
-        "callback_timeout": fields.read("callbackTimeout", _as_integer),
+        "callback_timeout": fields.read("callbackTimeout", _as_count),
         "fallback_url": fields.read("fallbackUrl", _as_url_text),
         "tag": fields.read("tag", _as_tag),
     }
@@ -371,15 +375,18 @@ def parse_conference(data: object) -> Conference:
     )
 
 
-def parse_member(data: object) -> Member:
+def parse_member(data: object, *, id_key: str = "id") -> Member:
     """Build a Member from a decoded JSON body; unknown keys are ignored (§6 item 2).
 
-    Only a body that is not an object or has no usable ``id`` raises MalformedResponse;
-    an unreadable optional field is recorded as unknown, with a note in ``problems``.
+    The one reader of a member's fields, for polls and callbacks alike: a member answer
+    (the default), or a ``conference-member`` event, which names the id ``memberId``
+    (§3.2). Only a body that is not an object or has no usable id raises
+    MalformedResponse; an unreadable optional field is recorded as unknown, with a note
+    in ``problems``.
     """
     if not isinstance(data, dict):
         raise MalformedResponse(f"expected a member object, got {_json_type(data)}")
-    member_id = read_id(data.get("id"))
+    member_id = read_id(data.get(id_key))
     fields = _FieldReader(data)
     state, state_raw = fields.read("state", _as_state) or (None, None)
     values = {
@@ -517,11 +524,18 @@ def _as_tag(value: object) -> str:
 
 
 def _as_word(value: object) -> str:
-    return clean_text(_as_text(value), limit=WORD_LIMIT)
+    return _not_blank(clean_text(_as_text(value), limit=WORD_LIMIT))
 
 
 def _as_url_text(value: object) -> str:
-    return clean_text(_as_text(value), limit=URL_LIMIT)
+    return _not_blank(clean_text(_as_text(value), limit=URL_LIMIT))
+
+
+def _not_blank(text: str) -> str:
+    """A setting (profile, a callback URL or method) that says nothing is no setting."""
+    if not text.strip():
+        raise _FieldProblem("is blank")
+    return text
 
 
 def _as_state(value: object) -> tuple[str, str | None]:
@@ -542,6 +556,14 @@ def _as_integer(value: object) -> int:
     if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value) and len(value) <= 30:
         return int(value)
     raise _FieldProblem(f"should be an integer, got {_describe(value)}")
+
+
+def _as_count(value: object) -> int:
+    """An integer that cannot be negative (a number of members, milliseconds)."""
+    number = _as_integer(value)
+    if number < 0:
+        raise _FieldProblem(f"should not be negative, got {_describe(value)}")
+    return number
 
 
 def _as_boolean(value: object) -> bool:

@@ -79,9 +79,10 @@ DETAIL_FIELDS = (
     "callback_timeout",
     "fallback_url",
 )
-# A conference's own times are kept to the second: its read gives whole seconds and its
-# callbacks milliseconds (docs/catapult-api.md §5.3), and both must store the same value.
-WHOLE_SECONDS = ("created_time", "completed_time")
+# A conference's own times: its read gives whole seconds, its callbacks milliseconds
+# (docs/catapult-api.md §5.3). The milliseconds are kept: a time to the second never
+# replaces the same time stored to the millisecond, whichever was seen first.
+EXACT_TIMES = ("created_time", "completed_time")
 # The catapult_answers.Conference attribute of a detail field, where its name differs.
 API_NAMES = {"catapult_tag": "tag"}
 
@@ -493,10 +494,7 @@ def apply_status(row, observation, outcome, runs):
     row.state, row.active_members, row.hold, row.mute = after
     for name in DETAIL_FIELDS:
         if name in seen:
-            setattr(row, name, seen[name])
-    for name in WHOLE_SECONDS:
-        if name in seen and seen[name] is not None:
-            setattr(row, name, seen[name].replace(microsecond=0))
+            setattr(row, name, most_exact(getattr(row, name), seen[name], name=name))
     row.last_observed_at = at
     if observation.source == "poll":
         # A callback says nothing of whether polling works.
@@ -505,6 +503,15 @@ def apply_status(row, observation, outcome, runs):
         row.poll_status = PollStatus.OK
         row.poll_error = poll_message_for(observation.problems, observation.state_raw)
         row.consecutive_failures = 0
+
+
+def most_exact(stored, seen, *, name):
+    """The value of a detail field after an observation saw `seen`: the stored time when
+    `seen` is the same time to the second only (EXACT_TIMES), else `seen`."""
+    if name in EXACT_TIMES and stored is not None and seen is not None and not seen.microsecond:
+        if stored.microsecond and stored.replace(microsecond=0) == seen:
+            return stored
+    return seen
 
 
 def saw_whole_run(seen, values):
