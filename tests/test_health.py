@@ -9,7 +9,7 @@ from django.utils import timezone
 from conferences.alerting import fanout, sender
 from conferences.models import Conference, Delivery, Subscription
 from conferences.ops import outages
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from conferences.recording import observations
 from conferences.recording.observations import Observation
 from tests.conftest import make_account, make_conference, reload
@@ -91,7 +91,7 @@ def test_a_resting_account_is_listed_until_when_and_its_stale_conferences_count(
     conference_id = sim_client.create_conference(from_number="+15555550100")
     conference = make_conference(account, conference_id)
     simulator.set_faults(rate_limited_seconds=900)  # a 429 with a far reset
-    polling.poll_round(force=True)
+    rounds.poll_round(force=True)
     account.refresh_from_db()
     assert account.is_paused()
     assert client.get("/health/").json()["polling"]["stale_conferences"] == 0  # not yet

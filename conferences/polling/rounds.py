@@ -47,8 +47,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from conferences.catapult import answers as catapult_answers
-from conferences.catapult import client as catapult
+from conferences.catapult import answers
+from conferences.catapult.client import CatapultClient
 from conferences.models import (
     Account,
     Conference,
@@ -96,8 +96,8 @@ class Job:
     kind: str = "status"
     page_url: str | None = None
     sent_at: float | None = None
-    result: catapult_answers.Conference | None = None
-    error: catapult_answers.CatapultError | None = None
+    result: answers.Conference | None = None
+    error: answers.CatapultError | None = None
     finished_at: datetime | None = None
     abandoned: bool = False
     future: object = None
@@ -116,12 +116,12 @@ class Plan:
     jobs: list[Job] = field(default_factory=list)
     next_index: int = 0
     last_sent_at: float | None = None
-    client: catapult.CatapultClient | None = None
+    client: CatapultClient | None = None
     concurrency: int = 1
     permits: threading.BoundedSemaphore | None = None
     # Set (from a fetching thread) when the account must rest: a 429 or rejected
     # credentials. The rest of its round is not sent.
-    failure: catapult_answers.CatapultError | None = None
+    failure: answers.CatapultError | None = None
     paused: bool = False
     # Set when the account's share of the round stopped on an error of its own (its
     # settings, its client, a bug): what is left of it is not sent, and the account shows
@@ -155,7 +155,7 @@ class RoundSummary:
         return line
 
 
-class UnstorableAnswer(catapult_answers.CatapultError):
+class UnstorableAnswer(answers.CatapultError):
     """An answer the database refused to store (record_round): a poll error of its
     conference, with the usual backoff."""
 
@@ -389,7 +389,7 @@ def next_wait(conference, error):
     poll interval, capped; longer for a conference the API does not know."""
     interval = settings.CONFWATCH_POLL_INTERVAL
     failures = max(conference.consecutive_failures, 1)
-    if isinstance(error, catapult_answers.NotFound):
+    if isinstance(error, answers.NotFound):
         interval = max(interval * 6, NOT_FOUND_MIN_WAIT)
     return min(interval * 2 ** min(failures - 1, 20), settings.CONFWATCH_MAX_BACKOFF)
 
@@ -403,7 +403,7 @@ def reschedule(conference, observation, *, interval):
         return None  # members reads have a schedule of their own (conferences/recording/members.py)
     if error is None:
         return at + interval
-    if catapult_answers.rests_account(error):
+    if answers.rests_account(error):
         # The account rests; its conferences are due as soon as it is unpaused, and one
         # that was overdue stays as overdue as it was (never made to look freshly due).
         return min(conference.next_poll_at, at)
@@ -479,7 +479,7 @@ def observe(plan, *, token):
             unsent.append(pk)
         elif job.abandoned:
             abandoned += 1
-            error = catapult_answers.TransientError(
+            error = answers.TransientError(
                 "no answer before the round's deadline "
                 f"({settings.CONFWATCH_ROUND_DEADLINE:g} s); request abandoned"
             )

@@ -49,7 +49,7 @@ from uuid import UUID
 
 from django.db import connection, transaction
 
-from conferences.catapult import answers as catapult_answers
+from conferences.catapult import answers
 from conferences.models import (
     Conference,
     ConferenceMembersRead,
@@ -82,7 +82,7 @@ DETAIL_FIELDS = (
 # A conference's own times are kept to the second: its read gives whole seconds and its
 # callbacks milliseconds (docs/catapult-api.md §5.3), and both must store the same value.
 WHOLE_SECONDS = ("created_time", "completed_time")
-# The catapult_answers.Conference attribute of a detail field, where its name differs.
+# The answers.Conference attribute of a detail field, where its name differs.
 API_NAMES = {"catapult_tag": "tag"}
 
 # An open history run's last_seen_at is written at most this often (seconds); meanwhile
@@ -112,7 +112,7 @@ ROW_FIELDS = [
 ]
 WRITTEN_FIELDS = ROW_FIELDS[2:]
 
-# The fields an observation of a conference sees, and the catapult_answers.Conference
+# The fields an observation of a conference sees, and the answers.Conference
 # attributes they come from.
 SEEN_NAMES = STATUS_FIELDS + DETAIL_FIELDS
 
@@ -145,7 +145,7 @@ class Observation:
     conference_pk: int
     observed_at: datetime
     seen: dict = field(default_factory=dict)
-    error: catapult_answers.CatapultError | None = None
+    error: answers.CatapultError | None = None
     problems: tuple[str, ...] = ()
     # Set by a polling round: written only while the round holds the claim, which the
     # write releases (unless kept: an abandoned request may still be in flight).
@@ -153,7 +153,7 @@ class Observation:
     keep_claim: bool = False
     # "poll", or "callback" for what Catapult reported.
     source: str = "poll"
-    # Members seen (catapult_answers.Member): a page of the members list, or the one member of a
+    # Members seen (answers.Member): a page of the members list, or the one member of a
     # conference-member callback (conferences/recording/members.py applies them).
     members: tuple = ()
     # A polling round's read of one page of the members list (its error, if it failed),
@@ -171,7 +171,7 @@ class Observation:
 
     @classmethod
     def of_conference(cls, conference_pk, result, *, observed_at, claim_token=None):
-        """A status read from the API (a catapult_answers.Conference), partial where unknown."""
+        """A status read from the API (an answers.Conference), partial where unknown."""
         names, read = seen_reader(result.unknown)
         seen = dict(zip(names, read(result)[1:], strict=True))
         return cls(
@@ -189,7 +189,7 @@ class Observation:
 
     @classmethod
     def of_members_page(cls, conference_pk, page, *, observed_at, claim_token=None):
-        """A page of the members list (a catapult_answers.MembersPage) read by a polling round."""
+        """A page of the members list (a answers.MembersPage) read by a polling round."""
         return cls(
             conference_pk=conference_pk,
             observed_at=observed_at,

@@ -198,7 +198,7 @@ def main():
     import redis
     from django.conf import settings
 
-    from conferences.callbacks import receiver as callbacks
+    from conferences.callbacks import receiver
     from conferences.models import CallbackEvent, CallbackSettings, Conference
     from simulator.testing import running_simulator
 
@@ -236,7 +236,7 @@ def main():
             if not wait_for(lambda: web_is_up(web_url), 30):
                 sys.exit("The web server did not start:\n" + log_path.read_text()[-3000:])
             accounts = set_up(sim, args.accounts, args.conferences)
-            url = callbacks.callback_url(accounts[0])
+            url = receiver.callback_url(accounts[0])
             if args.nobody:
                 url = url.rsplit("/", 2)[0] + "/" + "n0body" * 6 + "/"
             if not wait_for(lambda: all_polled(accounts, args.conferences), STARTUP_SECONDS):

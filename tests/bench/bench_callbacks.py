@@ -156,7 +156,7 @@ def main():
     fresh_database()
     from django.conf import settings
 
-    from conferences.callbacks import receiver as callbacks
+    from conferences.callbacks import receiver
     from conferences.registry import tracking
     from simulator.testing import running_simulator
 
@@ -208,7 +208,7 @@ def main():
                 base_url=sim.url,
                 request_budget=BUDGET,
             )
-            url = callbacks.callback_url(account)
+            url = receiver.callback_url(account)
             print(
                 f"{args.conferences} changes per mode, budget {BUDGET:g} requests/s, poll "
                 f"interval {settings.CONFWATCH_POLL_INTERVAL:g} s, members read every "

@@ -90,13 +90,13 @@ def stop(process):
 def catapult_call(method, *args, timeout=20, **kwargs):
     """Call the simulator as a customer's app would, waiting out a 429 (polling shares
     the user's rate limit)."""
-    from conferences.catapult import answers as catapult_answers
+    from conferences.catapult import answers
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             return method(*args, **kwargs)
-        except catapult_answers.RateLimited:
+        except answers.RateLimited:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
