@@ -17,7 +17,7 @@ from django.utils import timezone
 from conferences.callbacks import processing, receiver
 from conferences.catapult import answers
 from conferences.models import Conference
-from conferences.polling import rounds
+from conferences.polling import results, rounds
 from conferences.recording import observations
 from tests.conftest import make_account, make_conference, reload, wait_for
 
@@ -202,7 +202,9 @@ def test_a_conflict_is_named_a_conflict_and_retried_not_unreachable(simulator, s
         "Conflict: Concurrent update, retry your operation (HTTP 409, conference-update-conflict)"
     )
     assert (
-        rounds.reschedule(conference, observation(conference, error), interval=timedelta(seconds=5))
+        results.reschedule(
+            conference, observation(conference, error), interval=timedelta(seconds=5)
+        )
         > timezone.now()
     )
 

@@ -9,7 +9,7 @@ import pytest
 
 from conferences.catapult import answers
 from conferences.models import ConferenceMembersRead, Event, EventKind, Member
-from conferences.polling import rounds
+from conferences.polling import claims, rounds
 from conferences.recording import members, observations
 from conferences.web.selectors import timeline
 from simulator.testing import running_simulator
@@ -326,7 +326,7 @@ def test_members_reads_keep_their_share_of_a_budget_the_conference_reads_fill(
         ConferenceMembersRead.objects.filter(conference=conference).update(due_at=now)
     account.conferences.update(next_poll_at=now)
 
-    plan = rounds.claim_due_conferences(
+    plan = claims.claim_due_conferences(
         account_pk=account.pk,
         token=uuid.uuid4(),
         horizon=2.0,

@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from conferences.models import REQUEST_BUDGET_MAX, HistoryEntry, PollError
-from conferences.polling import budget, dispatch, rounds
+from conferences.polling import budget, claims, dispatch, rounds
 from tests.conftest import make_account, make_conference, process_env, reload, requests_seen
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def poll_all():
 
 
 def claim(account, *, horizon, force=False):
-    return rounds.claim_due_conferences(
+    return claims.claim_due_conferences(
         account_pk=account.pk,
         token=uuid.uuid4(),
         horizon=horizon,
@@ -682,7 +682,7 @@ def test_a_budget_higher_than_the_dispatcher_can_spend_still_polls_everything(
 def test_a_reserved_share_of_a_few_slots_is_exact_over_every_run_of_rounds():
     key = ("background", "test-share")
 
-    slots = [rounds.share_of_slots(key, 0.25, 2) for _ in range(8)]
+    slots = [claims.share_of_slots(key, 0.25, 2) for _ in range(8)]
 
     # A quarter of two slots: one slot every other round, never two rounds without.
     assert slots == [0, 1, 0, 1, 0, 1, 0, 1]

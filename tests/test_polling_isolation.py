@@ -13,7 +13,8 @@ from django.utils import timezone
 from conferences.catapult import answers
 from conferences.models import HistoryEntry, Member, PollError
 from conferences.ops import outages
-from conferences.polling import dispatch, rounds
+from conferences.polling import claims, dispatch, rounds
+from conferences.recording import observations
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -156,14 +157,14 @@ def test_an_error_while_recording_one_accounts_answers_loses_only_those_answers(
 ):
     _, bad, good_ones, bad_ones = good_and_bad(simulator, sim_client)
     bad_pks = {c.pk for c in bad_ones}
-    observe = rounds.observations.Observation.of_conference
+    observe = observations.Observation.of_conference
 
     def failing_for_bad(conference_pk, result, **kwargs):
         if conference_pk in bad_pks:
             raise KeyError("surprise")
         return observe(conference_pk, result, **kwargs)
 
-    monkeypatch.setattr(rounds.observations.Observation, "of_conference", failing_for_bad)
+    monkeypatch.setattr(observations.Observation, "of_conference", failing_for_bad)
 
     summary = poll_all()
 
@@ -324,7 +325,7 @@ def test_a_lost_database_connection_fails_the_round_instead_of_blaming_an_accoun
         connection.connection.close()
         return reload(account)
 
-    monkeypatch.setattr(rounds, "claim_due_conferences", losing_the_connection)
+    monkeypatch.setattr(claims, "claim_due_conferences", losing_the_connection)
 
     with pytest.raises(outages.UNAVAILABLE):
         rounds.poll_round(force=True)

@@ -1,6 +1,6 @@
 """What support staff ask for from the admin outside the regular rounds: poll chosen
 conferences now, and test an account's credentials. Both spend the account's request
-budget like every other request (rounds.py reserves it).
+budget like every other request (claims.py reserves it).
 
 Poll now runs in a worker (the admin queues `tasks.poll_now`); its outcome for each
 conference goes to Django's admin log under the user who asked, where the admin shows
@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_variables
 from conferences.catapult import answers
 from conferences.catapult.client import CatapultClient
 from conferences.models import Conference, PollStatus
-from conferences.polling import budget, rounds
+from conferences.polling import budget, results, rounds
 from conferences.registry.crypto import SecretUnreadable
 from conferences.text import local_text
 
@@ -37,7 +37,7 @@ PROBE_CONFERENCE_ID = "confwatch-credentials-check"
 
 @dataclass
 class PollNowResult:
-    summary: rounds.RoundSummary | None = None
+    summary: results.RoundSummary | None = None
     outcomes: list = field(default_factory=list)  # (conference_id, message)
 
 

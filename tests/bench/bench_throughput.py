@@ -13,7 +13,7 @@ members, some muted), tracks them on accounts with a budget of --budget requests
   active conferences' members lists are read once between the first round and the
   others, outside the figures (CONFWATCH_MEMBERS_INTERVAL 1 h, so not again);
 - for each: wall time, polls per second, this process's CPU per conference, the write
-  (`rounds.record_round`, wrapped at run time) as wall time and Postgres active time,
+  (`results.record_round`, wrapped at run time) as wall time and Postgres active time,
   rows (n_tup_ins + n_tup_upd + n_tup_del of the conferences_* tables) and WAL bytes,
   for the write and for the whole round (claims included);
 - the same round at 100 requests/s per account, next to the best possible for that budget;
@@ -190,14 +190,14 @@ class Figures:
 
 
 class WriteMeter:
-    """Wraps rounds.record_round at run time (the module is not edited) to measure the
+    """Wraps results.record_round at run time (the module is not edited) to measure the
     round's write: its wall time and the database counters around it. Also counts the
     calls of budget.reserve_window (a new budget window), when there is one."""
 
     def __enter__(self):
-        from conferences.polling import budget, rounds
+        from conferences.polling import budget, results
 
-        self.original = rounds.record_round
+        self.original = results.record_round
         self.original_reserve = getattr(budget, "reserve_window", None)
         self.reset()
 
@@ -217,16 +217,16 @@ class WriteMeter:
                 self.seconds = time.perf_counter() - started
                 self.counters = read_counters() - before
 
-        rounds.record_round = measured
+        results.record_round = measured
         return self
 
     def reset(self):
         self.seconds, self.counters, self.windows = None, None, 0
 
     def __exit__(self, *exc_info):
-        from conferences.polling import budget, rounds
+        from conferences.polling import budget, results
 
-        rounds.record_round = self.original
+        results.record_round = self.original
         if self.original_reserve is not None:
             budget.reserve_window = self.original_reserve
 
@@ -241,7 +241,7 @@ def measure_round(meter, *, conferences):
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     counters = read_counters() - before
     if meter.seconds is None:
-        raise RuntimeError("poll_round no longer calls rounds.record_round: update the bench")
+        raise RuntimeError("poll_round no longer calls results.record_round: update the bench")
     return Figures(
         conferences=conferences,
         wall=wall,
@@ -664,7 +664,7 @@ def print_notes(args, *, sample_size, conferences):
         f"{conferences}.\n"
         "worker CPU: time.process_time() of this process (the poller and its threads; the "
         "simulator is another process).\n"
-        "write: rounds.record_round, wrapped at run time. Postgres active time: "
+        "write: results.record_round, wrapped at run time. Postgres active time: "
         "pg_stat_database.active_time (statement execution in this database). rows: "
         "n_tup_ins + n_tup_upd + n_tup_del of conferences_*. WAL: pg_current_wal_lsn() "
         "difference, cluster-wide (other databases' writes in the same moment count too)."
