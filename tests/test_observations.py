@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from conferences.catapult import answers
 from conferences.models import Event, HistoryEntry, PollError
-from conferences.recording import observations, problems
+from conferences.recording import history, observations, problems
 from conferences.recording.observations import Observation
 from tests.conftest import make_account, make_conference, reload
 
@@ -56,8 +56,8 @@ def stored_ends(conference):
 def test_a_quiet_run_is_written_again_only_after_run_refresh_seconds(conference):
     at = timezone.now()
     observations.record([status(conference, at)])
-    soon = at + timedelta(seconds=observations.RUN_REFRESH / 2)
-    later = at + timedelta(seconds=observations.RUN_REFRESH + 1)
+    soon = at + timedelta(seconds=history.RUN_REFRESH / 2)
+    later = at + timedelta(seconds=history.RUN_REFRESH + 1)
 
     observations.record([status(conference, soon)])
     assert stored_ends(conference) == [at]
