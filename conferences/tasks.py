@@ -6,10 +6,9 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from conferences.alerting import fanout
-from conferences.callbacks import processing as callback_processing
+from conferences.callbacks import processing
 from conferences.ops import outages
-from conferences.polling import rounds as polling
-from conferences.polling import support
+from conferences.polling import rounds, support
 from conferences.registry import retention
 
 
@@ -21,7 +20,7 @@ def poll_round():
 
 
 def run_round():
-    summary = polling.poll_round()
+    summary = rounds.poll_round()
     if summary.events:
         send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
     return summary.line()
@@ -63,7 +62,7 @@ def process_callbacks(account_pk):
     """Apply the account's waiting callback events, oldest first (queued at most once per
     account, however many arrive); they never poll, they mark their conference due for
     the budgeted rounds. Alerts go out at once when they recorded events."""
-    processed = callback_processing.process_waiting(account_pk)
+    processed = processing.process_waiting(account_pk)
     if any(result.events for result in processed):
         send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
     return f"{len(processed)} callback events processed"

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from conferences.alerting import acknowledgements, fanout
 from conferences.models import Acknowledgement, Delivery, Event, EventKind, Subscription
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from conferences.recording.observations import Observation, record
 from conferences.registry import roles
 from tests.conftest import make_account, make_conference, reload
@@ -37,7 +37,7 @@ def one_email_per_alert(settings):
 
 
 def poll():
-    return polling.poll_round(force=True)
+    return rounds.poll_round(force=True)
 
 
 def later(seconds):

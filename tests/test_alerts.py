@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from conferences.alerting import fanout, sender
 from conferences.models import Delivery, Event, Subscription
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from conferences.recording import observations
 from conferences.recording.observations import Observation
 from tests.conftest import (
@@ -39,7 +39,7 @@ def subscribe(email, **values):
 
 
 def poll():
-    return polling.poll_round(force=True)
+    return rounds.poll_round(force=True)
 
 
 def subjects(messages):

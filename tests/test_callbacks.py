@@ -7,10 +7,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from conferences.callbacks import processing as callback_processing
-from conferences.callbacks import queue
-from conferences.callbacks import receiver as callbacks
-from conferences.catapult import answers as catapult_answers
+from conferences.callbacks import processing, queue, receiver
+from conferences.catapult import answers
 from conferences.models import CallbackEvent, CallbackSettings, Conference, Event, Member
 from tests.conftest import make_account, make_conference, reload
 
@@ -33,7 +31,7 @@ def no_queue(monkeypatch):
 
 
 def url_of(account):
-    return "/" + callbacks.callback_url(account).split("/", 3)[3]
+    return "/" + receiver.callback_url(account).split("/", 3)[3]
 
 
 def post(client, url, payload, **extra):
@@ -58,25 +56,25 @@ def member_event(conference_id, **overrides):
 
 def test_the_callback_url_is_absolute_and_its_secret_is_stored_hashed_and_encrypted(acme, settings):
     settings.CONFWATCH_BASE_URL = "https://confwatch.example.com"
-    url = callbacks.callback_url(acme)
+    url = receiver.callback_url(acme)
 
     assert url.startswith("https://confwatch.example.com/callbacks/")
     secret = url.rstrip("/").rsplit("/", 1)[1]
     assert len(secret) * 6 >= 128
     stored = CallbackSettings.objects.get(account=acme)
     assert secret not in (stored.secret_hash, stored.secret_encrypted)
-    assert callbacks.callback_url(acme) == url
+    assert receiver.callback_url(acme) == url
 
 
 def test_the_callback_url_command_prints_it(acme, settings):
     settings.CONFWATCH_BASE_URL = "http://127.0.0.1:8000"
     out = StringIO()
     call_command("callback_url", "acme", stdout=out)
-    assert out.getvalue().strip() == callbacks.callback_url(acme)
+    assert out.getvalue().strip() == receiver.callback_url(acme)
 
 
 def test_a_wrong_secret_is_404_and_nothing_is_written(client, acme):
-    callbacks.set_up(acme)
+    receiver.set_up(acme)
     response = post(client, "/callbacks/" + "x" * 32 + "/", member_event("conf-1"))
 
     assert response.status_code == 404
@@ -127,7 +125,7 @@ def test_a_replayed_event_is_acknowledged_and_changes_nothing_twice(client, acme
     assert (first.status_code, second.status_code) == (200, 200)
     assert CallbackEvent.objects.count() == 1
     for pk in no_queue:
-        callback_processing.process(pk)
+        processing.process(pk)
 
     assert Member.objects.filter(conference=conference).count() == 1
     assert Event.objects.filter(conference=conference, kind="member_joined").count() == 1
@@ -149,7 +147,7 @@ def test_get_callbacks_carry_the_event_in_query_parameters(client, acme, no_queu
         },
     )
     assert response.status_code == 200
-    callback_processing.process(no_queue[0])
+    processing.process(no_queue[0])
 
     member = Member.objects.get(conference=conference)
     assert (member.call_id, member.hold, member.mute) == ("c-nine", True, False)
@@ -157,9 +155,9 @@ def test_get_callbacks_carry_the_event_in_query_parameters(client, acme, no_queu
 
 
 def test_basic_credentials_are_required_when_set(client, acme):
-    callbacks.set_up(acme, username="catapult", password="s3cret pass")
+    receiver.set_up(acme, username="catapult", password="s3cret pass")
     url = url_of(acme)
-    assert "catapult:s3cret%20pass@" in callbacks.callback_url(acme)
+    assert "catapult:s3cret%20pass@" in receiver.callback_url(acme)
 
     assert post(client, url, member_event("conf-1")).status_code == 401
     wrong = "Basic " + __import__("base64").b64encode(b"catapult:nope").decode()
@@ -188,7 +186,7 @@ def test_a_member_event_updates_the_member_and_active_members_only_when_it_says_
     payload = member_event("conf-m")
     del payload["activeMembers"]
     post(client, url_of(acme), payload)
-    callback_processing.process(no_queue[0])
+    processing.process(no_queue[0])
 
     assert reload(conference).active_members == 5
     member = Member.objects.get(conference=conference)
@@ -204,7 +202,7 @@ def test_a_conference_event_for_an_unknown_id_registers_it(acme, no_queue, clien
         url_of(acme),
         {"eventType": "conference", "conferenceId": "conf-new", "status": "created"},
     )
-    callback_processing.process(no_queue[0])
+    processing.process(no_queue[0])
 
     conference = Conference.objects.get(account=acme, conference_id="conf-new")
     assert conference.state == "created"
@@ -216,7 +214,7 @@ def test_registering_unknown_conferences_can_be_turned_off(acme, no_queue, clien
     url = url_of(acme)
     CallbackSettings.objects.filter(account=acme).update(register_unknown=False)
     post(client, url, {"eventType": "conference", "conferenceId": "conf-no", "status": "active"})
-    processed = callback_processing.process(no_queue[0])
+    processed = processing.process(no_queue[0])
 
     assert "registering is off" in processed.message
     assert not Conference.objects.filter(conference_id="conf-no").exists()
@@ -225,15 +223,15 @@ def test_registering_unknown_conferences_can_be_turned_off(acme, no_queue, clien
 def test_an_event_is_processed_once_whoever_tries(acme, no_queue, client):
     make_conference(acme, "conf-1")
     post(client, url_of(acme), member_event("conf-1"))
-    assert callback_processing.process(no_queue[0]).message == "applied"
-    assert callback_processing.process(no_queue[0]).message == "already processed"
+    assert processing.process(no_queue[0]).message == "applied"
+    assert processing.process(no_queue[0]).message == "already processed"
 
 
 def test_playback_events_are_noted(acme, no_queue, client):
     make_conference(acme, "conf-1")
     payload = {"eventType": "conference-playback", "conferenceId": "conf-1", "status": "done"}
     assert post(client, url_of(acme), payload).status_code == 200
-    assert "noted" in callback_processing.process(no_queue[0]).message
+    assert "noted" in processing.process(no_queue[0]).message
 
 
 def test_a_nul_character_in_the_body_is_400_not_500(client, acme):
@@ -262,7 +260,7 @@ def test_the_account_admin_shows_the_callback_url_and_the_last_event(
 
     client.force_login(admin)
     assert "save this account" in client.get(page).content.decode()
-    url = callbacks.callback_url(acme)  # made once (saving the account in the admin does)
+    url = receiver.callback_url(acme)  # made once (saving the account in the admin does)
     shown = client.get(page).content.decode()
     assert url in shown
     assert "Last callback event" in shown and "none yet" in shown
@@ -278,7 +276,7 @@ def test_while_the_database_is_stuck_the_receiver_answers_503_in_time(client, ac
     from django.db import connection
 
     url = url_of(acme)
-    monkeypatch.setattr(callbacks, "STATEMENT_TIMEOUT_MS", 300)
+    monkeypatch.setattr(receiver, "STATEMENT_TIMEOUT_MS", 300)
     database = connection.settings_dict
     blocker = psycopg.connect(
         host=database["HOST"],
@@ -331,12 +329,12 @@ def test_an_event_whose_processing_failed_can_be_processed_again(
     def broken(event):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(callback_processing, "apply_event", broken)
+    monkeypatch.setattr(processing, "apply_event", broken)
     with pytest.raises(RuntimeError):
-        callback_processing.process(no_queue[0])
+        processing.process(no_queue[0])
     assert CallbackEvent.objects.get().result == "failed: RuntimeError"
     monkeypatch.undo()
-    assert callback_processing.process(no_queue[0]).message == "applied"
+    assert processing.process(no_queue[0]).message == "applied"
 
 
 def test_an_event_interrupted_while_applied_is_left_waiting_not_marked_processed(
@@ -348,13 +346,13 @@ def test_an_event_interrupted_while_applied_is_left_waiting_not_marked_processed
     def interrupted(event):
         raise KeyboardInterrupt  # as when the worker is stopped in the middle of the task
 
-    monkeypatch.setattr(callback_processing, "apply_event", interrupted)
+    monkeypatch.setattr(processing, "apply_event", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        callback_processing.process(no_queue[0])
+        processing.process(no_queue[0])
 
     assert CallbackEvent.objects.get().processed_at is None
     monkeypatch.undo()
-    assert callback_processing.process(no_queue[0]).message == "applied"
+    assert processing.process(no_queue[0]).message == "applied"
 
 
 # --------------------------------------------------------------------------- blast radius
@@ -368,7 +366,7 @@ def conference_event(conference_id, status="created", **overrides):
 
 def process_all(account):
     """What the account's queued task would do: its waiting events, oldest first."""
-    return [result.message for result in callback_processing.process_waiting(account.pk)]
+    return [result.message for result in processing.process_waiting(account.pk)]
 
 
 def test_events_about_new_ids_past_the_hourly_cap_are_kept_and_counted_not_tracked(
@@ -390,7 +388,7 @@ def test_events_about_new_ids_past_the_hourly_cap_are_kept_and_counted_not_track
     assert Member.objects.filter(conference=known).count() == 1  # a known one: applied
     stored = CallbackSettings.objects.get(account=acme)
     assert (stored.autotrack_registered, stored.autotrack_refused) == (2, 3)
-    assert "2 of at most 2 this hour; 3 events" in callbacks.registrations(acme)
+    assert "2 of at most 2 this hour; 3 events" in receiver.registrations(acme)
 
 
 def test_health_counts_the_registrations_refused_this_hour(acme, client, settings):
@@ -460,7 +458,7 @@ def test_a_member_leave_is_applied_while_polls_of_the_conference_fail(acme, clie
         ]
     )
     # The API errors from then on: each failed poll moves last_polled_at, not what is known.
-    failure = catapult_answers.TransientError("HTTP 500")
+    failure = answers.TransientError("HTTP 500")
     for seconds in (10, 20, 30):
         observations.record(
             [
@@ -482,7 +480,7 @@ def test_a_member_leave_is_applied_while_polls_of_the_conference_fail(acme, clie
 
 def timezone_at(text):
 
-    return catapult_answers.parse_timestamp(text)
+    return answers.parse_timestamp(text)
 
 
 def test_a_member_event_kept_while_untracked_is_applied_when_the_id_is_tracked(
@@ -490,7 +488,7 @@ def test_a_member_event_kept_while_untracked_is_applied_when_the_id_is_tracked(
 ):
     from conferences.registry import tracking
 
-    callbacks.set_up(acme)
+    receiver.set_up(acme)
     CallbackSettings.objects.filter(account=acme).update(register_unknown=False)
     event = member_event("conf-later")
     post(client, url_of(acme), event)
@@ -513,7 +511,7 @@ def test_a_member_event_kept_while_untracked_is_applied_when_the_id_is_tracked(
 def test_a_member_event_replayed_after_its_conference_is_tracked_is_applied(acme, client):
     from conferences.registry import tracking
 
-    callbacks.set_up(acme)
+    receiver.set_up(acme)
     CallbackSettings.objects.filter(account=acme).update(register_unknown=False)
     event = member_event("conf-replay")
     post(client, url_of(acme), event)
@@ -603,7 +601,7 @@ def test_a_task_past_its_time_leaves_the_rest_to_one_more_task(acme, client, mon
     for index in range(3):
         post(client, url_of(acme), member_event("conf-1", memberId=f"m-{index}"))
     no_queue.clear()
-    monkeypatch.setattr(callback_processing, "TIME_BOX", 0)
+    monkeypatch.setattr(processing, "TIME_BOX", 0)
 
     assert process_all(acme) == ["applied"]
     assert len(no_queue) == 1  # the account's next task
@@ -618,7 +616,7 @@ def test_the_body_is_read_and_redis_asked_outside_any_transaction(acme, client, 
     url = url_of(acme)
     depth_in_test = len(connection.savepoint_ids)  # the test's own transaction
     depths = []
-    read_body, admit = callbacks.read_body, callbacks.admit
+    read_body, admit = receiver.read_body, receiver.admit
 
     def reading(*args):
         depths.append(len(connection.savepoint_ids))
@@ -628,8 +626,8 @@ def test_the_body_is_read_and_redis_asked_outside_any_transaction(acme, client, 
         depths.append(len(connection.savepoint_ids))
         return admit(account_pk)
 
-    monkeypatch.setattr(callbacks, "read_body", reading)
-    monkeypatch.setattr(callbacks, "admit", asking)
+    monkeypatch.setattr(receiver, "read_body", reading)
+    monkeypatch.setattr(receiver, "admit", asking)
     assert post(client, url, member_event("conf-1")).status_code == 200
 
     assert depths == [depth_in_test, depth_in_test]
@@ -649,5 +647,5 @@ def test_callback_text_is_made_safe_by_the_rules_answers_follow(acme, client):
     assert conference.catapult_tag == "team-a"
     (member,) = Member.objects.filter(conference=conference)
     assert member.member_id == "member-1"  # an id with unsafe characters is no id
-    assert len(member.call_id) == catapult_answers.CALL_ID_LIMIT and member.call_id.endswith("…")
+    assert len(member.call_id) == answers.CALL_ID_LIMIT and member.call_id.endswith("…")
     assert member.call_id.startswith("c-999")

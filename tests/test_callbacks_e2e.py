@@ -5,7 +5,7 @@ polling rounds that confirm them)."""
 import pytest
 import requests
 
-from conferences.callbacks import receiver as callbacks
+from conferences.callbacks import receiver
 from conferences.models import CallbackEvent, CallbackSettings, Conference, Event, Member
 from tests.conftest import WORKER_ARGS, make_account, make_conference, start_celery, wait_for
 
@@ -38,7 +38,7 @@ def test_a_conference_created_with_the_callback_url_is_tracked_and_its_members_f
 ):
     settings.CONFWATCH_BASE_URL = live_server.url
     account = make_account(simulator)
-    url = callbacks.callback_url(account)
+    url = receiver.callback_url(account)
 
     conference_id = sim_client.create_conference(
         from_number="+15555550100", callback_url=url, callback_http_method=method
@@ -94,7 +94,7 @@ def test_when_the_callback_url_fails_the_fallback_url_gets_the_event_once(
 ):
     settings.CONFWATCH_BASE_URL = live_server.url
     account = make_account(simulator)
-    url = callbacks.callback_url(account)
+    url = receiver.callback_url(account)
 
     conference_id = sim_client.create_conference(
         from_number="+15555550100",
@@ -117,7 +117,7 @@ def test_past_the_hourly_cap_new_ids_are_answered_counted_and_kept_while_known_o
     settings.CONFWATCH_BASE_URL = live_server.url
     account = make_account(simulator)
     known = make_conference(account, "conf-known")
-    url = callbacks.callback_url(account)
+    url = receiver.callback_url(account)
 
     answers = [
         requests.post(

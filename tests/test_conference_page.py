@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from conferences.catapult import answers as catapult_answers
+from conferences.catapult import answers
 from conferences.models import Conference, Event, HistoryEntry, PollError
 from conferences.recording import observations
 from conferences.recording.observations import Observation
@@ -37,7 +37,7 @@ def observe(conference, at, **values):
 
 
 def fail(conference, at, error=None):
-    error = error or catapult_answers.TransientError("connection refused")
+    error = error or answers.TransientError("connection refused")
     observations.record([Observation.of_failure(conference.pk, error, observed_at=at)])
     return reload(conference)
 
@@ -84,7 +84,7 @@ def section(text, element_id):
 
 def test_the_status_card_shows_every_field_the_api_sent(signed_in, conference):
     now = timezone.now()
-    result = catapult_answers.parse_conference(
+    result = answers.parse_conference(
         {
             "id": "conf-page",
             "state": "active",
@@ -150,7 +150,7 @@ def test_a_member_change_makes_the_live_refresh_render_the_members_and_timeline(
     first = page(signed_in, conference, HX_Request="true")
     version = re.search(r"v=([0-9a-f]+)", first.content.decode()).group(1)
 
-    muted = catapult_answers.Member(id="m-1", state="active", mute=True, call_id="c-1")
+    muted = answers.Member(id="m-1", state="active", mute=True, call_id="c-1")
     observations.record(
         [Observation(conference.pk, at + timedelta(seconds=1), members=(muted,), source="callback")]
     )

@@ -16,11 +16,10 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from conferences import text
-from conferences.callbacks import processing as callback_processing
-from conferences.callbacks import receiver as callbacks
-from conferences.catapult import answers as catapult_answers
+from conferences.callbacks import processing, receiver
+from conferences.catapult import answers
 from conferences.models import Conference
-from conferences.polling import rounds as polling
+from conferences.polling import results, rounds
 from conferences.recording import observations
 from simulator.testing import running_simulator
 from tests.catapult_driver import CatapultDriver
@@ -43,11 +42,11 @@ MASKED = "https://***@hooks.example.com/catapult?x=1"
 @pytest.fixture(autouse=True)
 def no_queue(monkeypatch):
     """The receiver queues each event for a worker; here the test processes them."""
-    monkeypatch.setattr(callback_processing.queue, "queue_processing", lambda pk, **_: None)
+    monkeypatch.setattr(processing.queue, "queue_processing", lambda pk, **_: None)
 
 
 def poll():
-    return polling.poll_round(force=True)
+    return rounds.poll_round(force=True)
 
 
 # --------------------------------------------------------------------------- polls and callbacks
@@ -97,11 +96,11 @@ def driver_for(simulator):
 
 def tell(client, account, payloads):
     """Deliver callback events to the account's receiver and process them."""
-    url = "/" + callbacks.callback_url(account).split("/", 3)[3]
+    url = "/" + receiver.callback_url(account).split("/", 3)[3]
     for payload in payloads:
         answer = client.post(url, json.dumps(payload), content_type="application/json")
         assert answer.status_code < 300
-    callback_processing.process_waiting(account.pk)
+    processing.process_waiting(account.pk)
 
 
 @pytest.mark.parametrize("first", ["poll", "callback"])
@@ -124,7 +123,7 @@ def test_a_read_to_the_second_keeps_the_milliseconds_a_callback_told_whichever_c
         poll()
         read = sim_client.get_conference(conference_id).created_time
 
-    told = catapult_answers.parse_timestamp(created_event["createdTime"])
+    told = answers.parse_timestamp(created_event["createdTime"])
     conference = reload(conference)
     assert read.microsecond == 0 and told.microsecond  # whole seconds; milliseconds
     assert read == told.replace(microsecond=0)
@@ -167,9 +166,9 @@ def test_one_untidy_conference_polled_and_told_by_a_callback_is_stored_alike(cli
         poll()
     told_account = make_account(name="told")
     told = make_conference(told_account, "conf-untidy")
-    url = "/" + callbacks.callback_url(told_account).split("/", 3)[3]
+    url = "/" + receiver.callback_url(told_account).split("/", 3)[3]
     assert client.post(url, json.dumps(event), content_type="application/json").status_code < 300
-    callback_processing.process_waiting(told_account.pk)
+    processing.process_waiting(told_account.pk)
 
     polled, told = reload(polled), reload(told)
     assert polled.poll_status == "ok"
@@ -211,15 +210,15 @@ def test_a_callback_carrying_the_settings_stores_them_cleaned_as_answers_are(cli
         "callbackTimeout": "2000",
         "fallbackUrl": "   ",
     }
-    url = "/" + callbacks.callback_url(account).split("/", 3)[3]
+    url = "/" + receiver.callback_url(account).split("/", 3)[3]
     client.post(url, json.dumps(payload), content_type="application/json")
-    callback_processing.process_waiting(account.pk)
+    processing.process_waiting(account.pk)
 
     conference = reload(conference)
     assert conference.profile == "passthru_digits"
     assert conference.callback_url == WITH_USERINFO
-    assert len(conference.callback_http_method) == catapult_answers.WORD_LIMIT
-    assert conference.callback_http_method.endswith(catapult_answers.CUT_MARK)
+    assert len(conference.callback_http_method) == answers.WORD_LIMIT
+    assert conference.callback_http_method.endswith(answers.CUT_MARK)
     assert conference.callback_timeout == 2000
     assert conference.fallback_url is None
 
@@ -282,7 +281,7 @@ def test_rejected_credentials_and_an_unknown_conference_are_labelled_as_such(sim
 def raised(call):
     try:
         call()
-    except catapult_answers.CatapultError as error:
+    except answers.CatapultError as error:
         return error
     raise AssertionError("no error raised")
 
@@ -301,8 +300,8 @@ def test_a_conflict_is_named_a_conflict_and_retried_not_unreachable(simulator, s
 
     error = raised(lambda: sim_client.update_conference(conference_id, hold=True))
 
-    assert isinstance(error, catapult_answers.Conflict)
-    assert error.transient and not catapult_answers.rests_account(error)
+    assert isinstance(error, answers.Conflict)
+    assert error.transient and not answers.rests_account(error)
     conference = record_as_poll(conference, error)
     assert conference.poll_status == "conflict"
     assert conference.get_poll_status_display() == "conflict"
@@ -310,7 +309,7 @@ def test_a_conflict_is_named_a_conflict_and_retried_not_unreachable(simulator, s
         "Conflict: Concurrent update, retry your operation (HTTP 409, conference-update-conflict)"
     )
     assert (
-        polling.reschedule(
+        results.reschedule(
             conference, observation(conference, error), interval=timedelta(seconds=5)
         )
         > timezone.now()
@@ -330,8 +329,8 @@ def test_the_member_cap_is_a_forbidden_limit_that_pauses_nothing(simulator, sim_
 
     error = raised(lambda: sim_client.add_member(conference_id, call_id="c-twenty-first"))
 
-    assert isinstance(error, catapult_answers.Forbidden)
-    assert not error.transient and not catapult_answers.rests_account(error)
+    assert isinstance(error, answers.Forbidden)
+    assert not error.transient and not answers.rests_account(error)
     conference = record_as_poll(conference, error)
     assert conference.poll_status == "api_error"
     assert conference.poll_error.startswith("API error: forbidden (limit): Conference ")
@@ -346,8 +345,8 @@ def test_a_403_about_the_conference_state_is_a_plain_forbidden_api_error(simulat
 
     error = raised(lambda: sim_client.add_member(conference_id, call_id="c-late"))
 
-    assert isinstance(error, catapult_answers.Forbidden)
-    assert not catapult_answers.rests_account(error)
+    assert isinstance(error, answers.Forbidden)
+    assert not answers.rests_account(error)
     assert str(error).startswith("API error: forbidden: Conference ")
     assert str(error).endswith("(HTTP 403, conference-error)")
 

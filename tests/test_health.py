@@ -9,7 +9,7 @@ from django.utils import timezone
 from conferences.alerting import fanout, sender
 from conferences.models import Conference, Delivery, Subscription
 from conferences.ops import outages
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from conferences.recording import observations
 from conferences.recording.observations import Observation
 from tests.conftest import make_account, make_conference, reload
@@ -32,7 +32,8 @@ def test_health_answers_anonymous_requests_with_what_it_checked(client):
     data = response.json()
     assert data["status"] == "ok"
     assert data["database"] == "ok" and data["broker"] == "ok"
-    assert data["polling"]["overdue_conferences"] == 0
+    assert data["polling"]["stale_conferences"] == 0
+    assert data["polling"]["stale_after_seconds"] == 20.0  # twice the poll interval
     assert data["oldest_unsent_alert_seconds"] is None
     text = response.content.decode()
     for hidden in ["acme-secret-name", "tok-hidden", "sec-hidden", "conf-hidden", "redis://"]:
@@ -60,11 +61,14 @@ def test_health_is_503_when_the_database_is_down(client):
     assert response.json()["database"] == "down" and response.json()["broker"] == "ok"
 
 
-def test_health_says_degraded_when_polling_is_late_or_an_alert_waits_long(client, settings):
+def test_health_says_degraded_when_a_conference_is_stale_or_an_alert_waits_long(client, settings):
     now = timezone.now()
+    long_ago = now - timedelta(minutes=5)
     account = make_account()
-    make_conference(account, "conf-late", next_poll_at=now - timedelta(minutes=5))
-    make_conference(account, "conf-paused", paused=True, next_poll_at=now - timedelta(hours=1))
+    make_conference(account, "conf-stale", last_observed_at=long_ago)
+    make_conference(account, "conf-paused", paused=True, last_observed_at=long_ago)
+    make_conference(account, "conf-not-found", last_observed_at=long_ago, poll_status="not_found")
+    make_conference(account, "conf-fresh", last_observed_at=now, next_poll_at=long_ago)
     delivery = Delivery.objects.create(email="ann@example.com", subject="x")
     ten_minutes_ago = now - timedelta(minutes=10)
     Delivery.objects.filter(pk=delivery.pk).update(
@@ -76,36 +80,36 @@ def test_health_says_degraded_when_polling_is_late_or_an_alert_waits_long(client
     assert response.status_code == 200
     data = response.json()
     assert data["status"] == "degraded"
-    assert data["polling"]["overdue_conferences"] == 1
+    assert data["polling"]["stale_conferences"] == 1
     assert 590 < data["oldest_unsent_alert_seconds"] < 700
 
 
-def test_a_resting_account_is_listed_until_when_and_its_late_conferences_count(
+def test_a_resting_account_is_listed_until_when_and_its_stale_conferences_count(
     client, simulator, sim_client
 ):
     account = make_account(simulator)
     conference_id = sim_client.create_conference(from_number="+15555550100")
     conference = make_conference(account, conference_id)
     simulator.set_faults(rate_limited_seconds=900)  # a 429 with a far reset
-    polling.poll_round(force=True)
+    rounds.poll_round(force=True)
     account.refresh_from_db()
     assert account.is_paused()
-    assert client.get("/health/").json()["polling"]["overdue_conferences"] == 0  # not yet
-    # Five minutes of the rest later: the conference was due all along.
+    assert client.get("/health/").json()["polling"]["stale_conferences"] == 0  # not yet
+    # Five minutes of the rest later: the conference was never observed since.
     Conference.objects.filter(pk=conference.pk).update(
-        next_poll_at=timezone.now() - timedelta(minutes=5)
+        tracked_at=timezone.now() - timedelta(minutes=5)
     )
 
     data = client.get("/health/").json()
 
     assert data["status"] == "degraded"
-    assert data["polling"]["overdue_conferences"] == 1
+    assert data["polling"]["stale_conferences"] == 1
     [resting] = data["polling"]["resting_accounts"]
     assert resting == {
         "account": account.pk,
         "resting_until": account.paused_until.isoformat(),
         "reason": "rate limited",
-        "overdue_conferences": 1,
+        "stale_conferences": 1,
     }
     assert timedelta(minutes=14) < account.paused_until - timezone.now() <= timedelta(minutes=15)
 

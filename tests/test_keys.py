@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from conferences.models import Account
-from conferences.registry import crypto as secrets
+from conferences.registry import crypto
 from tests.conftest import make_account, reload
 
 pytestmark = pytest.mark.django_db
@@ -62,5 +62,5 @@ def test_rotate_keys_names_the_accounts_no_key_decrypts_and_keeps_them(settings)
         call_command("rotate_keys", stdout=StringIO())
 
     assert reload(lost).api_token_encrypted == stored
-    with pytest.raises(secrets.SecretUnreadable, match="add the old key"):
+    with pytest.raises(crypto.SecretUnreadable, match="add the old key"):
         reload(lost).credentials()

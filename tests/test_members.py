@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conferences.catapult import answers as catapult_answers
+from conferences.catapult import answers
 from conferences.models import ConferenceMembersRead, Event, EventKind, Member
-from conferences.polling import rounds as polling
+from conferences.polling import claims, rounds
 from conferences.recording import members, observations
 from conferences.web.selectors import timeline
 from simulator.testing import running_simulator
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 def poll_all():
-    return polling.poll_round(force=True)
+    return rounds.poll_round(force=True)
 
 
 def due_now(conference):
@@ -200,8 +200,8 @@ def test_the_documented_mixed_offsets_give_an_unknown_duration_never_a_negative_
 def test_a_callback_member_older_than_what_is_stored_changes_nothing(account):
     conference = make_conference(account, "conf-old")
     now = datetime.now(UTC)
-    newer = catapult_answers.Member(id="m-1", state="active", mute=True, call_id="c-1")
-    older = catapult_answers.Member(id="m-1", state="active", mute=False, call_id="c-1")
+    newer = answers.Member(id="m-1", state="active", mute=True, call_id="c-1")
+    older = answers.Member(id="m-1", state="active", mute=False, call_id="c-1")
     observations.record(
         [observations.Observation(conference.pk, now, members=(newer,), source="callback")]
     )
@@ -297,7 +297,7 @@ def test_with_a_budget_of_one_request_per_second_paged_members_never_exceed_it(s
         sim.reset_stats()
         ends = time.monotonic() + 16
         while time.monotonic() < ends:
-            polling.poll_round()
+            rounds.poll_round()
             time.sleep(0.05)
         journal = sim.requests()
 
@@ -326,7 +326,7 @@ def test_members_reads_keep_their_share_of_a_budget_the_conference_reads_fill(
         ConferenceMembersRead.objects.filter(conference=conference).update(due_at=now)
     account.conferences.update(next_poll_at=now)
 
-    plan = polling.claim_due_conferences(
+    plan = claims.claim_due_conferences(
         account_pk=account.pk,
         token=uuid.uuid4(),
         horizon=2.0,

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conferences.catapult import answers as catapult_answers
+from conferences.catapult import answers
 from conferences.models import Event, HistoryEntry, PollError
-from conferences.recording import observations, problems
+from conferences.recording import history, observations, problems
 from conferences.recording.observations import Observation
 from tests.conftest import make_account, make_conference, reload
 
@@ -56,8 +56,8 @@ def stored_ends(conference):
 def test_a_quiet_run_is_written_again_only_after_run_refresh_seconds(conference):
     at = timezone.now()
     observations.record([status(conference, at)])
-    soon = at + timedelta(seconds=observations.RUN_REFRESH / 2)
-    later = at + timedelta(seconds=observations.RUN_REFRESH + 1)
+    soon = at + timedelta(seconds=history.RUN_REFRESH / 2)
+    later = at + timedelta(seconds=history.RUN_REFRESH + 1)
 
     observations.record([status(conference, soon)])
     assert stored_ends(conference) == [at]
@@ -145,7 +145,7 @@ def test_an_older_error_written_after_a_newer_status_changes_nothing(conference)
     now = timezone.now()
     observations.record([status(conference, now)])
 
-    error = catapult_answers.TransientError("timed out")
+    error = answers.TransientError("timed out")
     [outcome] = observations.record(
         [Observation.of_failure(conference.pk, error, observed_at=now - timedelta(seconds=1))]
     )
@@ -240,7 +240,7 @@ def test_a_value_the_api_never_sends_does_not_stop_runs_from_being_extended(conf
 
 
 def test_an_unreadable_field_is_unknown_and_named_in_the_poll_message(conference):
-    result = catapult_answers.parse_conference(
+    result = answers.parse_conference(
         {"id": "conf-obs", "state": "active", "activeMembers": 2, "hold": "yes", "mute": False}
     )
 
@@ -257,7 +257,7 @@ def test_an_unreadable_field_is_unknown_and_named_in_the_poll_message(conference
 def test_a_poll_error_never_changes_the_stored_status(conference):
     at = timezone.now()
     observations.record([status(conference, at)])
-    error = catapult_answers.MalformedResponse("body is not JSON")
+    error = answers.MalformedResponse("body is not JSON")
 
     [outcome] = observations.record(
         [Observation.of_failure(conference.pk, error, observed_at=at + timedelta(seconds=1))]
@@ -348,7 +348,7 @@ def test_a_poll_error_stores_no_event_until_the_problem_lasts(conference, settin
     settings.CONFWATCH_PROBLEM_AFTER_SECONDS = 60
     at = timezone.now() - timedelta(minutes=5)
     observations.record([status(conference, at)])
-    error = catapult_answers.TransientError("timed out")
+    error = answers.TransientError("timed out")
     for seconds in (10, 20, 90):
         observations.record(
             [
@@ -376,7 +376,7 @@ def test_a_short_problem_stores_no_event_at_all(conference, settings):
     settings.CONFWATCH_PROBLEM_AFTER_SECONDS = 120
     at = timezone.now()
     observations.record([status(conference, at)])
-    error = catapult_answers.TransientError("timed out")
+    error = answers.TransientError("timed out")
     observations.record(
         [Observation.of_failure(conference.pk, error, observed_at=at + timedelta(seconds=1))]
     )
@@ -388,7 +388,7 @@ def test_a_short_problem_stores_no_event_at_all(conference, settings):
 
 
 def test_the_tag_and_callback_url_the_api_sends_are_kept_on_the_conference(conference):
-    result = catapult_answers.parse_conference(
+    result = answers.parse_conference(
         {
             "id": "conf-obs",
             "state": "active",
@@ -400,9 +400,7 @@ def test_the_tag_and_callback_url_the_api_sends_are_kept_on_the_conference(confe
     observations.record(
         [Observation.of_conference(conference.pk, result, observed_at=timezone.now())]
     )
-    left_out = catapult_answers.parse_conference(
-        {"id": "conf-obs", "state": "active", "activeMembers": 3}
-    )
+    left_out = answers.parse_conference({"id": "conf-obs", "state": "active", "activeMembers": 3})
     observations.record(
         [Observation.of_conference(conference.pk, left_out, observed_at=timezone.now())]
     )

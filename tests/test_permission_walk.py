@@ -18,7 +18,7 @@ from django.test import RequestFactory
 
 from conferences.alerting import acknowledgements, sharing, subscriptions
 from conferences.alerting.unsubscribe import token_for as unsubscribe_token
-from conferences.callbacks import receiver as callbacks
+from conferences.callbacks import receiver
 from conferences.models import CallbackSettings
 from conferences.registry import roles
 from tests.test_access import snapshot, url_patterns
@@ -74,7 +74,7 @@ def objects_for(world, user):  # noqa: F811
     account, conference = world["account"], world["conference"]
     subscription, _ = subscriptions.subscribe(email=user.email, user=user) if user else (None, 0)
     link = sharing.create_link(conference=conference)
-    callback_url = callbacks.callback_url(account)
+    callback_url = receiver.callback_url(account)
     by_model = {f"conferences.{model}": obj for model, obj in world.items()}
     by_model["conferences.sharelink"] = link
     by_model["conferences.callbacksettings"] = CallbackSettings.objects.get(account=account)

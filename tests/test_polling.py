@@ -12,8 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from conferences.models import REQUEST_BUDGET_MAX, HistoryEntry, PollError
-from conferences.polling import budget, dispatch
-from conferences.polling import rounds as polling
+from conferences.polling import budget, claims, dispatch, rounds
 from tests.conftest import make_account, make_conference, process_env, reload, requests_seen
 
 pytestmark = pytest.mark.django_db
@@ -24,11 +23,11 @@ def start_conference(sim_client):
 
 
 def poll_all():
-    return polling.poll_round(force=True)
+    return rounds.poll_round(force=True)
 
 
 def claim(account, *, horizon, force=False):
-    return polling.claim_due_conferences(
+    return claims.claim_due_conferences(
         account_pk=account.pk,
         token=uuid.uuid4(),
         horizon=horizon,
@@ -227,7 +226,7 @@ def test_a_rate_limited_account_pauses_until_the_reset_time(account, sim_client,
     # The account's pause holds the conference back, not a schedule of its own: it is
     # due as soon as the account is unpaused.
     assert conference.next_poll_at <= timezone.now()
-    assert polling.poll_round().polled == 0
+    assert rounds.poll_round().polled == 0
 
 
 def test_a_good_poll_clears_the_account_problem(account, sim_client):
@@ -279,14 +278,14 @@ def test_concurrent_rounds_never_exceed_the_budget_nor_poll_a_conference_twice(s
 
     def one_round():
         try:
-            polling.poll_round(horizon=1.5)
+            rounds.poll_round(horizon=1.5)
         finally:
             connection.close()
 
-    rounds = [threading.Thread(target=one_round) for _ in range(3)]
-    for thread in rounds:
+    threads = [threading.Thread(target=one_round) for _ in range(3)]
+    for thread in threads:
         thread.start()
-    for thread in rounds:
+    for thread in threads:
         thread.join(timeout=30)
 
     stats = simulator.stats()["users"]["u-demo"]
@@ -364,15 +363,15 @@ def test_a_round_slower_than_its_claim_polls_no_conference_twice_and_stores_no_d
     simulator.set_faults(latency_ms=1500)
     stop = threading.Event()
 
-    def rounds():
+    def keep_polling():
         try:
             while not stop.is_set():
-                polling.poll_round(horizon=0.5)
+                rounds.poll_round(horizon=0.5)
                 stop.wait(0.2)
         finally:
             connection.close()
 
-    workers = [threading.Thread(target=rounds) for _ in range(3)]
+    workers = [threading.Thread(target=keep_polling) for _ in range(3)]
     for worker in workers:
         worker.start()
     time.sleep(2.5)
@@ -418,7 +417,7 @@ def test_requests_unanswered_by_the_deadline_are_abandoned_and_recorded_as_such(
     # Its request may still be in flight: the claim is kept until it lapses.
     assert conference.claim_token is not None
     assert conference.claimed_until > timezone.now() + timedelta(seconds=3)
-    assert polling.poll_round(force=True).polled == 0
+    assert rounds.poll_round(force=True).polled == 0
 
 
 def poll_threads():
@@ -475,23 +474,23 @@ def test_a_killed_workers_claims_come_back_after_they_lapse(simulator, sim_clien
     simulator.reset_faults()
 
     # Claimed by a dead round: nobody polls them until the claim lapses ...
-    assert polling.poll_round(force=True).polled == 0
+    assert rounds.poll_round(force=True).polled == 0
     lapse = max(c.claimed_until for c in account.conferences.all())
     time.sleep(max(0.0, (lapse - timezone.now()).total_seconds()) + 0.1)
     # ... then they come back.
-    assert polling.poll_round(force=True).polled == 3
+    assert rounds.poll_round(force=True).polled == 3
     assert account.conferences.filter(state="created", claim_token__isnull=True).count() == 3
 
 
 def test_new_credentials_make_the_accounts_conferences_due_at_once(simulator, db, sim_client):
     account = make_account(simulator, secret="wrong-secret")
     conferences = [make_conference(account, start_conference(sim_client)) for _ in range(4)]
-    polling.poll_round()
+    rounds.poll_round()
     assert reload(account).is_paused()
 
     make_account(simulator)  # the same account, with the right secret
 
-    summary = polling.poll_round()
+    summary = rounds.poll_round()
     assert summary.polled == 4
     assert all(reload(c).poll_status == "ok" for c in conferences)
 
@@ -501,7 +500,7 @@ def test_clearing_a_rate_limit_pause_in_the_admin_polls_the_conferences_at_once(
 ):
     conference = make_conference(account, start_conference(sim_client))
     simulator.set_faults(rate_limited_seconds=600)
-    polling.poll_round()
+    rounds.poll_round()
     account = reload(account)
     assert account.is_paused()
     simulator.reset_faults()
@@ -519,7 +518,7 @@ def test_clearing_a_rate_limit_pause_in_the_admin_polls_the_conferences_at_once(
     )
     assert response.status_code == 302
 
-    assert polling.poll_round().polled == 1
+    assert rounds.poll_round().polled == 1
     assert reload(conference).poll_status == "ok"
 
 
@@ -528,13 +527,13 @@ def test_a_rate_limit_pause_running_out_makes_the_conferences_due_at_once(
 ):
     conference = make_conference(account, start_conference(sim_client))
     simulator.set_faults(rate_limited_seconds=1)
-    polling.poll_round()
+    rounds.poll_round()
     paused_until = reload(account).paused_until
-    assert polling.poll_round().polled == 0
+    assert rounds.poll_round().polled == 0
 
     time.sleep(max(0.0, (paused_until - timezone.now()).total_seconds()) + 0.05)
 
-    assert polling.poll_round().polled == 1
+    assert rounds.poll_round().polled == 1
     assert reload(conference).poll_status == "ok"
 
 
@@ -551,7 +550,7 @@ def test_created_conferences_are_polled_within_the_bound_while_active_ones_get_m
         sim_client.add_member(conference_id, call_id=f"c-{index}")
         active.append(make_conference(account, conference_id, state="active"))
     created = [make_conference(account, start_conference(sim_client)) for _ in range(10)]
-    polling.poll_round(force=True, conference_ids=[c.conference_id for c in active])
+    rounds.poll_round(force=True, conference_ids=[c.conference_id for c in active])
     simulator.set_rate_limit(10)
     simulator.reset_stats()
 
@@ -560,7 +559,7 @@ def test_created_conferences_are_polled_within_the_bound_while_active_ones_get_m
     started = time.monotonic()
     try:
         while time.monotonic() - started < 6.5:
-            polling.poll_round(horizon=0.5)
+            rounds.poll_round(horizon=0.5)
     finally:
         connection.close()
 
@@ -600,7 +599,7 @@ def test_two_workers_split_a_round_without_polling_a_conference_twice(simulator,
 
     def worker():
         try:
-            summaries.append(polling.poll_round(horizon=1.5))
+            summaries.append(rounds.poll_round(horizon=1.5))
         finally:
             connection.close()
 
@@ -645,7 +644,7 @@ def test_an_account_never_opens_more_connections_than_its_pool(simulator, sim_cl
     simulator.reset_stats()
 
     try:
-        summary = polling.poll_round(force=True)
+        summary = rounds.poll_round(force=True)
     finally:
         connection.close()
 
@@ -672,7 +671,7 @@ def test_a_budget_higher_than_the_dispatcher_can_spend_still_polls_everything(
     )
 
     try:
-        summary = polling.poll_round(force=True)
+        summary = rounds.poll_round(force=True)
     finally:
         connection.close()
 
@@ -683,7 +682,7 @@ def test_a_budget_higher_than_the_dispatcher_can_spend_still_polls_everything(
 def test_a_reserved_share_of_a_few_slots_is_exact_over_every_run_of_rounds():
     key = ("background", "test-share")
 
-    slots = [polling.share_of_slots(key, 0.25, 2) for _ in range(8)]
+    slots = [claims.share_of_slots(key, 0.25, 2) for _ in range(8)]
 
     # A quarter of two slots: one slot every other round, never two rounds without.
     assert slots == [0, 1, 0, 1, 0, 1, 0, 1]

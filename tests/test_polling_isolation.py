@@ -10,18 +10,18 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from conferences.catapult import answers as catapult_answers
+from conferences.catapult import answers
 from conferences.models import HistoryEntry, Member, PollError
 from conferences.ops import outages
-from conferences.polling import dispatch
-from conferences.polling import rounds as polling
+from conferences.polling import claims, dispatch, rounds
+from conferences.recording import observations
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
 
 
 def poll_all():
-    return polling.poll_round(force=True)
+    return rounds.poll_round(force=True)
 
 
 def set_budget_directly(account, value):
@@ -157,14 +157,14 @@ def test_an_error_while_recording_one_accounts_answers_loses_only_those_answers(
 ):
     _, bad, good_ones, bad_ones = good_and_bad(simulator, sim_client)
     bad_pks = {c.pk for c in bad_ones}
-    observe = polling.observations.Observation.of_conference
+    observe = observations.Observation.of_conference
 
     def failing_for_bad(conference_pk, result, **kwargs):
         if conference_pk in bad_pks:
             raise KeyError("surprise")
         return observe(conference_pk, result, **kwargs)
 
-    monkeypatch.setattr(polling.observations.Observation, "of_conference", failing_for_bad)
+    monkeypatch.setattr(observations.Observation, "of_conference", failing_for_bad)
 
     summary = poll_all()
 
@@ -252,7 +252,7 @@ def test_a_members_page_the_database_refuses_shows_on_its_conference(
     long_call_id = "c" * 201
 
     def long_call_ids(page):
-        if not isinstance(page, catapult_answers.MembersPage):
+        if not isinstance(page, answers.MembersPage):
             return page
         members = tuple(dataclasses.replace(m, call_id=long_call_id) for m in page.members)
         return dataclasses.replace(page, members=members)
@@ -276,7 +276,7 @@ def test_a_state_catapult_does_not_document_is_stored_unknown_and_quoted_in_the_
     conference = make_conference(account, conference_id)
 
     @dataclasses.dataclass(frozen=True)
-    class WithRawState(catapult_answers.Conference):
+    class WithRawState(answers.Conference):
         state_raw: str | None = None
 
     def undocumented(result):
@@ -306,7 +306,7 @@ def test_a_rate_limited_accounts_overdue_conferences_stay_as_overdue_as_they_wer
     ]
     simulator.set_faults(rate_limited_seconds=30)
 
-    polling.poll_round()
+    rounds.poll_round()
 
     assert reload(account).problem == "rate_limited"
     for conference in map(reload, conferences):
@@ -325,10 +325,10 @@ def test_a_lost_database_connection_fails_the_round_instead_of_blaming_an_accoun
         connection.connection.close()
         return reload(account)
 
-    monkeypatch.setattr(polling, "claim_due_conferences", losing_the_connection)
+    monkeypatch.setattr(claims, "claim_due_conferences", losing_the_connection)
 
     with pytest.raises(outages.UNAVAILABLE):
-        polling.poll_round(force=True)
+        rounds.poll_round(force=True)
 
     connection.close()
     assert reload(account).problem == ""

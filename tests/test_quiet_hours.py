@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from conferences.alerting import fanout, schedules
 from conferences.models import Delivery, Subscription
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from conferences.recording.observations import Observation, record
 from tests.conftest import make_conference
 
@@ -23,7 +23,7 @@ def one_email_per_alert(settings):
 
 
 def poll():
-    return polling.poll_round(force=True)
+    return rounds.poll_round(force=True)
 
 
 def later(seconds):

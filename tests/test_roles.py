@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from conferences.admin import common as conference_admin
+from conferences.admin import common
 from conferences.alerting import sharing, subscriptions
 from conferences.models import (
     Account,
@@ -543,7 +543,7 @@ def test_the_account_form_never_renders_the_credentials_back(client, world):
 
 
 def test_the_admin_module_names_its_record_models(db):
-    assert conference_admin.RECORD_MODELS == {
+    assert common.RECORD_MODELS == {
         HistoryEntry,
         PollError,
         Event,

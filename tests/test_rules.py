@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from conferences.alerting import fanout, rules, schedules
 from conferences.models import Event, EventKind, RuleState, Subscription
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from conferences.recording.observations import Observation, record
 from tests.conftest import (
     WORKER_ARGS,
@@ -31,7 +31,7 @@ def one_email_per_alert(settings):
 
 
 def poll():
-    return polling.poll_round(force=True)
+    return rounds.poll_round(force=True)
 
 
 def subscribe(email="ops@example.com", **values):

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from conferences.catapult import answers as catapult_answers
+from conferences.catapult import answers
 from simulator.callbacks import CallbackEvent, CallbackSender
 from simulator.testing import running_simulator
 from tests.catapult_driver import CatapultDriver
@@ -81,7 +81,7 @@ def test_a_done_event_arrives_when_the_speech_ends_carrying_that_time(receiver):
 
     speak = [r["body"] for r in receiver.received if r["body"]["eventType"] == "conference-speak"]
     assert [event["status"] for event in speak] == ["started", "done"]
-    started, done = (catapult_answers.parse_timestamp(event["time"]).timestamp() for event in speak)
+    started, done = (answers.parse_timestamp(event["time"]).timestamp() for event in speak)
     assert done - started == pytest.approx(len(sentence) / 15, abs=0.05)
     assert arrived - asked >= 1.5  # not at once
     assert done <= arrived + 0.05  # its time is not in the future when it arrives

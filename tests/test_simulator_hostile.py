@@ -9,8 +9,7 @@ import pytest
 
 from conferences.catapult.answers import CALL_ID_LIMIT, MalformedResponse, TransientError
 from conferences.models import Conference, Member, PollStatus
-from conferences.polling import dispatch
-from conferences.polling import rounds as polling
+from conferences.polling import dispatch, rounds
 from simulator.__main__ import build_parser, simulator_from_args
 from simulator.hostile import LONG_STATE, SHAPES
 from simulator.testing import running_simulator
@@ -177,7 +176,7 @@ def test_a_round_stores_every_hostile_answer_safely_and_the_others_normally(sett
         tracked = {cid: make_conference(account, cid) for cid in [*ids.values(), ordinary]}
         dispatch._clients.clear()
         for _ in range(3):  # the status, then the members pages
-            polling.poll_round(force=True)
+            rounds.poll_round(force=True)
 
     stored = {c.conference_id: c for c in Conference.objects.filter(account=account)}
     assert stored[ordinary].poll_status == PollStatus.OK and stored[ordinary].state == "active"

@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from conferences.catapult import answers as catapult_answers
+from conferences.catapult import answers
 from simulator.__main__ import build_parser, simulator_from_args
 from simulator.faults import SHAPE_NAMES
 from simulator.testing import running_simulator
@@ -138,13 +138,13 @@ def test_injected_errors_carry_the_standard_shape(faults, status, category, code
 def test_the_client_reads_every_untidy_error_shape():
     with running_simulator(rate_limit=0, untidy=True) as sim, client_for(sim) as client:
         conference_id = client.create_conference(from_number="+15555550100")
-        with pytest.raises(catapult_answers.ApiError) as bad:
+        with pytest.raises(answers.ApiError) as bad:
             client.add_member(conference_id, call_id="")
         client.update_conference(conference_id, state="completed")
-        with pytest.raises(catapult_answers.ApiError) as forbidden:
+        with pytest.raises(answers.ApiError) as forbidden:
             client.update_conference(conference_id, mute=True)
         sim.set_faults(rate_limited_seconds=30)
-        with pytest.raises(catapult_answers.RateLimited) as limited:
+        with pytest.raises(answers.RateLimited) as limited:
             client.get_conference(conference_id)
 
     assert (bad.value.status, bad.value.category) == (400, "BAD_REQUEST")

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from conferences.catapult import answers as catapult_answers
+from conferences.catapult import answers
 from simulator.testing import running_simulator
 from tests.catapult_driver import CatapultDriver
 from tests.conftest import SIM_USER, wait_for
@@ -123,7 +123,7 @@ def test_a_401_is_credentials_rejected_whatever_its_body(body):
         running_simulator(rate_limit=0, unauthorized_body=body) as sim,
         client_for(sim, secret="wrong") as client,
     ):
-        with pytest.raises(catapult_answers.CredentialsRejected) as raised:
+        with pytest.raises(answers.CredentialsRejected) as raised:
             client.get_conference("conf-x")
 
     assert raised.value.status == 401
@@ -135,10 +135,10 @@ def test_update_conflicts_and_unavailable_calls_are_transient():
         conference_id = client.create_conference(from_number="+15555550100")
         member_id = client.add_member(conference_id, call_id="c-1")
         sim.set_faults(conflict_rate=1.0)
-        with pytest.raises(catapult_answers.TransientError) as conflict:
+        with pytest.raises(answers.TransientError) as conflict:
             client.update_member(conference_id, member_id, mute=True)
         sim.set_faults(conflict_rate=0.0, call_unavailable_rate=1.0)
-        with pytest.raises(catapult_answers.TransientError) as unavailable:
+        with pytest.raises(answers.TransientError) as unavailable:
             client.get_member(conference_id, member_id)
         conference = client.get_conference(conference_id)  # not about a member: served
 
@@ -154,9 +154,9 @@ def test_adding_an_unknown_or_already_joined_call_answers_403():
     with running_simulator(rate_limit=0) as sim, client_for(sim) as client:
         conference_id = client.create_conference(from_number="+15555550100")
         client.add_member(conference_id, call_id="c-1")
-        with pytest.raises(catapult_answers.ApiError) as unknown:
+        with pytest.raises(answers.ApiError) as unknown:
             client.add_member(conference_id, call_id="not-a-call")
-        with pytest.raises(catapult_answers.ApiError) as joined:
+        with pytest.raises(answers.ApiError) as joined:
             client.add_member(conference_id, call_id="c-1")
 
     assert (unknown.value.status, unknown.value.code) == (403, "call-id-not-found")
@@ -266,7 +266,7 @@ def test_playback_started_and_done_carry_distinct_times(receiver):
 
     speak = [r["body"] for r in receiver.received if r["body"]["eventType"] == "conference-speak"]
     assert [event["status"] for event in speak] == ["started", "done"]
-    started, done = (catapult_answers.parse_timestamp(event["time"]) for event in speak)
+    started, done = (answers.parse_timestamp(event["time"]) for event in speak)
     assert done > started
 
 
@@ -290,7 +290,7 @@ def test_a_conference_lifecycle_reads_right_against_the_untidy_mode():
         muted = client.get_conference(conference_id)
         client.update_conference(conference_id, state="completed")
         completed = client.get_conference(conference_id)
-        with pytest.raises(catapult_answers.ApiError) as too_late:
+        with pytest.raises(answers.ApiError) as too_late:
             client.update_conference(conference_id, mute=False)
 
     assert (created.id, created.state, created.tag) == (conference_id, "created", "lifecycle")
@@ -315,10 +315,10 @@ def test_a_conference_lifecycle_reads_right_against_the_untidy_mode():
 
 def test_not_found_rate_limits_and_server_errors_read_right_against_the_untidy_mode():
     with running_simulator(rate_limit=0, untidy=True) as sim, client_for(sim) as client:
-        with pytest.raises(catapult_answers.NotFound) as missing:
+        with pytest.raises(answers.NotFound) as missing:
             client.get_conference("conf-does-not-exist")
         sim.set_faults(error_rate=1.0)
-        with pytest.raises(catapult_answers.TransientError) as broken:
+        with pytest.raises(answers.TransientError) as broken:
             client.get_conference("conf-x")
         sim.set_faults(error_rate=0.0)
         sim.set_rate_limit(1)
@@ -326,9 +326,9 @@ def test_not_found_rate_limits_and_server_errors_read_right_against_the_untidy_m
         for _ in range(3):
             try:
                 client.get_conference("conf-x")
-            except catapult_answers.RateLimited as error:
+            except answers.RateLimited as error:
                 limited.append(error)
-            except catapult_answers.NotFound:
+            except answers.NotFound:
                 pass
 
     assert missing.value.code == "conference-not-found"

@@ -6,7 +6,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from conferences.admin.common import DeletesItsRecords
-from conferences.callbacks import receiver as callbacks
+from conferences.callbacks import receiver
 from conferences.catapult import REAL_API_BASE_URL
 from conferences.models import REQUEST_BUDGET_MAX, REQUEST_BUDGET_MIN, Account
 from conferences.polling import support
@@ -117,7 +117,7 @@ class AccountAdmin(DeletesItsRecords, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        callbacks.set_up(obj, username=None)  # its callback URL, made once
+        receiver.set_up(obj, username=None)  # its callback URL, made once
 
     @admin.display(description="Settings")
     def settings_check(self, account):
@@ -131,7 +131,7 @@ class AccountAdmin(DeletesItsRecords, admin.ModelAdmin):
         """What to give Catapult as the conferences' callbackUrl (made when the account
         is saved; showing the page changes nothing)."""
         try:
-            url = callbacks.callback_url(account, create=False)
+            url = receiver.callback_url(account, create=False)
         except Exception as error:  # noqa: BLE001 - an unreadable secret must not break the page
             return f"unavailable: {error}"
         if url is None:
@@ -140,11 +140,11 @@ class AccountAdmin(DeletesItsRecords, admin.ModelAdmin):
 
     @admin.display(description="Last callback event")
     def last_callback_event(self, account):
-        return callbacks.last_event_at(account) or "none yet"
+        return receiver.last_event_at(account) or "none yet"
 
     @admin.display(description="Conferences registered by callbacks")
     def callback_registrations(self, account):
-        return callbacks.registrations(account)
+        return receiver.registrations(account)
 
     @sensitive_credentials
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

@@ -12,7 +12,7 @@ from urllib3.util import parse_url
 
 from conferences.catapult import REAL_API_BASE_URL
 from conferences.models.vocabulary import PollStatus
-from conferences.registry import crypto as secrets
+from conferences.registry import crypto
 
 # An account's base URL: the schemes it may use.
 API_URL_SCHEMES = ("http", "https")
@@ -122,13 +122,13 @@ class Account(models.Model):
         return self.name
 
     def set_credentials(self, *, token, secret):
-        self.api_token_encrypted = secrets.encrypt(token)
-        self.api_secret_encrypted = secrets.encrypt(secret)
+        self.api_token_encrypted = crypto.encrypt(token)
+        self.api_secret_encrypted = crypto.encrypt(secret)
 
     def credentials(self):
         return (
-            secrets.decrypt(self.api_token_encrypted),
-            secrets.decrypt(self.api_secret_encrypted),
+            crypto.decrypt(self.api_token_encrypted),
+            crypto.decrypt(self.api_secret_encrypted),
         )
 
     def is_paused(self, now=None):

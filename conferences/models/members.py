@@ -23,7 +23,7 @@ class ConferenceMembersRead(models.Model):
 
     class Meta:
         indexes = [
-            # polling.choose_members_reads: the reads due, most overdue first.
+            # claims.choose_members_reads: the reads due, most overdue first.
             models.Index(
                 fields=["due_at"],
                 name="members_read_due_idx",

@@ -20,7 +20,7 @@ class PollStatus(models.TextChoices):
     CONFLICT = "conflict", "conflict"
     API_ERROR = "api_error", "API error"
     MALFORMED = "malformed", "malformed response"
-    # The answer was read but could not be stored (polling.record_round); the round's
+    # The answer was read but could not be stored (results.record_round); the round's
     # other observations are written.
     UNSTORABLE = "unstorable", "answer not storable"
     # The account itself cannot be polled (settings, credentials store, an unexpected

@@ -1,5 +1,6 @@
 """What /health/ reports: whether the database and the broker answer, whether polling
-keeps up (and which accounts rest, until when), how old the oldest unsent alert is and
+keeps up (how many conferences are stale, by the one definition in models/conference.py,
+and which accounts rest, until when), how old the oldest unsent alert is and
 which alerts are held for later on purpose. Nothing secret, nothing per customer (an
 account is named by its number)."""
 
@@ -16,26 +17,18 @@ from conferences.models import (
     Account,
     CallbackSettings,
     Conference,
-    ConferenceState,
     Delivery,
     DeliveryStatus,
+    stale_after,
 )
 from conferences.ops import outages
 
 # Seconds to wait for the broker before calling it down.
 BROKER_TIMEOUT = 2.0
-# Conferences counted as overdue, at most (the count is a sign, not a report).
-MAX_OVERDUE_COUNTED = 1000
+# Stale conferences counted, at most (the count is a sign, not a report).
+MAX_STALE_COUNTED = 1000
 # Resting accounts listed, at most (the soonest to end their rest first).
 MAX_RESTING_LISTED = 20
-
-
-def overdue_after():
-    """A polled conference is late once it was due this long ago: two intervals and a
-    round's deadline."""
-    return timedelta(
-        seconds=2 * settings.CONFWATCH_POLL_INTERVAL + settings.CONFWATCH_ROUND_DEADLINE
-    )
 
 
 def check_database():
@@ -65,38 +58,31 @@ def check_broker():
         client.close()
 
 
-def late_conferences(now):
-    """Polled conferences whose poll is overdue, resting accounts' included: a rest after
-    a 429 or rejected credentials leaves them unwatched just the same."""
-    return Conference.objects.filter(paused=False, next_poll_at__lt=now - overdue_after()).exclude(
-        state=ConferenceState.COMPLETED
-    )
-
-
 def polling(now):
-    """How many conferences are overdue, and the accounts that rest (after a 429 or
-    rejected credentials): until when, why, and how many of the overdue are theirs."""
-    late = late_conferences(now)
+    """How many conferences are stale (resting accounts' included: a rest after a 429 or
+    rejected credentials leaves them unwatched just the same), and the accounts that
+    rest: until when, why, and how many of the stale are theirs."""
+    stale = Conference.objects.stale(now)
     resting = list(
         Account.objects.filter(paused_until__gt=now)
         .order_by("paused_until", "pk")
         .only("pk", "paused_until", "problem")[:MAX_RESTING_LISTED]
     )
-    late_of = dict(
-        late.filter(account__in=resting)
+    stale_of = dict(
+        stale.filter(account__in=resting)
         .values("account")
-        .annotate(late=Count("pk"))
-        .values_list("account", "late")
+        .annotate(stale=Count("pk"))
+        .values_list("account", "stale")
     )
     return {
-        "overdue_conferences": late.values("pk")[:MAX_OVERDUE_COUNTED].count(),
-        "overdue_after_seconds": overdue_after().total_seconds(),
+        "stale_conferences": stale.values("pk")[:MAX_STALE_COUNTED].count(),
+        "stale_after_seconds": stale_after().total_seconds(),
         "resting_accounts": [
             {
                 "account": account.pk,
                 "resting_until": account.paused_until.isoformat(),
                 "reason": account.get_problem_display() or "paused",
-                "overdue_conferences": late_of.get(account.pk, 0),
+                "stale_conferences": stale_of.get(account.pk, 0),
             }
             for account in resting
         ],
@@ -138,7 +124,7 @@ def callback_registrations_refused(now):
 
 
 def report():
-    """(healthy, report): healthy when the database and the broker answer; polling late,
+    """(healthy, report): healthy when the database and the broker answer; stale conferences,
     old unsent alerts or a misconfigured account make the status "degraded" without
     making it unhealthy."""
     started = time.monotonic()
@@ -157,7 +143,7 @@ def report():
         alert_age = data["oldest_unsent_alert_seconds"]
         data["callback_registrations_refused_this_hour"] = callback_registrations_refused(now)
         late_alerts = alert_age is not None and alert_age > settings.CONFWATCH_HEALTH_ALERT_AGE
-        if data["polling"]["overdue_conferences"] or late_alerts or data["misconfigured_accounts"]:
+        if data["polling"]["stale_conferences"] or late_alerts or data["misconfigured_accounts"]:
             status = "degraded"
     healthy = database and broker
     data["status"] = status if healthy else "down"

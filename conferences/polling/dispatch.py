@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from conferences.catapult import answers as catapult_answers
-from conferences.catapult import client as catapult
+from conferences.catapult import answers
+from conferences.catapult.client import CatapultClient
 from conferences.models import (
     Account,
 )
@@ -72,7 +72,7 @@ def client_for(account, *, pool_size):
     if cached is not None and cached[0] == key:
         return cached[1]
     token, secret = account.credentials()
-    client = catapult.CatapultClient(
+    client = CatapultClient(
         base_url=account.base_url,
         user_id=account.user_id,
         api_token=token,
@@ -234,13 +234,13 @@ def fetch_one(plan, job):
             )
         else:
             job.result = plan.client.get_conference(job.conference.conference_id)
-    except catapult_answers.CatapultError as error:
+    except answers.CatapultError as error:
         job.error = error
-        if catapult_answers.rests_account(error):
+        if answers.rests_account(error):
             plan.failure = error
     except Exception as error:  # a bug must not lose the round's other results
         logger.exception("polling %s failed unexpectedly", job.conference.conference_id)
-        job.error = catapult_answers.CatapultError(f"unexpected error: {type(error).__name__}")
+        job.error = answers.CatapultError(f"unexpected error: {type(error).__name__}")
     job.finished_at = timezone.now()
     note_latency(plan.account.pk, time.monotonic() - started)
 
@@ -310,7 +310,7 @@ def pause_if_failed(plan):
 
 
 def pause_account(account, error, *, now):
-    if isinstance(error, catapult_answers.RateLimited):
+    if isinstance(error, answers.RateLimited):
         until = error.reset_at or now + timedelta(seconds=settings.CONFWATCH_POLL_INTERVAL)
         until = min(max(until, now), now + timedelta(seconds=settings.CONFWATCH_MAX_BACKOFF))
     else:

@@ -1,6 +1,6 @@
 """What support staff ask for from the admin outside the regular rounds: poll chosen
 conferences now, and test an account's credentials. Both spend the account's request
-budget like every other request (polling.py reserves it).
+budget like every other request (claims.py reserves it).
 
 Poll now runs in a worker (the admin queues `tasks.poll_now`); its outcome for each
 conference goes to Django's admin log under the user who asked, where the admin shows
@@ -17,11 +17,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from conferences.catapult import answers as catapult_answers
-from conferences.catapult import client as catapult
+from conferences.catapult import answers
+from conferences.catapult.client import CatapultClient
 from conferences.models import Conference, PollStatus
-from conferences.polling import budget
-from conferences.polling import rounds as polling
+from conferences.polling import budget, results, rounds
 from conferences.registry.crypto import SecretUnreadable
 from conferences.text import local_text
 
@@ -38,7 +37,7 @@ PROBE_CONFERENCE_ID = "confwatch-credentials-check"
 
 @dataclass
 class PollNowResult:
-    summary: polling.RoundSummary | None = None
+    summary: results.RoundSummary | None = None
     outcomes: list = field(default_factory=list)  # (conference_id, message)
 
 
@@ -53,7 +52,7 @@ def poll_now(*, conference_pks, user_pk):
     pollable_pks = list(pollable.values_list("pk", flat=True))
     result = PollNowResult()
     if pollable_pks:
-        result.summary = polling.poll_round(force=True, conference_pks=pollable_pks)
+        result.summary = rounds.poll_round(force=True, conference_pks=pollable_pks)
     conferences = Conference.objects.filter(pk__in=conference_pks).select_related("account")
     entries = []
     content_type = ContentType.objects.get_for_model(Conference)
@@ -144,7 +143,7 @@ def check_credentials(account, *, max_wait=CREDENTIALS_MAX_WAIT):
         or PROBE_CONFERENCE_ID
     )
     try:
-        with catapult.CatapultClient(
+        with CatapultClient(
             base_url=account.base_url,
             user_id=account.user_id,
             api_token=token,
@@ -153,13 +152,13 @@ def check_credentials(account, *, max_wait=CREDENTIALS_MAX_WAIT):
             timeout=settings.CONFWATCH_HTTP_TIMEOUT,
         ) as client:
             client.get_conference(conference_id)
-    except catapult_answers.NotFound:
+    except answers.NotFound:
         return CredentialsCheck(
             True, f"credentials accepted (the API knows no conference {conference_id})."
         )
-    except catapult_answers.CredentialsRejected as error:
+    except answers.CredentialsRejected as error:
         return CredentialsCheck(False, scrub(str(error), token, secret))
-    except catapult_answers.CatapultError as error:
+    except answers.CatapultError as error:
         return CredentialsCheck(None, f"not confirmed: {scrub(str(error), token, secret)}")
     except ValueError as error:
         return CredentialsCheck(None, f"not tested: {scrub(str(error), token, secret)}")

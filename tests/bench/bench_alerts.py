@@ -25,36 +25,26 @@ is printed (its last lines) when something does not arrive in time.
 """
 
 import argparse
-import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-os.environ["DATABASE_URL"] = os.environ.get(
-    "BENCH_ALERTS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/confwatch_bench_alerts"
-)
-os.environ["CELERY_BROKER_URL"] = os.environ.get(
-    "BENCH_ALERTS_BROKER_URL", "redis://127.0.0.1:6379/14"
-)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
-os.environ["LOG_LEVEL"] = "WARNING"
-
 from tests.bench.common import (  # noqa: E402
     catapult_call,
-    drop_database,
-    empty_broker,
-    fresh_database,
+    own_database_and_broker,
     percentile,
-    stop,
+    running_product,
+    use_own_services,
 )
 from tests.catapult_driver import CatapultDriver  # noqa: E402
+
+use_own_services(
+    "BENCH_ALERTS", database="confwatch_bench_alerts", broker="redis://127.0.0.1:6379/14"
+)
 
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
 BUDGET = 20.0
@@ -63,7 +53,6 @@ MOST_STAGGER = 10.0  # seconds between two changes, at most
 WAIT_PER_CHANGE = 60.0  # seconds an email may take before it counts as missing
 LOOK_EVERY = 0.05  # seconds between two looks at the SMTP server
 STARTUP_SECONDS = 60.0  # for the first observation of every conference
-LOG_TAIL_LINES = 40
 
 
 def parse_args():
@@ -93,40 +82,13 @@ class Change:
         return None if self.emailed_at is None else self.emailed_at - self.changed_at
 
 
-# --------------------------------------------------------------------------- processes
-
-
-def celery_env(*, sink, directory):
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="dashboard.settings",
-        DATABASE_URL=os.environ["DATABASE_URL"],
-        CELERY_BROKER_URL=os.environ["CELERY_BROKER_URL"],
-        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-        EMAIL_HOST="127.0.0.1",
-        EMAIL_PORT=str(sink.port),
-        CELERY_BEAT_SCHEDULE_FILENAME=str(directory / "beat-schedule"),
-        LOG_LEVEL="WARNING",
-    )
-    # The defaults are what is measured: no interval comes from the caller's shell.
-    for name in ("CONFWATCH_POLL_INTERVAL", "CONFWATCH_ROUND_SECONDS", "CONFWATCH_ALERT_SECONDS"):
-        env.pop(name, None)
-    return env
-
-
-def start_celery(env, log, *args):
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "dashboard", *args, "--loglevel=warning"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-
-
-def log_tail(path):
-    lines = Path(path).read_text(errors="replace").splitlines()
-    return "\n".join(lines[-LOG_TAIL_LINES:]) or "(the log is empty)"
+def mail_env(sink):
+    """The worker sends its emails to the SMTP server of this process."""
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(sink.port),
+    }
 
 
 # --------------------------------------------------------------------------- setup
@@ -274,28 +236,23 @@ def report(changes, *, target):
 
 def main():
     args = parse_args()
-    fresh_database()
-    from django.conf import settings
+    with own_database_and_broker():
+        from django.conf import settings
 
-    from simulator.testing import running_simulator
-    from tests.smtp import running_mailsink
+        from simulator.testing import running_simulator
+        from tests.smtp import running_mailsink
 
-    target = 2 * settings.CONFWATCH_POLL_INTERVAL + 5
-    processes = []
-    try:
+        target = 2 * settings.CONFWATCH_POLL_INTERVAL + 5
         if args.conferences > settings.CONFWATCH_ALERT_HOURLY_CAP:
             # Past the cap, the recipient's alerts wait for the hourly digest.
             sys.exit(
                 f"--conferences must be at most {settings.CONFWATCH_ALERT_HOURLY_CAP} "
                 "(CONFWATCH_ALERT_HOURLY_CAP, the emails one recipient gets in an hour)"
             )
-        empty_broker()
         with (
-            tempfile.TemporaryDirectory(prefix="bench-alerts-") as directory,
             running_mailsink() as sink,
             running_simulator(rate_limit=BUDGET) as sim,
         ):
-            log_path = Path(directory) / "celery.log"
             user_id, token, secret = SIM_USER
             client = CatapultDriver(
                 base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret
@@ -309,38 +266,19 @@ def main():
                     flush=True,
                 )
                 conference_ids = track_new_conferences(sim, client, count=args.conferences)
-                env = celery_env(sink=sink, directory=Path(directory))
-                with open(log_path, "ab") as log:
-                    processes.append(
-                        start_celery(
-                            env,
-                            log,
-                            "worker",
-                            "--concurrency=2",
-                            "--without-mingle",
-                            "--without-gossip",
-                        )
-                    )
-                    processes.append(start_celery(env, log, "beat"))
-                if not wait_until_created(conference_ids, timeout=STARTUP_SECONDS):
-                    print(f"Not every conference was observed within {STARTUP_SECONDS:g} s.")
-                    print(f"--- last lines of the worker and beat log:\n{log_tail(log_path)}")
-                    sys.exit(1)
-                changes = [Change(conference_id) for conference_id in conference_ids]
-                measure(client, sink, changes, seed=args.seed)
-                note_observations(changes)
-                if not report(changes, target=target):
-                    print(f"--- last lines of the worker and beat log:\n{log_tail(log_path)}")
-                    sys.exit(1)
+                with running_product(env=mail_env(sink)) as product:
+                    if not wait_until_created(conference_ids, timeout=STARTUP_SECONDS):
+                        print(f"Not every conference was observed within {STARTUP_SECONDS:g} s.")
+                        print(f"--- last lines of the worker and beat log:\n{product.log_tail()}")
+                        sys.exit(1)
+                    changes = [Change(conference_id) for conference_id in conference_ids]
+                    measure(client, sink, changes, seed=args.seed)
+                    note_observations(changes)
+                    if not report(changes, target=target):
+                        print(f"--- last lines of the worker and beat log:\n{product.log_tail()}")
+                        sys.exit(1)
             finally:
-                for process in reversed(processes):
-                    stop(process)
                 client.close()
-    finally:
-        try:
-            empty_broker()
-        finally:
-            drop_database()
 
 
 if __name__ == "__main__":

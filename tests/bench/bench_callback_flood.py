@@ -28,37 +28,25 @@ import multiprocessing
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-os.environ["DATABASE_URL"] = os.environ.get(
-    "BENCH_FLOOD_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/confwatch_bench_flood"
-)
-os.environ["CELERY_BROKER_URL"] = os.environ.get(
-    "BENCH_FLOOD_BROKER_URL", "redis://127.0.0.1:6379/12"
-)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
-os.environ["LOG_LEVEL"] = "WARNING"
-
 from tests.bench.common import (  # noqa: E402
     catapult_call,
-    drop_database,
-    empty_broker,
-    free_port,
-    fresh_database,
+    own_database_and_broker,
     print_table,
-    process_env,
-    start,
-    stop,
+    running_product,
+    use_own_services,
     wait_for,
-    web_is_up,
 )
 from tests.catapult_driver import CatapultDriver  # noqa: E402
+
+use_own_services(
+    "BENCH_FLOOD", database="confwatch_bench_flood", broker="redis://127.0.0.1:6379/12"
+)
 
 BUDGET = 5.0
 SAMPLE_EVERY = 0.5
@@ -194,107 +182,76 @@ def p50_max(values):
 
 def main():
     args = parse_args()
-    fresh_database()
-    import redis
-    from django.conf import settings
+    with own_database_and_broker():
+        import redis
+        from django.conf import settings
 
-    from conferences.callbacks import receiver as callbacks
-    from conferences.models import CallbackEvent, CallbackSettings, Conference
-    from simulator.testing import running_simulator
+        from conferences.callbacks import receiver
+        from conferences.models import CallbackEvent, CallbackSettings, Conference
+        from simulator.testing import running_simulator
 
-    processes = []
-    port = free_port()
-    web_url = f"http://127.0.0.1:{port}"
-    settings.CONFWATCH_BASE_URL = web_url
-    broker = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
-    try:
-        empty_broker()
-        with (
-            tempfile.TemporaryDirectory(prefix="bench-flood-") as directory,
-            running_simulator(rate_limit=BUDGET, users=users(args.accounts)) as sim,
-        ):
-            env = process_env(Path(directory), web_url)
-            log_path = Path(directory) / "processes.log"
-            with open(log_path, "ab") as log:
-                processes.append(
-                    start(env, log, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload")
-                )
-                celery = ["-m", "celery", "-A", "dashboard"]
-                processes.append(
-                    start(
-                        env,
-                        log,
-                        *celery,
-                        "worker",
-                        "--concurrency=2",
-                        "--without-mingle",
-                        "--without-gossip",
-                        "--loglevel=warning",
-                    )
-                )
-                processes.append(start(env, log, *celery, "beat", "--loglevel=warning"))
-            if not wait_for(lambda: web_is_up(web_url), 30):
-                sys.exit("The web server did not start:\n" + log_path.read_text()[-3000:])
-            accounts = set_up(sim, args.accounts, args.conferences)
-            url = callbacks.callback_url(accounts[0])
-            if args.nobody:
-                url = url.rsplit("/", 2)[0] + "/" + "n0body" * 6 + "/"
-            if not wait_for(lambda: all_polled(accounts, args.conferences), STARTUP_SECONDS):
-                sys.exit("The conferences were not all polled active in time.")
-            print(
-                f"{args.conferences} active conferences over {args.accounts} accounts, budget "
-                f"{BUDGET:g} requests/s each, poll interval "
-                f"{settings.CONFWATCH_POLL_INTERVAL:g} s, round every "
-                f"{settings.CONFWATCH_ROUND_SECONDS:g} s; flood: {args.rate:g} events/s for "
-                f"{args.duration:g} s to {accounts[0].name} (registering capped at "
-                f"{settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR} per hour)",
-                flush=True,
-            )
-            before, queue_before = sample_for(args.before, accounts, broker)
-            senders = flood(url, rate=args.rate, duration=args.duration)
-            time.sleep(1.0)  # the senders start together, a second from now
-            during, queue_during = sample_for(args.duration, accounts, broker)
-            answers = sum((sender.result() for sender in senders), Counter())
-
-            columns = {"before p50/max": {}, "during p50/max": {}, "ratio p50/max": {}}
-            worst = 0.0
-            for account in accounts:
-                b50, bmax = p50_max(before[account.name])
-                d50, dmax = p50_max(during[account.name])
-                name = account.name + (" (flooded)" if account == accounts[0] else "")
-                columns["before p50/max"][name] = f"{b50:.1f} s / {bmax:.1f} s"
-                columns["during p50/max"][name] = f"{d50:.1f} s / {dmax:.1f} s"
-                ratios = (d50 / b50, dmax / bmax)
-                worst = max(worst, *ratios)
-                columns["ratio p50/max"][name] = f"{ratios[0]:.2f} / {ratios[1]:.2f}"
-            print()
-            print("staleness of active conferences (now - last_polled_at):")
-            print_table(columns)
-            flooded = CallbackSettings.objects.get(account=accounts[0])
-            registered = Conference.objects.filter(conference_id__startswith="conf-flood-")
-            print()
-            print(f"receiver answered: {dict(sorted(answers.items(), key=str))}")
-            print(
-                f"events stored {CallbackEvent.objects.count()}, waiting "
-                f"{CallbackEvent.objects.filter(processed_at__isnull=True).count()}, kept "
-                f"(untracked) {CallbackEvent.objects.filter(awaiting_tracking=True).count()}; "
-                f"conferences registered {registered.count()}, events refused past the cap "
-                f"{flooded.autotrack_refused}"
-            )
-            print(
-                f"broker queue length: max {max(queue_before, default=0)} before, "
-                f"max {max(queue_during, default=0)} during"
-            )
-            verdict = "met" if worst <= TARGET_RATIO else "NOT met"
-            print(f"worst ratio {worst:.2f}: target <= {TARGET_RATIO} {verdict}")
-    finally:
-        for process in reversed(processes):
-            stop(process)
-        broker.close()
+        broker = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
         try:
-            empty_broker()
+            with (
+                running_simulator(rate_limit=BUDGET, users=users(args.accounts)) as sim,
+                running_product(web=True) as product,
+            ):
+                accounts = set_up(sim, args.accounts, args.conferences)
+                url = receiver.callback_url(accounts[0])
+                if args.nobody:
+                    url = url.rsplit("/", 2)[0] + "/" + "n0body" * 6 + "/"
+                if not wait_for(lambda: all_polled(accounts, args.conferences), STARTUP_SECONDS):
+                    sys.exit(
+                        "The conferences were not all polled active in time.\n" + product.log_tail()
+                    )
+                print(
+                    f"{args.conferences} active conferences over {args.accounts} accounts, budget "
+                    f"{BUDGET:g} requests/s each, poll interval "
+                    f"{settings.CONFWATCH_POLL_INTERVAL:g} s, round every "
+                    f"{settings.CONFWATCH_ROUND_SECONDS:g} s; flood: {args.rate:g} events/s for "
+                    f"{args.duration:g} s to {accounts[0].name} (registering capped at "
+                    f"{settings.CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR} per hour)",
+                    flush=True,
+                )
+                before, queue_before = sample_for(args.before, accounts, broker)
+                senders = flood(url, rate=args.rate, duration=args.duration)
+                time.sleep(1.0)  # the senders start together, a second from now
+                during, queue_during = sample_for(args.duration, accounts, broker)
+                answers = sum((sender.result() for sender in senders), Counter())
+
+                columns = {"before p50/max": {}, "during p50/max": {}, "ratio p50/max": {}}
+                worst = 0.0
+                for account in accounts:
+                    b50, bmax = p50_max(before[account.name])
+                    d50, dmax = p50_max(during[account.name])
+                    name = account.name + (" (flooded)" if account == accounts[0] else "")
+                    columns["before p50/max"][name] = f"{b50:.1f} s / {bmax:.1f} s"
+                    columns["during p50/max"][name] = f"{d50:.1f} s / {dmax:.1f} s"
+                    ratios = (d50 / b50, dmax / bmax)
+                    worst = max(worst, *ratios)
+                    columns["ratio p50/max"][name] = f"{ratios[0]:.2f} / {ratios[1]:.2f}"
+                print()
+                print("staleness of active conferences (now - last_polled_at):")
+                print_table(columns)
+                flooded = CallbackSettings.objects.get(account=accounts[0])
+                registered = Conference.objects.filter(conference_id__startswith="conf-flood-")
+                print()
+                print(f"receiver answered: {dict(sorted(answers.items(), key=str))}")
+                print(
+                    f"events stored {CallbackEvent.objects.count()}, waiting "
+                    f"{CallbackEvent.objects.filter(processed_at__isnull=True).count()}, kept "
+                    f"(untracked) {CallbackEvent.objects.filter(awaiting_tracking=True).count()}; "
+                    f"conferences registered {registered.count()}, events refused past the cap "
+                    f"{flooded.autotrack_refused}"
+                )
+                print(
+                    f"broker queue length: max {max(queue_before, default=0)} before, "
+                    f"max {max(queue_during, default=0)} during"
+                )
+                verdict = "met" if worst <= TARGET_RATIO else "NOT met"
+                print(f"worst ratio {worst:.2f}: target <= {TARGET_RATIO} {verdict}")
         finally:
-            drop_database()
+            broker.close()
 
 
 if __name__ == "__main__":

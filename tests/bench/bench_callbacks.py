@@ -22,40 +22,26 @@ and migrated at the start and dropped at the end; its Redis database
 """
 
 import argparse
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-os.environ["DATABASE_URL"] = os.environ.get(
-    "BENCH_CALLBACKS_DATABASE_URL",
-    "postgres://postgres@127.0.0.1:5432/confwatch_bench_callbacks",
-)
-os.environ["CELERY_BROKER_URL"] = os.environ.get(
-    "BENCH_CALLBACKS_BROKER_URL", "redis://127.0.0.1:6379/13"
-)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
-os.environ["LOG_LEVEL"] = "WARNING"
-
 from tests.bench.common import (  # noqa: E402
     catapult_call,
-    drop_database,
-    empty_broker,
-    free_port,
-    fresh_database,
+    own_database_and_broker,
     print_table,
-    process_env,
-    start,
-    stop,
+    running_product,
+    use_own_services,
     wait_for,
-    web_is_up,
 )
 from tests.catapult_driver import CatapultDriver  # noqa: E402
+
+use_own_services(
+    "BENCH_CALLBACKS", database="confwatch_bench_callbacks", broker="redis://127.0.0.1:6379/13"
+)
 
 SIM_USER = ("u-demo", "demo-token", "demo-secret")
 BUDGET = 5.0
@@ -153,53 +139,21 @@ def summary(values):
 
 def main():
     args = parse_args()
-    fresh_database()
-    from django.conf import settings
+    with own_database_and_broker():
+        from django.conf import settings
 
-    from conferences.callbacks import receiver as callbacks
-    from conferences.registry import tracking
-    from simulator.testing import running_simulator
+        from conferences.callbacks import receiver
+        from conferences.registry import tracking
+        from simulator.testing import running_simulator
 
-    processes = []
-    port = free_port()
-    web_url = f"http://127.0.0.1:{port}"
-    settings.CONFWATCH_BASE_URL = web_url
-    try:
-        empty_broker()
         with (
-            tempfile.TemporaryDirectory(prefix="bench-callbacks-") as directory,
             running_simulator(rate_limit=BUDGET) as sim,
+            running_product(web=True),
         ):
-            env = process_env(Path(directory), web_url)
-            log_path = Path(directory) / "processes.log"
             user_id, token, secret = SIM_USER
             client = CatapultDriver(
                 base_url=sim.url, user_id=user_id, api_token=token, api_secret=secret
             )
-            with open(log_path, "ab") as log:
-                processes.append(
-                    start(env, log, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload")
-                )
-                processes.append(
-                    start(
-                        env,
-                        log,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "dashboard",
-                        "worker",
-                        "--concurrency=2",
-                        "--without-mingle",
-                        "--without-gossip",
-                        "--loglevel=warning",
-                    )
-                )
-                processes.append(
-                    start(env, log, "-m", "celery", "-A", "dashboard", "beat", "--loglevel=warning")
-                )
-            if not wait_for(lambda: web_is_up(web_url), 30):
-                sys.exit("The web server did not start:\n" + log_path.read_text()[-3000:])
             account = tracking.add_account(
                 name="bench-callbacks",
                 user_id=user_id,
@@ -208,7 +162,7 @@ def main():
                 base_url=sim.url,
                 request_budget=BUDGET,
             )
-            url = callbacks.callback_url(account)
+            url = receiver.callback_url(account)
             print(
                 f"{args.conferences} changes per mode, budget {BUDGET:g} requests/s, poll "
                 f"interval {settings.CONFWATCH_POLL_INTERVAL:g} s, members read every "
@@ -227,13 +181,6 @@ def main():
             print()
             print_table(columns)
             client.close()
-    finally:
-        for process in reversed(processes):
-            stop(process)
-        try:
-            empty_broker()
-        finally:
-            drop_database()
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def run_beat_and_workers(*, workers, began, stop_at, idle_ticks=range(0)):
     from django.conf import settings
     from django.db import connection
 
-    from conferences.polling import rounds as polling
+    from conferences.polling import rounds
 
     every = settings.CONFWATCH_ROUND_SECONDS
     tasks = queue.Queue()
@@ -126,7 +126,7 @@ def run_beat_and_workers(*, workers, began, stop_at, idle_ticks=range(0)):
                 except queue.Empty:
                     continue
                 if time.time() - sent_at <= every:  # an expired task is dropped
-                    polling.poll_round()
+                    rounds.poll_round()
         finally:
             connection.close()
 
@@ -204,7 +204,7 @@ def polling_scenario(args, *, workers, warmup=0.0, idle=0.0):
 
 
 def poll_once_scenario(args):
-    from conferences.polling import rounds as polling
+    from conferences.polling import rounds
     from simulator.testing import running_simulator
 
     with running_simulator(
@@ -216,7 +216,7 @@ def poll_once_scenario(args):
     ) as sim:
         start_tracking(sim, budget=ONCE_BUDGET)
         figures = Figures(started=time.time())
-        polling.poll_round(force=True)
+        rounds.poll_round(force=True)
         figures.ended = time.time()
         figures.once_seconds = figures.ended - figures.started
         return figures, sim.requests()
@@ -239,9 +239,9 @@ def column(figures, journal, *, budget):
     """The scenario's cells, row name -> text."""
     from django.conf import settings
 
-    from conferences.polling import budget as polling_budget
+    from conferences.polling.budget import BUDGET_SHARE
 
-    rate = budget * polling_budget.BUDGET_SHARE
+    rate = budget * BUDGET_SHARE
     seconds = figures.ended - figures.started
     requests, limited, most = requests_in(journal, figures)
     rate_used = requests / seconds

@@ -2,7 +2,7 @@
 
 Runs the real pieces: the Catapult simulator as a separate process (so its CPU is not
 counted as the poller's; rate limit off, --latency-ms on every answer), PostgreSQL, and
-`polling.poll_round(force=True)` in this process with the code's default settings
+`rounds.poll_round(force=True)` in this process with the code's default settings
 (CONFWATCH_POLL_CONCURRENCY as configured; CONFWATCH_ROUND_DEADLINE 60 s unless set). It
 creates --conferences conferences on the simulator over --accounts users (a third with
 members, some muted), tracks them on accounts with a budget of --budget requests/s
@@ -13,7 +13,7 @@ members, some muted), tracks them on accounts with a budget of --budget requests
   active conferences' members lists are read once between the first round and the
   others, outside the figures (CONFWATCH_MEMBERS_INTERVAL 1 h, so not again);
 - for each: wall time, polls per second, this process's CPU per conference, the write
-  (`polling.record_round`, wrapped at run time) as wall time and Postgres active time,
+  (`results.record_round`, wrapped at run time) as wall time and Postgres active time,
   rows (n_tup_ins + n_tup_upd + n_tup_del of the conferences_* tables) and WAL bytes,
   for the write and for the whole round (claims included);
 - the same round at 100 requests/s per account, next to the best possible for that budget;
@@ -190,16 +190,15 @@ class Figures:
 
 
 class WriteMeter:
-    """Wraps polling.record_round at run time (the module is not edited) to measure the
+    """Wraps results.record_round at run time (the module is not edited) to measure the
     round's write: its wall time and the database counters around it. Also counts the
     calls of budget.reserve_window (a new budget window), when there is one."""
 
     def __enter__(self):
-        from conferences.polling import budget as polling_budget
-        from conferences.polling import rounds as polling
+        from conferences.polling import budget, results
 
-        self.original = polling.record_round
-        self.original_reserve = getattr(polling_budget, "reserve_window", None)
+        self.original = results.record_round
+        self.original_reserve = getattr(budget, "reserve_window", None)
         self.reset()
 
         def counted(*args, **kwargs):
@@ -207,7 +206,7 @@ class WriteMeter:
             return self.original_reserve(*args, **kwargs)
 
         if self.original_reserve is not None:
-            polling_budget.reserve_window = counted
+            budget.reserve_window = counted
 
         def measured(*args, **kwargs):
             before = read_counters()
@@ -218,32 +217,31 @@ class WriteMeter:
                 self.seconds = time.perf_counter() - started
                 self.counters = read_counters() - before
 
-        polling.record_round = measured
+        results.record_round = measured
         return self
 
     def reset(self):
         self.seconds, self.counters, self.windows = None, None, 0
 
     def __exit__(self, *exc_info):
-        from conferences.polling import budget as polling_budget
-        from conferences.polling import rounds as polling
+        from conferences.polling import budget, results
 
-        polling.record_round = self.original
+        results.record_round = self.original
         if self.original_reserve is not None:
-            polling_budget.reserve_window = self.original_reserve
+            budget.reserve_window = self.original_reserve
 
 
 def measure_round(meter, *, conferences):
-    from conferences.polling import rounds as polling
+    from conferences.polling import rounds
 
     meter.reset()
     before = read_counters()
     cpu, started = time.process_time(), time.perf_counter()
-    summary = polling.poll_round(force=True)
+    summary = rounds.poll_round(force=True)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     counters = read_counters() - before
     if meter.seconds is None:
-        raise RuntimeError("poll_round no longer calls polling.record_round: update the bench")
+        raise RuntimeError("poll_round no longer calls results.record_round: update the bench")
     return Figures(
         conferences=conferences,
         wall=wall,
@@ -489,8 +487,7 @@ def run_size(args, *, conferences, log_dir):
     from django.conf import settings
 
     from conferences.models import Account
-    from conferences.polling import budget as polling_budget
-    from conferences.polling import rounds as polling
+    from conferences.polling import budget, rounds
 
     fresh_database()
     users = bench_users(args.accounts)
@@ -518,7 +515,7 @@ def run_size(args, *, conferences, log_dir):
             print(f"  first round: {columns['first round'].summary}", flush=True)
             # The active conferences' members lists, due once they were seen active:
             # read now, outside the figures (one request per page on top of the round).
-            members = polling.poll_round(force=True)
+            members = rounds.poll_round(force=True)
             print(f"  members lists read (not measured): {members.line()}", flush=True)
             columns["unchanged"] = measure_round(meter, conferences=conferences)
             print(f"  unchanged: {columns['unchanged'].summary}", flush=True)
@@ -538,11 +535,11 @@ def run_size(args, *, conferences, log_dir):
         print(f"  naive loop: {columns['naive loop'].summary}", flush=True)
     print()
     print_table(result_table(columns, conferences=conferences))
-    best = conferences / (args.accounts * LIMITED_BUDGET * polling_budget.BUDGET_SHARE)
+    best = conferences / (args.accounts * LIMITED_BUDGET * budget.BUDGET_SHARE)
     print(
         f"\nbudget-limited: the same round at {LIMITED_BUDGET:g} requests/s per account took "
         f"{limited.wall:.2f} s ({conferences / limited.wall:.0f} polls/s); best possible "
-        f"{conferences} / ({args.accounts} x {LIMITED_BUDGET:g} x {polling_budget.BUDGET_SHARE:g}) "
+        f"{conferences} / ({args.accounts} x {LIMITED_BUDGET:g} x {budget.BUDGET_SHARE:g}) "
         f"= {best:.2f} s ({limited.wall / best:.2f}x the best)"
     )
     print_notes(args, sample_size=len(sample), conferences=conferences)
@@ -667,7 +664,7 @@ def print_notes(args, *, sample_size, conferences):
         f"{conferences}.\n"
         "worker CPU: time.process_time() of this process (the poller and its threads; the "
         "simulator is another process).\n"
-        "write: polling.record_round, wrapped at run time. Postgres active time: "
+        "write: results.record_round, wrapped at run time. Postgres active time: "
         "pg_stat_database.active_time (statement execution in this database). rows: "
         "n_tup_ins + n_tup_upd + n_tup_del of conferences_*. WAL: pg_current_wal_lsn() "
         "difference, cluster-wide (other databases' writes in the same moment count too)."

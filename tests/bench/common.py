@@ -7,7 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -90,13 +93,13 @@ def stop(process):
 def catapult_call(method, *args, timeout=20, **kwargs):
     """Call the simulator as a customer's app would, waiting out a 429 (polling shares
     the user's rate limit)."""
-    from conferences.catapult import answers as catapult_answers
+    from conferences.catapult import answers
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             return method(*args, **kwargs)
-        except catapult_answers.RateLimited:
+        except answers.RateLimited:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -118,32 +121,127 @@ def add_accounts(names):
         )
 
 
-# The benchmarks that run the web server, a worker and beat (callbacks, flood).
+# The benchmarks that run the product's processes (alerts, callbacks, flood).
 
 ROOT = Path(__file__).resolve().parents[2]
+# What these benchmarks measure runs at the product's default intervals: none comes from
+# the caller's shell, neither in this process nor in those it starts.
+MEASURED_DEFAULTS = (
+    "CONFWATCH_POLL_INTERVAL",
+    "CONFWATCH_ROUND_SECONDS",
+    "CONFWATCH_MEMBERS_INTERVAL",
+    "CONFWATCH_ALERT_SECONDS",
+)
+LOG_TAIL_LINES = 40
+
+
+def use_own_services(prefix, *, database, broker):
+    """Point this process, before Django starts, and the processes it starts at the
+    benchmark's own database and Redis database: <prefix>_DATABASE_URL (default the
+    local database named `database`) and <prefix>_BROKER_URL (default `broker`)."""
+    os.environ["DATABASE_URL"] = os.environ.get(
+        f"{prefix}_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{database}"
+    )
+    os.environ["CELERY_BROKER_URL"] = os.environ.get(f"{prefix}_BROKER_URL", broker)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    os.environ.setdefault("CONFWATCH_ALLOWED_API_HOSTS", "127.0.0.1,localhost")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    for name in MEASURED_DEFAULTS:
+        os.environ.pop(name, None)
+
+
+@contextmanager
+def own_database_and_broker():
+    """Django started on the benchmark's own database (fresh_database), and its own
+    Redis database empty; at the end the Redis database is emptied and the database
+    dropped, whatever happened."""
+    fresh_database()
+    try:
+        empty_broker()
+        yield
+    finally:
+        try:
+            empty_broker()
+        finally:
+            drop_database()
+
+
+@dataclass
+class Product:
+    """The product's processes as a benchmark runs them: their shared log file, and the
+    web server's address when it runs one."""
+
+    log_path: Path
+    web_url: str | None = None
+
+    def log_tail(self):
+        return log_tail(self.log_path)
+
+
+@contextmanager
+def running_product(*, web=False, env=None):
+    """A Celery worker and Celery beat (and, with web=True, the web server, `manage.py
+    runserver` on a free port, which becomes CONFWATCH_BASE_URL here too) as
+    subprocesses on the benchmark's database and broker, with `env` added to their
+    environment; their output in one log file in a temporary directory. Stopped at the
+    end."""
+    from django.conf import settings
+
+    processes = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as directory:
+        product = Product(log_path=Path(directory) / "processes.log")
+        environment = dict(os.environ)
+        environment["CELERY_BEAT_SCHEDULE_FILENAME"] = str(Path(directory) / "beat-schedule")
+        environment.update(env or {})
+        try:
+            with open(product.log_path, "ab") as log:
+                if web:
+                    port = free_port()
+                    product.web_url = f"http://127.0.0.1:{port}"
+                    settings.CONFWATCH_BASE_URL = product.web_url
+                    environment["CONFWATCH_BASE_URL"] = product.web_url
+                    processes.append(
+                        start(
+                            environment,
+                            log,
+                            "manage.py",
+                            "runserver",
+                            f"127.0.0.1:{port}",
+                            "--noreload",
+                        )
+                    )
+                celery = ["-m", "celery", "-A", "dashboard"]
+                processes.append(
+                    start(
+                        environment,
+                        log,
+                        *celery,
+                        "worker",
+                        "--concurrency=2",
+                        "--without-mingle",
+                        "--without-gossip",
+                        "--loglevel=warning",
+                    )
+                )
+                processes.append(start(environment, log, *celery, "beat", "--loglevel=warning"))
+            if web and not wait_for(lambda: web_is_up(product.web_url), 30):
+                sys.exit(f"The web server did not start:\n{product.log_tail()}")
+            yield product
+        finally:
+            for process in reversed(processes):
+                stop(process)
+
+
+def log_tail(path):
+    """The last lines of a log file, for a report of what went wrong."""
+    lines = Path(path).read_text(errors="replace").splitlines()
+    return "\n".join(lines[-LOG_TAIL_LINES:]) or "(the log is empty)"
 
 
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def process_env(directory, web_url):
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="dashboard.settings",
-        CONFWATCH_BASE_URL=web_url,
-        CELERY_BEAT_SCHEDULE_FILENAME=str(directory / "beat-schedule"),
-        LOG_LEVEL="WARNING",
-    )
-    for name in (
-        "CONFWATCH_POLL_INTERVAL",
-        "CONFWATCH_ROUND_SECONDS",
-        "CONFWATCH_MEMBERS_INTERVAL",
-    ):
-        env.pop(name, None)
-    return env
 
 
 def start(env, log, *args):

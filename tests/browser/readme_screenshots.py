@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from conferences.recording.observations import Observation, record
 from conferences.registry import roles
 from tests.conftest import make_account, make_conference
@@ -58,9 +58,9 @@ def test_take_the_readmes_screenshots(browser, live_server, simulator, sim_clien
     standup = sim_client.create_conference(from_number="+15555550103")
     make_conference(account, standup, label="Morning standup")
     make_conference(account, "conf-gone", label="Partner sync")
-    polling.poll_round(force=True)
+    rounds.poll_round(force=True)
     sim_client.update_conference(standup, state="completed")
-    polling.poll_round(force=True)
+    rounds.poll_round(force=True)
     late = make_conference(
         account, "conf-late", label="Vendor escalation", next_poll_at=now + timedelta(days=1)
     )

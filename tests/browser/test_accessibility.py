@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from conferences.alerting import acknowledgements, sharing
 from conferences.models import Delivery, Subscription
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from conferences.registry import roles
 from conferences.web.views.health import server_error
 from tests.conftest import make_account, make_conference
@@ -34,10 +34,10 @@ def world(simulator, sim_client):
     conference_id = sim_client.create_conference(from_number="+15555550100")
     conference = make_conference(account, conference_id, label="Board call", tags=["sales"])
     make_conference(account, "conf-missing", label="Gone bridge")
-    polling.poll_round(force=True)
+    rounds.poll_round(force=True)
     sim_client.add_member(conference_id, call_id="c-1")
     sim_client.add_member(conference_id, call_id="c-2")
-    polling.poll_round(force=True)
+    rounds.poll_round(force=True)
     # The alerts page's widest table (issue 20: 758 px at 390 before): every column filled.
     Subscription.objects.create(
         user=staff,

@@ -6,7 +6,7 @@ the page's live refresh, in a real browser. (The latency itself is measured by
 import pytest
 from playwright.sync_api import expect
 
-from conferences.callbacks import receiver as callbacks
+from conferences.callbacks import receiver
 from conferences.models import Conference, Event, EventKind
 from conferences.registry import roles
 from tests.conftest import WORKER_ARGS, make_account, start_celery, wait_for
@@ -35,7 +35,7 @@ def test_a_member_joining_shows_on_the_open_page_from_the_callback(
     user.groups.add(roles.ensure_groups()[roles.VIEWER])
     account = make_account(simulator)
     conference_id = sim_client.create_conference(
-        from_number="+15555550100", callback_url=callbacks.callback_url(account)
+        from_number="+15555550100", callback_url=receiver.callback_url(account)
     )
     wait_for(
         lambda: Conference.objects.filter(conference_id=conference_id).exists(),

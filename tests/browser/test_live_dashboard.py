@@ -1,7 +1,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from conferences.registry import roles
 from tests.conftest import make_account, make_conference
 
@@ -38,7 +38,7 @@ def test_the_list_updates_live_when_a_member_joins(page, live_server, staff, sim
     account = make_account(simulator)
     conference_id = sim_client.create_conference(from_number="+15555550100")
     make_conference(account, conference_id, label="Support bridge")
-    polling.poll_round(force=True)
+    rounds.poll_round(force=True)
 
     sign_in(page, live_server)
     row = page.locator(f"tr[data-conference-id='{conference_id}']")
@@ -47,7 +47,7 @@ def test_the_list_updates_live_when_a_member_joins(page, live_server, staff, sim
 
     sim_client.add_member(conference_id, call_id="c-1")
     sim_client.add_member(conference_id, call_id="c-2")
-    polling.poll_round(force=True)
+    rounds.poll_round(force=True)
 
     expect(row.locator(".state")).to_have_text("active", timeout=10000)
     expect(row.locator(".members")).to_have_text("2")
@@ -60,14 +60,14 @@ def test_the_detail_page_shows_history_and_updates_live(
     account = make_account(simulator)
     conference_id = sim_client.create_conference(from_number="+15555550100")
     make_conference(account, conference_id, label="Board call")
-    polling.poll_round(force=True)
+    rounds.poll_round(force=True)
     sign_in(page, live_server)
 
     page.click("text=Board call")
     expect(page.locator("#status-card .state")).to_have_text("created")
     page.evaluate("window.notReloaded = true")
     sim_client.add_member(conference_id, call_id="c-1")
-    polling.poll_round(force=True)
+    rounds.poll_round(force=True)
 
     expect(page.locator("#status-card .state")).to_have_text("active", timeout=10000)
     expect(page.locator("table.timeline tbody tr")).to_have_count(2)

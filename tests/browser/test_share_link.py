@@ -1,7 +1,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from conferences.registry import roles
 from tests.conftest import make_account, make_conference
 
@@ -31,10 +31,10 @@ def test_a_share_link_shows_the_conference_to_an_anonymous_browser_until_revoked
     account = make_account(simulator, name="private-account")
     conference_id = sim_client.create_conference(from_number="+15555550100")
     make_conference(account, conference_id, label="Board call")
-    polling.poll_round(force=True)
+    rounds.poll_round(force=True)
     sim_client.add_member(conference_id, call_id="c-1")
     sim_client.add_member(conference_id, call_id="c-2")
-    polling.poll_round(force=True)
+    rounds.poll_round(force=True)
 
     sign_in(page, live_server)
     page.click("text=Board call")

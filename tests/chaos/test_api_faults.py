@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from conferences.models import Account, HistoryEntry, PollError
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from tests.conftest import SIM_USER, make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def start(sim_client, count):
 
 
 def poll_rounds(count):
-    return [polling.poll_round(force=True) for _ in range(count)]
+    return [rounds.poll_round(force=True) for _ in range(count)]
 
 
 def test_twenty_percent_errors_never_make_a_change_and_every_conference_keeps_its_status(
@@ -78,7 +78,7 @@ def test_a_429_with_a_far_reset_pauses_the_account_no_longer_than_the_cap(
     account = reload(account)
     assert account.problem == "rate_limited"
     assert account.paused_until <= timezone.now() + timedelta(seconds=60)
-    assert polling.poll_round(force=False).polled == 0  # resting: nothing is sent
+    assert rounds.poll_round(force=False).polled == 0  # resting: nothing is sent
 
 
 def test_a_403_limit_pauses_the_account_like_a_429_and_polling_resumes_after_it(
@@ -96,7 +96,7 @@ def test_a_403_limit_pauses_the_account_like_a_429_and_polling_resumes_after_it(
     assert account.paused_until > timezone.now()
     assert reload(conference).poll_status == "rate_limited"
     assert reload(conference).history.count() == 1  # a limit is never a change
-    assert polling.poll_round(force=False).polled == 0  # resting: nothing is sent
+    assert rounds.poll_round(force=False).polled == 0  # resting: nothing is sent
 
     simulator.set_faults(limit_rate=0)
     Account.objects.filter(pk=account.pk).update(paused_until=timezone.now())

@@ -8,8 +8,7 @@ import pytest
 from django.db import connection
 
 from conferences.models import Account, Conference, HistoryEntry, PollStatus
-from conferences.polling import dispatch
-from conferences.polling import rounds as polling
+from conferences.polling import dispatch, rounds
 from simulator.testing import running_simulator
 from tests.catapult_driver import CatapultDriver
 from tests.conftest import SIM_USER, make_account, make_conference, reload
@@ -68,11 +67,11 @@ def test_a_hostile_api_loses_no_change_of_the_ordinary_conferences_and_names_eac
             make_conference(bad, f"conf-bad-{index}")
         dispatch._clients.clear()
 
-        polling.poll_round(force=True)
+        rounds.poll_round(force=True)
         for round_number in range(1, ROUNDS + 1):
             for conference_id in ordinary_ids:
                 client.update_conference(conference_id, hold=round_number % 2 == 1)
-            polling.poll_round(force=True)
+            rounds.poll_round(force=True)
         client.close()
 
     for conference in ordinary:

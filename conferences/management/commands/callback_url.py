@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from conferences.callbacks import receiver as callbacks
+from conferences.callbacks import receiver
 from conferences.models import Account
 from conferences.registry.crypto import SecretUnreadable
 
@@ -22,8 +22,8 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"No account named {account!r}.")
         if rotate:
-            callbacks.set_up(found, username=None, rotate=True)
+            receiver.set_up(found, username=None, rotate=True)
         try:
-            self.stdout.write(callbacks.callback_url(found))
+            self.stdout.write(receiver.callback_url(found))
         except SecretUnreadable as error:
             raise CommandError(f"{error} Run with --rotate.") from None

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 
 
 class Command(BaseCommand):
@@ -10,5 +10,5 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        summary = polling.poll_round(force=True)
+        summary = rounds.poll_round(force=True)
         self.stdout.write(summary.line())

@@ -79,7 +79,7 @@ class Chart:
     start: object
     end: object
     # When the open run was last seen, exactly (Conference.run_seen_at; its stored
-    # last_seen_at may lag by up to observations.RUN_REFRESH).
+    # last_seen_at may lag by up to history.RUN_REFRESH).
     open_seen: object = None
     spans: list = field(default_factory=list)
     bucketed: bool = False

@@ -6,7 +6,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from conferences.callbacks import receiver as callbacks
+from conferences.callbacks import receiver
 from conferences.registry.roles import requires
 
 
@@ -17,7 +17,7 @@ from conferences.registry.roles import requires
 @require_http_methods(["GET", "POST"])  # not HEAD: a callback's GET carries its event
 def callback(request, secret):
     """Catapult's conference events for one account (conferences/callbacks/receiver.py)."""
-    receipt = callbacks.receive(
+    receipt = receiver.receive(
         secret=secret,
         method=request.method,
         body_stream=request,

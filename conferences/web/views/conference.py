@@ -10,7 +10,7 @@ from conferences import text
 from conferences.models import (
     Conference,
 )
-from conferences.recording import members
+from conferences.recording import history, members
 from conferences.registry import roles
 from conferences.registry.roles import requires
 from conferences.web.selectors import charts, exports, timeline
@@ -27,19 +27,8 @@ LIVE_FIELDS = (
     "label",
     "tags",
     "paused",
-    "state",
-    "active_members",
-    "hold",
-    "mute",
-    "from_number",
-    "created_time",
-    "completed_time",
-    "callback_url",
-    "catapult_tag",
-    "profile",
-    "callback_http_method",
-    "callback_timeout",
-    "fallback_url",
+    *history.STATUS_FIELDS,
+    *history.DETAIL_FIELDS,
     "poll_status",
     "poll_error",
     "last_polled_at",
