@@ -1,4 +1,5 @@
-"""Alerts, step two: due deliveries become emails (the fan-out, fanout.py, made them).
+"""Alerts, step two: due deliveries become emails or channel messages (channels.py); the
+fan-out, fanout.py, made them.
 
 - `send_pending` claims due deliveries with a claim token and a lease (a conditional
   UPDATE on rows locked with SKIP LOCKED), sends each outside any transaction, and
@@ -32,7 +33,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from conferences.alerting import emails
+from conferences.alerting import channels, emails
 from conferences.models import (
     Delivery,
     DeliveryStatus,
@@ -42,7 +43,8 @@ logger = logging.getLogger(__name__)
 
 # Most deliveries one send pass sends; the next pass (a few seconds later) sends the rest.
 SEND_BATCH = 100
-# A delivery the mail server keeps refusing for now is given up after this many tries.
+# A delivery the mail server or channel keeps refusing for now is given up after this many
+# tries (the waits between them double from 30 s up to CONFWATCH_SEND_MAX_BACKOFF).
 MAX_ATTEMPTS = 12
 
 
@@ -140,8 +142,14 @@ class SendOutcome:
 
 
 def send_one(connection, delivery):
+    """Send one delivery: to a channel (channels.py) or as an email on the connection."""
     if delivery.subscription_id is None and delivery.kind != Delivery.Kind.DIGEST:
         return SendOutcome(permanent=True, error="unsubscribed before it was sent")
+    if channels.is_channel(delivery.email):
+        try:
+            return SendOutcome(sent=True, subject=channels.send(delivery))
+        except channels.SendFailed as error:
+            return SendOutcome(permanent=error.permanent, error=str(error), subject=error.subject)
     try:
         message = emails.build_message(delivery)
     except Exception as error:  # a rendering bug must not stop the other deliveries

@@ -1,0 +1,302 @@
+"""Channels end to end: the simulator, the poller, the outbox, a real SMTP server and real
+local HTTP receivers (Apprise's json:// and confwatch's signed webhook://)."""
+
+import json
+import re
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from conferences.alerting import channels, fanout, sender, subscriptions
+from conferences.models import Delivery, Subscription
+from conferences.polling import rounds as polling
+from conferences.registry import crypto
+from tests.conftest import make_conference, reload
+from tests.http_receiver import running_receiver
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "s3cret-for-the-webhook-test"
+
+
+def readme_verify():
+    """The README's five-line verification snippet, run as it is written."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("<!-- webhook-verify -->", 1)[1]
+    code = re.search(r"```python\n(.*?)```", block, re.S).group(1)
+    namespace = {}
+    exec(code, namespace)  # noqa: S102 - the README's own snippet
+    return namespace["verify"]
+
+
+def poll():
+    return polling.poll_round(force=True)
+
+
+@pytest.fixture
+def receiver():
+    with running_receiver() as server:
+        yield server
+
+
+@pytest.fixture
+def other_receiver():
+    with running_receiver() as server:
+        yield server
+
+
+@pytest.fixture
+def board_call(account, sim_client):
+    conference_id = sim_client.create_conference(from_number="+15555550100")
+    conference = make_conference(account, conference_id, label="Board call", tags=["acme"])
+    poll()  # first observed: created
+    fanout.run_pass()
+    return conference
+
+
+def subscribe(target, **values):
+    subscription, created = subscriptions.subscribe(email=target, kinds=["state"], **values)
+    assert created
+    return subscription
+
+
+def start_call(sim_client, conference):
+    sim_client.add_member(conference.conference_id, call_id="c-1")
+    poll()
+
+
+def later(seconds):
+    return timezone.now() + timedelta(seconds=seconds)
+
+
+def test_a_state_change_reaches_an_email_a_json_channel_and_a_signed_webhook_once_each(
+    board_call, sim_client, mailsink, receiver, other_receiver
+):
+    subscribe("ann@example.com")
+    subscribe(f"json://{receiver.host}/alerts")
+    webhook = subscribe(f"webhook://{other_receiver.host}/confwatch", secret=SECRET)
+
+    start_call(sim_client, board_call)
+    summary = fanout.run_pass()
+    fanout.run_pass()
+    fanout.run_pass()
+
+    assert (summary.sent, summary.failed, summary.retrying) == (3, 0, 0)
+    [email] = mailsink.wait_for(1)
+    [message] = receiver.wait_for(1)
+    [hook] = other_receiver.wait_for(1)
+    title = f"Board call ({board_call.conference_id}): created -> active"
+    assert email["Subject"] == f"[confwatch] {title}"
+    sent = json.loads(message.body)
+    assert sent["title"] == title
+    assert "State: created -> active" in sent["message"]
+    assert f"/conferences/{board_call.pk}/" in sent["message"]
+    assert "/acknowledge/" in sent["message"]
+    assert "/unsubscribe/" not in sent["message"]
+    assert readme_verify()(SECRET.encode(), hook.body, hook.headers["x-confwatch-signature"])
+    assert not readme_verify()(b"another secret", hook.body, hook.headers["x-confwatch-signature"])
+    body = json.loads(hook.body)
+    delivery = Delivery.objects.get(subscription=webhook)
+    assert hook.headers["x-confwatch-delivery"] == str(delivery.pk)
+    assert hook.headers["x-confwatch-timestamp"] == str(body["sent_at_unix"])
+    assert body["schema"] == "confwatch.alert/1"
+    assert body["event"] == "change"
+    assert body["conference"]["id"] == board_call.conference_id
+    assert body["conference"]["status"]["state"] == "active"
+    [change] = body["changes"]
+    assert (change["kind"], change["previous"], change["current"]) == (
+        "state_changed",
+        "created",
+        "active",
+    )
+    assert body["links"]["conference"].endswith(f"/conferences/{board_call.pk}/")
+    assert "/acknowledge/" in body["links"]["acknowledge"]
+    assert len(mailsink.messages()) == 1
+    assert len(receiver.requests) == 1 and len(other_receiver.requests) == 1
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_a_channel_answering_500_is_tried_again_and_delivered_once_it_answers_200(
+    board_call, sim_client, receiver
+):
+    subscribe(f"json://{receiver.host}/alerts")
+    receiver.answer(500)
+
+    start_call(sim_client, board_call)
+    first = fanout.run_pass()
+    delivery = Delivery.objects.get()
+    assert (first.sent, first.retrying) == (0, 1)
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert "500" in delivery.last_error
+    assert sender.send_pending().sent == 0  # its next try is not due yet
+
+    second = sender.send_pending(now=later(31))
+
+    assert second.sent == 1
+    assert (reload(delivery).status, delivery.attempts, delivery.last_error) == ("sent", 2, "")
+    assert len(receiver.wait_for(2)) == 2
+
+
+def test_a_channel_that_hangs_times_out_is_retried_and_never_holds_back_the_others(
+    board_call, sim_client, receiver, other_receiver, mailsink, settings
+):
+    settings.CONFWATCH_CHANNEL_TIMEOUT = 0.5
+    hanging = subscribe(f"json://{receiver.host}/slow")
+    subscribe(f"webhook://{other_receiver.host}/hook", secret=SECRET)
+    subscribe("ann@example.com")
+    receiver.hang()
+
+    start_call(sim_client, board_call)
+    summary = fanout.run_pass()
+
+    assert (summary.sent, summary.retrying) == (2, 1)
+    assert len(other_receiver.wait_for(1)) == 1 and len(mailsink.wait_for(1)) == 1
+    stuck = Delivery.objects.get(subscription=hanging)
+    assert (stuck.status, stuck.attempts) == ("pending", 1)
+    assert stuck.last_error
+
+    receiver.release()
+    assert sender.send_pending(now=later(31)).sent == 1
+    assert reload(stuck).status == "sent"
+
+
+def test_a_webhook_answering_404_fails_at_once_and_one_that_keeps_answering_503_gives_up(
+    board_call, sim_client, receiver, other_receiver
+):
+    gone = subscribe(f"webhook://{receiver.host}/gone", secret=SECRET)
+    busy = subscribe(f"webhook://{other_receiver.host}/busy", secret=SECRET)
+    receiver.answer(404)
+    other_receiver.answer(*[503] * sender.MAX_ATTEMPTS)
+
+    start_call(sim_client, board_call)
+    fanout.run_pass()
+    for attempt in range(1, sender.MAX_ATTEMPTS):
+        sender.send_pending(now=later(sender.settings.CONFWATCH_SEND_MAX_BACKOFF * attempt + 1))
+
+    failed = Delivery.objects.get(subscription=gone)
+    assert (failed.status, failed.attempts) == ("failed", 1)
+    assert "404" in failed.last_error
+    given_up = Delivery.objects.get(subscription=busy)
+    assert (given_up.status, given_up.attempts) == ("failed", sender.MAX_ATTEMPTS)
+    assert given_up.last_error.startswith(f"gave up after {sender.MAX_ATTEMPTS} tries")
+    assert len(other_receiver.requests) == sender.MAX_ATTEMPTS
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("nosuch://example.com/x", "Apprise refuses this channel URL"),
+        ("slack://only-one-token", "Apprise refuses this channel URL: An invalid Slack"),
+        ("webhook:///no-host", "needs a host"),
+        ("webhook://example.invalid/hook", "cannot be resolved"),
+        ("webhook://127.0.0.1:9/hook", "loopback or private address"),
+        ("json://10.1.2.3/hook", "loopback or private address"),
+        ("json://[::1]:8080/hook", "loopback or private address"),
+    ],
+)
+def test_unknown_malformed_and_private_channel_urls_are_refused_with_the_reason(
+    target, reason, settings
+):
+    settings.CONFWATCH_ALLOW_PRIVATE_WEBHOOKS = False
+
+    with pytest.raises(ValidationError) as refused:
+        subscriptions.subscribe(email=target, kinds=["state"])
+
+    assert reason in " ".join(refused.value.messages)
+    assert not Subscription.objects.exists()
+
+
+def test_a_short_webhook_secret_and_a_secret_for_an_email_are_refused():
+    with pytest.raises(ValidationError, match="at least 16"):
+        subscriptions.subscribe(email="webhook://127.0.0.1:9/h", secret="short")
+    with pytest.raises(ValidationError, match="webhook"):
+        subscriptions.subscribe(email="ann@example.com", secret=SECRET)
+
+
+def test_a_private_host_allowed_when_subscribing_is_refused_when_sending(
+    board_call, sim_client, receiver, settings
+):
+    subscribe(f"webhook://{receiver.host}/hook", secret=SECRET)
+    settings.CONFWATCH_ALLOW_PRIVATE_WEBHOOKS = False
+
+    start_call(sim_client, board_call)
+    summary = fanout.run_pass()
+
+    delivery = Delivery.objects.get()
+    assert (summary.failed, delivery.status) == (1, "failed")
+    assert "loopback or private address" in delivery.last_error
+    assert receiver.requests == []
+
+
+def test_a_channel_url_and_its_secret_are_stored_encrypted_and_shown_masked(receiver):
+    url = f"json://user:hunter2-password@{receiver.host}/path/token-xyz"
+    subscription = subscribe(url)
+    webhook = subscribe(f"webhook://{receiver.host}/hook/token-abc", secret=SECRET)
+
+    row = Subscription.objects.filter(pk=subscription.pk).values().get()
+    stored = json.dumps(
+        [row, Subscription.objects.filter(pk=webhook.pk).values().get()], default=str
+    )
+    assert "hunter2" not in stored and "token-xyz" not in stored and "token-abc" not in stored
+    assert SECRET not in stored
+    assert crypto.decrypt(row["channel_encrypted"]) == url
+    assert re.fullmatch(rf"json://{receiver.host}/… #[0-9a-f]{{6}}", subscription.email)
+    assert subscription.email in subscriptions.describe(subscription)
+
+
+def test_subscribing_the_same_channel_twice_makes_one_subscription(receiver):
+    subscribe(f"json://{receiver.host}/a")
+    again, created = subscriptions.subscribe(email=f"json://{receiver.host}/a", kinds=["state"])
+    other, other_created = subscriptions.subscribe(
+        email=f"json://{receiver.host}/b", kinds=["state"]
+    )
+
+    assert (created, other_created) == (False, True)
+    assert again.email != other.email
+    assert Subscription.objects.count() == 2
+
+
+def test_the_subscribe_command_takes_a_channel_and_prints_a_made_secret_once(receiver):
+    out = StringIO()
+    call_command("subscribe", "--to", f"webhook://{receiver.host}/hook", stdout=out)
+
+    subscription = Subscription.objects.get()
+    printed = re.search(r"secret \(shown once, stored encrypted\): (\S+)", out.getvalue())
+    assert printed
+    assert crypto.decrypt(subscription.webhook_secret_encrypted) == printed.group(1)
+    assert f"webhook://{receiver.host}/…" in out.getvalue()
+    with pytest.raises(CommandError, match="Apprise refuses"):
+        call_command("subscribe", "--to", "nosuch://x", stdout=StringIO())
+    with pytest.raises(CommandError, match="target once"):
+        call_command("subscribe", "ann@example.com", "--to", "bob@example.com")
+
+
+def test_a_test_message_reaches_a_webhook_through_the_outbox(receiver):
+    subscription = subscribe(f"webhook://{receiver.host}/hook", secret=SECRET)
+
+    delivery = channels.queue_test_message(subscription)
+    summary = sender.send_pending()
+
+    assert summary.sent == 1
+    [hook] = receiver.wait_for(1)
+    body = json.loads(hook.body)
+    assert (body["event"], body["conference"], body["changes"]) == ("test", None, [])
+    assert body["title"].startswith("Test message: alerts reach webhook://")
+    assert readme_verify()(SECRET.encode(), hook.body, hook.headers["x-confwatch-signature"])
+    assert reload(delivery).status == "sent"
+
+
+def test_a_test_message_reaches_an_email_address(db, mailsink):
+    subscription = subscribe("ann@example.com")
+
+    channels.queue_test_message(subscription)
+    sender.send_pending()
+
+    [message] = mailsink.wait_for(1)
+    assert message["Subject"] == "[confwatch] Test message: alerts reach ann@example.com"
+    assert "state alerts about every conference" in message.get_body(("plain",)).get_content()
