@@ -347,9 +347,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "null": {"class": "logging.NullHandler"},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "urllib3": {"level": "WARNING"},
+        # Apprise's lines may quote a channel URL's secrets: conferences/alerting/channels.py
+        # captures them (without the URL) into the delivery's last error instead.
+        "apprise": {"handlers": ["null"], "propagate": False},
+    },
 }
 
 # Security: sign-in throttling, cookies, sessions, HTTPS, CSP, retention.

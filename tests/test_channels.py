@@ -15,7 +15,7 @@ from django.utils import timezone
 from conferences.alerting import channels, fanout, sender, subscriptions
 from conferences.models import Delivery, Subscription
 from conferences.polling import rounds as polling
-from conferences.registry import crypto
+from conferences.registry import crypto, roles
 from tests.conftest import make_conference, reload
 from tests.http_receiver import running_receiver
 
@@ -300,3 +300,162 @@ def test_a_test_message_reaches_an_email_address(db, mailsink):
     [message] = mailsink.wait_for(1)
     assert message["Subject"] == "[confwatch] Test message: alerts reach ann@example.com"
     assert "state alerts about every conference" in message.get_body(("plain",)).get_content()
+
+
+# The Alerts page and the admin.
+
+ALERTS = "/alerts/"
+
+
+@pytest.fixture
+def support_admin(client, db):
+    user = roles.create_user(
+        username="desk", role="admin", password="correct horse battery", email="desk@example.com"
+    )
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def support_viewer(client, db):
+    user = roles.create_user(
+        username="eye", role="viewer", password="correct horse battery", email="eye@example.com"
+    )
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def add_on_page(client, target, **fields):
+    data = {"email": target, "scope": "all", "kinds": ["state"], **fields}
+    return client.post(ALERTS, data, follow=True)
+
+
+def test_the_alerts_page_subscribes_a_channel_and_shows_it_masked(support_admin, receiver):
+    response = add_on_page(support_admin, f"json://user:hunter2@{receiver.host}/token-xyz")
+
+    text = response.content.decode()
+    subscription = Subscription.objects.get()
+    assert response.status_code == 200
+    assert f"json://{receiver.host}/…" in text
+    assert "hunter2" not in text and "token-xyz" not in text
+    assert subscription.is_channel and subscription.user == support_admin.user
+
+
+def test_a_webhook_secret_made_on_the_alerts_page_is_shown_once(support_admin, receiver):
+    response = add_on_page(support_admin, f"webhook://{receiver.host}/hook")
+
+    secret = crypto.decrypt(Subscription.objects.get().webhook_secret_encrypted)
+    assert secret in response.content.decode()
+    assert response["Cache-Control"] == "no-store"
+    assert secret not in support_admin.get(ALERTS).content.decode()
+
+
+def test_the_alerts_page_refuses_a_bad_channel_with_apprises_reason(support_admin):
+    response = add_on_page(support_admin, "slack://only-one-token")
+
+    assert "Apprise refuses this channel URL" in response.content.decode()
+    assert not Subscription.objects.exists()
+
+
+def test_a_viewer_cannot_subscribe_a_channel(support_viewer, receiver):
+    response = add_on_page(support_viewer, f"json://{receiver.host}/x")
+
+    assert response.status_code == 403
+    assert not Subscription.objects.exists()
+
+
+def test_send_test_message_on_the_alerts_page_queues_one_for_ones_own_subscription_only(
+    support_viewer, receiver
+):
+    own, _ = subscriptions.subscribe(email="eye@example.com", user=support_viewer.user)
+    theirs, _ = subscriptions.subscribe(email=f"json://{receiver.host}/x")
+
+    response = support_viewer.post(f"/alerts/{own.pk}/test/", follow=True)
+    refused = support_viewer.post(f"/alerts/{theirs.pk}/test/")
+
+    assert "A test message to eye@example.com is on its way" in response.content.decode()
+    assert refused.status_code == 404
+    [queued] = Delivery.objects.all()
+    assert (queued.kind, queued.subscription, queued.status) == ("test", own, "pending")
+
+
+def test_the_admin_sends_a_test_message_to_the_selected_subscriptions(support_admin, receiver):
+    channel = subscribe(f"json://{receiver.host}/x")
+
+    response = support_admin.post(
+        "/admin/conferences/subscription/",
+        {"action": "send_test_message", "_selected_action": [channel.pk]},
+        follow=True,
+    )
+    sender.send_pending()
+
+    assert "Queued a test message to 1 subscription" in response.content.decode()
+    assert reload(Delivery.objects.get()).status == "sent"
+    [message] = receiver.wait_for(1)
+    assert json.loads(message.body)["title"].startswith("Test message")
+
+
+def test_a_viewer_is_not_offered_the_admins_test_message_action(support_viewer, receiver):
+    subscribe(f"json://{receiver.host}/x")
+
+    page = support_viewer.get("/admin/conferences/subscription/").content.decode()
+
+    assert "send_test_message" not in page
+
+
+def test_the_admin_sets_a_channel_write_only_and_checks_it(support_admin, receiver):
+    fields = {"scope": "all", "kinds": "state", "notify_resolved": "on"}
+    refused = support_admin.post(
+        "/admin/conferences/subscription/add/",
+        {**fields, "email": "", "channel_url": "nosuch://x"},
+    )
+    added = support_admin.post(
+        "/admin/conferences/subscription/add/",
+        {**fields, "email": "", "channel_url": f"json://{receiver.host}/token-xyz"},
+    )
+    subscription = Subscription.objects.get()
+    page = support_admin.get(f"/admin/conferences/subscription/{subscription.pk}/change/")
+    kept = support_admin.post(
+        f"/admin/conferences/subscription/{subscription.pk}/change/",
+        {**fields, "email": subscription.email, "kinds": "state,hold"},
+    )
+
+    assert "Apprise refuses this channel URL" in refused.content.decode()
+    assert added.status_code == 302 and kept.status_code == 302
+    assert "token-xyz" not in page.content.decode()
+    assert reload(subscription).kinds == ["state", "hold"]
+    assert crypto.decrypt(subscription.channel_encrypted) == f"json://{receiver.host}/token-xyz"
+
+
+def test_rotate_keys_re_encrypts_channel_urls_and_webhook_secrets(settings, receiver):
+    old, new = "old-key-for-the-channel-test-0123456789", "new-key-for-the-channel-test-987654"
+    settings.CONFWATCH_ENCRYPTION_KEY = [old]
+    url = f"webhook://{receiver.host}/hook"
+    subscription = subscribe(url, secret=SECRET)
+    settings.CONFWATCH_ENCRYPTION_KEY = [new, old]
+    out = StringIO()
+
+    call_command("rotate_keys", stdout=out)
+    settings.CONFWATCH_ENCRYPTION_KEY = [new]
+
+    assert "Re-encrypted 1 channel subscriptions" in out.getvalue()
+    reload(subscription)
+    assert crypto.decrypt(subscription.channel_encrypted) == url
+    assert crypto.decrypt(subscription.webhook_secret_encrypted) == SECRET
+
+
+def test_a_failing_channel_leaves_its_secrets_out_of_the_logs_and_the_error(
+    board_call, sim_client, receiver, caplog
+):
+    subscribe(f"json://user:hunter2-pw@{receiver.host}/token-xyz")
+    receiver.answer(500)
+
+    start_call(sim_client, board_call)
+    fanout.run_pass()
+
+    delivery = Delivery.objects.get()
+    assert "500" in delivery.last_error
+    for text in (caplog.text, delivery.last_error):
+        assert "hunter2-pw" not in text and "token-xyz" not in text

@@ -104,8 +104,7 @@ def clean_channel(url, *, secret=""):
         host, port = webhook_host(url)
         if not secret:
             secret = new_secret = secrets.token_urlsafe(32)
-        elif len(secret) < SECRET_MIN:
-            raise ValidationError(f"A webhook secret is at least {SECRET_MIN} characters.")
+        clean_secret(secret)
         refuse_private(host, resolvable=True)
     else:
         if secret:
@@ -119,6 +118,12 @@ def clean_channel(url, *, secret=""):
         webhook_secret_encrypted=crypto.encrypt(secret) if secret else "",
         new_secret=new_secret,
     )
+
+
+def clean_secret(secret):
+    if len(secret) < SECRET_MIN:
+        raise ValidationError(f"A webhook secret is at least {SECRET_MIN} characters.")
+    return secret
 
 
 def scheme_of(url):
