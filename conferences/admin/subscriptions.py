@@ -53,7 +53,8 @@ class SubscriptionAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["email"].required = False  # a channel URL instead (clean_target)
+        if "email" in self.fields:  # not when the admin shows it read-only
+            self.fields["email"].required = False  # a channel URL instead (clean_target)
 
     def clean_kinds(self):
         return subscriptions.clean_kinds(self.cleaned_data["kinds"])
@@ -93,6 +94,8 @@ class SubscriptionAdminForm(forms.ModelForm):
     def clean_target(self, cleaned):
         """A new channel URL replaces the target; an unchanged channel label keeps the
         stored channel (a new secret replaces a webhook's); anything else is an address."""
+        if "email" not in self.fields:
+            return
         url = (cleaned.get("channel_url") or "").strip()
         secret = (cleaned.get("webhook_secret") or "").strip()
         email = (cleaned.get("email") or "").strip()
