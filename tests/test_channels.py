@@ -139,7 +139,30 @@ def test_a_channel_answering_500_is_tried_again_and_delivered_once_it_answers_20
 
     assert second.sent == 1
     assert (reload(delivery).status, delivery.attempts, delivery.last_error) == ("sent", 2, "")
+    assert [entry["result"] for entry in delivery.attempt_log] == ["retry", "sent"]
+    assert "500" in delivery.attempt_log[0]["error"]
     assert len(receiver.wait_for(2)) == 2
+
+
+def test_every_try_of_a_channel_delivery_shows_on_the_conference_page_and_in_the_admin(
+    board_call, sim_client, receiver, signed_in, admin_client
+):
+    subscribe(f"json://{receiver.host}/alerts")
+    receiver.answer(500, 503)
+    start_call(sim_client, board_call)
+    fanout.run_pass()
+    sender.send_pending(now=later(31))
+    sender.send_pending(now=later(91))
+    delivery = Delivery.objects.get()
+
+    page = signed_in.get(f"/conferences/{board_call.pk}/").content.decode()
+    detail = admin_client.get(f"/admin/conferences/delivery/{delivery.pk}/change/")
+
+    assert delivery.status == "sent"
+    tries = page[page.index('class="tries"') :]
+    assert "3 tries" in tries and "error=500" in tries and "error=503" in tries
+    assert f"json://{receiver.host}/…" in page
+    assert "error=500" in detail.content.decode() and "error=503" in detail.content.decode()
 
 
 def test_a_channel_that_hangs_times_out_is_retried_and_never_holds_back_the_others(

@@ -30,7 +30,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, JSONField, Q, Value
+from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
 from conferences.alerting import channels, emails
@@ -191,6 +192,11 @@ def record_result(delivery, *, token, outcome):
     now = timezone.now()
     mine = Delivery.objects.filter(pk=delivery.pk, claim_token=token)
     values = {"claim_token": None, "claimed_until": None, "subject": outcome.subject[:300]}
+    attempts = delivery.attempts + 1
+    result = "sent" if outcome.sent else "retry"
+    if not outcome.sent and (outcome.permanent or attempts >= MAX_ATTEMPTS):
+        result = "failed"
+    values["attempt_log"] = logged_attempt(at=now, result=result, error=outcome.error)
     if outcome.sent:
         mine.update(
             status=DeliveryStatus.SENT,
@@ -200,8 +206,7 @@ def record_result(delivery, *, token, outcome):
             **values,
         )
         return
-    attempts = delivery.attempts + 1
-    if outcome.permanent or attempts >= MAX_ATTEMPTS:
+    if result == "failed":
         error = (
             outcome.error
             if outcome.permanent
@@ -226,3 +231,9 @@ def record_result(delivery, *, token, outcome):
         wait,
         outcome.error,
     )
+
+
+def logged_attempt(*, at, result, error):
+    """The delivery's attempt log with this try appended (one UPDATE, JSONB `||`)."""
+    entry = [{"at": at.isoformat(), "result": result, "error": error[:300]}]
+    return CombinedExpression(F("attempt_log"), "||", Value(entry, output_field=JSONField()))

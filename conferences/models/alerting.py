@@ -10,6 +10,7 @@ from conferences.models.accounts import Account
 from conferences.models.conference import Conference
 from conferences.models.history import Event
 from conferences.models.vocabulary import DeliveryStatus, EventKind
+from conferences.text import parse_time
 
 
 class Subscription(models.Model):
@@ -135,6 +136,9 @@ class Delivery(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     attempts = models.IntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # Every try, oldest first: {"at": ISO time, "result": "sent" | "retry" | "failed",
+    # "error": its error}, appended by the sender (sender.record_result).
+    attempt_log = models.JSONField(default=list, blank=True, editable=False)
     subject = models.CharField(max_length=300, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -159,6 +163,15 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.kind} to {self.email} ({self.status})"
+
+    @property
+    def tries(self):
+        """The attempt log with its times read back (for the pages)."""
+        return [
+            {**entry, "at": parse_time(entry.get("at"))}
+            for entry in self.attempt_log
+            if isinstance(entry, dict)
+        ]
 
     @property
     def message_id(self):
