@@ -267,8 +267,9 @@ if CONFWATCH_SEND_CLAIM_SECONDS < 2 * EMAIL_TIMEOUT:
         f"twice EMAIL_TIMEOUT ({EMAIL_TIMEOUT}), so that one send ends within its claim."
     )
 # Channels (Apprise and confwatch's signed webhook): each connect and each read of one
-# channel call waits at most this long (seconds); the claim covers both.
-CONFWATCH_CHANNEL_TIMEOUT = env_number("CONFWATCH_CHANNEL_TIMEOUT", 10.0, minimum=0.1)
+# channel call waits at most this long (seconds; EMAIL_TIMEOUT unless set); the claim
+# covers both.
+CONFWATCH_CHANNEL_TIMEOUT = env_number("CONFWATCH_CHANNEL_TIMEOUT", EMAIL_TIMEOUT, minimum=0.1)
 if CONFWATCH_SEND_CLAIM_SECONDS < 2 * CONFWATCH_CHANNEL_TIMEOUT:
     raise ImproperlyConfigured(
         f"CONFWATCH_SEND_CLAIM_SECONDS={CONFWATCH_SEND_CLAIM_SECONDS:g} must be at least "

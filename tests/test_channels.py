@@ -2,7 +2,10 @@
 local HTTP receivers (Apprise's json:// and confwatch's signed webhook://)."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -18,6 +21,7 @@ from conferences.polling import rounds as polling
 from conferences.registry import crypto, roles
 from tests.conftest import make_conference, reload
 from tests.http_receiver import running_receiver
+from tests.test_settings import STRONG_KEY, settings_load
 
 pytestmark = pytest.mark.django_db
 
@@ -482,3 +486,33 @@ def test_a_failing_channel_leaves_its_secrets_out_of_the_logs_and_the_error(
     assert "500" in delivery.last_error
     for text in (caplog.text, delivery.last_error):
         assert "hunter2-pw" not in text and "token-xyz" not in text
+
+
+def allow_private(**env):
+    """CONFWATCH_ALLOW_PRIVATE_WEBHOOKS as a fresh process's settings make it."""
+    environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    environment.update(env, DJANGO_SETTINGS_MODULE="dashboard.settings")
+    code = "import django; django.setup(); from django.conf import settings as s; "
+    code += "print(s.CONFWATCH_ALLOW_PRIVATE_WEBHOOKS)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_private_hosts_are_refused_in_production_unless_allowed_and_allowed_in_development():
+    production = {"CONFWATCH_ENV": "production", "ALLOWED_HOSTS": "example.com"}
+    production["SECRET_KEY"] = STRONG_KEY
+
+    assert allow_private(**production) == "False"
+    assert allow_private(**production, CONFWATCH_ALLOW_PRIVATE_WEBHOOKS="true") == "True"
+    assert allow_private(CONFWATCH_ENV="development") == "True"
+
+
+def test_a_channel_timeout_longer_than_half_the_claim_is_refused_at_startup():
+    result = settings_load(CONFWATCH_SEND_CLAIM_SECONDS="30", CONFWATCH_CHANNEL_TIMEOUT="20")
+
+    assert result.returncode != 0
+    assert "must be at least twice CONFWATCH_CHANNEL_TIMEOUT (20)" in result.stderr
+    assert settings_load(CONFWATCH_SEND_CLAIM_SECONDS="2", EMAIL_TIMEOUT="1").returncode == 0
