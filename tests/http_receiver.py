@@ -5,6 +5,7 @@ It listens on 127.0.0.1 on a free port (``receiver.url``) and records every requ
 reads (``receiver.requests``: method, path, headers, body). By default it answers 200;
 ``receiver.answer(500, 200)`` sets the next answers, and ``receiver.hang()`` makes it
 read requests and answer none until ``receiver.release()`` (or the end of the test).
+A 3xx answer sends ``Location: receiver.redirect_to`` (its own /followed by default).
 """
 
 import threading
@@ -31,6 +32,7 @@ class Receiver(ThreadingHTTPServer):
         self.released = threading.Event()
         self.released.set()
         self.changed = threading.Condition()
+        self.redirect_to = f"{self.url}/followed"
 
     @property
     def url(self):
@@ -58,6 +60,9 @@ class Receiver(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.do_POST()
+
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
@@ -73,6 +78,8 @@ class Handler(BaseHTTPRequestHandler):
         # A hanging receiver holds the request until released (or the test ends).
         server.released.wait(timeout=60)
         self.send_response(code)
+        if 300 <= code < 400:
+            self.send_header("Location", server.redirect_to)
         self.send_header("Content-Length", "0")
         self.end_headers()
 

@@ -9,6 +9,7 @@ import sys
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -516,3 +517,38 @@ def test_a_channel_timeout_longer_than_half_the_claim_is_refused_at_startup():
     assert result.returncode != 0
     assert "must be at least twice CONFWATCH_CHANNEL_TIMEOUT (20)" in result.stderr
     assert settings_load(CONFWATCH_SEND_CLAIM_SECONDS="2", EMAIL_TIMEOUT="1").returncode == 0
+
+
+def test_a_form_channel_gets_the_message_as_a_form_and_a_redirect_is_not_followed(
+    db, receiver, other_receiver
+):
+    form = subscribe(f"form://{receiver.host}/form")
+    moved = subscribe(f"json://{other_receiver.host}/moved")
+    other_receiver.answer(302)
+
+    channels.queue_test_message(form)
+    channels.queue_test_message(moved)
+    sender.send_pending()
+
+    [message] = receiver.wait_for(1)
+    assert message.headers["content-type"] == "application/x-www-form-urlencoded"
+    fields = parse_qs(message.body.decode())
+    assert fields["title"] == [f"Test message: alerts reach {form.email}"]
+    assert "This is a test message from confwatch" in fields["message"][0]
+    assert Delivery.objects.get(subscription=form).status == "sent"
+    refused = Delivery.objects.get(subscription=moved)
+    assert refused.status != "sent" and "302" in refused.last_error
+    assert len(other_receiver.requests) == 1
+
+
+def test_a_webhook_that_redirects_fails_without_the_redirect_being_followed(db, receiver):
+    webhook = subscribe(f"webhook://{receiver.host}/moved", secret=SECRET)
+    receiver.answer(301)
+
+    channels.queue_test_message(webhook)
+    summary = sender.send_pending()
+
+    delivery = Delivery.objects.get()
+    assert (summary.failed, delivery.status) == (1, "failed")
+    assert "redirects are not followed" in delivery.last_error
+    assert [request.path for request in receiver.requests] == ["/moved"]

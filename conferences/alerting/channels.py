@@ -19,7 +19,8 @@ The signed webhook POSTs `webhook_payload` as JSON (schema "confwatch.alert/1", 
 documents it) with X-Confwatch-Signature: sha256=<hex HMAC-SHA256 of the body under the
 subscription's secret>, X-Confwatch-Timestamp (Unix seconds, the body's sent_at) and
 X-Confwatch-Delivery (the delivery's id, the same on every try, for deduplication).
-Redirects are not followed.
+Redirects are not followed, by the webhook nor by Apprise's plugins that honour its
+`redirects` flag.
 """
 
 import hashlib
@@ -271,6 +272,7 @@ def notify(url, *, title, body, notify_type):
             raise SendFailed(f"Apprise refuses this channel URL: {reason}", permanent=True)
         refuse_at_send(plugin.host)
         plugin.socket_connect_timeout = plugin.socket_read_timeout = timeout()
+        plugin.redirects = False  # a redirect could lead to an internal address
         sent = plugin.notify(
             body=body, title=title, notify_type=notify_type, body_format=apprise.NotifyFormat.TEXT
         )
