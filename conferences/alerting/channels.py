@@ -12,8 +12,8 @@ scheme and host, the rest elided, and a fingerprint that tells two URLs apart).
 it sends an email): the words are the email's (emails.alert_context and alert_text), the
 title its subject without the prefix. Every call waits at most CONFWATCH_CHANNEL_TIMEOUT
 to connect and as long for each read. A failure raises SendFailed: permanent for a
-channel that can no longer be read or is refused, and for a 4xx answer (except 408, 425
-and 429); otherwise the sender retries it as it retries the mail server.
+channel that can no longer be read or is refused, and for a 3xx or 4xx answer (except
+408, 425 and 429); otherwise the sender retries it as it retries the mail server.
 
 The signed webhook POSTs `webhook_payload` as JSON (schema "confwatch.alert/1", the README
 documents it) with X-Confwatch-Signature: sha256=<hex HMAC-SHA256 of the body under the
@@ -264,7 +264,7 @@ def timeout():
 
 def notify(url, *, title, body, notify_type):
     """Send through Apprise; SendFailed with Apprise's reason when the channel did not
-    take it (permanent for a 4xx answer it names, except 408, 425 and 429)."""
+    take it (permanent for a 3xx or 4xx answer it names, except 408, 425 and 429)."""
     with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
         plugin = apprise.Apprise.instantiate(url)
         if plugin is None:
@@ -284,7 +284,8 @@ def notify(url, *, title, body, notify_type):
 
 
 def permanent_status(code):
-    return 400 <= code < 500 and code not in RETRYABLE_CLIENT_ERRORS
+    """A redirect (never followed) or a client error other than 408, 425 and 429."""
+    return 300 <= code < 500 and code not in RETRYABLE_CLIENT_ERRORS
 
 
 def refuse_at_send(host):
