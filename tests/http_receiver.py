@@ -71,7 +71,7 @@ class Handler(BaseHTTPRequestHandler):
             server.requests.append(
                 Request(
                     self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
-                )  # fmt: skip
+                )
             )
             server.changed.notify_all()
             code = server.answers.pop(0) if server.answers else 200

@@ -157,8 +157,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
     actions = ["send_test_message"]
     has_test_permission = roles.admin_permission("subscriptions.others")  # the roles table
 
-    @admin.action(description="Send a test message to the selected subscriptions",
-                  permissions=["test"])  # fmt: skip
+    @admin.action(
+        description="Send a test message to the selected subscriptions", permissions=["test"]
+    )
     def send_test_message(self, request, queryset):
         for subscription in queryset:
             channels.queue_test_message(subscription)

@@ -146,8 +146,9 @@ def webhook_host(url):
 def http_url(url):
     """webhook://... as http://..., webhooks://... as https://... (without a fragment)."""
     parts = urlsplit(url)
-    return urlunsplit((WEBHOOK_SCHEMES[parts.scheme.lower()], parts.netloc, parts.path or "/",
-                       parts.query, ""))  # fmt: skip
+    return urlunsplit(
+        (WEBHOOK_SCHEMES[parts.scheme.lower()], parts.netloc, parts.path or "/", parts.query, "")
+    )
 
 
 def apprise_plugin(url):
@@ -336,8 +337,9 @@ def post_webhook(url, *, secret, payload, delivery_id):
     if 200 <= status < 300:
         return
     if 300 <= status < 400:
-        raise SendFailed(f"{host} answered {status} {reason}: redirects are not followed",
-                         permanent=True)  # fmt: skip
+        raise SendFailed(
+            f"{host} answered {status} {reason}: redirects are not followed", permanent=True
+        )
     raise SendFailed(f"{host} answered {status} {reason}", permanent=permanent_status(status))
 
 
