@@ -175,7 +175,7 @@ def looks_like_host(host):
 
 def label_for(url, *, host, port):
     """How a channel is shown: scheme and host, the rest elided, and a fingerprint."""
-    shown = host if looks_like_host(host) else ""
+    shown = host[:200] if looks_like_host(host) else ""  # the label fits the 254 of `email`
     if shown and ":" in shown:
         shown = f"[{shown}]"
     if shown and port:
