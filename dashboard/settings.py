@@ -266,6 +266,20 @@ if CONFWATCH_SEND_CLAIM_SECONDS < 2 * EMAIL_TIMEOUT:
         f"CONFWATCH_SEND_CLAIM_SECONDS={CONFWATCH_SEND_CLAIM_SECONDS:g} must be at least "
         f"twice EMAIL_TIMEOUT ({EMAIL_TIMEOUT}), so that one send ends within its claim."
     )
+# Channels (Apprise and confwatch's signed webhook): each connect and each read of one
+# channel call waits at most this long (seconds; EMAIL_TIMEOUT unless set); the claim
+# covers both.
+CONFWATCH_CHANNEL_TIMEOUT = env_number("CONFWATCH_CHANNEL_TIMEOUT", EMAIL_TIMEOUT, minimum=0.1)
+if CONFWATCH_SEND_CLAIM_SECONDS < 2 * CONFWATCH_CHANNEL_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"CONFWATCH_SEND_CLAIM_SECONDS={CONFWATCH_SEND_CLAIM_SECONDS:g} must be at least "
+        f"twice CONFWATCH_CHANNEL_TIMEOUT ({CONFWATCH_CHANNEL_TIMEOUT:g}), so that one "
+        "channel call ends within its claim."
+    )
+# Channel and webhook hosts resolving to loopback, private, link-local or reserved
+# addresses are refused (when subscribing and when sending) unless this is true, so the
+# alert sender cannot reach internal services. Development allows them.
+CONFWATCH_ALLOW_PRIVATE_WEBHOOKS = env_bool("CONFWATCH_ALLOW_PRIVATE_WEBHOOKS", not PRODUCTION)
 # Longest wait (seconds) between two tries of a delivery the mail server refused for now.
 CONFWATCH_SEND_MAX_BACKOFF = env_number("CONFWATCH_SEND_MAX_BACKOFF", 900.0, minimum=1)
 # An alert email's acknowledge link works once, for this many days after the email.
@@ -334,9 +348,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "null": {"class": "logging.NullHandler"},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "urllib3": {"level": "WARNING"},
+        # Apprise's lines may quote a channel URL's secrets: conferences/alerting/channels.py
+        # captures them (without the URL) into the delivery's last error instead.
+        "apprise": {"handlers": ["null"], "propagate": False},
+    },
 }
 
 # Security: sign-in throttling, cookies, sessions, HTTPS, CSP, retention.

@@ -93,6 +93,7 @@ def objects_for(world, user):  # noqa: F811
         "by_model": by_model,
         "pk": {
             "conferences:alert-delete": subscription.pk if subscription else 1,
+            "conferences:alert-test": subscription.pk if subscription else 1,
             "conferences:share-revoke": link.pk,
         },
         "conference": conference,

@@ -6,6 +6,8 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.db.models import Q
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from conferences.admin.common import (
     CappedCountPaginator,
@@ -183,6 +185,16 @@ class DeliveryAdmin(RecordAdmin):
     list_display += ["sent_at", "last_error", "subject"]
     list_filter = [ConferenceFilter, "conference__account", "kind", "status", "created_at"]
     also_searched = ["email", "subject"]
+    readonly_fields = ["attempt_history"]
+
+    @admin.display(description="tries")
+    def attempt_history(self, obj):
+        """Every try of the delivery: when, how it ended, its error."""
+        rows = [
+            (local_time(entry["at"]), entry.get("result", ""), entry.get("error", ""))
+            for entry in obj.tries
+        ]
+        return format_html_join(mark_safe("<br>"), "{}: {} {}", rows) or "–"
 
 
 @admin.register(LogEntry)

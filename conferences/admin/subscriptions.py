@@ -2,14 +2,34 @@
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
-from conferences.alerting import sharing, subscriptions
+from conferences.alerting import channels, sharing, subscriptions
 from conferences.models import Acknowledgement, ShareLink, Subscription
-from conferences.registry import roles
+from conferences.registry import crypto, roles
 
 
 class SubscriptionAdminForm(forms.ModelForm):
-    """Kinds and time zone checked as the `subscribe` command and the Alerts page do."""
+    """Kinds and time zone checked as the `subscribe` command and the Alerts page do. A
+    channel's URL and a webhook's secret are write-only: blank keeps the stored ones."""
+
+    channel_url = forms.CharField(
+        required=False,
+        max_length=channels.URL_MAX,
+        label="Channel URL",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        help_text="Instead of an email address: slack://..., json://..., webhook://host/path "
+        "(see the README's channel kinds). Stored encrypted and never shown; blank keeps the "
+        "stored channel.",
+    )
+    webhook_secret = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Webhook secret",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="For webhook:// and webhooks:// channels: the signing secret (16+ "
+        "characters), needed with a new URL; blank keeps the stored one.",
+    )
 
     class Meta:
         model = Subscription
@@ -18,16 +38,23 @@ class SubscriptionAdminForm(forms.ModelForm):
         fields += ["rule_after_seconds", "drop_percent", "expect_schedule", "grace_seconds"]
         fields += ["notify_resolved", "quiet_start", "quiet_end", "quiet_drop"]
         labels = {
+            "email": "To",
             "rule_after_seconds": "Rules: after (seconds)",
             "grace_seconds": "Grace (seconds)",
         }
         help_texts = {
+            "email": "An email address; for a channel, its label (set the channel below).",
             "kinds": "Comma-separated: state, hold, mute, members, polling, first; rules: "
             + ", ".join(subscriptions.RULES)
             + ".",
             "expect_schedule": 'For the schedule rule, e.g. "Mon,Wed 09:00 Europe/Berlin".',
             "quiet_start": "Quiet hours, in the subscription's time zone (both or neither).",
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "email" in self.fields:  # not when the admin shows it read-only
+            self.fields["email"].required = False  # a channel URL instead (clean_target)
 
     def clean_kinds(self):
         return subscriptions.clean_kinds(self.cleaned_data["kinds"])
@@ -39,8 +66,10 @@ class SubscriptionAdminForm(forms.ModelForm):
         return subscriptions.clean_schedule(self.cleaned_data["expect_schedule"])
 
     def clean(self):
-        """The rules' parameters checked as the `subscribe` command checks them."""
+        """The target (an address, or a channel URL), and the rules' parameters checked as
+        the `subscribe` command checks them."""
         cleaned = super().clean()
+        self.clean_target(cleaned)
         kinds = cleaned.get("kinds") or []
         values = {
             name: cleaned.get(name)
@@ -61,6 +90,46 @@ class SubscriptionAdminForm(forms.ModelForm):
 
     def clean_time_zone(self):
         return subscriptions.clean_time_zone(self.cleaned_data["time_zone"])
+
+    def clean_target(self, cleaned):
+        """A new channel URL replaces the target; an unchanged channel label keeps the
+        stored channel (a new secret replaces a webhook's); anything else is an address."""
+        if "email" not in self.fields:
+            return
+        url = (cleaned.get("channel_url") or "").strip()
+        secret = (cleaned.get("webhook_secret") or "").strip()
+        email = (cleaned.get("email") or "").strip()
+        instance = self.instance
+        is_webhook = channels.scheme_of(url or email) in channels.WEBHOOK_SCHEMES
+        if is_webhook and url and not secret:
+            self.add_error("webhook_secret", "Give the webhook's signing secret.")
+        elif url:
+            try:
+                channel = channels.clean_channel(url, secret=secret)
+            except ValidationError as error:
+                self.add_error("channel_url", error)
+            else:
+                cleaned["email"] = channel.label
+                instance.channel_encrypted = channel.channel_encrypted
+                instance.webhook_secret_encrypted = channel.webhook_secret_encrypted
+        elif instance.pk and instance.is_channel and email == instance.email:
+            if secret and not is_webhook:
+                self.add_error("webhook_secret", "A secret applies to webhook:// channels only.")
+            elif secret:
+                try:
+                    channels.clean_secret(secret)
+                except ValidationError as error:
+                    self.add_error("webhook_secret", error)
+                else:
+                    instance.webhook_secret_encrypted = crypto.encrypt(secret)
+        else:
+            try:
+                cleaned["email"] = subscriptions.clean_email(email)
+            except ValidationError as error:
+                self.add_error("email", error)
+            if secret:
+                self.add_error("webhook_secret", "A secret applies to webhook:// channels only.")
+            instance.channel_encrypted = instance.webhook_secret_encrypted = ""
 
 
 class KindFilter(admin.SimpleListFilter):
@@ -85,6 +154,20 @@ class SubscriptionAdmin(admin.ModelAdmin):
     search_fields = ["email", "tag"]
     list_select_related = ["user", "account"]
     autocomplete_fields = ["user", "account", "conferences"]
+    actions = ["send_test_message"]
+    has_test_permission = roles.admin_permission("subscriptions.others")  # the roles table
+
+    @admin.action(
+        description="Send a test message to the selected subscriptions", permissions=["test"]
+    )
+    def send_test_message(self, request, queryset):
+        for subscription in queryset:
+            channels.queue_test_message(subscription)
+        self.message_user(
+            request,
+            f"Queued a test message to {queryset.count()} subscription(s); the deliveries "
+            "show how each went.",
+        )
 
     @admin.display(description="rules")
     def rules(self, obj):

@@ -12,6 +12,8 @@ What each kind of delivery says:
   changes are held until it settles.
 - settled: it stopped flapping; its status now and what happened in between.
 - digest: the alerts held back by the hourly cap, grouped by conference.
+- quiet: what was held during quiet hours, by conference.
+- test: the "send test message" action: that alerts reach this recipient.
 """
 
 import re
@@ -78,31 +80,14 @@ def build_message(delivery):
     """The email for a delivery: plain text with an HTML alternative, its Message-ID
     the delivery's (the same on every try), with a one-click unsubscribe link while the
     subscription exists."""
-    events = list(
-        delivery.events.select_related("conference", "account").order_by("occurred_at", "id")
-    )
-    subscription = delivery.subscription
-    zone = zone_for(subscription)
-    context = BUILDERS[delivery.kind](delivery, events, zone)
-    subject = clean_subject(context["subject"])
+    context = alert_context(delivery)
     headers = {"Message-ID": delivery.message_id, "Auto-Submitted": "auto-generated"}
-    unsubscribe = ""
-    if subscription is not None:
-        unsubscribe = unsubscribe_url(subscription)
-        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+    if context["unsubscribe_url"]:
+        headers["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    context.update(
-        kind=delivery.kind,
-        subject=subject,
-        heading=subject.removeprefix(SUBJECT_PREFIX).strip(),
-        zone=zone.key,
-        subscription=subscription,
-        unsubscribe_url=unsubscribe,
-        acknowledge_url=acknowledgements.acknowledge_url(delivery),
-    )
     message = EmailMultiAlternatives(
-        subject=subject,
-        body=tidy_text(printable(render_to_string("emails/alert.txt", context))),
+        subject=context["subject"],
+        body=alert_text(context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[delivery.email],
         headers=headers,
@@ -110,6 +95,37 @@ def build_message(delivery):
     html = printable(render_to_string("emails/alert.html", context))
     message.attach_alternative(html, "text/html")
     return message
+
+
+def alert_context(delivery, *, channel=False):
+    """What a delivery says, for its email or (channel=True) its channel message: the
+    subject, its heading (the subject without the prefix), the events in words, the
+    links. A channel message has no unsubscribe link: whoever reads the channel could
+    follow it."""
+    events = list(
+        delivery.events.select_related("conference", "account").order_by("occurred_at", "id")
+    )
+    subscription = delivery.subscription
+    zone = zone_for(subscription)
+    context = BUILDERS[delivery.kind](delivery, events, zone)
+    subject = clean_subject(context["subject"])
+    context.update(
+        kind=delivery.kind,
+        subject=subject,
+        heading=subject.removeprefix(SUBJECT_PREFIX).strip(),
+        zone=zone.key,
+        subscription=subscription,
+        unsubscribe_url=unsubscribe_url(subscription) if subscription and not channel else "",
+        acknowledge_url=acknowledgements.acknowledge_url(delivery),
+        channel=channel,
+        alert_events=events,
+    )
+    return context
+
+
+def alert_text(context):
+    """The plain text of an alert (an email's body, a channel message's)."""
+    return tidy_text(printable(render_to_string("emails/alert.txt", context)))
 
 
 # What each kind of delivery says: its subject and the template context.
@@ -259,12 +275,23 @@ def quiet_context(delivery, events, zone):
     return {"subject": subject, "alerts": plural(len(events), "alert"), "groups": quiet_groups}
 
 
+def test_context(delivery, events, zone):
+    subscription = delivery.subscription
+    return {
+        "subject": f"{SUBJECT_PREFIX} Test message: alerts reach "
+        f"{subscription.email if subscription else delivery.email}",
+        "kinds": ", ".join(subscription.kinds) if subscription else "",
+        "scope": subscription.describe_scope() if subscription else "",
+    }
+
+
 BUILDERS = {
     Delivery.Kind.CHANGE: change_context,
     Delivery.Kind.FLAPPING: flapping_context,
     Delivery.Kind.SETTLED: settled_context,
     Delivery.Kind.DIGEST: digest_context,
     Delivery.Kind.QUIET: quiet_context,
+    Delivery.Kind.TEST: test_context,
 }
 
 

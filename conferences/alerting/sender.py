@@ -1,4 +1,5 @@
-"""Alerts, step two: due deliveries become emails (the fan-out, fanout.py, made them).
+"""Alerts, step two: due deliveries become emails or channel messages (channels.py); the
+fan-out, fanout.py, made them.
 
 - `send_pending` claims due deliveries with a claim token and a lease (a conditional
   UPDATE on rows locked with SKIP LOCKED), sends each outside any transaction, and
@@ -29,10 +30,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, JSONField, Q, Value
+from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
-from conferences.alerting import emails
+from conferences.alerting import channels, emails
 from conferences.models import (
     Delivery,
     DeliveryStatus,
@@ -42,7 +44,8 @@ logger = logging.getLogger(__name__)
 
 # Most deliveries one send pass sends; the next pass (a few seconds later) sends the rest.
 SEND_BATCH = 100
-# A delivery the mail server keeps refusing for now is given up after this many tries.
+# A delivery the mail server or channel keeps refusing for now is given up after this many
+# tries (the waits between them double from 30 s up to CONFWATCH_SEND_MAX_BACKOFF).
 MAX_ATTEMPTS = 12
 
 
@@ -140,8 +143,14 @@ class SendOutcome:
 
 
 def send_one(connection, delivery):
+    """Send one delivery: to a channel (channels.py) or as an email on the connection."""
     if delivery.subscription_id is None and delivery.kind != Delivery.Kind.DIGEST:
         return SendOutcome(permanent=True, error="unsubscribed before it was sent")
+    if channels.is_channel(delivery.email):
+        try:
+            return SendOutcome(sent=True, subject=channels.send(delivery))
+        except channels.SendFailed as error:
+            return SendOutcome(permanent=error.permanent, error=str(error), subject=error.subject)
     try:
         message = emails.build_message(delivery)
     except Exception as error:  # a rendering bug must not stop the other deliveries
@@ -183,6 +192,11 @@ def record_result(delivery, *, token, outcome):
     now = timezone.now()
     mine = Delivery.objects.filter(pk=delivery.pk, claim_token=token)
     values = {"claim_token": None, "claimed_until": None, "subject": outcome.subject[:300]}
+    attempts = delivery.attempts + 1
+    result = "sent" if outcome.sent else "retry"
+    if not outcome.sent and (outcome.permanent or attempts >= MAX_ATTEMPTS):
+        result = "failed"
+    values["attempt_log"] = logged_attempt(at=now, result=result, error=outcome.error)
     if outcome.sent:
         mine.update(
             status=DeliveryStatus.SENT,
@@ -192,8 +206,7 @@ def record_result(delivery, *, token, outcome):
             **values,
         )
         return
-    attempts = delivery.attempts + 1
-    if outcome.permanent or attempts >= MAX_ATTEMPTS:
+    if result == "failed":
         error = (
             outcome.error
             if outcome.permanent
@@ -218,3 +231,9 @@ def record_result(delivery, *, token, outcome):
         wait,
         outcome.error,
     )
+
+
+def logged_attempt(*, at, result, error):
+    """The delivery's attempt log with this try appended (one UPDATE, JSONB `||`)."""
+    entry = [{"at": at.isoformat(), "result": result, "error": error[:300]}]
+    return CombinedExpression(F("attempt_log"), "||", Value(entry, output_field=JSONField()))

@@ -1,5 +1,6 @@
-"""Subscriptions: who gets which alert emails. The one place they are made and removed,
-for the Alerts page, the `subscribe` command and the unsubscribe link alike.
+"""Subscriptions: who gets which alerts, by email or on a channel (channels.py). The one
+place they are made and removed, for the Alerts page, the `subscribe` command and the
+unsubscribe link alike.
 
 Everything is checked before anything is written: a bad email, kind, time zone, threshold
 or conference id raises one ValidationError (keyed by argument name, so a form can show
@@ -13,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 
-from conferences.alerting import schedules
+from conferences.alerting import channels, schedules
 from conferences.models import Conference, Subscription
 from conferences.text import exact_duration_text
 
@@ -180,8 +181,13 @@ def subscribe(
     notify_resolved=True,
     quiet_hours="",
     quiet_drop=False,
+    secret="",
 ):
     """Subscribe email to alerts of the given kinds, and return (subscription, created).
+
+    email is an address or a channel URL (an Apprise URL, or webhook:// and webhooks://
+    with its signing secret: `secret`, or one made and set on the new subscription as
+    `new_secret`, to be shown once). A channel is stored encrypted, under its label.
 
     The scope is the first of: the conferences with these Catapult ids (looked up within
     the account, if given), the conferences with this tag (on any account: a tag with an
@@ -206,7 +212,14 @@ def subscribe(
             errors[name] = error.messages
             return None
 
-    email = check("email", clean_email, email)
+    channel = None
+    if channels.is_channel(email):
+        channel = check("email", lambda url: channels.clean_channel(url, secret=secret), email)
+        email = channel.label if channel else None
+    else:
+        email = check("email", clean_email, email)
+        if secret:
+            errors["secret"] = ["A secret applies to webhook:// and webhooks:// targets only."]
     kinds = check("kinds", clean_kinds, kinds)
     time_zone = check("time_zone", clean_time_zone, time_zone)
     members_at_most = check("members_at_most", clean_threshold, members_at_most)
@@ -264,6 +277,8 @@ def subscribe(
 
     fields = {
         "email": email,
+        "channel_encrypted": channel.channel_encrypted if channel else "",
+        "webhook_secret_encrypted": channel.webhook_secret_encrypted if channel else "",
         "scope": scope,
         "account": account,
         "tag": tag,
@@ -290,6 +305,7 @@ def subscribe(
             return existing, False
         subscription = Subscription.objects.create(user=user, **fields)
         subscription.conferences.set(conferences)
+    subscription.new_secret = channel.new_secret if channel else ""
     return subscription, True
 
 

@@ -10,6 +10,7 @@ from conferences.models.accounts import Account
 from conferences.models.conference import Conference
 from conferences.models.history import Event
 from conferences.models.vocabulary import DeliveryStatus, EventKind
+from conferences.text import parse_time
 
 
 class Subscription(models.Model):
@@ -38,7 +39,13 @@ class Subscription(models.Model):
         "schedule": [EventKind.RULE_FIRED, EventKind.RULE_RESOLVED],
     }
 
-    email = models.EmailField()
+    # The recipient: an email address, or a channel's masked label (channels.label_for),
+    # the channel URL itself being stored encrypted below.
+    email = models.CharField(max_length=254, verbose_name="to")
+    # A channel (conferences/alerting/channels.py): its URL and, for webhook:// targets, the
+    # signing secret, both encrypted (registry/crypto.py) and never shown back.
+    channel_encrypted = models.TextField(blank=True, editable=False)
+    webhook_secret_encrypted = models.TextField(blank=True, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -90,12 +97,17 @@ class Subscription(models.Model):
             return "chosen conferences"
         return "every conference"
 
+    @property
+    def is_channel(self):
+        return bool(self.channel_encrypted)
+
     def event_kinds(self):
         return {kind for name in self.kinds for kind in self.KINDS.get(name, [])}
 
 
 class Delivery(models.Model):
-    """One email to one recipient, about one or more events (the outbox)."""
+    """One email or channel message to one recipient, about one or more events (the
+    outbox)."""
 
     class Kind(models.TextChoices):
         CHANGE = "change"
@@ -103,12 +115,14 @@ class Delivery(models.Model):
         SETTLED = "settled"
         DIGEST = "digest"
         QUIET = "quiet", "quiet hours summary"
+        TEST = "test", "test message"
 
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CHANGE)
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
     )
-    email = models.EmailField()
+    # The subscription's recipient when it was made: an address or a channel's label.
+    email = models.CharField(max_length=254, verbose_name="to")
     conference = models.ForeignKey(
         Conference, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
     )
@@ -122,6 +136,9 @@ class Delivery(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     attempts = models.IntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # Every try, oldest first: {"at": ISO time, "result": "sent" | "retry" | "failed",
+    # "error": its error}, appended by the sender (sender.record_result).
+    attempt_log = models.JSONField(default=list, blank=True, editable=False)
     subject = models.CharField(max_length=300, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -146,6 +163,15 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.kind} to {self.email} ({self.status})"
+
+    @property
+    def tries(self):
+        """The attempt log with its times read back (for the pages)."""
+        return [
+            {**entry, "at": parse_time(entry.get("at"))}
+            for entry in self.attempt_log
+            if isinstance(entry, dict)
+        ]
 
     @property
     def message_id(self):

@@ -122,10 +122,12 @@ ABILITIES = {
     ),
     "account.own": Ability("Own time zone preference, own password, sign out", SIGNED_IN),
     "subscriptions.own": Ability(
-        "Subscribe one's own email address; see and delete one's own subscriptions", SIGNED_IN
+        "Subscribe one's own email address; see, test and delete one's own subscriptions",
+        SIGNED_IN,
     ),
     "subscriptions.others": Ability(
-        "Subscribe any other address (dashboard); edit subscriptions (admin)",
+        "Subscribe any other address or a channel (dashboard); edit subscriptions and send "
+        "them a test message (admin)",
         f"{APP_LABEL}.add_subscription",
     ),
     "conferences.track": Ability(

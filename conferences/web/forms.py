@@ -169,7 +169,20 @@ KIND_LABELS = {
 class SubscriptionForm(forms.Form):
     """The Alerts page's "add a subscription" form; the service checks it all again."""
 
-    email = forms.EmailField()
+    email = forms.CharField(
+        max_length=2000,
+        label="To",
+        help_text="An email address, or a channel URL: slack://..., json://..., "
+        "webhook://host/path (signed) and the other kinds the README lists.",
+    )
+    secret = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Webhook secret",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="For webhook:// targets: the signing secret (16+ characters); blank: "
+        "confwatch makes one and shows it once.",
+    )
     scope = forms.ChoiceField(
         choices=Subscription.Scope.choices,
         initial=Subscription.Scope.ALL,
@@ -278,7 +291,8 @@ class SubscriptionForm(forms.Form):
         """The service's arguments for the chosen scope (other scopes' fields ignored)."""
         data = self.cleaned_data
         arguments = {
-            "email": data["email"],
+            "email": data["email"].strip(),
+            "secret": data["secret"],
             "kinds": data["kinds"],
             "time_zone": data["time_zone"],
             "members_at_most": data["members_at_most"],

@@ -26,6 +26,7 @@ urlpatterns = [
     path("conferences/<int:pk>/untrack/", overview.conference_untrack, name="untrack"),
     path("preferences/", account.preferences, name="preferences"),
     path("alerts/<int:pk>/delete/", alerts.alert_delete, name="alert-delete"),
+    path("alerts/<int:pk>/test/", alerts.alert_test, name="alert-test"),
     path("unsubscribe/<str:token>/", alerts.unsubscribe, name="unsubscribe"),
     path("api/conferences/", api.api_conferences, name="api-list"),
     path("api/conferences/<str:conference_id>/history/", api.api_history, name="api-history"),

@@ -8,12 +8,25 @@ from conferences.registry.tracking import ID_SEPARATORS
 
 class Command(BaseCommand):
     help = (
-        "Subscribe an email address to alerts: about every conference, an account's, a "
-        "tag's or chosen conferences."
+        "Subscribe an email address or a channel (an Apprise URL, or webhook:// and "
+        "webhooks://) to alerts: about every conference, an account's, a tag's or chosen "
+        "conferences."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("email")
+        parser.add_argument("email", nargs="?", help="An email address (or use --to).")
+        parser.add_argument(
+            "--to",
+            metavar="TARGET",
+            help="An email address or a channel URL: slack://..., json://..., "
+            "webhook://host/path (signed), ... (see the README's channel kinds).",
+        )
+        parser.add_argument(
+            "--secret",
+            default="",
+            help="webhook:// and webhooks://: the signing secret (default: one is made and "
+            "printed once).",
+        )
         parser.add_argument("--account", help="Account name: its conferences only.")
         parser.add_argument("--tag", default="", help="Conferences with this tag only.")
         parser.add_argument(
@@ -68,6 +81,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, email, account, tag, conference_ids, kinds, tz, **options):
+        if bool(email) == bool(options["to"]):
+            raise CommandError("Give the target once: an email address, or --to TARGET.")
+        email = email or options["to"]
         if account is not None:
             try:
                 account = Account.objects.get(name=account)
@@ -93,11 +109,17 @@ class Command(BaseCommand):
                 notify_resolved=not options["no_resolved"],
                 quiet_hours=options["quiet"],
                 quiet_drop=options["quiet_drop"],
+                secret=options["secret"],
             )
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from None
         if created:
             self.stdout.write(f"Subscribed {subscriptions.describe(subscription)}.")
+            if subscription.new_secret:
+                self.stdout.write(
+                    f"Webhook signing secret (shown once, stored encrypted): "
+                    f"{subscription.new_secret}"
+                )
         else:
             self.stdout.write(
                 f"Already subscribed ({subscriptions.describe(subscription)}); unchanged."

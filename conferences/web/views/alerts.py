@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from conferences.alerting import schedules, subscriptions
+from conferences.alerting import channels, schedules, subscriptions
 from conferences.alerting.unsubscribe import read_link as unsubscribe_link
 from conferences.models import (
     Delivery,
@@ -35,6 +35,7 @@ def alerts(request):
             request.user, request.POST.get("email")
         ):
             raise PermissionDenied("Only an admin subscribes another address than yours.")
+    new_secret = ""
     if request.method == "POST" and form.is_valid():
         try:
             subscription, created = subscriptions.subscribe(
@@ -43,13 +44,19 @@ def alerts(request):
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            if created:
+            if created and subscription.new_secret:
+                # Shown once, in this answer only (not in a message, which is stored).
+                messages.success(request, f"Subscribed {subscriptions.describe(subscription)}.")
+                new_secret = subscription.new_secret
+                form = SubscriptionForm(initial={"email": request.user.email})
+            elif created:
                 messages.success(request, f"Subscribed {subscriptions.describe(subscription)}.")
             else:
                 messages.info(
                     request, f"{subscription.email} already gets exactly these alerts; unchanged."
                 )
-            return redirect("conferences:alerts")
+            if not new_secret:
+                return redirect("conferences:alerts")
     own = (
         Subscription.objects.filter(user=request.user)
         .select_related("account")
@@ -82,8 +89,12 @@ def alerts(request):
         "deliveries": list(deliveries),
         "zone_names": subscriptions.zone_names(),
         "site_time_zone": settings.TIME_ZONE,
+        "new_secret": new_secret,
     }
-    return render(request, "conferences/alerts.html", context)
+    response = render(request, "conferences/alerts.html", context)
+    if new_secret:
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 @requires(POST="subscriptions.own")
@@ -93,6 +104,19 @@ def alert_delete(request, pk):
     description = subscriptions.describe(subscription)
     subscriptions.unsubscribe(subscription)
     messages.success(request, f"Deleted {description}.")
+    return redirect("conferences:alerts")
+
+
+@requires(POST="subscriptions.own")
+def alert_test(request, pk):
+    """Queue a test message to one of the signed-in user's subscriptions (anyone else's
+    is a 404): the next send pass sends it, and the recent alerts below show how it went."""
+    subscription = get_object_or_404(Subscription, pk=pk, user=request.user)
+    channels.queue_test_message(subscription)
+    messages.success(
+        request,
+        f"A test message to {subscription.email} is on its way: see your recent alerts below.",
+    )
     return redirect("conferences:alerts")
 
 
