@@ -55,6 +55,7 @@ from conferences.models import (
     ConferenceState,
     PollStatus,
 )
+from conferences.ops import metrics
 from conferences.polling import budget, dispatch
 from conferences.recording import bulk, observations, problems
 
@@ -169,6 +170,7 @@ def claim_lifetime():
     return settings.CONFWATCH_HTTP_TOTAL_TIMEOUT + CLAIM_MARGIN
 
 
+@metrics.ROUND_SECONDS.time()
 def poll_round(*, horizon=None, force=False, conference_ids=None, conference_pks=None):
     """Poll one round: every account's due conferences, within its budget.
 
@@ -463,6 +465,7 @@ def record_round(plans, *, token):
         )
         outcomes = record_in_parts(recorded, parts, reschedule=rescheduling, now=now)
     release_unsent(unsent, token=token, now=now)
+    metrics.round_recorded(plans, outcomes)
     return summarize(outcomes, unsent=len(unsent), abandoned=abandoned)
 
 
