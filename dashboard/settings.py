@@ -470,5 +470,10 @@ def env_networks(name):
 
 
 CONFWATCH_METRICS_ALLOWED_IPS = env_networks("CONFWATCH_METRICS_ALLOWED_IPS")
+# In prometheus_client's multiprocess mode (the Procfile sets PROMETHEUS_MULTIPROC_DIR for
+# web and worker, and its release step empties it), each process writes its counters
+# there from its first import of conferences/ops/metrics.py: the directory must exist.
+if env_str("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 # The version /metrics reports (confwatch_build_info), set by the deployment.
 CONFWATCH_VERSION = env_str("CONFWATCH_VERSION", "unknown")

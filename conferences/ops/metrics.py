@@ -147,11 +147,12 @@ class RequestLatency:
 # --------------------------------------------------------------------------- scraping
 
 
-class PercentileDisc(Aggregate):
-    """Postgres' percentile_disc(fraction) WITHIN GROUP (ORDER BY expression)."""
+class PercentileOfAge(Aggregate):
+    """The time whose age (now minus it) is the `fraction` percentile of the ages: the
+    newest first, as ages grow (Postgres' percentile_disc)."""
 
     function = "percentile_disc"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s DESC)"
 
 
 def state_label(state):
@@ -207,7 +208,7 @@ class StoredState:
             .values("account")
             .annotate(
                 oldest=Min(seen),
-                p95=PercentileDisc(seen, fraction=0.05, output_field=DateTimeField()),
+                p95=PercentileOfAge(seen, fraction=0.95, output_field=DateTimeField()),
             )
         )
         worst, p95 = {}, {}
