@@ -435,6 +435,11 @@ LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "propagate": Fal
 # a traceback per request (conferences.ops.outages).
 LOGGING["filters"]["database_outage"] = {"()": "conferences.ops.outages.RequestsDuringOutage"}
 LOGGING["loggers"]["django.request"] = {"filters": ["database_outage"]}
+# A client's error (403, a wrong Host header...) is one warning line, not a traceback
+# (or an ERROR mailed to the admins).
+LOGGING["filters"]["client_errors"] = {"()": "conferences.redact.ClientErrorsInOneLine"}
+LOGGING["loggers"]["django.request"]["filters"].append("client_errors")
+LOGGING["loggers"]["django.security.DisallowedHost"] = {"filters": ["client_errors"]}
 LOGGING["loggers"]["django.server"]["filters"] = ["database_outage"]
 # The development server's request lines follow LOG_LEVEL too (the demo runs at WARNING:
 # only failed requests are shown).
