@@ -3,14 +3,18 @@ parser)."""
 
 import ipaddress
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from conferences.alerting import rules, sender
+from conferences.callbacks import receiver as callbacks
 from conferences.models import Delivery, DeliveryStatus
 from conferences.polling import rounds
 from tests.conftest import make_account, make_conference
+from tests.test_alerts import pending_deliveries
 from tests.test_settings import settings_load
 
 pytestmark = pytest.mark.django_db
@@ -217,3 +221,48 @@ def test_good_metrics_settings_start():
     )
 
     assert result.returncode == 0, result.stderr
+
+
+# ---------------------------------------------------------------- counted where it happens
+
+
+def grown(before, after, name, **labels):
+    return (value(after, name, **labels) or 0) - (value(before, name, **labels) or 0)
+
+
+def test_callback_requests_are_counted_by_outcome(client, simulator):
+    account = make_account(simulator)
+    url = urlsplit(callbacks.callback_url(account)).path
+    before = samples(scrape(client))
+
+    client.post(url, data="not json", content_type="application/json")
+    client.post("/callbacks/no-such-secret/", data="{}", content_type="application/json")
+    client.post("/callbacks/no-such-secret/", data="{}", content_type="application/json")
+    found = samples(scrape(client))
+
+    name = "confwatch_callback_events_total"
+    assert grown(before, found, name, outcome="malformed") == 1
+    assert grown(before, found, name, outcome="unknown_secret") == 2
+
+
+def test_alert_sends_are_counted_by_channel_and_outcome(client, simulator, mailsink):
+    conference = make_conference(make_account(simulator), "conf-outbox")
+    pending_deliveries(3, conference)
+    mailsink.refuse("many@example.com", code=550, message="5.1.1 no such user")
+    before = samples(scrape(client))
+
+    sender.send_pending()
+    found = samples(scrape(client))
+
+    name = "confwatch_alert_deliveries_total"
+    assert grown(before, found, name, channel="email", outcome="failed") == 3
+    assert grown(before, found, name, channel="email", outcome="sent") == 0
+
+
+def test_each_rule_evaluation_is_timed(client):
+    before = samples(scrape(client))
+
+    rules.evaluate(now=timezone.now())
+    found = samples(scrape(client))
+
+    assert grown(before, found, "confwatch_rule_evaluation_seconds_count") == 1

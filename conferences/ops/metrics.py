@@ -85,7 +85,6 @@ CALLBACK_OUTCOMES = {
     400: "malformed",
     401: "unauthorized",
     404: "unknown_secret",
-    405: "method_not_allowed",
     413: "too_large",
     429: "rate_limited",
     503: "unavailable",
