@@ -185,13 +185,13 @@ class StoredState:
         yield from self.alerts(now)
 
     def accounts(self, now):
-        names = dict(Account.objects.values_list("pk", "name"))
-        budgets = dict(Account.objects.values_list("name", "request_budget"))
+        accounts = list(Account.objects.values_list("pk", "name", "request_budget"))
+        names = {pk: name for pk, name, _ in accounts}
         yield gauge(
             "confwatch_account_budget_requests_per_second",
             "Each account's request budget (compare rate(confwatch_catapult_requests_total)).",
             ["account"],
-            {(name,): budget for name, budget in budgets.items()},
+            {(name,): budget for _, name, budget in accounts},
         )
         polled = Conference.objects.filter(polled_q())
         counts = dict(polled.values("account").annotate(n=Count("pk")).values_list("account", "n"))
