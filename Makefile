@@ -30,6 +30,7 @@ node:
 
 run: install services
 	$(PY) manage.py migrate --noinput
+	rm -f var/prometheus/*.db  # the metrics of an earlier run (PROMETHEUS_MULTIPROC_DIR)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.demo start
 
 test: install services chromium node

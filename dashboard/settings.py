@@ -5,6 +5,7 @@ Set CONFWATCH_ENV=production to require the values that must never have a defaul
 The helpers below refuse bad values loudly: DEBUG=maybe is an error, not False.
 """
 
+import ipaddress
 import math
 import os
 from datetime import timedelta
@@ -129,6 +130,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: times the whole request, by the view it resolved to (/metrics).
+    "conferences.ops.metrics.RequestLatency",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "conferences.web.middleware.RejectNulBytes",
@@ -150,7 +153,10 @@ MIDDLEWARE += ["conferences.web.middleware.UserTimeZone"]
 
 if PRODUCTION:
     # Serves collected static files (the release step runs collectstatic).
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "dashboard.urls"
 WSGI_APPLICATION = "dashboard.wsgi.application"
@@ -404,7 +410,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 if env_bool("CONFWATCH_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]  # load balancers probe over plain HTTP
+# Load balancers probe and Prometheus scrapes over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_number(
     "SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0, kind=int, minimum=0
 )
@@ -450,7 +457,50 @@ LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "propagate": Fal
 # a traceback per request (conferences.ops.outages).
 LOGGING["filters"]["database_outage"] = {"()": "conferences.ops.outages.RequestsDuringOutage"}
 LOGGING["loggers"]["django.request"] = {"filters": ["database_outage"]}
+# A client's error (403, a wrong Host header...) is one warning line, not a traceback
+# (or an ERROR mailed to the admins).
+LOGGING["filters"]["client_errors"] = {"()": "conferences.redact.ClientErrorsInOneLine"}
+LOGGING["loggers"]["django.request"]["filters"].append("client_errors")
+LOGGING["loggers"]["django.security.DisallowedHost"] = {"filters": ["client_errors"]}
 LOGGING["loggers"]["django.server"]["filters"] = ["database_outage"]
 # The development server's request lines follow LOG_LEVEL too (the demo runs at WARNING:
 # only failed requests are shown).
 LOGGING["loggers"]["django.server"]["level"] = env_str("LOG_LEVEL", "INFO")
+
+# Metrics (/metrics, conferences/ops/metrics.py): a scrape needs the bearer token
+# CONFWATCH_METRICS_TOKEN or a client address within CONFWATCH_METRICS_ALLOWED_IPS
+# (CIDRs, the address read as the sign-in throttle reads it); with neither, development
+# allows loopback and production nobody.
+CONFWATCH_METRICS_TOKEN = env_str("CONFWATCH_METRICS_TOKEN")
+if CONFWATCH_METRICS_TOKEN is not None and (
+    len(CONFWATCH_METRICS_TOKEN) < 16
+    or not CONFWATCH_METRICS_TOKEN.isascii()
+    or not CONFWATCH_METRICS_TOKEN.isprintable()
+    or " " in CONFWATCH_METRICS_TOKEN
+):
+    raise ImproperlyConfigured(
+        "CONFWATCH_METRICS_TOKEN must be at least 16 printable ASCII characters without "
+        "spaces, e.g. from python -c 'import secrets; print(secrets.token_urlsafe(32))'."
+    )
+
+
+def env_networks(name):
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an address or a network (CIDR, e.g. 10.0.0.0/8)."
+            ) from None
+    return networks
+
+
+CONFWATCH_METRICS_ALLOWED_IPS = env_networks("CONFWATCH_METRICS_ALLOWED_IPS")
+# In prometheus_client's multiprocess mode (the Procfile sets PROMETHEUS_MULTIPROC_DIR for
+# web and worker, and its release step empties it), each process writes its counters
+# there from its first import of conferences/ops/metrics.py: the directory must exist.
+if env_str("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+# The version /metrics reports (confwatch_build_info), set by the deployment.
+CONFWATCH_VERSION = env_str("CONFWATCH_VERSION", "unknown")

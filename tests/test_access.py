@@ -30,6 +30,8 @@ OPEN = {
     "conferences:callback",
     "conferences:api-call",
     "favicon",
+    # Prometheus: a bearer token or an allowed address (loopback in development).
+    "conferences:metrics",
 }
 ANSWERS_401 = {"conferences:api-list", "conferences:api-history", "conferences:api-call"}
 # Answers a POST without a CSRF token: the signed token in the address authorises it

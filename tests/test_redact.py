@@ -1,6 +1,7 @@
 """What is never shown: a URL's user name and password from the API, and the keys of
 links (share, acknowledge, unsubscribe, callbacks) in the request logs."""
 
+import logging
 import subprocess
 import sys
 import time
@@ -114,3 +115,20 @@ def answers(server):
         return server.get("/health/").status_code in (200, 503)
     except requests.RequestException:
         return False
+
+
+@pytest.mark.django_db
+def test_a_client_error_is_logged_as_one_warning_line_without_a_traceback(
+    client, django_user_model, caplog
+):
+    viewer = django_user_model.objects.create_user("looker", password="correct horse battery")
+    client.force_login(viewer)
+
+    with caplog.at_level(logging.INFO):
+        refused = client.get("/conferences/track/")
+        stranger = client.get("/health/", HTTP_HOST="evil.example")
+
+    assert (refused.status_code, stranger.status_code) == (403, 400)
+    records = [r for r in caplog.records if r.name.startswith(("django.request", "django.sec"))]
+    assert [(r.levelname, r.exc_info) for r in records] == [("WARNING", None), ("WARNING", None)]
+    assert "evil.example" in records[1].getMessage()

@@ -47,6 +47,7 @@ from conferences.models import (
     RuleState,
     Subscription,
 )
+from conferences.ops import metrics
 from conferences.text import exact_duration_text
 
 RULES = subscriptions.RULES
@@ -65,6 +66,7 @@ def rule_names(subscription):
     return [name for name in subscription.kinds if name in RULES]
 
 
+@metrics.RULE_SECONDS.time()
 def evaluate(*, now):
     """Record rule_fired and rule_resolved events for what changed; return them."""
     events = []

@@ -39,6 +39,7 @@ from conferences.models import (
     Delivery,
     DeliveryStatus,
 )
+from conferences.ops import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def send_pending(*, now=None, limit=SEND_BATCH):
                 continue
             outcome = send_one(connection, delivery)
             record_result(delivery, token=token, outcome=outcome)
+            metrics.delivery_tried(delivery, outcome)
             if outcome.sent:
                 summary.sent += 1
             elif outcome.permanent:

@@ -28,7 +28,13 @@ from conferences.models.alerting import (
     Subscription,
 )
 from conferences.models.callbacks import CallbackEvent, CallbackSettings
-from conferences.models.conference import Conference, polled_q, stale_after, stale_q
+from conferences.models.conference import (
+    Conference,
+    last_seen,
+    polled_q,
+    stale_after,
+    stale_q,
+)
 from conferences.models.history import Event, HistoryEntry, PollError
 from conferences.models.members import ConferenceMembersRead, Member
 from conferences.models.vocabulary import ConferenceState, DeliveryStatus, EventKind, PollStatus
@@ -58,6 +64,7 @@ __all__ = [
     "Subscription",
     "UserPreference",
     "api_host",
+    "last_seen",
     "polled_q",
     "stale_after",
     "stale_q",

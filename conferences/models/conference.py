@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conferences.models.accounts import Account
@@ -23,6 +24,13 @@ from conferences.models.vocabulary import ConferenceState, PollStatus
 def stale_after():
     """How long a polled conference may go without a successful observation."""
     return timedelta(seconds=2 * settings.CONFWATCH_POLL_INTERVAL)
+
+
+def last_seen():
+    """What staleness is measured from, as an expression: the last successful
+    observation, or the tracking time of a conference never observed (as stale_q and
+    stale_at read it)."""
+    return Coalesce("last_observed_at", "tracked_at")
 
 
 def polled_q():

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from conferences.catapult import answers
 from conferences.models import Account, PollStatus
+from conferences.ops import metrics
 from conferences.polling import budget, dispatch
 from conferences.recording import observations, problems
 
@@ -146,6 +147,7 @@ def record_round(plans, *, token):
         )
         outcomes = record_in_parts(recorded, parts, reschedule=rescheduling, now=now)
     release_unsent(unsent, token=token, now=now)
+    metrics.round_recorded(plans, outcomes)
     return summarize(outcomes, unsent=len(unsent), abandoned=abandoned)
 
 

@@ -14,10 +14,12 @@ import uuid
 from django.conf import settings
 
 from conferences.models import Account
+from conferences.ops import metrics
 from conferences.polling import claims, dispatch, results
 from conferences.recording import observations
 
 
+@metrics.ROUND_SECONDS.time()
 def poll_round(*, horizon=None, force=False, conference_ids=None, conference_pks=None):
     """Poll one round: every account's due conferences, within its budget.
 

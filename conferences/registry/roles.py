@@ -110,7 +110,10 @@ class Ability:
 
 
 ABILITIES = {
-    "public": Ability("Sign in; the health check; the icon", OPEN),
+    "public": Ability(
+        "Sign in; the health check; the icon; /metrics (which checks its own token or address)",
+        OPEN,
+    ),
     "token_links": Ability(
         "Links that carry their own token: unsubscribe and acknowledge from an alert email, "
         "a share link's page, Catapult's callbacks",

@@ -9,6 +9,7 @@ from conferences.web.views import (
     calls,
     conference,
     health,
+    metrics,
     overview,
     sharing,
     track,
@@ -31,6 +32,7 @@ urlpatterns = [
     path("api/conferences/", api.api_conferences, name="api-list"),
     path("api/conferences/<str:conference_id>/history/", api.api_history, name="api-history"),
     path("health/", health.health, name="health"),
+    path("metrics", metrics.metrics, name="metrics"),
     # Acknowledgements and share links.
     path("acknowledge/<str:token>/", acknowledgements.acknowledge_alert, name="acknowledge-alert"),
     path(

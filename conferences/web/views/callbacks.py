@@ -7,6 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from conferences.callbacks import receiver
+from conferences.ops import metrics
 from conferences.registry.roles import requires
 
 
@@ -25,6 +26,7 @@ def callback(request, secret):
         query=request.GET,
         authorization=request.headers.get("Authorization"),
     )
+    metrics.callback_answered(receipt.status)
     response = JsonResponse({"result": receipt.message}, status=receipt.status)
     if receipt.status == 401:
         response["WWW-Authenticate"] = 'Basic realm="confwatch callbacks"'
