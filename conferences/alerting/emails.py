@@ -12,6 +12,10 @@ What each kind of delivery says:
   changes are held until it settles.
 - settled: it stopped flapping; its status now and what happened in between.
 - digest: the alerts held back by the hourly cap, grouped by conference.
+- quiet, maintenance: what was held during quiet hours or a maintenance window, by
+  conference, and what is still wrong.
+Several change deliveries to one target due together go out as one message
+(grouping.py, through `message_for`).
 """
 
 import re
@@ -81,9 +85,17 @@ def build_message(delivery):
     events = list(
         delivery.events.select_related("conference", "account").order_by("occurred_at", "id")
     )
-    subscription = delivery.subscription
-    zone = zone_for(subscription)
+    zone = zone_for(delivery.subscription)
     context = BUILDERS[delivery.kind](delivery, events, zone)
+    context.update(kind=delivery.kind, acknowledge_url=acknowledgements.acknowledge_url(delivery))
+    return message_for(delivery, context, zone=zone)
+
+
+def message_for(delivery, context, *, zone):
+    """The email of a built context (its subject, kind and body values), to the
+    delivery's recipient under the delivery's Message-ID. Grouping (grouping.py) sends
+    several deliveries as one message through it."""
+    subscription = delivery.subscription
     subject = clean_subject(context["subject"])
     headers = {"Message-ID": delivery.message_id, "Auto-Submitted": "auto-generated"}
     unsubscribe = ""
@@ -92,13 +104,11 @@ def build_message(delivery):
         headers["List-Unsubscribe"] = f"<{unsubscribe}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     context.update(
-        kind=delivery.kind,
         subject=subject,
         heading=subject.removeprefix(SUBJECT_PREFIX).strip(),
         zone=zone.key,
         subscription=subscription,
         unsubscribe_url=unsubscribe,
-        acknowledge_url=acknowledgements.acknowledge_url(delivery),
     )
     message = EmailMultiAlternatives(
         subject=subject,
@@ -259,12 +269,20 @@ def quiet_context(delivery, events, zone):
     return {"subject": subject, "alerts": plural(len(events), "alert"), "groups": quiet_groups}
 
 
+def maintenance_context(delivery, events, zone):
+    # maintenance.py builds its summary on quiet_context: imported here, not above.
+    from conferences.alerting import maintenance
+
+    return maintenance.summary_context(delivery, events, zone)
+
+
 BUILDERS = {
     Delivery.Kind.CHANGE: change_context,
     Delivery.Kind.FLAPPING: flapping_context,
     Delivery.Kind.SETTLED: settled_context,
     Delivery.Kind.DIGEST: digest_context,
     Delivery.Kind.QUIET: quiet_context,
+    Delivery.Kind.MAINTENANCE: maintenance_context,
 }
 
 

@@ -29,7 +29,7 @@ ADMIN = "support admin"
 ROLES = {"viewer": VIEWER, "admin": ADMIN}
 
 APP_LABEL = "conferences"
-MANAGED_MODELS = ("conference", "account", "subscription")
+MANAGED_MODELS = ("conference", "account", "subscription", "maintenancewindow")
 RECORD_MODELS = (
     "historyentry",
     "pollerror",
