@@ -10,10 +10,11 @@
   first delivery's Message-ID, and records the result on each: every delivery keeps its
   conference, its log line and its acknowledge link, and the claims and leases work as
   for one delivery (each is renewed, and only the renewed are sent).
-- When one account's polling problem (credentials rejected, API unreachable, rate
-  limited, the account not pollable) reaches ACCOUNT_MIN or more of its conferences in
-  one message, it is told once, about the account, with the count and the first
-  ACCOUNT_NAMED conferences; its recovery likewise.
+- One account's polling problem (credentials rejected, API unreachable, rate limited,
+  the account not pollable) is told once, about the account, with the count and the
+  first ACCOUNT_NAMED conferences, when the account itself reported it (the account
+  is paused: all its polled conferences are affected) or when ACCOUNT_MIN or more of its
+  conferences report it in one message; its recovery likewise.
 """
 
 from dataclasses import dataclass
@@ -22,7 +23,14 @@ from datetime import timedelta
 from django.conf import settings
 
 from conferences.alerting import acknowledgements, emails
-from conferences.models import Delivery, DeliveryStatus, EventKind, PollStatus
+from conferences.models import (
+    Conference,
+    Delivery,
+    DeliveryStatus,
+    EventKind,
+    PollStatus,
+    polled_q,
+)
 from conferences.text import local_text
 
 # Delivery kinds one message may hold several of.
@@ -150,7 +158,7 @@ class AccountSection:
 
 def build_message(deliveries):
     """The one email for deliveries sent together (emails.build_message for one)."""
-    if len(deliveries) == 1:
+    if len(deliveries) == 1 and deliveries[0].conference_id is not None:
         return emails.build_message(deliveries[0])
     first = deliveries[0]
     zone = emails.zone_for(first.subscription)
@@ -210,13 +218,17 @@ def account_sections(by_delivery, zone):
                 continue
             runs.setdefault((event.account_id, event.kind, status), []).append(event)
     sections, told = [], set()
-    for (_, kind, status), events in runs.items():
+    for (account_pk, kind, status), events in runs.items():
         conferences = []
         for event in events:
             if event.conference is not None and event.conference not in conferences:
                 conferences.append(event.conference)
         own = any(event.conference is None for event in events)
-        if len(conferences) < ACCOUNT_MIN and not (own and len(conferences) > 1):
+        if own:
+            # The account's own problem stops every conference it polls.
+            polled = Conference.objects.filter(polled_q(), account_id=account_pk)
+            conferences += [c for c in polled.order_by("pk") if c not in conferences]
+        elif len(conferences) < ACCOUNT_MIN:
             continue
         told.update(event.pk for event in events)
         account = events[0].account.name

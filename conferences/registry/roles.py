@@ -179,6 +179,7 @@ COMMANDS = {
         "demo_ready",
         "demo_setup",
         "import_conferences",
+        "maintenance",
         "poll_once",
         "rotate_keys",
         "send_alerts",
