@@ -158,9 +158,9 @@ class AccountSection:
 
 def build_message(deliveries):
     """The one email for deliveries sent together (emails.build_message for one)."""
-    if len(deliveries) == 1 and deliveries[0].conference_id is not None:
-        return emails.build_message(deliveries[0])
     first = deliveries[0]
+    if first.kind not in GROUPED or (len(deliveries) == 1 and first.conference_id is not None):
+        return emails.build_message(first)
     zone = emails.zone_for(first.subscription)
     by_delivery = [
         (

@@ -168,6 +168,7 @@ def occurrence(window, week):
         first_end = window.ends_at.astimezone(zone).replace(tzinfo=None)
         start = (first_start + week * WEEK).replace(tzinfo=zone)
         end = (first_end + week * WEEK).replace(tzinfo=zone)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     if window.ended_at is not None:
         end = min(end, window.ended_at)
     return Occurrence(window=window, starts_at=start, ends_at=end)
