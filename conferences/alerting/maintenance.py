@@ -63,6 +63,28 @@ def clean_zone(name):
     return schedules.parse_zone(str(name or "").strip() or settings.TIME_ZONE)
 
 
+def clean_times(starts, until, *, weekly, time_zone):
+    """(zone, from, until) of local "YYYY-MM-DD HH:MM" texts in the zone (the site's
+    when blank)."""
+    zone = clean_zone(time_zone)
+    starts_at = parse_local(starts, zone, what="From")
+    ends_at = parse_local(until, zone, what="Until")
+    if ends_at <= starts_at:
+        raise ValidationError(
+            f"Until ({until}) must be after from ({starts}): the window would be empty."
+        )
+    if weekly and ends_at - starts_at >= WEEK:
+        raise ValidationError("A weekly window must be shorter than a week.")
+    return zone, starts_at, ends_at
+
+
+def clean_reason(text):
+    reason = " ".join(str(text or "").split())
+    if len(reason) > MAX_REASON:
+        raise ValidationError(f"The reason is longer than {MAX_REASON} characters.")
+    return reason
+
+
 def create_window(
     *,
     account_name=None,
@@ -83,18 +105,8 @@ def create_window(
     chosen = [bool(account_name), bool(tag), bool(conference_ids)]
     if sum(chosen) != 1:
         raise ValidationError("Name exactly one of: an account, a tag, or one or more conferences.")
-    zone = clean_zone(time_zone)
-    starts_at = parse_local(starts, zone, what="From")
-    ends_at = parse_local(until, zone, what="Until")
-    if ends_at <= starts_at:
-        raise ValidationError(
-            f"Until ({until}) must be after from ({starts}): the window would be empty."
-        )
-    if weekly and ends_at - starts_at >= WEEK:
-        raise ValidationError("A weekly window must be shorter than a week.")
-    reason = " ".join(str(reason or "").split())
-    if len(reason) > MAX_REASON:
-        raise ValidationError(f"The reason is longer than {MAX_REASON} characters.")
+    zone, starts_at, ends_at = clean_times(starts, until, weekly=weekly, time_zone=time_zone)
+    reason = clean_reason(reason)
     account = None
     if account_name:
         account = Account.objects.filter(name=account_name).first()
@@ -259,8 +271,17 @@ def until_by_conference(conferences, *, now=None):
     return found
 
 
-def until_text(ends_at, *, zone=None):
-    return f"in maintenance until {local_text(ends_at, zone=zone, seconds=False, named=True)}"
+def mark_in_maintenance(conferences, *, now=None):
+    """Set `in_maintenance` on each conference: "in maintenance until ..." or ""."""
+    until = until_by_conference(conferences, now=now)
+    for conference in conferences:
+        ends_at = until.get(conference.pk)
+        conference.in_maintenance = until_text(ends_at) if ends_at is not None else ""
+
+
+def until_text(ends_at):
+    """What the pages say of a conference in a window, in the viewer's time zone."""
+    return f"in maintenance until {local_text(ends_at, seconds=False)}"
 
 
 # --------------------------------------------------------------------------- the summary

@@ -117,7 +117,8 @@ ABILITIES = {
         OPEN,
     ),
     "pages.read": Ability(
-        "Read the overview, conference pages, call search, history exports, the JSON API",
+        "Read the overview, conference pages, call search, maintenance windows, history exports, "
+        "the JSON API",
         SIGNED_IN,
     ),
     "account.own": Ability("Own time zone preference, own password, sign out", SIGNED_IN),
@@ -144,6 +145,10 @@ ABILITIES = {
     ),
     "share_links.manage": Ability(
         "Create and revoke share links; see the live share URLs", f"{APP_LABEL}.add_sharelink"
+    ),
+    "maintenance.manage": Ability(
+        "Add, edit and end maintenance windows (alerts held, then summarised)",
+        f"{APP_LABEL}.add_maintenancewindow",
     ),
     "accounts.manage": Ability(
         "Add and edit Catapult accounts, test their credentials", f"{APP_LABEL}.change_account"
