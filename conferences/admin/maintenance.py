@@ -86,6 +86,8 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user.get_username()[:150]
         super().save_model(request, obj, form, change)
+        if change:
+            maintenance.reschedule_summaries(obj)
 
     @admin.action(description="End the selected windows now", permissions=["manage"])
     def end_now(self, request, queryset):

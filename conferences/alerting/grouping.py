@@ -89,7 +89,7 @@ class MessageCount:
         hour_ago = self.now - timedelta(hours=1)
         recent = Delivery.objects.filter(email=email).exclude(kind=Delivery.Kind.DIGEST)
         sent = recent.filter(sent_at__gte=hour_ago).values("sent_at").distinct().count()
-        pending = set(
+        pending = list(
             recent.filter(status=DeliveryStatus.PENDING, created_at__gte=hour_ago)
             .filter(kind__in=GROUPED)
             .values_list("send_after", flat=True)
@@ -99,8 +99,9 @@ class MessageCount:
             .exclude(kind__in=GROUPED)
             .count()
         )
-        self.due[email] = pending
-        self.room[email] = settings.CONFWATCH_ALERT_HOURLY_CAP - sent - len(pending) - other_pending
+        self.due[email] = set(pending)
+        messages = len(self.due[email]) if grouping_on() else len(pending)
+        self.room[email] = settings.CONFWATCH_ALERT_HOURLY_CAP - sent - messages - other_pending
 
     def has_room(self, email, send_after):
         """Whether a new delivery due at send_after may go: it joins a message due then,

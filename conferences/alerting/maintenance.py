@@ -128,6 +128,23 @@ def create_window(
     return window
 
 
+def reschedule_summaries(window, *, now=None):
+    """After the window was edited: its pending summaries are due when its current (or
+    next) occurrence ends, or now when it has none."""
+    now = now or timezone.now()
+    found = current_or_next(window, now)
+    ends_at = found.ends_at if found is not None else now
+    pending = Delivery.objects.filter(
+        maintenance=window,
+        kind=Delivery.Kind.MAINTENANCE,
+        status=DeliveryStatus.PENDING,
+        claim_token__isnull=True,
+    ).select_related("subscription")
+    for delivery in pending:
+        delivery.send_after = summary_time(delivery.subscription, ends_at)
+        delivery.save(update_fields=["send_after"])
+
+
 def end_window(window, *, now=None):
     """End the window now (a weekly one for good): its pending summaries become due.
     False when it had ended already."""
@@ -257,6 +274,15 @@ class Covering:
         return self.of(event.conference, account_pk=event.account_id)
 
 
+def in_force_key(now):
+    """What changes when a window begins or ends (the overview's live version)."""
+    return tuple(
+        (found.window.pk, found.ends_at.isoformat())
+        for found in open_windows(now)
+        if found.current(now)
+    )
+
+
 def until_by_conference(conferences, *, now=None):
     """{conference pk: when its maintenance ends} for those in a window now (the pages'
     "in maintenance until ...")."""
@@ -309,6 +335,7 @@ def summary_for(outbox, subscription, found):
             kind=Delivery.Kind.MAINTENANCE,
             status=DeliveryStatus.PENDING,
             claim_token__isnull=True,
+            send_after__gte=found.ends_at,  # this occurrence's, not a week-old retry
         )
         .order_by("pk")
         .first()

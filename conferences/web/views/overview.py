@@ -61,7 +61,7 @@ def conference_list(request):
     summary = overview.summarize(data, now=now)
     pages = max(1, -(-summary.rows // overview.PAGE_SIZE))
     page = min(page, pages)  # past the end (rows went away): the last page
-    version = summary.version(page, sort, timezone.localdate())
+    version = summary.version(page, sort, timezone.localdate(), maintenance.in_force_key(now))
 
     def page_context():
         return overview_context(
