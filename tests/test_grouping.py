@@ -8,6 +8,8 @@ from django.utils import timezone
 from conferences.alerting import fanout
 from conferences.models import Account, Delivery, Subscription
 from conferences.polling import rounds as polling
+from conferences.recording import observations
+from conferences.recording.observations import Observation
 from tests.conftest import make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +133,20 @@ def test_rejected_credentials_give_one_message_about_the_account_and_one_on_reco
         "for 30 conferences"
     )
     assert {c.poll_status for c in thirty if reload(c)} == {"ok"}
+
+
+def test_the_hourly_cap_counts_messages_so_a_grouped_message_takes_one(account, mailsink, settings):
+    settings.CONFWATCH_ALERT_HOURLY_CAP = 2
+    subscribe("ann@example.com")
+    now = timezone.now()
+    for index in range(8):
+        conference = make_conference(account, f"conf-cap-{index}")
+        observations.record([Observation(conference.pk, now, seen={"state": "created"})])
+        later = now + timedelta(seconds=1)
+        observations.record([Observation(conference.pk, later, seen={"state": "active"})])
+
+    fanout.run_pass()
+
+    [message] = mailsink.wait_for(1, timeout=5)
+    assert message["Subject"] == "[confwatch] 8 alerts about 8 conferences"
+    assert not Delivery.objects.filter(kind=Delivery.Kind.DIGEST).exists()
