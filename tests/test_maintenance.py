@@ -250,3 +250,43 @@ def test_ending_a_window_early_sends_its_summary_at_once(calls, sim_client, mail
     [message] = mailsink.wait_for(1, timeout=5)
     assert message["Subject"] == "[confwatch] Maintenance summary: 1 alert about 1 conference"
     assert "Router B (" in body(message)
+
+
+# --------------------------------------------------------------------------- admin
+
+
+@pytest.fixture
+def admin(client, django_user_model):
+    user = django_user_model.objects.create_superuser("boss", password="correct horse battery")
+    client.force_login(user)
+    return client
+
+
+def test_the_admin_refuses_a_time_the_clocks_skip_and_adds_a_good_window(admin, account):
+    form = {
+        "account": str(account.pk),
+        "tag": "",
+        "starts": "2027-03-28 02:15",
+        "until": "2027-03-28 05:00",
+        "time_zone": "Europe/Berlin",
+        "reason": "carrier work",
+    }
+
+    refused = admin.post("/admin/conferences/maintenancewindow/add/", form)
+    form["starts"] = "2027-03-28 01:15"
+    added = admin.post("/admin/conferences/maintenancewindow/add/", form)
+    both = admin.post(
+        "/admin/conferences/maintenancewindow/add/",
+        form | {"tag": "vip", "starts": "2027-03-28 01:00"},
+    )
+
+    assert refused.status_code == 200
+    assert "2027-03-28 02:15 does not exist in Europe/Berlin" in refused.content.decode()
+    assert added.status_code == 302
+    window = MaintenanceWindow.objects.get()
+    assert window.starts_at == utc(2027, 3, 28, 0, 15)
+    assert window.ends_at == utc(2027, 3, 28, 3, 0)
+    assert window.created_by == "boss"
+    assert "Cover exactly one of" in both.content.decode()
+    page = admin.get(f"/admin/conferences/maintenancewindow/{window.pk}/change/").content.decode()
+    assert 'value="2027-03-28 01:15"' in page
