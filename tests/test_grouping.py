@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conferences.alerting import fanout
+from conferences.alerting import acknowledgements, fanout
 from conferences.models import Account, Delivery, Subscription
 from conferences.polling import rounds as polling
 from conferences.recording import observations
@@ -150,3 +150,20 @@ def test_the_hourly_cap_counts_messages_so_a_grouped_message_takes_one(account, 
     [message] = mailsink.wait_for(1, timeout=5)
     assert message["Subject"] == "[confwatch] 8 alerts about 8 conferences"
     assert not Delivery.objects.filter(kind=Delivery.Kind.DIGEST).exists()
+
+
+def test_an_acknowledged_conference_stays_out_of_a_grouped_message(thirty, sim_client, mailsink):
+    subscribe("ann@example.com", kinds=["hold"])
+    quiet, *others = thirty[:3]
+    acknowledgements.acknowledge(conference=quiet, by="ann@example.com")
+    for conference in thirty[:3]:
+        sim_client.update_conference(conference.conference_id, hold=True)
+    poll()
+
+    fanout.run_pass()
+
+    [message] = mailsink.wait_for(1, timeout=5)
+    assert message["Subject"] == "[confwatch] 2 alerts about 2 conferences"
+    text = body(message)
+    assert all(conference.label in text for conference in others)
+    assert quiet.label not in text
