@@ -290,3 +290,16 @@ def test_the_admin_refuses_a_time_the_clocks_skip_and_adds_a_good_window(admin, 
     assert "Cover exactly one of" in both.content.decode()
     page = admin.get(f"/admin/conferences/maintenancewindow/{window.pk}/change/").content.decode()
     assert 'value="2027-03-28 01:15"' in page
+
+
+def test_a_summary_of_a_window_ending_in_quiet_hours_waits_for_their_end():
+    subscription = Subscription(
+        email="ann@example.com",
+        time_zone="Europe/Berlin",
+        quiet_start=datetime(2000, 1, 1, 22, 0).time(),
+        quiet_end=datetime(2000, 1, 1, 7, 0).time(),
+    )
+
+    # 23:00 in Berlin (UTC+1) is in the quiet hours; 21:00 is not.
+    assert maintenance.summary_time(subscription, utc(2027, 1, 5, 22, 0)) == utc(2027, 1, 6, 6, 0)
+    assert maintenance.summary_time(subscription, utc(2027, 1, 5, 20, 0)) == utc(2027, 1, 5, 20, 0)
