@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from conferences.alerting import emails, schedules, subscriptions
 from conferences.models import (
     Account,
-    Conference,
     Delivery,
     DeliveryStatus,
     MaintenanceWindow,
@@ -234,6 +234,7 @@ def open_windows(now):
     found = []
     windows = (
         MaintenanceWindow.objects.filter(ended_at__isnull=True)
+        .filter(Q(weekly=True) | Q(ends_at__gt=now))
         .select_related("account")
         .prefetch_related("conferences")
     )
@@ -380,12 +381,3 @@ def summary_context(delivery, events, zone):
     scope = window.describe_scope() if window is not None else "a maintenance window"
     context.update(subject=subject, scope=scope)
     return context
-
-
-def conferences_covered(window):
-    """The conferences the window covers (for its page and the admin)."""
-    if window.account_id is not None:
-        return Conference.objects.filter(account_id=window.account_id)
-    if window.tag:
-        return Conference.objects.filter(tags__contains=[window.tag])
-    return window.conferences.all()
