@@ -113,6 +113,7 @@ def test_rejected_credentials_give_one_message_about_the_account_and_one_on_reco
         "[confwatch] account acme: credentials rejected for 30 conferences"
     )
     text = body(problem)
+    assert "alerts about" not in text  # the account's headline says it
     assert "Conferences: Call 00 (" in text and "and 25 more" in text
     assert text.count("Call ") == 5
     fanout.run_pass()

@@ -194,8 +194,11 @@ def build_message(deliveries):
     context = {
         "kind": "group",
         "subject": group_subject(accounts, sections, count, len(conferences)),
-        "alerts": emails.plural(count, "alert"),
-        "sources": emails.plural(len(conferences), "conference"),
+        # Only an account's problem: its headline says it all.
+        "intro": f"{emails.plural(count, 'alert')} about "
+        f"{emails.plural(len(conferences), 'conference')}"
+        if sections
+        else "",
         "accounts": accounts,
         "sections": sections,
         "acknowledge_url": "",
