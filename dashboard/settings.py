@@ -252,6 +252,10 @@ CONFWATCH_MAIL_DOMAIN = env_str("CONFWATCH_MAIL_DOMAIN", "confwatch.localhost")
 # Changes of one conference for one recipient within this many seconds after an email go
 # out together in the next one; 0 sends one email per change.
 CONFWATCH_ALERT_COALESCE_SECONDS = env_number("CONFWATCH_ALERT_COALESCE_SECONDS", 60.0, minimum=0)
+# Alerts for one target within this many seconds after a message to it go out together,
+# one message listing every conference (alerting/grouping.py); 0 sends one message per
+# conference, as without grouping.
+CONFWATCH_ALERT_GROUP_SECONDS = env_number("CONFWATCH_ALERT_GROUP_SECONDS", 30.0, minimum=0)
 # A polling problem is reported once it lasted this long (seconds).
 CONFWATCH_PROBLEM_AFTER_SECONDS = env_number("CONFWATCH_PROBLEM_AFTER_SECONDS", 120.0, minimum=0)
 # More than this many state, hold or mute changes of one conference within the window

@@ -63,8 +63,9 @@ def bridge(account, sim_client):
 
 
 def test_the_emails_link_acknowledges_without_signing_in_until_the_state_changes(
-    bridge, sim_client, mailsink, client
+    bridge, sim_client, mailsink, client, settings
 ):
+    settings.CONFWATCH_ALERT_GROUP_SECONDS = 0  # each change mailed at once
     sim_client.add_member(bridge.conference_id, call_id="c-1")
     poll()
     fanout.run_pass()

@@ -117,6 +117,7 @@ def test_a_lasting_polling_problem_sends_one_email_then_one_on_recovery(
 ):
     settings.CONFWATCH_PROBLEM_AFTER_SECONDS = 0.5
     settings.CONFWATCH_ALERT_COALESCE_SECONDS = 0
+    settings.CONFWATCH_ALERT_GROUP_SECONDS = 0
     subscribe("ann@example.com", kinds=["polling"])
     simulator.set_faults(error_rate=1.0)
     poll()
@@ -185,7 +186,10 @@ def pending_deliveries(count, conference):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_senders_draining_the_same_outbox_send_each_delivery_exactly_once(simulator, mailsink):
+def test_two_senders_draining_the_same_outbox_send_each_delivery_exactly_once(
+    simulator, mailsink, settings
+):
+    settings.CONFWATCH_ALERT_GROUP_SECONDS = 0  # one message per delivery
     conference = make_conference(make_account(simulator), "conf-outbox")
     deliveries = pending_deliveries(40, conference)
 
@@ -213,6 +217,7 @@ def test_two_senders_draining_the_same_outbox_send_each_delivery_exactly_once(si
 def test_a_sender_whose_lease_lapsed_mid_batch_leaves_what_another_took_and_nothing_goes_twice(
     simulator, mailsink, settings
 ):
+    settings.CONFWATCH_ALERT_GROUP_SECONDS = 0  # one message per delivery
     # Each send takes 0.4 s and a claim holds 1 s: the first sender's batch of 8 (3.2 s)
     # outlasts its lease, and a second sender takes the deliveries it has not reached.
     settings.CONFWATCH_SEND_CLAIM_SECONDS = 1.0
@@ -266,6 +271,7 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_its_claims_are_sent_after_t
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(mailsink.port),
         CONFWATCH_SEND_CLAIM_SECONDS="2",
+        CONFWATCH_ALERT_GROUP_SECONDS="0",  # one message per delivery
         EMAIL_TIMEOUT="1",
     )
     process = subprocess.Popen(
@@ -278,6 +284,7 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_its_claims_are_sent_after_t
     finally:
         process.kill()
     mailsink.slow_down(0)
+    settings.CONFWATCH_ALERT_GROUP_SECONDS = 0
     claimed = Delivery.objects.filter(status="pending", claim_token__isnull=False)
     assert claimed.exists()  # the dead sender's claims ...
     assert sender.send_pending().sent == 0  # ... are left alone while their lease runs
@@ -421,6 +428,7 @@ def test_a_conference_flapping_for_ten_minutes_sends_at_most_two_flapping_emails
 
 def test_past_the_hourly_cap_a_recipient_gets_one_digest(account, mailsink, settings):
     settings.CONFWATCH_ALERT_COALESCE_SECONDS = 0
+    settings.CONFWATCH_ALERT_GROUP_SECONDS = 0
     settings.CONFWATCH_ALERT_HOURLY_CAP = 3
     subscribe("ann@example.com")
     now = timezone.now()

@@ -123,6 +123,7 @@ def start_conference(conference, at):
 
 def test_a_digest_held_by_the_hourly_cap_is_held_not_unsent(client, account, mailsink, settings):
     settings.CONFWATCH_ALERT_COALESCE_SECONDS = 0
+    settings.CONFWATCH_ALERT_GROUP_SECONDS = 0  # one message per conference
     settings.CONFWATCH_ALERT_HOURLY_CAP = 1
     Subscription.objects.create(email="ann@example.com", kinds=["state"])
     now = timezone.now()

@@ -5,6 +5,7 @@ must never show."""
 import importlib
 import logging
 import re
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from conferences.models import (
     Delivery,
     Event,
     HistoryEntry,
+    MaintenanceWindow,
     Member,
     PollError,
     ShareLink,
@@ -43,7 +45,7 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery"
 TOKEN = "t-token-nobody-sees"
 SECRET = "s-secret-nobody-sees"
-MANAGED = ["account", "conference", "subscription"]
+MANAGED = ["account", "conference", "subscription", "maintenancewindow"]
 RECORDS = [
     "historyentry",
     "pollerror",
@@ -106,7 +108,11 @@ def world(db):
     acknowledgement = Acknowledgement.objects.create(
         conference=conference, by="ann", what="the conference's alerts", created_at=now
     )
+    window = MaintenanceWindow.objects.create(
+        account=account, starts_at=now, ends_at=now + timedelta(hours=1), time_zone="UTC"
+    )
     return {
+        "maintenancewindow": window,
         "member": member,
         "callbackevent": callback_event,
         "acknowledgement": acknowledgement,
@@ -372,6 +378,7 @@ def test_the_migration_creates_the_two_groups_with_exactly_their_permissions(db)
     importlib.import_module("conferences.migrations.0018_state_since").forget_status_changes(
         apps, None
     )
+    importlib.import_module("conferences.migrations.0021_maint_windows_grouping").grant(apps, None)
 
     for group_name in roles.ROLES.values():
         group = Group.objects.get(name=group_name)

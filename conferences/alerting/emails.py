@@ -12,8 +12,11 @@ What each kind of delivery says:
   changes are held until it settles.
 - settled: it stopped flapping; its status now and what happened in between.
 - digest: the alerts held back by the hourly cap, grouped by conference.
-- quiet: what was held during quiet hours, by conference.
+- quiet, maintenance: what was held during quiet hours or a maintenance window, by
+  conference, and what is still wrong.
 - test: the "send test message" action: that alerts reach this recipient.
+Several change deliveries to one email target due together go out as one message
+(grouping.py, through `framed` and `message_for`).
 """
 
 import re
@@ -80,7 +83,13 @@ def build_message(delivery):
     """The email for a delivery: plain text with an HTML alternative, its Message-ID
     the delivery's (the same on every try), with a one-click unsubscribe link while the
     subscription exists."""
-    context = alert_context(delivery)
+    return message_for(delivery, alert_context(delivery))
+
+
+def message_for(delivery, context):
+    """The email of a framed context (framed), to the delivery's recipient under the
+    delivery's Message-ID. Grouping (grouping.py) sends several deliveries as one
+    message through it."""
     headers = {"Message-ID": delivery.message_id, "Auto-Submitted": "auto-generated"}
     if context["unsubscribe_url"]:
         headers["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
@@ -100,25 +109,34 @@ def build_message(delivery):
 def alert_context(delivery, *, channel=False):
     """What a delivery says, for its email or (channel=True) its channel message: the
     subject, its heading (the subject without the prefix), the events in words, the
-    links. A channel message has no unsubscribe link: whoever reads the channel could
-    follow it."""
+    links."""
     events = list(
         delivery.events.select_related("conference", "account").order_by("occurred_at", "id")
     )
-    subscription = delivery.subscription
-    zone = zone_for(subscription)
+    zone = zone_for(delivery.subscription)
     context = BUILDERS[delivery.kind](delivery, events, zone)
-    subject = clean_subject(context["subject"])
     context.update(
         kind=delivery.kind,
+        acknowledge_url=acknowledgements.acknowledge_url(delivery),
+        alert_events=events,
+    )
+    return framed(delivery, context, zone=zone, channel=channel)
+
+
+def framed(delivery, context, *, zone, channel=False):
+    """A built context (its kind, subject and body values) with what every message
+    carries: the clean subject and heading, the zone, the subscription and its
+    unsubscribe link. A channel message has no unsubscribe link: whoever reads the
+    channel could follow it."""
+    subscription = delivery.subscription
+    subject = clean_subject(context["subject"])
+    context.update(
         subject=subject,
         heading=subject.removeprefix(SUBJECT_PREFIX).strip(),
         zone=zone.key,
         subscription=subscription,
         unsubscribe_url=unsubscribe_url(subscription) if subscription and not channel else "",
-        acknowledge_url=acknowledgements.acknowledge_url(delivery),
         channel=channel,
-        alert_events=events,
     )
     return context
 
@@ -285,6 +303,13 @@ def test_context(delivery, events, zone):
     }
 
 
+def maintenance_context(delivery, events, zone):
+    # maintenance.py builds its summary on quiet_context: imported here, not above.
+    from conferences.alerting import maintenance
+
+    return maintenance.summary_context(delivery, events, zone)
+
+
 BUILDERS = {
     Delivery.Kind.CHANGE: change_context,
     Delivery.Kind.FLAPPING: flapping_context,
@@ -292,6 +317,7 @@ BUILDERS = {
     Delivery.Kind.DIGEST: digest_context,
     Delivery.Kind.QUIET: quiet_context,
     Delivery.Kind.TEST: test_context,
+    Delivery.Kind.MAINTENANCE: maintenance_context,
 }
 
 

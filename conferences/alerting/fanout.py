@@ -8,6 +8,9 @@
   CONFWATCH_ALERT_COALESCE_SECONDS of the previous email join one pending delivery
   instead of making their own. A conference that flaps is reported once, and once when
   it settles. A recipient past the hourly cap gets one digest instead.
+- Alerts for one target within CONFWATCH_ALERT_GROUP_SECONDS of its last message are due
+  together and go out as one message (grouping.py). During a maintenance window, alerts
+  about what it covers join the window's summary instead (maintenance.py).
 
 Fan-out locks conference rows in primary key order, as recording does, so the two never
 wait on each other in a cycle.
@@ -18,10 +21,18 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from conferences.alerting import acknowledgements, emails, rules, schedules, sender, subscriptions
+from conferences.alerting import (
+    acknowledgements,
+    emails,
+    grouping,
+    maintenance,
+    rules,
+    schedules,
+    sender,
+    subscriptions,
+)
 from conferences.models import (
     Conference,
     Delivery,
@@ -78,6 +89,8 @@ def fan_out(*, now=None):
                 continue
             wanted = wanted_by[event.pk]
             if not wanted:
+                continue
+            if outbox.held_for_maintenance(wanted, [event]):
                 continue
             if event.kind in FLAP_KINDS and absorbed_by_flapping(event, wanted, outbox, now):
                 continue
@@ -137,7 +150,13 @@ class Outbox:
         self.now = now
         self.created = 0
         self.pending = {}  # (subscription pk, conference pk, kind) -> Delivery
-        self.cap_room = {}  # email -> emails it may still get this hour
+        self.messages = grouping.MessageCount(now=now)
+        self.covering = maintenance.Covering(now=now)
+
+    def held_for_maintenance(self, subscriptions, events):
+        """During a maintenance window over the events' conference (or account), they
+        join each subscription's summary of it instead (maintenance.py)."""
+        return all(maintenance.hold(self, subscription, events) for subscription in subscriptions)
 
     def add(self, subscription, event):
         """Add the event to the subscription's pending email about its conference, or
@@ -149,14 +168,19 @@ class Outbox:
             return
         key = (subscription.pk, event.conference_id)
         delivery = self.pending.get(key) or joinable_delivery(subscription, event.conference_id)
-        if delivery is None and not self.has_room(subscription.email):
+        send_after = None
+        if delivery is None:
+            send_after = max(
+                first_send_time(subscription, event.conference_id, self.now),
+                grouping.next_message_time(subscription, self.now),
+            )
+        if delivery is None and not self.messages.has_room(subscription.email, send_after):
             delivery = self.digest_for(subscription)
         elif delivery is None:
-            send_after = first_send_time(subscription, event.conference_id, self.now)
             delivery = self.new_delivery(
                 subscription, event.conference_id, Delivery.Kind.CHANGE, send_after=send_after
             )
-            self.cap_room[subscription.email] -= 1
+            self.messages.take(subscription.email, send_after)
             self.pending[key] = delivery
         else:
             self.pending[key] = delivery
@@ -174,17 +198,6 @@ class Outbox:
 
     def add_to(self, delivery, events):
         delivery.events.add(*events)
-
-    def has_room(self, email):
-        if email not in self.cap_room:
-            hour_ago = self.now - timedelta(hours=1)
-            recent = Delivery.objects.filter(email=email).exclude(kind=Delivery.Kind.DIGEST)
-            recent = recent.filter(
-                Q(sent_at__gte=hour_ago)
-                | Q(status=DeliveryStatus.PENDING, created_at__gte=hour_ago)
-            )
-            self.cap_room[email] = settings.CONFWATCH_ALERT_HOURLY_CAP - recent.count()
-        return self.cap_room[email] > 0
 
     def digest_for(self, subscription):
         """The recipient's pending digest, sent when the hour of the cap is over."""
@@ -219,7 +232,9 @@ class Outbox:
 
     def add_report(self, subscription, conference_pk, kind, events):
         """A flapping or settled email now; in quiet hours, its events join the summary
-        (or are dropped)."""
+        (or are dropped); in a maintenance window, they join its summary."""
+        if self.held_for_maintenance([subscription], events):
+            return
         if in_quiet_hours(subscription, self.now):
             if not subscription.quiet_drop:
                 self.add_to(self.quiet_summary_for(subscription), events)

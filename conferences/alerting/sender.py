@@ -14,6 +14,10 @@ but before recording it leaves a claim that lapses after CONFWATCH_SEND_CLAIM_SE
 and the message is sent again with the same Message-ID (derived from the delivery), so
 the rare duplicate is recognisable. Nothing claimed is ever lost.
 
+Change deliveries of one target claimed together go out as one message (grouping.py):
+each is renewed before the send, only those still held are sent, and the result is
+recorded on each.
+
 A delivery's `send_after` is when it became due (at once, after the coalescing window,
 at the end of the hour of the cap or of quiet hours) and stays so; a delivery the mail
 server refused for now waits for its next try in `claimed_until`, without a claim token.
@@ -34,7 +38,7 @@ from django.db.models import F, JSONField, Q, Value
 from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
-from conferences.alerting import channels, emails
+from conferences.alerting import channels, grouping
 from conferences.models import (
     Delivery,
     DeliveryStatus,
@@ -80,19 +84,21 @@ def send_pending(*, now=None, limit=SEND_BATCH):
         return summary
     connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
     try:
-        for delivery in claimed:
-            if not renew_lease(delivery, token=token):
-                logger.info("delivery %s: its lease lapsed and another sender has it", delivery.pk)
+        for batch in grouping.batches(claimed):
+            batch = [delivery for delivery in batch if still_mine(delivery, token=token)]
+            if not batch:
                 continue
-            outcome = send_one(connection, delivery)
-            record_result(delivery, token=token, outcome=outcome)
-            metrics.delivery_tried(delivery, outcome)
-            if outcome.sent:
-                summary.sent += 1
-            elif outcome.permanent:
-                summary.failed += 1
-            else:
-                summary.retrying += 1
+            outcome = send_one(connection, batch[0], together=batch)
+            done_at = timezone.now()
+            for delivery in batch:
+                record_result(delivery, token=token, outcome=outcome, now=done_at)
+                metrics.delivery_tried(delivery, outcome)
+                if outcome.sent:
+                    summary.sent += 1
+                elif outcome.permanent:
+                    summary.failed += 1
+                else:
+                    summary.retrying += 1
     finally:
         try:
             connection.close()
@@ -128,6 +134,13 @@ def send_lease():
     return timedelta(seconds=settings.CONFWATCH_SEND_CLAIM_SECONDS)
 
 
+def still_mine(delivery, *, token):
+    if renew_lease(delivery, token=token):
+        return True
+    logger.info("delivery %s: its lease lapsed and another sender has it", delivery.pk)
+    return False
+
+
 def renew_lease(delivery, *, token):
     """Extend the lease on one delivery for its send, only while the claim is still this
     sender's (a conditional UPDATE); False when another sender took it after the lease
@@ -144,8 +157,9 @@ class SendOutcome:
     subject: str = ""
 
 
-def send_one(connection, delivery):
-    """Send one delivery: to a channel (channels.py) or as an email on the connection."""
+def send_one(connection, delivery, *, together=None):
+    """Send the delivery, or the deliveries `together` (grouping.batches: email targets
+    only) as one message: to a channel (channels.py) or as an email on the connection."""
     if delivery.subscription_id is None and delivery.kind != Delivery.Kind.DIGEST:
         return SendOutcome(permanent=True, error="unsubscribed before it was sent")
     if channels.is_channel(delivery.email):
@@ -154,7 +168,7 @@ def send_one(connection, delivery):
         except channels.SendFailed as error:
             return SendOutcome(permanent=error.permanent, error=str(error), subject=error.subject)
     try:
-        message = emails.build_message(delivery)
+        message = grouping.build_message(together or [delivery])
     except Exception as error:  # a rendering bug must not stop the other deliveries
         logger.exception("could not build delivery %s", delivery.pk)
         return SendOutcome(permanent=True, error=f"could not build the email: {error}")
@@ -189,9 +203,10 @@ def close_quietly(connection):
         pass
 
 
-def record_result(delivery, *, token, outcome):
-    """Write what happened, only while this sender still holds the claim."""
-    now = timezone.now()
+def record_result(delivery, *, token, outcome, now=None):
+    """Write what happened, only while this sender still holds the claim (deliveries sent
+    as one message are recorded with one `now`: the hourly cap counts them once)."""
+    now = now or timezone.now()
     mine = Delivery.objects.filter(pk=delivery.pk, claim_token=token)
     values = {"claim_token": None, "claimed_until": None, "subject": outcome.subject[:300]}
     attempts = delivery.attempts + 1

@@ -1,8 +1,8 @@
 """Tracked conferences and their history.
 
 The models, one module per role (accounts, conference, history, alerting, members,
-callbacks; vocabulary holds the TextChoices every model shares), all importable from
-here: `from conferences.models import Conference`.
+callbacks, maintenance; vocabulary holds the TextChoices every model shares), all
+importable from here: `from conferences.models import Conference`.
 
 History is stored on change: one HistoryEntry per run of identical (state, active members,
 hold, mute), with when the run was first and last seen. Polling errors live on the
@@ -36,6 +36,7 @@ from conferences.models.conference import (
     stale_q,
 )
 from conferences.models.history import Event, HistoryEntry, PollError
+from conferences.models.maintenance import MaintenanceWindow
 from conferences.models.members import ConferenceMembersRead, Member
 from conferences.models.vocabulary import ConferenceState, DeliveryStatus, EventKind, PollStatus
 
@@ -54,6 +55,7 @@ __all__ = [
     "Event",
     "EventKind",
     "HistoryEntry",
+    "MaintenanceWindow",
     "Member",
     "PollError",
     "PollStatus",

@@ -116,6 +116,7 @@ class Delivery(models.Model):
         DIGEST = "digest"
         QUIET = "quiet", "quiet hours summary"
         TEST = "test", "test message"
+        MAINTENANCE = "maintenance", "maintenance summary"
 
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CHANGE)
     subscription = models.ForeignKey(
@@ -127,6 +128,14 @@ class Delivery(models.Model):
         Conference, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
     )
     events = models.ManyToManyField(Event, related_name="deliveries")
+    # A maintenance summary's window (alerting/maintenance.py).
+    maintenance = models.ForeignKey(
+        "MaintenanceWindow",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+    )
     status = models.CharField(
         max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )

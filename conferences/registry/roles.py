@@ -29,7 +29,7 @@ ADMIN = "support admin"
 ROLES = {"viewer": VIEWER, "admin": ADMIN}
 
 APP_LABEL = "conferences"
-MANAGED_MODELS = ("conference", "account", "subscription")
+MANAGED_MODELS = ("conference", "account", "subscription", "maintenancewindow")
 RECORD_MODELS = (
     "historyentry",
     "pollerror",
@@ -120,7 +120,8 @@ ABILITIES = {
         OPEN,
     ),
     "pages.read": Ability(
-        "Read the overview, conference pages, call search, history exports, the JSON API",
+        "Read the overview, conference pages, call search, maintenance windows, history exports, "
+        "the JSON API",
         SIGNED_IN,
     ),
     "account.own": Ability("Own time zone preference, own password, sign out", SIGNED_IN),
@@ -149,6 +150,10 @@ ABILITIES = {
     ),
     "share_links.manage": Ability(
         "Create and revoke share links; see the live share URLs", f"{APP_LABEL}.add_sharelink"
+    ),
+    "maintenance.manage": Ability(
+        "Add, edit and end maintenance windows (alerts held, then summarised)",
+        f"{APP_LABEL}.add_maintenancewindow",
     ),
     "accounts.manage": Ability(
         "Add and edit Catapult accounts, test their credentials", f"{APP_LABEL}.change_account"
@@ -184,6 +189,7 @@ COMMANDS = {
         "demo_ready",
         "demo_setup",
         "import_conferences",
+        "maintenance",
         "poll_once",
         "rotate_keys",
         "send_alerts",

@@ -42,12 +42,16 @@ def conference_cell(conference):
         else ""
     )
     tags = format_html_join("", ' <span class="tag">{}</span>', ((tag,) for tag in conference.tags))
+    maintenance = getattr(conference, "in_maintenance", "")
+    if maintenance:
+        maintenance = format_html(' <span class="maintenance">{}</span>', maintenance)
     return format_html(
-        '<td class="conference" data-label="Conference"><a href="{}">{}</a>{}{}</td>',
+        '<td class="conference" data-label="Conference"><a href="{}">{}</a>{}{}{}</td>',
         conference.detail_url,
         name,
         identifier,
         tags,
+        maintenance,
     )
 
 

@@ -9,6 +9,7 @@ from conferences.web.views import (
     calls,
     conference,
     health,
+    maintenance,
     metrics,
     overview,
     sharing,
@@ -49,6 +50,8 @@ urlpatterns = [
 urlpatterns += [
     path("callbacks/<str:secret>/", callbacks.callback, name="callback"),
     path("calls/", calls.call_search, name="call-search"),
+    path("maintenance/", maintenance.maintenance_list, name="maintenance"),
+    path("maintenance/<int:pk>/end/", maintenance.maintenance_end, name="maintenance-end"),
     path("api/calls/<str:call_id>/", api.api_call, name="api-call"),
     path(
         "conferences/<int:pk>/history.<str:fmt>",

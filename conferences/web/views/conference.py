@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from conferences import text
+from conferences.alerting import maintenance
 from conferences.models import (
     Conference,
 )
@@ -77,6 +78,7 @@ def conference_detail(request, pk):
         )
     context = page_context()
     conference = context["conference"]
+    maintenance.mark_in_maintenance([conference])
     context["deliveries"] = list(
         conference.deliveries.order_by("-created_at")[:MAX_DELIVERIES_SHOWN]
     )

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
+from conferences.alerting import maintenance
 from conferences.models import (
     Account,
     Conference,
@@ -60,7 +61,7 @@ def conference_list(request):
     summary = overview.summarize(data, now=now)
     pages = max(1, -(-summary.rows // overview.PAGE_SIZE))
     page = min(page, pages)  # past the end (rows went away): the last page
-    version = summary.version(page, sort, timezone.localdate())
+    version = summary.version(page, sort, timezone.localdate(), maintenance.in_force_key(now))
 
     def page_context():
         return overview_context(
@@ -98,6 +99,7 @@ def overview_context(request, *, form, data, summary, page, pages, sort, version
     """The overview's context: the page of rows and everything around them."""
     rows = overview.page_of_rows(data, now=now, page=page) if data is not None else []
     add_row_urls(rows)
+    maintenance.mark_in_maintenance(rows, now=now)
     first = (page - 1) * overview.PAGE_SIZE + 1
     can_pause = roles.allows(request.user, "conferences.pause")
     can_untrack = roles.allows(request.user, "conferences.untrack")
