@@ -9,12 +9,19 @@ change made here, including the actions, is in Django's admin log under the user
 made it.
 
 One module per role: common (shared pieces), conference, accounts, records, callbacks,
-subscriptions; importing them registers their model admins.
+subscriptions, tokens; importing them registers their model admins.
 """
 
 from django.contrib import admin
 
-from conferences.admin import accounts, callbacks, conference, records, subscriptions  # noqa: F401
+from conferences.admin import (  # noqa: F401
+    accounts,
+    callbacks,
+    conference,
+    records,
+    subscriptions,
+    tokens,
+)
 
 # The navigation sidebar takes a quarter of a 1,366 px screen from the lists; the
 # breadcrumbs and the index page lead everywhere it does.

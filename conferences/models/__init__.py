@@ -1,7 +1,7 @@
 """Tracked conferences and their history.
 
 The models, one module per role (accounts, conference, history, alerting, members,
-callbacks; vocabulary holds the TextChoices every model shares), all importable from
+callbacks, tokens; vocabulary holds the TextChoices every model shares), all importable from
 here: `from conferences.models import Conference`.
 
 History is stored on change: one HistoryEntry per run of identical (state, active members,
@@ -31,6 +31,7 @@ from conferences.models.callbacks import CallbackEvent, CallbackSettings
 from conferences.models.conference import Conference, polled_q, stale_after, stale_q
 from conferences.models.history import Event, HistoryEntry, PollError
 from conferences.models.members import ConferenceMembersRead, Member
+from conferences.models.tokens import ApiToken
 from conferences.models.vocabulary import ConferenceState, DeliveryStatus, EventKind, PollStatus
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "BUDGET_SHARE",
     "Account",
     "Acknowledgement",
+    "ApiToken",
     "CallbackEvent",
     "CallbackSettings",
     "Conference",

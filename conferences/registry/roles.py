@@ -173,6 +173,7 @@ COMMANDS = {
     name: "operator"
     for name in (
         "add_account",
+        "api_token",
         "callback_url",
         "conference_status",
         "createuser",

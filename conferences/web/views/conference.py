@@ -13,6 +13,7 @@ from conferences.models import (
 from conferences.recording import members
 from conferences.registry import roles
 from conferences.registry.roles import requires
+from conferences.web.auth import token_readable
 from conferences.web.selectors import charts, exports, timeline
 from conferences.web.views.common import (
     MAX_DELIVERIES_SHOWN,
@@ -123,6 +124,7 @@ def conference_page_context(conference, *, range_key, cursor):
     }
 
 
+@token_readable(signed_out="login")
 @requires(GET="pages.read")
 def conference_export(request, pk, fmt):
     """The conference's history over a range of the chart, as CSV or JSON (the fields of
