@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from conferences.models import ApiToken
-from conferences.registry import tokens
+from conferences.registry import roles, tokens
 
 SHOWN = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
 
@@ -54,8 +54,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # a token is made, used and revoked, never edited
 
-    def has_revoke_permission(self, request):
-        return request.user.has_perm("conferences.change_apitoken")
+    has_revoke_permission = roles.admin_permission("api_tokens.manage")  # the roles table
 
     def save_model(self, request, obj, form, change):
         request.api_token_text = tokens.issue(obj, expires_in=form.cleaned_data["expires"])
