@@ -7,6 +7,7 @@ from django.utils import timezone
 from conferences.models import (
     Conference,
 )
+from conferences.ops import logs
 from conferences.recording import members
 from conferences.registry import tracking
 from conferences.registry.roles import requires
@@ -52,6 +53,7 @@ def api_history(request, conference_id):
         return JsonResponse({"error": str(error)}, status=404)
     except LookupError as error:
         return JsonResponse({"error": f"{error} Add ?account=NAME."}, status=409)
+    logs.bind(account=conference.account.name, conference=conference.conference_id)
     return JsonResponse(reports.conference_with_history(conference))
 
 

@@ -10,6 +10,7 @@ from conferences import text
 from conferences.models import (
     Conference,
 )
+from conferences.ops import logs
 from conferences.recording import members
 from conferences.registry import roles
 from conferences.registry.roles import requires
@@ -104,6 +105,7 @@ def duration_of(conference):
 
 
 def conference_page_context(conference, *, range_key, cursor):
+    logs.bind(account=conference.account.name, conference=conference.conference_id)
     now = timezone.now()
     state_since = conference.state_since if conference.state else None
     chart = charts.conference_chart(conference, range_key=range_key, now=now)
@@ -136,4 +138,5 @@ def conference_export(request, pk, fmt):
     except charts.BadRange as error:
         return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
     conference = get_object_or_404(Conference.objects.select_related("account"), pk=pk)
+    logs.bind(account=conference.account.name, conference=conference.conference_id)
     return exports.history_response(conference, fmt=fmt, range_key=range_key)
