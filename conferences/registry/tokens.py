@@ -2,10 +2,11 @@
 as `Authorization: Bearer cw_...` to the JSON API (conferences/web/auth.py).
 
 A token is `cw_` and 43 random URL-safe characters; it is shown once. The database keeps
-its SHA-256 hash and its first characters (`prefix`, not secret): a request's token is
-found by its prefix (an indexed lookup, one query with its user) and then compared by
-hash in constant time, so neither the lookup nor the comparison tells a guesser how
-close a guess came.
+its SHA-256 hash and its first characters (`prefix`, shown in lists, so not secret): a
+request's token is found by its prefix (an indexed lookup, one query with its user) and
+then compared by hash in constant time (`hmac.compare_digest`), so the time an answer
+takes tells a guesser at most whether a prefix exists, never how much of the rest of a
+guess was right.
 """
 
 import hashlib
