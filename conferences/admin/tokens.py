@@ -37,7 +37,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "user__username", "prefix"]
-    autocomplete_fields = ["user"]
     actions = ["revoke"]
 
     def get_form(self, request, obj=None, **kwargs):
