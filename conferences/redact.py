@@ -1,5 +1,5 @@
-"""What must never be shown: the keys in the paths that request logs carry, and the
-credentials a URL from the API may hold.
+"""What must never be shown: the keys in the paths that request logs carry, API tokens,
+and the credentials a URL from the API may hold.
 
 No Django model imports: the logging configuration loads this before the apps."""
 
@@ -12,14 +12,18 @@ MASK = "…"
 KEY_PATHS = re.compile(r"/(callbacks|share|acknowledge|unsubscribe)/[^/\s?#\"']+")
 # Query parameters that carry a key, should a link ever put one there.
 KEY_QUERIES = re.compile(r"([?&](?:token|key|secret|signature)=)[^&\s#\"']+", re.IGNORECASE)
+# An API token (conferences/registry/tokens.py), should one ever be written anywhere.
+API_TOKENS = re.compile(r"\bcw_[A-Za-z0-9_-]{8,}")
 # A URL's scheme and authority up to its last "@" (the authority ends at the first /, ?,
 # # or \): what comes before that "@" is a user name and perhaps a password.
 USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)[^/?#\\]*@")
 
 
 def redact(text):
-    """The text with every key in a link path or query replaced by MASK."""
+    """The text with every key in a link path or query, and every API token, replaced
+    by MASK."""
     text = KEY_PATHS.sub(rf"/\1/{MASK}", text)
+    text = API_TOKENS.sub(f"cw_{MASK}", text)
     return KEY_QUERIES.sub(rf"\1{MASK}", text)
 
 

@@ -3,12 +3,22 @@
 import os
 
 from celery import Celery
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
 app = Celery("dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+def fresh_log_context(task_id=None, **kwargs):
+    """A task's log lines start without the account or conference of the one before;
+    its request id is the task's id."""
+    from conferences.ops import logs
+
+    logs.start(request_id=task_id)
 
 
 @app.on_after_finalize.connect

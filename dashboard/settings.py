@@ -130,7 +130,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: times the whole request, by the view it resolved to (/metrics).
+    # First: every response, a redirect too, carries X-Request-ID, every log line its id.
+    "conferences.web.middleware.RequestId",
+    # Then: times the whole request, by the view it resolved to (/metrics).
     "conferences.ops.metrics.RequestLatency",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -153,10 +155,8 @@ MIDDLEWARE += ["conferences.web.middleware.UserTimeZone"]
 
 if PRODUCTION:
     # Serves collected static files (the release step runs collectstatic).
-    MIDDLEWARE.insert(
-        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-        "whitenoise.middleware.WhiteNoiseMiddleware",
-    )
+    security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware")
+    MIDDLEWARE.insert(security + 1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "dashboard.urls"
 WSGI_APPLICATION = "dashboard.wsgi.application"
@@ -354,12 +354,25 @@ CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR = env_number(
     "CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR", 100, kind=int, minimum=0
 )
 
+# LOG_FORMAT=json: one JSON object per line for a log pipeline, with the request id,
+# account and conference where known (conferences/ops/logs.py); text, for people, is the
+# default. A Celery worker then keeps this configuration instead of its own.
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not known; use text or json.")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT == "text"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "conferences.ops.logs.JsonLines"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        },
         "null": {"class": "logging.NullHandler"},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
@@ -445,7 +458,8 @@ CELERY_BEAT_SCHEDULER = "conferences.ops.outages:BeatScheduler"
 # the keys of callback URLs, share, acknowledge and unsubscribe links are masked ("…") by a
 # filter on the handler every logger writes through.
 LOGGING["filters"] = {"redact": {"()": "conferences.redact.RedactRequestSecrets"}}
-LOGGING["handlers"]["console"]["filters"] = ["redact"]
+LOGGING["filters"]["context"] = {"()": "conferences.ops.logs.LogContext"}
+LOGGING["handlers"]["console"]["filters"] = ["redact", "context"]
 # Django's own console handler on "django" (its DEFAULT_LOGGING, in development) would
 # print a 404's path before the filter ran: "django" keeps only its mail to ADMINS (in
 # production) and otherwise writes through the console handler.

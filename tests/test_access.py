@@ -29,6 +29,9 @@ OPEN = {
     # Catapult's callbacks: the secret in the address (and optional Basic credentials).
     "conferences:callback",
     "conferences:api-call",
+    # An API token reads the history export; without one or a session it sends the
+    # browser to sign in itself (conferences.web.auth.token_readable).
+    "conferences:history-export",
     "favicon",
     # Prometheus: a bearer token or an allowed address (loopback in development).
     "conferences:metrics",

@@ -20,7 +20,7 @@ from conferences.alerting import acknowledgements, sharing, subscriptions
 from conferences.alerting.unsubscribe import token_for as unsubscribe_token
 from conferences.callbacks import receiver
 from conferences.models import CallbackSettings
-from conferences.registry import roles
+from conferences.registry import roles, tokens
 from tests.test_access import snapshot, url_patterns
 from tests.test_roles import PASSWORD, world  # noqa: F401 (a fixture)
 
@@ -79,6 +79,9 @@ def objects_for(world, user):  # noqa: F811
     by_model["conferences.sharelink"] = link
     by_model["conferences.callbacksettings"] = CallbackSettings.objects.get(account=account)
     by_model["auth.user"] = user or User.objects.create_user("someone")
+    by_model["conferences.apitoken"], _ = tokens.create_token(
+        name="walked", user=by_model["auth.user"]
+    )
     by_model["auth.group"] = Group.objects.get(name=roles.VIEWER)
     by_model["admin.logentry"] = LogEntry.objects.log_actions(
         by_model["auth.user"].pk, [conference], CHANGE, "walked", single_object=True
@@ -157,8 +160,10 @@ def expected(role, route, name, view, method, user, objects):
     needs = declared(route, name, view)
     if needs == "admin":
         return expected_in_admin(role, name, method, user, objects)
-    if role == "anonymous" and getattr(view, "login_required", True):
-        return TO_LOGIN  # the middleware, whatever the method
+    if role == "anonymous" and (
+        getattr(view, "login_required", True) or getattr(view, "signed_out", "") == "login"
+    ):
+        return TO_LOGIN  # the middleware (or token_readable), whatever the method
     if role == "anonymous" and name in JSON_API:
         return UNAUTHORIZED
     if method not in needs:
@@ -266,4 +271,47 @@ def test_every_url_and_method_answers_each_role_as_the_table_says(client, world,
 
     assert wrong == [], "\n".join(map(str, wrong))
     assert walked > 300
+    assert snapshot() == before
+
+
+def token_readable(view):
+    return hasattr(view, "signed_out")  # conferences.web.auth.token_readable
+
+
+def test_the_json_api_is_what_api_tokens_read():
+    readable = {name for _, name, view in url_patterns() if token_readable(view)}
+
+    assert readable == JSON_API | {"conferences:history-export"}
+
+
+@pytest.mark.parametrize("role", roles.TABLE_ROLES[1:])
+def test_an_api_token_reads_as_its_users_role_and_never_writes_or_signs_in(client, world, role):  # noqa: F811
+    """The JSON API answers a token as the table answers its user's role on GET and HEAD,
+    and 403 to every other method; every other URL answers it as an anonymous visitor."""
+    user = walker(role)
+    objects = objects_for(world, user)
+    _, token_text = tokens.create_token(name=f"{role}'s script", user=user)
+    headers = {"Authorization": f"Bearer {token_text}"}
+    before = snapshot()
+    wrong = []
+
+    for route, name, view in url_patterns():
+        url = concrete_url(route, name, objects)
+        methods = METHODS + ("HEAD",) if token_readable(view) else ("GET",)
+        for method in methods:
+            if not token_readable(view):
+                want = expected("anonymous", route, name, view, method, None, objects)
+            elif method in ("GET", "HEAD"):
+                want = expected(role, route, name, view, "GET", user, objects)
+            else:
+                want = REFUSED
+            with transaction.atomic():
+                response = client.generic(method, url, headers=headers)
+                transaction.set_rollback(True)
+            got = answer_of(response)
+            assert response.status_code < 500, f"{method} {url}"
+            if got != want:
+                wrong.append((method, url, name, want, got, response.status_code))
+
+    assert wrong == [], "\n".join(map(str, wrong))
     assert snapshot() == before

@@ -5,6 +5,7 @@ import logging
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -48,22 +49,25 @@ def test_the_conference_page_shows_a_callback_url_without_its_password(client):
 
 
 class DevelopmentServer:
-    """`manage.py runserver` on the test database, its log in a file."""
+    """`manage.py runserver` on the test database, its log (stderr) in a file."""
 
-    def __init__(self, log_path):
+    def __init__(self, log_path, **env):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "w+")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}"]
             + ["--noreload", "--skip-checks"],
-            env=process_env(LOG_LEVEL="INFO"),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            env=process_env(LOG_LEVEL="INFO", **env),
+            stdout=subprocess.DEVNULL,  # its banner; the log lines go to stderr
+            stderr=self.log,
         )
 
-    def get(self, path):
-        return requests.get(self.url + path, timeout=5, allow_redirects=False)
+    def get(self, path, **kwargs):
+        return requests.get(self.url + path, timeout=5, allow_redirects=False, **kwargs)
+
+    def log_text(self):
+        return Path(self.log.name).read_text()
 
     def stop(self):
         self.process.terminate()

@@ -62,7 +62,7 @@ def test_anonymous_user_is_sent_to_login(client, url):
 def test_anonymous_api_user_gets_a_401(client):
     response = client.get("/api/conferences/")
     assert response.status_code == 401
-    assert response.json() == {"error": "Sign in first."}
+    assert response.json() == {"error": "Sign in first, or send an API token."}
 
 
 def test_a_user_can_sign_in_and_see_the_list(client, user, observed):

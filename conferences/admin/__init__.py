@@ -9,7 +9,7 @@ change made here, including the actions, is in Django's admin log under the user
 made it.
 
 One module per role: common (shared pieces), conference, accounts, records, callbacks,
-subscriptions, maintenance; importing them registers their model admins.
+subscriptions, maintenance, tokens; importing them registers their model admins.
 """
 
 from django.contrib import admin
@@ -21,6 +21,7 @@ from conferences.admin import (  # noqa: F401
     maintenance,
     records,
     subscriptions,
+    tokens,
 )
 
 # The navigation sidebar takes a quarter of a 1,366 px screen from the lists; the

@@ -22,8 +22,8 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
-def parse_duration(text, *, what="duration"):
-    """`90s`, `10m`, `2h`, `1d` as a number of seconds."""
+def parse_duration(text, *, what="duration", longest_days=MAX_DURATION_SECONDS // 86400):
+    """`90s`, `10m`, `2h`, `1d` as a number of seconds, at most `longest_days` days."""
     match = DURATION.match(str(text or ""))
     if match is None:
         raise ValidationError(
@@ -31,8 +31,8 @@ def parse_duration(text, *, what="duration"):
             "90s, 10m, 2h or 1d."
         )
     seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2).lower()]
-    if seconds > MAX_DURATION_SECONDS:
-        raise ValidationError(f"{text.strip()} is too long: at most 31d.")
+    if seconds > longest_days * 86400:
+        raise ValidationError(f"{text.strip()} is too long: at most {longest_days}d.")
     return seconds
 
 

@@ -1,8 +1,8 @@
 """Tracked conferences and their history.
 
 The models, one module per role (accounts, conference, history, alerting, members,
-callbacks, maintenance; vocabulary holds the TextChoices every model shares), all
-importable from here: `from conferences.models import Conference`.
+callbacks, maintenance, tokens; vocabulary holds the TextChoices every model shares),
+all importable from here: `from conferences.models import Conference`.
 
 History is stored on change: one HistoryEntry per run of identical (state, active members,
 hold, mute), with when the run was first and last seen. Polling errors live on the
@@ -38,6 +38,7 @@ from conferences.models.conference import (
 from conferences.models.history import Event, HistoryEntry, PollError
 from conferences.models.maintenance import MaintenanceWindow
 from conferences.models.members import ConferenceMembersRead, Member
+from conferences.models.tokens import ApiToken
 from conferences.models.vocabulary import ConferenceState, DeliveryStatus, EventKind, PollStatus
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "BUDGET_SHARE",
     "Account",
     "Acknowledgement",
+    "ApiToken",
     "CallbackEvent",
     "CallbackSettings",
     "Conference",

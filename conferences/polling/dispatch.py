@@ -18,6 +18,7 @@ from conferences.catapult.client import CatapultClient
 from conferences.models import (
     Account,
 )
+from conferences.ops import logs
 from conferences.polling import budget
 from conferences.recording import problems
 from conferences.registry.crypto import SecretUnreadable
@@ -226,6 +227,7 @@ def dispatch_next(plan, at, pool):
 
 
 def fetch_one(plan, job):
+    logs.bind(account=plan.account.name, conference=job.conference.conference_id)
     started = time.monotonic()
     try:
         if job.kind == "members":
@@ -274,7 +276,11 @@ def account_failed(account, error, *, during):
     if news:
         expected = isinstance(error, budget.AccountUnpollable | SecretUnreadable)
         logger.error(
-            "account %s cannot be polled: %s", account.name, message, exc_info=not expected
+            "account %s cannot be polled: %s",
+            account.name,
+            message,
+            exc_info=not expected,
+            extra=logs.about(account=account.name),
         )
     return message
 
@@ -322,4 +328,10 @@ def pause_account(account, error, *, now):
         # The problem started with its first pause, not with the latest one.
         Account.objects.filter(pk=account.pk, problem_at__isnull=True).update(problem_at=now)
     account.paused_until = until
-    logger.warning("account %s paused until %s: %s", account.name, until.isoformat(), error)
+    logger.warning(
+        "account %s paused until %s: %s",
+        account.name,
+        until.isoformat(),
+        error,
+        extra=logs.about(account=account.name),
+    )

@@ -18,6 +18,7 @@ from conferences.models import (
     EventKind,
     PollStatus,
 )
+from conferences.ops import logs
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def account_recovered(account_pks, *, now):
                 "account %s is polled again: its problem (%s) is over",
                 account.name,
                 account.get_problem_display(),
+                extra=logs.about(account=account.name),
             )
             if account.problem_reported_at is not None:
                 events.append(

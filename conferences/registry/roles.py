@@ -120,8 +120,8 @@ ABILITIES = {
         OPEN,
     ),
     "pages.read": Ability(
-        "Read the overview, conference pages, call search, maintenance windows, history exports, "
-        "the JSON API",
+        "Read the overview, conference pages, call search, maintenance windows, history "
+        "exports, the JSON API (the JSON API and exports also with the user's API token)",
         SIGNED_IN,
     ),
     "account.own": Ability("Own time zone preference, own password, sign out", SIGNED_IN),
@@ -158,6 +158,10 @@ ABILITIES = {
     "accounts.manage": Ability(
         "Add and edit Catapult accounts, test their credentials", f"{APP_LABEL}.change_account"
     ),
+    "api_tokens.manage": Ability(
+        "Create API tokens for any user and revoke them (admin); a token reads only",
+        f"{APP_LABEL}.change_apitoken",
+    ),
     "admin.site": Ability(
         "Open the admin; each admin page as the role's model permissions say", STAFF
     ),
@@ -183,6 +187,7 @@ COMMANDS = {
     name: "operator"
     for name in (
         "add_account",
+        "api_token",
         "callback_url",
         "conference_status",
         "createuser",

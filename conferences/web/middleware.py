@@ -1,6 +1,8 @@
 """Requests the application must not see, and what every request needs set up."""
 
+import re
 import time
+import uuid
 import zoneinfo
 from urllib.parse import urlsplit
 
@@ -12,9 +14,31 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 
 from conferences.models import UserPreference
+from conferences.ops import logs
 
 LAST_SEEN_KEY = "confwatch_last_seen"
 TIME_ZONE_KEY = "confwatch_time_zone"
+
+
+class RequestId:
+    """Each request's id: the X-Request-ID a proxy sent, when it is a sane one (1 to 64
+    letters, digits and . _ : -), else a new random one. Every log line of the request
+    carries it (conferences/ops/logs.py), and the response echoes it."""
+
+    VALID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        sent = request.headers.get("X-Request-ID", "")
+        request.request_id = sent if self.VALID.fullmatch(sent) else uuid.uuid4().hex
+        # Not reset after the response: Django logs a failed request's line after the
+        # middleware ran, and the next request starts afresh.
+        logs.start(request_id=request.request_id)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
 
 
 class RejectNulBytes:

@@ -1,17 +1,17 @@
-"""The JSON API: conferences, a conference's history, a call's conferences."""
+"""The JSON API: conferences, a conference's history, a call's conferences (docs/api.md).
+Read with a session or an API token (`token_readable`)."""
 
-import functools
-
-from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.utils import timezone
 
 from conferences.models import (
     Conference,
 )
+from conferences.ops import logs
 from conferences.recording import members
 from conferences.registry import tracking
 from conferences.registry.roles import requires
+from conferences.web.auth import token_readable
 from conferences.web.forms import (
     FilterForm,
 )
@@ -31,20 +31,7 @@ def filtered_conferences(params):
     return form, conferences.filter(overview.filter_q(form.cleaned_data, now=timezone.now()))
 
 
-def api_login_required(view):
-    """JSON endpoints answer 401 instead of redirecting scripts to the sign-in page."""
-
-    @login_not_required
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return JsonResponse({"error": "Sign in first."}, status=401)
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-@api_login_required
+@token_readable
 @requires(GET="pages.read")
 def api_conferences(request):
     form, conferences = filtered_conferences(request.GET)
@@ -55,7 +42,7 @@ def api_conferences(request):
     )
 
 
-@api_login_required
+@token_readable
 @requires(GET="pages.read")
 def api_history(request, conference_id):
     try:
@@ -66,10 +53,11 @@ def api_history(request, conference_id):
         return JsonResponse({"error": str(error)}, status=404)
     except LookupError as error:
         return JsonResponse({"error": f"{error} Add ?account=NAME."}, status=409)
+    logs.bind(account=conference.account.name, conference=conference.conference_id)
     return JsonResponse(reports.conference_with_history(conference))
 
 
-@api_login_required
+@token_readable
 @requires(GET="pages.read")
 def api_call(request, call_id):
     rows = members.calls_by_call_id(call_id[:200])

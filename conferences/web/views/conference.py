@@ -11,9 +11,11 @@ from conferences.alerting import maintenance
 from conferences.models import (
     Conference,
 )
+from conferences.ops import logs
 from conferences.recording import history, members
 from conferences.registry import roles
 from conferences.registry.roles import requires
+from conferences.web.auth import token_readable
 from conferences.web.selectors import charts, exports, timeline
 from conferences.web.views.common import (
     MAX_DELIVERIES_SHOWN,
@@ -94,6 +96,7 @@ def duration_of(conference):
 
 
 def conference_page_context(conference, *, range_key, cursor):
+    logs.bind(account=conference.account.name, conference=conference.conference_id)
     now = timezone.now()
     state_since = conference.state_since if conference.state else None
     chart = charts.conference_chart(conference, range_key=range_key, now=now)
@@ -114,6 +117,7 @@ def conference_page_context(conference, *, range_key, cursor):
     }
 
 
+@token_readable(signed_out="login")
 @requires(GET="pages.read")
 def conference_export(request, pk, fmt):
     """The conference's history over a range of the chart, as CSV or JSON (the fields of
@@ -125,4 +129,5 @@ def conference_export(request, pk, fmt):
     except charts.BadRange as error:
         return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
     conference = get_object_or_404(Conference.objects.select_related("account"), pk=pk)
+    logs.bind(account=conference.account.name, conference=conference.conference_id)
     return exports.history_response(conference, fmt=fmt, range_key=range_key)
