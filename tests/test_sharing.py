@@ -121,6 +121,21 @@ def test_a_bad_expiry_is_a_400_and_creates_no_link(conference, signed_in):
     assert not ShareLink.objects.exists()
 
 
+def test_a_refused_share_link_shows_the_conference_page_again_with_what_was_typed(
+    conference, signed_in
+):
+    response = signed_in.post(f"/conferences/{conference.pk}/share/", {"expires": "40d"})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'id="status-card"' in page and 'id="acknowledgements"' in page
+    panel = page[page.index('id="share-links"') :]
+    assert "No link was created: correct the form and send it again." in panel
+    assert 'value="40d"' in panel and 'aria-invalid="true"' in panel
+    assert 'class="errorlist"' in panel
+    assert not ShareLink.objects.exists()
+
+
 def test_anonymous_users_cannot_create_or_revoke_links(conference, client):
     link = sharing.create_link(conference=conference)
 

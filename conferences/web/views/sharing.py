@@ -20,6 +20,7 @@ from conferences.web.forms import (
     ShareForm,
 )
 from conferences.web.selectors import charts, timeline
+from conferences.web.views.conference import refuse_form
 
 
 @requires(POST="share_links.manage")
@@ -28,12 +29,7 @@ def share_create(request, pk):
     conference = get_object_or_404(Conference, pk=pk)
     form = ShareForm(request.POST)
     if not form.is_valid():
-        return render(
-            request,
-            "conferences/form_problem.html",
-            {"conference": conference, "form": form, "what": "share"},
-            status=400,
-        )
+        return refuse_form(request, conference, share_form=form)
     link = sharing.create_link(
         conference=conference, user=request.user, expires_in=form.cleaned_data["expires"]
     )
