@@ -15,6 +15,7 @@ from conferences.alerting import sharing
 from conferences.models import Delivery, ShareLink
 from conferences.recording.observations import Observation, record
 from conferences.registry import roles
+from conferences.web.selectors import charts
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db
@@ -63,13 +64,30 @@ def test_a_support_admin_creates_a_link_that_shows_the_conference_anonymously(
     html = page.content.decode()
     assert "Board call" in html and "conf-shared" in html
     assert 'class="members">3<' in html
-    assert "<svg" in html and "Active members of Board call, last 7 days" in html
+    assert "<svg" in html and "Active members of Board call, since first observed" in html
     assert 'id="members"' in html
     assert "[confwatch] Board call: hi" in html
     assert "secret-account" not in html and "private@example.com" not in html
     assert "vip" not in html
     assert page["X-Robots-Tag"] == "noindex, nofollow"
     assert "no-cache" in page["Cache-Control"] or "max-age=0" in page["Cache-Control"]
+
+
+def test_the_shared_page_offers_the_conference_pages_chart_ranges(conference, client):
+    link = sharing.create_link(conference=conference)
+    path = share_path(sharing.share_url(link))
+
+    week = client.get(path + "?range=7d").content.decode()
+    refused = client.get(path + "?range=forever")
+
+    for key, label in charts.range_choices():
+        assert f'<a href="?range={key}#chart"' in week and f">{label}</a>" in week
+    assert 'aria-current="true">last 7 days</a>' in week
+    assert "Active members of Board call, last 7 days" in week
+    assert refused.status_code == 400 and refused["X-Robots-Tag"] == "noindex, nofollow"
+    text = refused.content.decode()
+    assert "The chart has no range &#x27;forever&#x27;" in text
+    assert f'<a href="{path}">Open the shared page</a>' in text
 
 
 def test_an_expired_revoked_changed_or_unknown_link_is_the_same_404(conference, client):

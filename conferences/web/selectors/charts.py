@@ -45,6 +45,11 @@ RUN_COLUMNS = ("first_seen_at", "last_seen_at", "state", "active_members", "hold
 STATES = [ConferenceState.CREATED, ConferenceState.ACTIVE, ConferenceState.COMPLETED]
 
 
+def range_choices():
+    """(key, label) of each range, as the pages offer them."""
+    return [(key, label) for key, (label, _) in RANGES.items()]
+
+
 class BadRange(ValueError):
     pass
 

@@ -162,7 +162,7 @@ def conference_page_context(conference, *, range_key, cursor=None, before=None, 
         "chart": chart,
         "chart_svg": mark_safe(chart.svg(title=title)),  # charts escapes every text
         "chart_summary": chart.summary(),
-        "ranges": [(key, label) for key, (label, _) in charts.RANGES.items()],
+        "ranges": charts.range_choices(),
         "range_key": range_key,
         # Links are absolute: a refused form renders this page at the form's address.
         "page_url": reverse("conferences:detail", args=[conference.pk]),
