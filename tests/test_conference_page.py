@@ -105,14 +105,36 @@ def test_the_status_card_shows_every_field_the_api_sent(signed_in, conference):
     assert '<span class="state state-active">active</span>' in card
     assert "for 0 s, since" in card
     assert '<dd class="members">3</dd>' in card
-    assert '<dd class="hold">on hold</dd>' in card
-    assert '<dd class="mute">no</dd>' in card
+    assert '<dd class="hold">Conference hold: on</dd>' in card  # members: not read yet
+    assert '<dd class="mute">Conference mute: off</dd>' in card
     assert "+15555550100" in card
     assert "customer-42" in card and "https://example.com/catapult/events" in card
     assert '<time datetime="2026-11-28T10:00:00+00:00"' in card
     shown = f"{now:%Y-%m-%d %H:%M:%S}.{now.microsecond // 1000:03d} UTC"
     assert f'title="{shown}">{now:%Y-%m-%d %H:%M:%S} UTC</time>' in card
     assert "stale" not in card
+
+
+def test_conference_hold_and_mute_are_told_apart_from_the_members_own(signed_in, conference):
+    at = timezone.now() - timedelta(minutes=5)
+    observe(conference, at, hold=False, mute=True)
+    members = (
+        catapult_answers.Member(id="m-1", state="active", hold=True, call_id="c-1"),
+        catapult_answers.Member(id="m-2", state="active", hold=True, mute=True, call_id="c-2"),
+        catapult_answers.Member(id="m-3", state="active", call_id="c-3"),
+    )
+    observations.record(
+        [Observation(conference.pk, at + timedelta(seconds=1), members=members, source="callback")]
+    )
+
+    text = page(signed_in, conference).content.decode()
+
+    card = section(text, "status-card")
+    assert '<dd class="hold">Conference hold: off · 2 members on hold</dd>' in card
+    assert '<dd class="mute">Conference mute: on · 1 member muted</dd>' in card
+    listed = section(text, "members")
+    assert '<p class="muted members-as-of">As of <time' in listed
+    assert "hold and mute here are each member's own" in listed
 
 
 def test_the_status_card_says_how_long_the_state_lasts_and_when_it_went_stale(
