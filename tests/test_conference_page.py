@@ -397,9 +397,9 @@ def test_the_chart_has_a_taller_narrow_layout_for_phones_with_larger_labels(conf
     wide = charts.draw(chart, title="t", layout=charts.WIDE)
     narrow = charts.draw(chart, title="t", layout=charts.NARROW)
 
-    assert 'viewBox="0 0 800 190"' in wide and 'viewBox="0 0 400 262"' in narrow
-    # 400 units across a 390 px phone's ~350 px: 13-unit labels are over 11 px.
-    assert 'font-size="13"' in narrow and 'font-size="11"' not in narrow
+    assert 'viewBox="0 0 800 190"' in wide and 'viewBox="0 0 400 264"' in narrow
+    # 400 units across a 390 px phone's ~350 px: 14-unit labels are over 11 px.
+    assert 'font-size="14"' in narrow and 'font-size="11"' not in narrow
     assert len(re.findall(r"\d\d:\d\d</text>", narrow)) == 3
 
 

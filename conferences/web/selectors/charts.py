@@ -321,7 +321,7 @@ def bucketed_spans(chart, conference, carried):
 
 # Drawing. Coordinates are in the SVG's own units; the image scales to its frame's width.
 # Two layouts: wide for screens, narrow (taller, fewer time labels) for phones, where
-# 400 units fill about 350 px, so 13-unit labels are at least 11 px.
+# 400 units fill about 350 px, so 14-unit labels are at least 11 px.
 @dataclass(frozen=True)
 class Layout:
     name: str
@@ -340,7 +340,7 @@ class Layout:
 
 
 WIDE = Layout("wide", 800, 34, 8, 8, 140, 148, 160, 9, 184, 190, 11, 5)
-NARROW = Layout("narrow", 400, 34, 10, 8, 200, 210, 226, 12, 256, 262, 13, 3)
+NARROW = Layout("narrow", 400, 36, 10, 8, 200, 210, 226, 12, 258, 264, 14, 3)
 STATE_FILL = {"created": "#fbecb5", "active": "#cdebd5", "completed": "#dfe2e6"}
 UNKNOWN_FILL = "#eeeeee"
 HOLD_FILL, MUTE_FILL, LINE, BAND = "#b35c00", "#6a3d9a", "#1d3557", "#4d6687"
@@ -399,7 +399,7 @@ def draw(chart, *, title, layout=WIDE):
     ):
         parts.append(
             f'<text x="{left - 4}" y="{row_y + strip - 1}" text-anchor="end" '
-            f'font-size="{font - 1}" fill="#4b5560">{name}</text>'
+            f'font-size="{font}" fill="#4b5560">{name}</text>'
         )
         parts.append(rect(left, row_y, plot_width, strip, "#f3f4f6"))
         for start, end, on in merged(chart.spans, lambda span, name=name: getattr(span, name)):
