@@ -153,7 +153,7 @@ def test_a_conference_page_with_a_day_of_history_reads_well(page, live_server, s
     )
 
     sign_in(page, live_server)
-    page.set_viewport_size({"width": 1280, "height": 900})
+    page.set_viewport_size({"width": 1400, "height": 900})
     page.goto(f"{live_server.url}/conferences/{conference.pk}/")
 
     expect(page.locator("#chart .chart-summary")).to_contain_text("Each point of the chart")
