@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from conferences.models import Conference, HistoryEntry, PollError
 from conferences.registry import roles
 from conferences.web.selectors import charts
+from tests.browser.test_accessibility import problems_on
 from tests.browser.test_live_dashboard import PASSWORD, sign_in
 from tests.conftest import make_account, make_conference, reload, start_celery, wait_for
 
@@ -187,6 +188,7 @@ def test_a_refused_acknowledgement_keeps_what_was_typed(page, live_server, djang
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/conferences/{conference.pk}/")
 
     page.fill("#acknowledge-reason", "carrier incident 7")
@@ -200,6 +202,10 @@ def test_a_refused_acknowledgement_keeps_what_was_typed(page, live_server, djang
     expect(page.locator("#acknowledge-expires")).to_have_value("until friday")
     expect(page.locator(".acknowledge-form .errorlist")).to_contain_text("not a valid expiry")
     expect(page.locator("h1")).to_have_text("Ops bridge")
+    expect(page.locator(".acknowledge-form .form-refused")).to_be_in_viewport()
+    assert problems_on(page, "refused acknowledgement", 390) == []  # axe, and no sideways scroll
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "conference-page-refused-form-390.png"))
 
     page.fill("#acknowledge-expires", "2h")
     page.click("button:has-text('Acknowledge')")
