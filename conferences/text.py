@@ -121,3 +121,15 @@ def between_text(start, end, *, zone=None):
     start_day = in_zone(start, zone).date() != in_zone(end, zone).date()
     first = in_zone(start, zone).strftime("%Y-%m-%d %H:%M:%S" if start_day else "%H:%M:%S")
     return f"between {first} and {local_text(end, zone=zone, date=False)}"
+
+
+def hold_mute_text(what, *, conference, members):
+    """`Conference hold: off · 1 member on hold`: the conference-level flag (what is
+    "hold" or "mute") told apart from how many present members have their own (members
+    None: not known, left out)."""
+    flag = "–" if conference is None else ("on" if conference else "off")
+    shown = f"Conference {what}: {flag}"
+    if members is None:
+        return shown
+    who = "no member" if members == 0 else f"{members} member{'' if members == 1 else 's'}"
+    return f"{shown} · {who} {'on hold' if what == 'hold' else 'muted'}"

@@ -170,6 +170,25 @@ def test_a_bad_expiry_or_reason_is_a_400_and_acknowledges_nothing(
     assert not Acknowledgement.objects.exists()
 
 
+def test_a_refused_acknowledgement_shows_the_conference_page_again_with_what_was_typed(
+    bridge, signed_in
+):
+    response = signed_in.post(
+        f"/conferences/{bridge.pk}/acknowledge/", {"reason": "vendor ticket 42", "expires": "soon"}
+    )
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "<h1>Bridge</h1>" in page and 'id="status-card"' in page  # the conference page
+    panel = page[page.index('id="acknowledgements"') :]
+    assert "Nothing was acknowledged: correct the form and send it again." in panel
+    assert 'value="vendor ticket 42"' in panel and 'value="soon"' in panel
+    assert "is not a valid expiry" in panel and 'aria-invalid="true"' in panel
+    # The page's links still lead to the conference page, not to the form's address.
+    assert f'href="/conferences/{bridge.pk}/?range=1h#chart"' in page
+    assert not Acknowledgement.objects.exists()
+
+
 def test_acknowledging_from_the_page_needs_a_signed_in_user(bridge, client):
     response = client.post(f"/conferences/{bridge.pk}/acknowledge/", {})
 

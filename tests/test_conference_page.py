@@ -105,14 +105,36 @@ def test_the_status_card_shows_every_field_the_api_sent(signed_in, conference):
     assert '<span class="state state-active">active</span>' in card
     assert "for 0 s, since" in card
     assert '<dd class="members">3</dd>' in card
-    assert '<dd class="hold">on hold</dd>' in card
-    assert '<dd class="mute">no</dd>' in card
+    assert '<dd class="hold">Conference hold: on</dd>' in card  # members: not read yet
+    assert '<dd class="mute">Conference mute: off</dd>' in card
     assert "+15555550100" in card
     assert "customer-42" in card and "https://example.com/catapult/events" in card
     assert '<time datetime="2026-11-28T10:00:00+00:00"' in card
     shown = f"{now:%Y-%m-%d %H:%M:%S}.{now.microsecond // 1000:03d} UTC"
     assert f'title="{shown}">{now:%Y-%m-%d %H:%M:%S} UTC</time>' in card
     assert "stale" not in card
+
+
+def test_conference_hold_and_mute_are_told_apart_from_the_members_own(signed_in, conference):
+    at = timezone.now() - timedelta(minutes=5)
+    observe(conference, at, hold=False, mute=True)
+    members = (
+        answers.Member(id="m-1", state="active", hold=True, call_id="c-1"),
+        answers.Member(id="m-2", state="active", hold=True, mute=True, call_id="c-2"),
+        answers.Member(id="m-3", state="active", call_id="c-3"),
+    )
+    observations.record(
+        [Observation(conference.pk, at + timedelta(seconds=1), members=members, source="callback")]
+    )
+
+    text = page(signed_in, conference).content.decode()
+
+    card = section(text, "status-card")
+    assert '<dd class="hold">Conference hold: off · 2 members on hold</dd>' in card
+    assert '<dd class="mute">Conference mute: on · 1 member muted</dd>' in card
+    listed = section(text, "members")
+    assert '<p class="muted members-as-of">As of <time' in listed
+    assert "hold and mute here are each member's own" in listed
 
 
 def test_the_status_card_says_how_long_the_state_lasts_and_when_it_went_stale(
@@ -201,7 +223,19 @@ def test_a_bad_range_or_timeline_position_is_a_400(signed_in, conference, query)
         assert response.status_code == 200  # empty means the default
     else:
         assert response.status_code == 400
-        assert response["Content-Type"].startswith("text/plain")
+        text = response.content.decode()
+        assert response["Content-Type"].startswith("text/html")
+        assert 'class="problem-page"' in text and "Error 400" in text
+        assert "Open the conference page without it" in text
+        assert f'href="/conferences/{conference.pk}/">Open the conference page</a>' in text
+
+
+def test_an_unknown_range_is_the_styled_400_naming_the_ranges_there_are(signed_in, conference):
+    text = page(signed_in, conference, "?range=garbage").content.decode()
+
+    assert "The chart has no range &#x27;garbage&#x27;: it has 1h (last hour)" in text
+    assert "choose a range above the chart" in text
+    assert '<nav aria-label="Main">' in text  # the product's page, with its navigation
 
 
 def test_a_missing_conference_is_a_404_for_the_page_its_refresh_and_its_export(signed_in, db):
@@ -230,11 +264,15 @@ def test_one_run_is_drawn_with_an_accessible_title_and_summary(signed_in, confer
 
     chart = section(page(signed_in, conference, "?range=1h").content.decode(), "chart")
 
-    assert 'role="img" aria-labelledby="chart-title chart-desc"' in chart
-    assert '<title id="chart-title">Active members of Board call, last hour</title>' in chart
+    for layout in ("wide", "narrow"):
+        assert f'role="img" aria-labelledby="chart-title-{layout} chart-desc-{layout}"' in chart
+        assert (
+            f'<title id="chart-title-{layout}">Active members of Board call, last hour</title>'
+        ) in chart
     assert "1 change recorded; active members between 4 and 4, 4 at the end" in chart
     assert "time active 50%" in chart and "not observed 50%" in chart
-    assert '<a href="?range=1h#chart" aria-current="true">last hour</a>' in chart
+    url = f"/conferences/{conference.pk}/"
+    assert f'<a href="{url}?range=1h#chart" aria-current="true">last hour</a>' in chart
 
 
 def test_the_chart_has_state_bands_and_hold_and_mute_periods(conference):
@@ -251,7 +289,7 @@ def test_the_chart_has_state_bands_and_hold_and_mute_periods(conference):
     )
 
     chart = charts.conference_chart(conference, range_key="all", now=now)
-    svg = chart.svg(title="t")
+    svg = charts.draw(chart, title="t")  # the wide one (chart.svg() draws narrow too)
 
     assert not chart.bucketed and chart.changes == 4
     assert [(span.state, span.last) for span in chart.spans] == [
@@ -309,7 +347,7 @@ def test_a_long_history_is_bucketed_in_sql_and_keeps_its_totals(conference):
     assert abs(chart.seconds["hold"] - 12 * 3600) <= 60
     assert "on hold 11 h 59 min" in chart.summary() or "on hold 12 h" in chart.summary()
     assert "Each point of the chart sums up 5 min." in chart.summary()
-    assert len(svg) < 60_000
+    assert len(svg) < 120_000  # both layouts, wide and narrow
 
 
 def test_the_chart_range_chooses_what_is_drawn(signed_in, conference):
@@ -328,6 +366,41 @@ def test_the_chart_range_chooses_what_is_drawn(signed_in, conference):
     assert "Last 7 days" in week and "2 changes recorded" in week
     assert "Last hour" in hour and "0 changes recorded" in hour and "6 at the end" in hour
     assert "history.csv?range=1h" in hour
+
+
+def test_a_conference_first_observed_minutes_ago_fills_the_chart_by_default(signed_in, conference):
+    now = timezone.now()
+    observe(conference, now - timedelta(minutes=6), state="created", active_members=0)
+    observe(conference, now, active_members=2)
+
+    chart = section(page(signed_in, conference).content.decode(), "chart")
+
+    assert 'aria-current="true">since first observed</a>' in chart
+    assert "Since first observed (" in chart and "not observed" not in chart
+    assert "range=all" in chart
+
+
+def test_a_conference_observed_for_days_shows_the_last_24_hours_by_default(signed_in, conference):
+    now = timezone.now()
+    add_runs(conference, [(now - timedelta(days=2), now, "active", 4, False, False)])
+
+    chart = section(page(signed_in, conference).content.decode(), "chart")
+
+    assert 'aria-current="true">last 24 hours</a>' in chart
+
+
+def test_the_chart_has_a_taller_narrow_layout_for_phones_with_larger_labels(conference):
+    now = timezone.now()
+    conference = add_runs(conference, [(now - timedelta(hours=1), now, "active", 3, True, False)])
+    chart = charts.conference_chart(conference, range_key="1h", now=now)
+
+    wide = charts.draw(chart, title="t", layout=charts.WIDE)
+    narrow = charts.draw(chart, title="t", layout=charts.NARROW)
+
+    assert 'viewBox="0 0 800 190"' in wide and 'viewBox="0 0 400 264"' in narrow
+    # 400 units across a 390 px phone's ~350 px: 14-unit labels are over 11 px.
+    assert 'font-size="14"' in narrow and 'font-size="11"' not in narrow
+    assert len(re.findall(r"\d\d:\d\d</text>", narrow)) == 3
 
 
 # The timeline.
@@ -431,7 +504,9 @@ def test_the_timeline_pages_by_time_down_to_the_oldest_entry(signed_in, conferen
         text = section(page(signed_in, conference, query).content.decode(), "timeline")
         pages += 1
         seen += re.findall(ENTRY, text)
-        older = re.search(r'href="(\?range=24h&amp;before=[0-9-]+)#timeline"', text)
+        older = re.search(
+            r'href="/conferences/\d+/(\?range=24h&amp;before=[0-9-]+)#timeline"', text
+        )
         if older is None:
             break
         assert "&larr; newest" in text or pages == 1

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from conferences.models import Conference, UserPreference
+from conferences.models import Conference, Member, UserPreference
 from conferences.registry import roles
 from tests.conftest import make_account, make_conference
 
@@ -217,7 +217,37 @@ def test_a_row_shows_how_long_the_state_has_lasted_and_the_last_change(signed_in
 
     assert "for <time" in row and ">7 min</time>" in row
     assert "1 min ago" in row
-    assert ">no<" in row  # hold and mute in words
+    assert ">Conference hold: off<" in row  # in words (no member seen yet)
+
+
+def test_a_row_tells_conference_hold_and_mute_from_the_members_and_refreshes_with_them(
+    signed_in, board
+):
+    conference = Conference.objects.get(conference_id="conf-active-new")
+    now = timezone.now()
+    for member_id, hold in (("m-1", True), ("m-2", False)):
+        Member.objects.create(
+            conference=conference,
+            member_id=member_id,
+            state="active",
+            hold=hold,
+            mute=False,
+            first_seen_at=now,
+            last_seen_at=now,
+            last_changed_at=now,
+        )
+    first = signed_in.get("/").content.decode()
+    version = version_of(first)
+    row = row_html(first, "conf-active-new")
+
+    assert '<td class="hold" data-label="Hold">Conference hold: off · 1 member on hold</td>' in row
+    assert '<td class="mute" data-label="Mute">Conference mute: off · no member muted</td>' in row
+
+    Member.objects.filter(member_id="m-2").update(hold=True)
+    again = signed_in.get(f"/?v={version}", headers=HTMX)
+
+    assert again.status_code == 200  # not 204: what the row says changed
+    assert "Conference hold: off · 2 members on hold" in again.content.decode()
 
 
 def test_the_account_column_shows_only_with_more_than_one_account(signed_in, board):

@@ -15,6 +15,7 @@ from conferences.alerting import sharing
 from conferences.models import Delivery, ShareLink
 from conferences.recording.observations import Observation, record
 from conferences.registry import roles
+from conferences.web.selectors import charts
 from tests.conftest import make_account, make_conference
 
 pytestmark = pytest.mark.django_db
@@ -63,13 +64,30 @@ def test_a_support_admin_creates_a_link_that_shows_the_conference_anonymously(
     html = page.content.decode()
     assert "Board call" in html and "conf-shared" in html
     assert 'class="members">3<' in html
-    assert "<svg" in html and "Active members of Board call, last 7 days" in html
+    assert "<svg" in html and "Active members of Board call, since first observed" in html
     assert 'id="members"' in html
     assert "[confwatch] Board call: hi" in html
     assert "secret-account" not in html and "private@example.com" not in html
     assert "vip" not in html
     assert page["X-Robots-Tag"] == "noindex, nofollow"
     assert "no-cache" in page["Cache-Control"] or "max-age=0" in page["Cache-Control"]
+
+
+def test_the_shared_page_offers_the_conference_pages_chart_ranges(conference, client):
+    link = sharing.create_link(conference=conference)
+    path = share_path(sharing.share_url(link))
+
+    week = client.get(path + "?range=7d").content.decode()
+    refused = client.get(path + "?range=forever")
+
+    for key, label in charts.range_choices():
+        assert f'<a href="?range={key}#chart"' in week and f">{label}</a>" in week
+    assert 'aria-current="true">last 7 days</a>' in week
+    assert "Active members of Board call, last 7 days" in week
+    assert refused.status_code == 400 and refused["X-Robots-Tag"] == "noindex, nofollow"
+    text = refused.content.decode()
+    assert "The chart has no range &#x27;forever&#x27;" in text
+    assert f'<a href="{path}">Open the shared page</a>' in text
 
 
 def test_an_expired_revoked_changed_or_unknown_link_is_the_same_404(conference, client):
@@ -118,6 +136,21 @@ def test_a_bad_expiry_is_a_400_and_creates_no_link(conference, signed_in):
 
     assert response.status_code == 400
     assert "is not a valid expiry" in response.content.decode()
+    assert not ShareLink.objects.exists()
+
+
+def test_a_refused_share_link_shows_the_conference_page_again_with_what_was_typed(
+    conference, signed_in
+):
+    response = signed_in.post(f"/conferences/{conference.pk}/share/", {"expires": "40d"})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'id="status-card"' in page and 'id="acknowledgements"' in page
+    panel = page[page.index('id="share-links"') :]
+    assert "No link was created: correct the form and send it again." in panel
+    assert 'value="40d"' in panel and 'aria-invalid="true"' in panel
+    assert 'class="errorlist"' in panel
     assert not ShareLink.objects.exists()
 
 

@@ -12,7 +12,7 @@ back to created or active (such an event is logged "out of order").
 
 An event never polls: it marks its conference due (`mark_due`), and the normal budgeted
 rounds read it. A conference never observed or created is read within the rounds'
-background share (polling.choose), so events cannot delay anyone's scheduled polls.
+background share (claims.choose), so events cannot delay anyone's scheduled polls.
 
 An event about an untracked id (conference or member event) registers it while the
 account's hourly cap allows (CONFWATCH_CALLBACK_AUTOTRACK_PER_HOUR). Past the cap, or
@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from conferences.callbacks import queue
 from conferences.callbacks.receiver import CONFERENCE_EVENT, MEMBER_EVENT, STATES
-from conferences.catapult import answers as catapult_answers
+from conferences.catapult import answers
 from conferences.models import CallbackEvent, CallbackSettings, Conference, ConferenceState
 from conferences.recording import observations
 from conferences.registry import tracking
@@ -241,7 +241,7 @@ def mark_due(conference_pk):
 def observation_for(event, conference_pk):
     """The partial observation an event makes, or None (playback and speak events, or an
     event that says nothing of its conference or member). The event is read by the very
-    reader a poll's answer is (catapult_answers.parse_conference, parse_member), so what
+    reader a poll's answer is (answers.parse_conference, parse_member), so what
     it tells is stored as a poll would store it."""
     payload = event.payload
     if event.event_type not in (CONFERENCE_EVENT, MEMBER_EVENT):
@@ -272,8 +272,8 @@ def conference_seen(payload, conference_pk):
     is left out, and so is an undocumented state: a callback only hints, and a state no
     poll confirmed would record a change."""
     try:
-        told = catapult_answers.parse_conference(payload, id_key="conferenceId", state_key="status")
-    except catapult_answers.MalformedResponse:  # the receiver checked the id: not expected
+        told = answers.parse_conference(payload, id_key="conferenceId", state_key="status")
+    except answers.MalformedResponse:  # the receiver checked the id: not expected
         return {}
     seen = observations.Observation.of_conference(conference_pk, told, observed_at=None).seen
     if seen.get("state") not in STATES:
@@ -282,15 +282,15 @@ def conference_seen(payload, conference_pk):
 
 
 def member_from(payload):
-    """The member a `conference-member` event tells of (read by catapult_answers.parse_member),
+    """The member a `conference-member` event tells of (read by answers.parse_member),
     with its `callId`; None without a usable `memberId`. An undocumented state is left
     unknown, as the conference's is."""
     try:
-        member = catapult_answers.parse_member(payload, id_key="memberId")
-    except catapult_answers.MalformedResponse:
+        member = answers.parse_member(payload, id_key="memberId")
+    except answers.MalformedResponse:
         return None
     unknown = set(member.unknown)
-    call_id = text(payload, "callId", limit=catapult_answers.CALL_ID_LIMIT)
+    call_id = text(payload, "callId", limit=answers.CALL_ID_LIMIT)
     if call_id is not None:
         unknown.discard("call_id")
     state = member.state if member.state in STATES else None
@@ -303,14 +303,14 @@ def member_from(payload):
 
 def text(payload, key, *, limit):
     """The text value of `key` in the payload, or None (missing, blank or not text),
-    made safe by the rule every text from Catapult follows (catapult_answers.clean_text: no
+    made safe by the rule every text from Catapult follows (answers.clean_text: no
     control or invisible characters, cut to `limit` with the cut shown)."""
     value = payload.get(key)
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
         return None
-    value = catapult_answers.clean_text(value, limit=limit)
+    value = answers.clean_text(value, limit=limit)
     return value if value.strip() else None
 
 
@@ -324,6 +324,6 @@ def event_time(value, *, received_at):
 
 def timestamp(value):
     try:
-        return catapult_answers.parse_timestamp(value)
-    except catapult_answers.MalformedResponse:
+        return answers.parse_timestamp(value)
+    except answers.MalformedResponse:
         return None

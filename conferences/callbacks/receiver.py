@@ -22,7 +22,7 @@ import hmac
 import json
 import logging
 import re
-import secrets as random_secrets
+import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,8 +35,7 @@ from django.utils import timezone
 
 from conferences.callbacks import queue
 from conferences.models import CallbackEvent, CallbackSettings
-from conferences.registry import crypto as secrets
-from conferences.registry import tracking
+from conferences.registry import crypto, tracking
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +62,14 @@ def set_up(account, *, username=None, password="", rotate=False):
     current = CallbackSettings.objects.filter(account=account).first()
     changed = False
     if current is None or rotate:
-        secret = random_secrets.token_urlsafe(SECRET_BYTES)
+        secret = secrets.token_urlsafe(SECRET_BYTES)
         current = current or CallbackSettings(account=account)
         current.secret_hash = hash_secret(secret)
-        current.secret_encrypted = secrets.encrypt(secret)
+        current.secret_encrypted = crypto.encrypt(secret)
         changed = True
     if username is not None:
         current.username = username
-        current.password_encrypted = secrets.encrypt(password) if username else ""
+        current.password_encrypted = crypto.encrypt(password) if username else ""
         changed = True
     if changed:
         current.save()
@@ -87,11 +86,11 @@ def callback_url(account, *, create=True):
         callback_settings = CallbackSettings.objects.filter(account=account).first()
         if callback_settings is None:
             return None
-    secret = secrets.decrypt(callback_settings.secret_encrypted)
+    secret = crypto.decrypt(callback_settings.secret_encrypted)
     base = urlsplit(settings.CONFWATCH_BASE_URL)
     netloc = base.netloc
     if callback_settings.username:
-        password = secrets.decrypt(callback_settings.password_encrypted)
+        password = crypto.decrypt(callback_settings.password_encrypted)
         netloc = f"{quote(callback_settings.username, safe='')}:{quote(password, safe='')}@{netloc}"
     return f"{base.scheme}://{netloc}{base.path.rstrip('/')}/callbacks/{secret}/"
 
@@ -187,7 +186,7 @@ def check_credentials(callback_settings, authorization):
     except (binascii.Error, UnicodeDecodeError):
         decoded = ""
     username, _, password = decoded.partition(":")
-    expected = secrets.decrypt(callback_settings.password_encrypted)
+    expected = crypto.decrypt(callback_settings.password_encrypted)
     good_user = hmac.compare_digest(username.encode(), callback_settings.username.encode())
     good_password = hmac.compare_digest(password.encode(), expected.encode())
     if scheme.lower() != "basic" or not (good_user and good_password):

@@ -29,6 +29,7 @@ from datetime import timedelta
 from operator import attrgetter
 
 from django.conf import settings
+from django.db.models import Count, Q
 
 from conferences.models import (
     ConferenceMembersRead,
@@ -38,7 +39,7 @@ from conferences.models import (
     Member,
 )
 from conferences.recording import bulk
-from conferences.text import iso
+from conferences.text import hold_mute_text, iso
 
 MEMBER_VALUES = ("state", "hold", "mute", "call_id")
 MEMBER_UPDATED_FIELDS = [
@@ -308,9 +309,31 @@ def members_for_page(conference):
 
 
 def page_context(conference, *, now):
-    """What `templates/conferences/_members.html` needs: {% include ... %} it with this."""
+    """What `templates/conferences/_members.html` and the status card need: the members,
+    as of when (the last members read, else the newest member seen), and the hold and
+    mute lines (conference-level and member-level told apart)."""
     present, departed = members_for_page(conference)
-    return {"present": present, "departed": departed, "now": now}
+    counts = conference.members.exclude(state=ConferenceState.COMPLETED).aggregate(
+        on_hold=Count("pk", filter=Q(hold=True)),
+        muted=Count("pk", filter=Q(mute=True)),
+    )
+    read = ConferenceMembersRead.objects.filter(conference=conference).first()
+    as_of = read.read_at if read is not None and read.read_at else None
+    if as_of is None:
+        as_of = max((m.last_seen_at for m in present + departed), default=None)
+    known = as_of is not None
+    return {
+        "present": present,
+        "departed": departed,
+        "now": now,
+        "members_as_of": as_of,
+        "hold_text": hold_mute_text(
+            "hold", conference=conference.hold, members=counts["on_hold"] if known else None
+        ),
+        "mute_text": hold_mute_text(
+            "mute", conference=conference.mute, members=counts["muted"] if known else None
+        ),
+    }
 
 
 def event_text(event):

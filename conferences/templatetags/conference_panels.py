@@ -5,6 +5,7 @@
 from django import template
 
 from conferences.alerting import acknowledgements, sharing
+from conferences.web.forms import AcknowledgeForm, ShareForm
 
 register = template.Library()
 
@@ -15,6 +16,8 @@ def acknowledge_panel(context, conference):
         "conference": conference,
         "acknowledgements": acknowledgements.for_conference(conference),
         "can_acknowledge": context.get("can_acknowledge"),  # the view's check
+        # A refused form comes back as typed, with its errors (views.conference.refuse_form).
+        "form": context.get("acknowledge_form") or AcknowledgeForm(),
         "csrf_token": context.get("csrf_token"),
     }
 
@@ -24,5 +27,6 @@ def share_panel(context, conference):
     return {
         "conference": conference,
         "links": sharing.links_of(conference),
+        "form": context.get("share_form") or ShareForm(),
         "csrf_token": context.get("csrf_token"),
     }

@@ -14,14 +14,20 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from conferences.templatetags.confwatch_time import relative_time
+from conferences.text import hold_mute_text
 
 register = template.Library()
 
 
-def words(value, yes):
-    if value is None:
-        return "–"
-    return yes if value else "no"
+def hold_mute_cell(conference, what):
+    """`Conference hold: off · 1 member on hold` (members: page_of_rows' counts; left out
+    while no member was seen)."""
+    members = getattr(conference, "members_on_hold" if what == "hold" else "members_muted", None)
+    if not getattr(conference, "members_seen", 0):
+        members = None
+    shown = hold_mute_text(what, conference=getattr(conference, what), members=members)
+    label = "Hold" if what == "hold" else "Mute"
+    return format_html('<td class="{}" data-label="{}">{}</td>', what, label, shown)
 
 
 def row_class(conference):
@@ -160,10 +166,8 @@ def overview_row(conference, options):
             '<td class="members num" data-label="Members">{}</td>',
             "–" if members is None else members,
         ),
-        format_html(
-            '<td class="hold" data-label="Hold">{}</td>', words(conference.hold, "on hold")
-        ),
-        format_html('<td class="mute" data-label="Mute">{}</td>', words(conference.mute, "muted")),
+        hold_mute_cell(conference, "hold"),
+        hold_mute_cell(conference, "mute"),
         polling_cell(conference, options["stale_after"]),
         format_html(
             '<td class="changed" data-label="Last change">{}</td>',

@@ -314,36 +314,56 @@ class SubscriptionForm(forms.Form):
         return arguments
 
 
+class ExpiryField(forms.CharField):
+    """An "Expires after" duration (30m, 2h, 3d), read by its service's clean_expiry:
+    the acknowledge and share forms' one expiry field."""
+
+    def __init__(self, *, read, placeholder, help_text):
+        super().__init__(
+            max_length=20,
+            required=False,
+            label="Expires after",
+            widget=forms.TextInput(attrs={"placeholder": placeholder, "size": 14}),
+            help_text=help_text,
+        )
+        self.read = read
+
+    def clean(self, value):
+        return self.read(super().clean(value))
+
+
 class AcknowledgeForm(forms.Form):
     """Acknowledge a conference's alerts (from the email's link or the conference page)."""
 
-    reason = forms.CharField(max_length=500, required=False)
-    expires = forms.CharField(
-        max_length=20,
+    reason = forms.CharField(
+        max_length=500,
         required=False,
-        label="Expires after",
-        widget=forms.TextInput(attrs={"placeholder": "2h"}),
+        widget=forms.TextInput(attrs={"placeholder": "Reason (optional)"}),
+    )
+    expires = ExpiryField(
+        read=acknowledgements.clean_expiry,
+        placeholder="e.g. 2h",
         help_text="e.g. 30m or 2h; blank: until the conference's state changes.",
     )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "acknowledge-%s")  # unique beside the share form
+        super().__init__(*args, **kwargs)
 
     def clean_reason(self):
         return acknowledgements.clean_reason(self.cleaned_data["reason"])
 
-    def clean_expires(self):
-        return acknowledgements.clean_expiry(self.cleaned_data["expires"])
-
 
 class ShareForm(forms.Form):
-    expires = forms.CharField(
-        max_length=20,
-        required=False,
-        label="Expires after",
-        widget=forms.TextInput(attrs={"placeholder": "7d"}),
+    expires = ExpiryField(
+        read=sharing.clean_expiry,
+        placeholder="7d",
         help_text="e.g. 2h or 3d (at most 31d); blank: 7 days.",
     )
 
-    def clean_expires(self):
-        return sharing.clean_expiry(self.cleaned_data["expires"])
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "share-%s")  # unique beside the acknowledge form
+        super().__init__(*args, **kwargs)
 
 
 class PreferenceForm(forms.ModelForm):

@@ -1,7 +1,9 @@
 // confwatch: the little the pages need that htmx cannot do.
 // 1. Relative times (<time data-relative>) stay right while the page is open.
-// 2. When the server cannot be reached, a notice says so and since when; htmx keeps
-//    polling, and the first answer that comes back clears it.
+// 2. When the server cannot be reached, or a live refresh has had no answer for twice
+//    its interval (a hung server), a notice says so and since when, and relative times
+//    stop ticking (they would look live); htmx keeps polling (every request has a
+//    timeout: the htmx-config meta tag in base.html), and the first answer clears it.
 // 3. The tab's icon shows when the page reports a problem (failing, not found or stale
 //    conferences in the overview's counts; a failing or stale conference on its page).
 // 4. "/" focuses the search field, where the page has one.
@@ -46,6 +48,7 @@
   window.confwatchText = { relativeText: relativeText, clockText: clockText };
 
   function refreshTimes() {
+    if (trouble !== null) return; // frozen while the server does not answer
     const now = Date.now();
     document.querySelectorAll("time[data-relative]").forEach(function (element) {
       const at = Date.parse(element.getAttribute("datetime"));
@@ -55,30 +58,85 @@
     });
   }
 
-  let disconnectedSince = null;
+  // The connection notice. trouble: null, or {kind, since}: "disconnected" (the server
+  // cannot be reached, or fails with a 5xx) or "silent" (no answer: a hung server).
+  let trouble = null;
+  let lastAnswer = Date.now(); // the page itself is an answer
+  let watchingSince = Date.now(); // when the tab last became visible
 
-  function showDisconnected() {
+  const TROUBLE_TEXT = {
+    disconnected: [
+      "Disconnected since ",
+      ": the server cannot be reached, so what this page shows may be out of date. Retrying…",
+    ],
+    silent: [
+      "Not responding since ",
+      ": the server has not answered this page's refreshes, so what it shows is as of " +
+        "then and relative times have stopped. Retrying…",
+    ],
+  };
+
+  function showTrouble(kind, since) {
     const notice = document.getElementById("connection-status");
-    if (!notice || disconnectedSince !== null) return;
-    disconnectedSince = new Date();
+    if (!notice) return;
+    if (trouble !== null && (trouble.kind === kind || kind === "silent")) return;
+    trouble = { kind: kind, since: trouble ? trouble.since : since };
+    const words = TROUBLE_TEXT[kind];
     notice.textContent =
-      "Disconnected since " + clockText(disconnectedSince, document.body.dataset.timeZone) +
-      ": the server cannot be reached, so what this page shows may be out of date. Retrying…";
+      words[0] + clockText(trouble.since, document.body.dataset.timeZone) + words[1];
+    notice.dataset.trouble = kind;
     notice.hidden = false;
     document.body.classList.add("disconnected");
   }
 
-  function showConnected() {
-    const notice = document.getElementById("connection-status");
-    if (!notice || disconnectedSince === null) return;
-    disconnectedSince = null;
-    notice.hidden = true;
-    notice.textContent = "";
-    document.body.classList.remove("disconnected");
+  function showDisconnected() {
+    showTrouble("disconnected", new Date());
   }
 
+  function showConnected() {
+    lastAnswer = Date.now();
+    const notice = document.getElementById("connection-status");
+    if (!notice || trouble === null) return;
+    trouble = null;
+    notice.hidden = true;
+    notice.textContent = "";
+    delete notice.dataset.trouble;
+    document.body.classList.remove("disconnected");
+    refreshTimes();
+  }
+
+  // How often the page's live parts refresh (the shortest, in seconds; null: none):
+  // hx-trigger="every Ns", or data-hidden-every="M" while the tab is hidden.
+  function liveInterval() {
+    let shortest = null;
+    document.querySelectorAll("[hx-trigger][data-hidden-every]").forEach(function (element) {
+      const match = /every\s+(\d+(?:\.\d+)?)s/.exec(element.getAttribute("hx-trigger"));
+      if (!match) return;
+      let seconds = Number(match[1]);
+      if (document.visibilityState !== "visible") {
+        seconds = Math.max(seconds, Number(element.dataset.hiddenEvery) || 0);
+      }
+      if (shortest === null || seconds < shortest) shortest = seconds;
+    });
+    return shortest;
+  }
+
+  // A hung server: no answer for twice the refresh interval. (A hidden tab's timers are
+  // throttled by the browser: it is judged only while visible.)
+  function watchAnswers() {
+    const interval = liveInterval();
+    if (interval === null || document.visibilityState !== "visible") return;
+    const quietFor = Date.now() - Math.max(lastAnswer, watchingSince);
+    if (quietFor > 2 * interval * 1000) showTrouble("silent", new Date(lastAnswer));
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") watchingSince = Date.now();
+  });
   document.addEventListener("htmx:sendError", showDisconnected);
-  document.addEventListener("htmx:timeout", showDisconnected);
+  document.addEventListener("htmx:timeout", function () {
+    showTrouble("silent", new Date(lastAnswer));
+  });
   document.addEventListener("htmx:responseError", function (event) {
     // 5xx: the server (or the proxy in front of it) is down or failing. A 4xx is an
     // answer, so the page is connected.
@@ -143,4 +201,5 @@
   document.addEventListener("DOMContentLoaded", refreshPage);
   document.addEventListener("htmx:afterSettle", refreshPage);
   setInterval(refreshTimes, 5000);
+  setInterval(watchAnswers, 1000);
 })();

@@ -125,6 +125,8 @@ def test_every_page_passes_axe_and_fits_a_phone(browser, live_server, world, sch
             ("/accounts/login/", 200),
             ("/admin/login/", 200),
             (world["share"], 200),
+            (world["share"] + "?range=7d", 200),
+            (world["share"] + "?range=garbage", 400),
             (world["acknowledge"], 200),
             ("/no-such-page/", 404),
             (errors[0], 400),
@@ -143,6 +145,7 @@ def test_every_page_passes_axe_and_fits_a_phone(browser, live_server, world, sch
             ("/", 200),
             (f"/conferences/{pk}/", 200),
             (f"/conferences/{pk}/?range=7d", 200),
+            (f"/conferences/{pk}/?range=garbage", 400),
             ("/alerts/", 200),
             ("/calls/?call_id=c-1", 200),
             ("/preferences/", 200),
@@ -171,6 +174,13 @@ def test_the_error_pages_are_the_products_with_navigation_and_what_to_do(page, l
     page.goto(f"{live_server.url}/conferences/track/")
     expect(page.locator("h1")).to_have_text("You are not allowed to see this")
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+    pk = world["conference"].pk
+    page.goto(f"{live_server.url}/conferences/{pk}/?range=garbage")
+    expect(page.locator("h1")).to_have_text("This request could not be understood")
+    expect(page.locator(".problem-page")).to_contain_text("choose a range above the chart")
+    page.get_by_role("link", name="Open the conference page").click()
+    expect(page.locator("#chart")).to_be_visible()
 
     page.goto(f"{live_server.url}/conferences/999999/")
     expect(page.locator("h1")).to_have_text("Nothing here")

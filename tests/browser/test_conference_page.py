@@ -10,7 +10,9 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conferences.models import Conference, HistoryEntry, PollError
+from conferences.registry import roles
 from conferences.web.selectors import charts
+from tests.browser.test_accessibility import problems_on
 from tests.browser.test_live_dashboard import PASSWORD, sign_in
 from tests.conftest import make_account, make_conference, reload, start_celery, wait_for
 
@@ -47,7 +49,7 @@ def test_a_change_on_the_simulator_shows_on_the_open_conference_page(
         expect(card.locator(".state")).to_have_text("created")
         expect(card.locator(".catapult-tag")).to_have_text("customer-42")
         expect(card.locator(".callback-url")).to_have_text("https://example.com/catapult/events")
-        expect(page.locator("#chart svg title")).to_have_text(
+        expect(page.locator("#chart svg.chart-wide title")).to_have_text(
             "Active members of Board call, last hour"
         )
         expect(page.locator("table.timeline tbody tr")).to_have_count(1)
@@ -59,9 +61,9 @@ def test_a_change_on_the_simulator_shows_on_the_open_conference_page(
         within = 2 * POLL_INTERVAL * 1000
         expect(card.locator(".state")).to_have_text("active", timeout=within)
         expect(card.locator(".members")).to_have_text("1")
-        expect(card.locator(".hold")).to_have_text("on hold")
+        expect(card.locator(".hold")).to_contain_text("Conference hold: on")
         expect(page.locator("#chart .chart-summary")).to_contain_text("1 at the end")
-        expect(page.locator(f"#chart rect[fill='{charts.HOLD_FILL}']")).to_have_count(1)
+        expect(page.locator(f"#chart .chart-wide rect[fill='{charts.HOLD_FILL}']")).to_have_count(1)
         rows = page.locator("table.timeline tbody tr:not(.entry-member)")
         expect(rows).to_have_count(2)
         expect(rows.first).to_contain_text("State, members, hold changed")
@@ -152,7 +154,7 @@ def test_a_conference_page_with_a_day_of_history_reads_well(page, live_server, s
     )
 
     sign_in(page, live_server)
-    page.set_viewport_size({"width": 1280, "height": 900})
+    page.set_viewport_size({"width": 1400, "height": 900})
     page.goto(f"{live_server.url}/conferences/{conference.pk}/")
 
     expect(page.locator("#chart .chart-summary")).to_contain_text("Each point of the chart")
@@ -164,3 +166,48 @@ def test_a_conference_page_with_a_day_of_history_reads_well(page, live_server, s
     page.screenshot(path=str(SCREENSHOTS / "conference-page-390.png"), full_page=True, clip=top)
     overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
     assert overflow is False
+    # On a phone the narrow chart shows: taller, its labels at least 11 px.
+    expect(page.locator("#chart svg.chart-wide")).to_be_hidden()
+    narrow = page.locator("#chart svg.chart-narrow")
+    expect(narrow).to_be_visible()
+    drawn = narrow.evaluate(
+        """(svg) => {
+          const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+          const sizes = [...svg.querySelectorAll("text")].map(
+            (text) => parseFloat(getComputedStyle(text).fontSize) * scale);
+          return {height: svg.getBoundingClientRect().height, smallest: Math.min(...sizes)};
+        }"""
+    )
+    assert drawn["height"] >= 200 and drawn["smallest"] >= 11
+
+
+def test_a_refused_acknowledgement_keeps_what_was_typed(page, live_server, django_user_model):
+    roles.create_user(username="admin", role="admin", password=PASSWORD)
+    conference = make_conference(make_account(), "conf-refused", label="Ops bridge")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/conferences/{conference.pk}/")
+
+    page.fill("#acknowledge-reason", "carrier incident 7")
+    page.fill("#acknowledge-expires", "until friday")
+    page.click("button:has-text('Acknowledge')")
+
+    expect(page.locator(".acknowledge-form .form-refused")).to_contain_text(
+        "Nothing was acknowledged"
+    )
+    expect(page.locator("#acknowledge-reason")).to_have_value("carrier incident 7")
+    expect(page.locator("#acknowledge-expires")).to_have_value("until friday")
+    expect(page.locator(".acknowledge-form .errorlist")).to_contain_text("not a valid expiry")
+    expect(page.locator("h1")).to_have_text("Ops bridge")
+    expect(page.locator(".acknowledge-form .form-refused")).to_be_in_viewport()
+    assert problems_on(page, "refused acknowledgement", 390) == []  # axe, and no sideways scroll
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "conference-page-refused-form-390.png"))
+
+    page.fill("#acknowledge-expires", "2h")
+    page.click("button:has-text('Acknowledge')")
+    expect(page.locator(".messages")).to_contain_text("Acknowledged Ops bridge")
+    expect(page.locator("table.acknowledgements")).to_contain_text("carrier incident 7")

@@ -2,7 +2,9 @@
 which a test stops and starts), a real Celery worker and beat polling the simulator, and
 Chromium. Screenshots of the overview land in tests/browser/screenshots/."""
 
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -226,6 +228,38 @@ def test_a_stopped_server_shows_the_disconnected_notice_until_it_is_back(
     product.start()
     expect(notice).to_be_hidden(timeout=10000)
     expect(page.locator("h1")).to_have_text("Tracked conferences")
+
+
+def test_a_hung_server_shows_not_responding_and_stops_the_relative_times_until_it_answers(
+    page, product, staff, desk
+):
+    wait_for(polled_once(list(desk.values())), what="a first poll of each")
+    sign_in(page, product)
+    notice = page.locator("#connection-status")
+    changed = row(page, desk["Board call"]).locator(".changed time")
+    expect(changed).to_have_attribute("datetime", re.compile("."))
+
+    os.kill(product.process.pid, signal.SIGSTOP)  # it accepts connections, answers none
+    try:
+        expect(notice).to_be_visible(timeout=(2 * PAGE_REFRESH + 5) * 1000)
+        expect(notice).to_contain_text(re.compile(r"Not responding since \d\d:\d\d:\d\d UTC"))
+        shown = changed.text_content()
+        # Three minutes later, as far as this time is concerned: it does not tick on.
+        page.evaluate(
+            """(selector) => {
+              const element = document.querySelector(selector);
+              element.setAttribute('datetime', new Date(Date.now() - 180000).toISOString());
+            }""",
+            f"tr[data-conference-id='{desk['Board call']}'] .changed time",
+        )
+        page.wait_for_timeout(6000)  # longer than the relative times' 5 s tick
+        expect(changed).to_have_text(shown)
+        expect(notice).to_be_visible()
+    finally:
+        os.kill(product.process.pid, signal.SIGCONT)
+
+    expect(notice).to_be_hidden(timeout=15000)
+    expect(changed).not_to_have_text(shown, timeout=7000)
 
 
 @pytest.mark.parametrize(("name", "width", "height"), [("desktop", 1366, 768), ("390", 390, 844)])

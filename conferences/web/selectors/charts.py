@@ -26,8 +26,10 @@ RANGES = {
     "1h": ("last hour", timedelta(hours=1)),
     "24h": ("last 24 hours", timedelta(hours=24)),
     "7d": ("last 7 days", timedelta(days=7)),
-    "all": ("all history", None),
+    "all": ("since first observed", None),
 }
+# A conference first observed less than this long ago is drawn "since first observed"
+# by default (it fills the chart); an older one over the last 24 hours.
 DEFAULT_RANGE = "24h"
 # Up to this many runs in the range are drawn one by one; more are bucketed in SQL, in
 # the shortest of STRIDES that makes at most MAX_BUCKETS buckets.
@@ -43,16 +45,33 @@ RUN_COLUMNS = ("first_seen_at", "last_seen_at", "state", "active_members", "hold
 STATES = [ConferenceState.CREATED, ConferenceState.ACTIVE, ConferenceState.COMPLETED]
 
 
+def range_choices():
+    """(key, label) of each range, as the pages offer them."""
+    return [(key, label) for key, (label, _) in RANGES.items()]
+
+
 class BadRange(ValueError):
     pass
 
 
-def parse_range(value):
-    """The range key of the `range` query parameter (the default when absent)."""
+def parse_range(value, *, conference, now=None):
+    """The range key of the `range` query parameter; when absent, the conference's
+    default: "since first observed" when that is shorter than DEFAULT_RANGE, else
+    DEFAULT_RANGE (one indexed query)."""
     if value in (None, ""):
+        now = now or timezone.now()
+        first = (
+            HistoryEntry.objects.filter(conference=conference)
+            .order_by("first_seen_at")
+            .values_list("first_seen_at", flat=True)
+            .first()
+        )
+        if first is not None and now - first < RANGES[DEFAULT_RANGE][1]:
+            return "all"
         return DEFAULT_RANGE
     if value not in RANGES:
-        raise BadRange(f"Unknown range {value!r}: use one of {', '.join(RANGES)}.")
+        choices = ", ".join(f"{key} ({label})" for key, (label, _) in RANGES.items())
+        raise BadRange(f"The chart has no range {value!r}: it has {choices}.")
     return value
 
 
@@ -131,7 +150,8 @@ class Chart:
         return text
 
     def svg(self, *, title):
-        return draw(self, title=title)
+        """The chart twice, wide and narrow: the stylesheet shows the one that fits."""
+        return draw(self, title=title, layout=WIDE) + draw(self, title=title, layout=NARROW)
 
 
 def share(seconds, total):
@@ -299,77 +319,101 @@ def bucketed_spans(chart, conference, carried):
             chart.spans.append(Span(bucket_end, following, state, last, last, last, hold, mute))
 
 
-# Drawing. Coordinates are in the SVG's own units; the image scales to the page width.
-WIDTH, LEFT, RIGHT = 800, 34, 8
-PLOT_TOP, PLOT_BOTTOM = 8, 140
-HOLD_Y, MUTE_Y, STRIP_HEIGHT = 148, 160, 9
-AXIS_Y, HEIGHT = 184, 190
+# Drawing. Coordinates are in the SVG's own units; the image scales to its frame's width.
+# Two layouts: wide for screens, narrow (taller, fewer time labels) for phones, where
+# 400 units fill about 350 px, so 14-unit labels are at least 11 px.
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    width: int
+    left: int
+    right: int
+    plot_top: int
+    plot_bottom: int
+    hold_y: int
+    mute_y: int
+    strip_height: int
+    axis_y: int
+    height: int
+    font: int
+    ticks: int
+
+
+WIDE = Layout("wide", 800, 34, 8, 8, 140, 148, 160, 9, 184, 190, 11, 5)
+NARROW = Layout("narrow", 400, 36, 10, 8, 200, 210, 226, 12, 258, 264, 14, 3)
 STATE_FILL = {"created": "#fbecb5", "active": "#cdebd5", "completed": "#dfe2e6"}
 UNKNOWN_FILL = "#eeeeee"
 HOLD_FILL, MUTE_FILL, LINE, BAND = "#b35c00", "#6a3d9a", "#1d3557", "#4d6687"
 
 
-def draw(chart, *, title):
+def draw(chart, *, title, layout=WIDE):
     if not chart.spans:
         return ""
     span_seconds = (chart.end - chart.start).total_seconds() or 1
-    plot_width = WIDTH - LEFT - RIGHT
+    width, left, right = layout.width, layout.left, layout.right
+    plot_top, plot_bottom, font = layout.plot_top, layout.plot_bottom, layout.font
+    plot_width = width - left - right
 
     def x(moment):
-        return LEFT + plot_width * (moment - chart.start).total_seconds() / span_seconds
+        return left + plot_width * (moment - chart.start).total_seconds() / span_seconds
 
     _, high, _ = chart.members()
     top = max(1, high or 0)
 
     def y(members):
-        return PLOT_BOTTOM - (PLOT_BOTTOM - PLOT_TOP) * members / top
+        return plot_bottom - (plot_bottom - plot_top) * members / top
 
     summary = chart.summary()
+    ids = f"chart-title-{layout.name} chart-desc-{layout.name}"
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-labelledby="chart-title chart-desc" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="chart-title">{escape(title)}</title>',
-        f'<desc id="chart-desc">{escape(summary)}</desc>',
+        f'<svg class="chart chart-{layout.name}" viewBox="0 0 {width} {layout.height}" '
+        f'role="img" aria-labelledby="{ids}" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="chart-title-{layout.name}">{escape(title)}</title>',
+        f'<desc id="chart-desc-{layout.name}">{escape(summary)}</desc>',
     ]
     for start, end, state in merged(chart.spans, lambda span: span.state):
         fill = STATE_FILL.get(state, UNKNOWN_FILL)
-        parts.append(rect(x(start), PLOT_TOP, x(end) - x(start), PLOT_BOTTOM - PLOT_TOP, fill))
+        parts.append(rect(x(start), plot_top, x(end) - x(start), plot_bottom - plot_top, fill))
     ticks = sorted({0, top, top // 2} if top >= 4 else {0, top})
     for value in ticks:
         parts.append(
-            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+            f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
             f'stroke="#9aa3ad" stroke-width="0.5" stroke-dasharray="3 3"/>'
-            f'<text x="{LEFT - 4}" y="{y(value) + 4:.1f}" text-anchor="end" '
-            f'font-size="11" fill="#4b5560">{value}</text>'
+            f'<text x="{left - 4}" y="{y(value) + 4:.1f}" text-anchor="end" '
+            f'font-size="{font}" fill="#4b5560">{value}</text>'
         )
     if chart.bucketed:
         # Each bucket as a band from its fewest to its most members.
         for span in chart.spans:
             if span.low is not None and span.high is not None:
                 height = max(y(span.low) - y(span.high), 2)
-                width = x(span.end) - x(span.start) + 0.5  # overlap: no seams between
-                top_y = min(y(span.high), PLOT_BOTTOM - 1)
-                parts.append(rect(x(span.start), top_y, width, height, BAND))
+                band_width = x(span.end) - x(span.start) + 0.5  # overlap: no seams
+                top_y = min(y(span.high), plot_bottom - 1)
+                parts.append(rect(x(span.start), top_y, band_width, height, BAND))
     else:
         parts.append(members_path(chart.spans, x, y))
-    for name, row_y, fill in (("hold", HOLD_Y, HOLD_FILL), ("mute", MUTE_Y, MUTE_FILL)):
+    strip = layout.strip_height
+    for name, row_y, fill in (
+        ("hold", layout.hold_y, HOLD_FILL),
+        ("mute", layout.mute_y, MUTE_FILL),
+    ):
         parts.append(
-            f'<text x="{LEFT - 4}" y="{row_y + STRIP_HEIGHT - 1}" text-anchor="end" '
-            f'font-size="10" fill="#4b5560">{name}</text>'
+            f'<text x="{left - 4}" y="{row_y + strip - 1}" text-anchor="end" '
+            f'font-size="{font}" fill="#4b5560">{name}</text>'
         )
-        parts.append(rect(LEFT, row_y, plot_width, STRIP_HEIGHT, "#f3f4f6"))
+        parts.append(rect(left, row_y, plot_width, strip, "#f3f4f6"))
         for start, end, on in merged(chart.spans, lambda span, name=name: getattr(span, name)):
             if on:
-                parts.append(rect(x(start), row_y, x(end) - x(start), STRIP_HEIGHT, fill))
-    for moment, text in time_ticks(chart):
+                parts.append(rect(x(start), row_y, x(end) - x(start), strip, fill))
+    for moment, text in time_ticks(chart, count=layout.ticks):
         anchor = "middle"
         if moment == chart.start:
             anchor = "start"
         elif moment == chart.end:
             anchor = "end"
         parts.append(
-            f'<text x="{x(moment):.1f}" y="{AXIS_Y}" text-anchor="{anchor}" font-size="11" '
-            f'fill="#4b5560">{escape(text)}</text>'
+            f'<text x="{x(moment):.1f}" y="{layout.axis_y}" text-anchor="{anchor}" '
+            f'font-size="{font}" fill="#4b5560">{escape(text)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -415,8 +459,8 @@ def members_path(spans, x, y):
     return f'<path d="{"".join(commands)}" fill="none" stroke="{LINE}" stroke-width="1.5"/>'
 
 
-def time_ticks(chart):
-    """Five labelled times along the axis, in the viewer's time zone."""
+def time_ticks(chart, *, count=5):
+    """`count` labelled times along the axis, in the viewer's time zone."""
     length = chart.end - chart.start
     if length <= timedelta(days=1):
         pattern = "%H:%M"
@@ -424,5 +468,5 @@ def time_ticks(chart):
         pattern = "%a %H:%M"
     else:
         pattern = "%Y-%m-%d"
-    moments = [chart.start + length * step / 4 for step in range(5)]
+    moments = [chart.start + length * step / (count - 1) for step in range(count)]
     return [(moment, timezone.localtime(moment).strftime(pattern)) for moment in moments]

@@ -37,6 +37,7 @@ from conferences.models import (
     Account,
     Conference,
     ConferenceState,
+    Member,
     PollStatus,
     polled_q,
     stale_q,
@@ -68,6 +69,16 @@ ROW_DIGEST = (
     " + hashtext(poll_error)::bigint"
     " + hashtext(label)::bigint"
     " + hashtext(array_to_string(tags, ','))::bigint"
+)
+
+
+# Members on hold or muted (member-level, present), hashed and summed into the version:
+# a member put on hold changes the overview's "1 member on hold" without changing the
+# conference's row.
+MEMBERS_DIGEST = (
+    "(SELECT coalesce(sum(hashint8(m.id::bigint # (coalesce(m.hold::int, 0)::bigint << 1)"
+    " # (coalesce(m.mute::int, 0)::bigint << 2))::bigint), 0)"
+    " FROM {table} m WHERE (m.hold OR m.mute) AND m.state IS DISTINCT FROM 'completed')"
 )
 
 
@@ -260,14 +271,15 @@ def summarize(data, *, now):
     params += kept_params * 2
     # More than one account? (min and max: no sort, unlike a distinct count)
     columns += ["min(account_id)", "max(account_id)"]
+    columns.append(MEMBERS_DIGEST.format(table=Member._meta.db_table))
     table = Conference._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(columns)} FROM {table}", params)
-        *numbers, rows, digest, first_account, last_account = cursor.fetchone()
+        *numbers, rows, digest, first_account, last_account, members = cursor.fetchone()
     return Summary(
         counts=dict(zip(conditions, numbers, strict=True)),
         rows=rows,
-        digest=digest or 0,
+        digest=(digest or 0) + (members or 0),
         accounts=1 if first_account == last_account else 2,
     )
 
@@ -290,9 +302,16 @@ def page_of_rows(data, *, now, page=1):
         .order_by(*ordering(data.get("sort") or "", now))
         .values_list("pk", flat=True)[offset : offset + PAGE_SIZE]
     )
+    present = ~Q(members__state=ConferenceState.COMPLETED)
     by_id = {
         row.pk: row
         for row in Conference.objects.filter(pk__in=ids)
+        # Member-level hold and mute beside the conference's (text.hold_mute_text).
+        .annotate(
+            members_on_hold=Count("members", filter=Q(members__hold=True) & present),
+            members_muted=Count("members", filter=Q(members__mute=True) & present),
+            members_seen=Count("members"),
+        )
         .select_related("account")
         .defer("account__api_token_encrypted", "account__api_secret_encrypted")
     }

@@ -14,6 +14,7 @@ from conferences.registry.roles import requires
 from conferences.web.forms import (
     AcknowledgeForm,
 )
+from conferences.web.views.conference import refuse_form
 
 
 @never_cache
@@ -65,12 +66,7 @@ def acknowledge_conference(request, pk):
     conference = get_object_or_404(Conference, pk=pk)
     form = AcknowledgeForm(request.POST)
     if not form.is_valid():
-        return render(
-            request,
-            "conferences/form_problem.html",
-            {"conference": conference, "form": form, "what": "acknowledge"},
-            status=400,
-        )
+        return refuse_form(request, conference, acknowledge_form=form)
     acknowledgements.acknowledge(
         conference=conference,
         by=request.user.get_username(),

@@ -46,6 +46,13 @@ def htmx_partial(request, template, context, *, version):
     return render_page(request, template, context() if callable(context) else context)
 
 
+def bad_request(request, *, problem, advice, back=None):
+    """The product's 400 page for a request it refuses: what was wrong (`problem`), what
+    to do (`advice`), and `back`, a (url, words) link to where to do it."""
+    context = {"problem": problem, "advice": advice, "back": back}
+    return render(request, "400.html", context, status=400)
+
+
 def query_with(params, **changes):
     """The query string of params with some parameters changed (None drops one)."""
     query = params.copy()

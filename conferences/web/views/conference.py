@@ -1,8 +1,9 @@
 """The conference page: live status card, members chart, timeline; and its history export."""
 
 from django.db.models import Count, Max
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
@@ -19,6 +20,7 @@ from conferences.web.auth import token_readable
 from conferences.web.selectors import charts, exports, timeline
 from conferences.web.views.common import (
     MAX_DELIVERIES_SHOWN,
+    bad_request,
     fingerprint,
     htmx_partial,
     render_page,
@@ -50,12 +52,6 @@ LIVE_FIELDS = (
 def conference_detail(request, pk):
     """The conference page: live status card, members chart over a range, timeline. Its
     live refresh (htmx) answers 204 when the conference's row has not changed."""
-    try:
-        range_key = charts.parse_range(request.GET.get("range"))
-        before = request.GET.get("before") or None
-        cursor = timeline.Cursor.parse(before) if before else None
-    except (charts.BadRange, timeline.BadCursor) as error:
-        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
     live = (
         Conference.objects.filter(pk=pk)
         # A member change (a callback's mute, say) changes the page too.
@@ -65,28 +61,76 @@ def conference_detail(request, pk):
     )
     if live is None:
         raise Http404("No such conference.")
+    try:
+        range_key = charts.parse_range(request.GET.get("range"), conference=pk)
+        before = request.GET.get("before") or None
+        cursor = timeline.Cursor.parse(before) if before else None
+    except (charts.BadRange, timeline.BadCursor) as error:
+        return bad_request(
+            request,
+            problem=str(error),
+            advice="Open the conference page without it, then choose a range above the chart.",
+            back=(reverse("conferences:detail", args=[pk]), "Open the conference page"),
+        )
     version = fingerprint([live, range_key, before])
-
-    def page_context():
-        conferences = Conference.objects.select_related("account", "latest_history")
-        conference = get_object_or_404(conferences, pk=pk)
-        context = conference_page_context(conference, range_key=range_key, cursor=cursor)
-        context.update({"version": version, "before": before})
-        return context
-
     if request.htmx:
         return htmx_partial(
-            request, "conferences/detail.html#live-status", page_context, version=version
+            request,
+            "conferences/detail.html#live-status",
+            lambda: conference_page_context(
+                conference_of(pk),
+                range_key=range_key,
+                cursor=cursor,
+                before=before,
+                version=version,
+            ),
+            version=version,
         )
-    context = page_context()
-    conference = context["conference"]
+    return conference_page(
+        request,
+        conference_of(pk),
+        range_key=range_key,
+        cursor=cursor,
+        before=before,
+        version=version,
+    )
+
+
+def conference_of(pk):
+    return get_object_or_404(Conference.objects.select_related("account", "latest_history"), pk=pk)
+
+
+def conference_page(
+    request,
+    conference,
+    *,
+    range_key=None,
+    cursor=None,
+    before=None,
+    version=None,
+    forms=None,
+    status=200,
+):
+    """The whole conference page. `forms`: the acknowledge_form or share_form to show as
+    typed (refuse_form), else the panels show empty ones."""
+    range_key = range_key or charts.parse_range(None, conference=conference)
+    context = conference_page_context(
+        conference, range_key=range_key, cursor=cursor, before=before, version=version
+    )
     maintenance.mark_in_maintenance([conference])
     context["deliveries"] = list(
         conference.deliveries.order_by("-created_at")[:MAX_DELIVERIES_SHOWN]
     )
     context["can_acknowledge"] = roles.allows(request.user, "conferences.acknowledge")
     context["can_share"] = roles.allows(request.user, "share_links.manage")
-    return render_page(request, "conferences/detail.html", context)
+    context.update(forms or {})
+    return render_page(request, "conferences/detail.html", context, status=status)
+
+
+def refuse_form(request, conference, **forms):
+    """A conference page form that was refused (the acknowledge and share forms): the
+    page again, 400, with the form as typed and its errors beside it."""
+    return conference_page(request, conference, forms=forms, status=400)
 
 
 def duration_of(conference):
@@ -95,7 +139,9 @@ def duration_of(conference):
     return text.duration_text(seconds) if seconds is not None else ""
 
 
-def conference_page_context(conference, *, range_key, cursor):
+def conference_page_context(conference, *, range_key, cursor=None, before=None, version=None):
+    """What the live-status partial reads (the page adds its panels). `version`: the
+    live refresh's fingerprint (None: the first refresh renders the partial again)."""
     logs.bind(account=conference.account.name, conference=conference.conference_id)
     now = timezone.now()
     state_since = conference.state_since if conference.state else None
@@ -110,9 +156,13 @@ def conference_page_context(conference, *, range_key, cursor):
         "chart": chart,
         "chart_svg": mark_safe(chart.svg(title=title)),  # charts escapes every text
         "chart_summary": chart.summary(),
-        "ranges": [(key, label) for key, (label, _) in charts.RANGES.items()],
+        "ranges": charts.range_choices(),
         "range_key": range_key,
+        # Links are absolute: a refused form renders this page at the form's address.
+        "page_url": reverse("conferences:detail", args=[conference.pk]),
         "timeline": timeline.timeline_page(conference, before=cursor, now=now),
+        "before": before,
+        "version": version,
         **members.page_context(conference, now=now),
     }
 
@@ -124,10 +174,15 @@ def conference_export(request, pk, fmt):
     the history API), streamed."""
     if fmt not in exports.FORMATS:
         raise Http404("Export as csv or json.")
-    try:
-        range_key = charts.parse_range(request.GET.get("range"))
-    except charts.BadRange as error:
-        return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
     conference = get_object_or_404(Conference.objects.select_related("account"), pk=pk)
     logs.bind(account=conference.account.name, conference=conference.conference_id)
+    try:
+        range_key = charts.parse_range(request.GET.get("range"), conference=conference)
+    except charts.BadRange as error:
+        return bad_request(
+            request,
+            problem=str(error),
+            advice="Export from the links above the conference page's chart.",
+            back=(reverse("conferences:detail", args=[pk]), "Open the conference page"),
+        )
     return exports.history_response(conference, fmt=fmt, range_key=range_key)

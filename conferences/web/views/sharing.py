@@ -20,6 +20,8 @@ from conferences.web.forms import (
     ShareForm,
 )
 from conferences.web.selectors import charts, timeline
+from conferences.web.views.common import bad_request
+from conferences.web.views.conference import refuse_form
 
 
 @requires(POST="share_links.manage")
@@ -28,12 +30,7 @@ def share_create(request, pk):
     conference = get_object_or_404(Conference, pk=pk)
     form = ShareForm(request.POST)
     if not form.is_valid():
-        return render(
-            request,
-            "conferences/form_problem.html",
-            {"conference": conference, "form": form, "what": "share"},
-            status=400,
-        )
+        return refuse_form(request, conference, share_form=form)
     link = sharing.create_link(
         conference=conference, user=request.user, expires_in=form.cleaned_data["expires"]
     )
@@ -53,9 +50,6 @@ def share_revoke(request, pk):
 SHARED_HISTORY = 200
 
 
-SHARED_CHART_RANGE = "7d"
-
-
 SHARED_EVENTS = 200
 
 
@@ -73,33 +67,52 @@ def shared_conference(request, token):
     if link is None:
         response = render(request, "conferences/shared_missing.html", status=404)
     else:
-        conference = link.conference
-        events = list(conference.events.order_by("-occurred_at", "-id")[:SHARED_EVENTS])
-        for event in events:
-            event.before_shown = timeline.shown(event.before)
-            event.after_shown = timeline.shown(event.after)
-            if event.kind == EventKind.ACKNOWLEDGED:
-                event.before_shown = event.after_shown = "–"  # who is not shared
-        history = list(conference.history.order_by("-first_seen_at")[:SHARED_HISTORY])
-        for entry in history:
-            entry.last_seen_at = conference.run_last_seen(entry.pk, entry.last_seen_at)
-        now = timezone.now()
-        chart = charts.conference_chart(conference, range_key=SHARED_CHART_RANGE, now=now)
-        context = {
-            "conference": conference,
-            "link": link,
-            "chart_svg": mark_safe(  # charts escapes every text
-                chart.svg(title=f"Active members of {conference}, {chart.range_label}")
-            ),
-            "chart_summary": chart.summary(),
-            **members.page_context(conference, now=now),
-            "history": history,
-            "events": events,
-            "deliveries": list(
-                conference.deliveries.order_by("-created_at", "-id")[:SHARED_DELIVERIES]
-            ),
-        }
-        response = render(request, "conferences/shared.html", context)
+        try:
+            range_key = charts.parse_range(request.GET.get("range"), conference=link.conference)
+        except charts.BadRange as error:
+            response = bad_request(
+                request,
+                problem=str(error),
+                advice="Open the shared page without it, then choose a range above the chart.",
+                back=(request.path, "Open the shared page"),
+            )
+        else:
+            response = render(
+                request, "conferences/shared.html", shared_context(link, range_key=range_key)
+            )
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"
     return response
+
+
+def shared_context(link, *, range_key):
+    conference = link.conference
+    events = list(conference.events.order_by("-occurred_at", "-id")[:SHARED_EVENTS])
+    for event in events:
+        event.before_shown = timeline.shown(event.before)
+        event.after_shown = timeline.shown(event.after)
+        if event.kind == EventKind.ACKNOWLEDGED:
+            event.before_shown = event.after_shown = "–"  # who is not shared
+    history = list(conference.history.order_by("-first_seen_at")[:SHARED_HISTORY])
+    for entry in history:
+        entry.last_seen_at = conference.run_last_seen(entry.pk, entry.last_seen_at)
+    now = timezone.now()
+    chart = charts.conference_chart(conference, range_key=range_key, now=now)
+    context = {
+        "conference": conference,
+        "link": link,
+        "chart_svg": mark_safe(  # charts escapes every text
+            chart.svg(title=f"Active members of {conference}, {chart.range_label}")
+        ),
+        "chart_summary": chart.summary(),
+        "chart": chart,
+        "ranges": charts.range_choices(),
+        "range_key": range_key,
+        **members.page_context(conference, now=now),
+        "history": history,
+        "events": events,
+        "deliveries": list(
+            conference.deliveries.order_by("-created_at", "-id")[:SHARED_DELIVERIES]
+        ),
+    }
+    return context
