@@ -412,7 +412,12 @@ CELERY_BEAT_SCHEDULER = "conferences.ops.outages:BeatScheduler"
 # the keys of callback URLs, share, acknowledge and unsubscribe links are masked ("…") by a
 # filter on the handler every logger writes through.
 LOGGING["filters"] = {"redact": {"()": "conferences.redact.RedactRequestSecrets"}}
-LOGGING["handlers"]["console"]["filters"] = ["redact"]
+# A refused request (4xx) is one line: method, path without its query, status and user
+# (conferences.ops.request_lines), masked by "redact" after it.
+LOGGING["filters"]["request_lines"] = {
+    "()": "conferences.ops.request_lines.OneLinePerRefusedRequest"
+}
+LOGGING["handlers"]["console"]["filters"] = ["request_lines", "redact"]
 # Django's own console handler on "django" (its DEFAULT_LOGGING, in development) would
 # print a 404's path before the filter ran: "django" keeps only its mail to ADMINS (in
 # production) and otherwise writes through the console handler.
