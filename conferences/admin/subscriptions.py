@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import ngettext
 
 from conferences.alerting import sharing, subscriptions
 from conferences.models import Acknowledgement, ShareLink, Subscription
@@ -131,6 +132,11 @@ class ShareLinkAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected share links", permissions=["manage"])
     def revoke(self, request, queryset):
-        for link in queryset:
+        links = list(queryset)
+        for link in links:
             sharing.revoke(link)
-        self.message_user(request, f"Revoked {queryset.count()} share link(s).")
+        self.message_user(
+            request,
+            ngettext("Revoked %(count)d share link.", "Revoked %(count)d share links.", len(links))
+            % {"count": len(links)},
+        )
