@@ -198,6 +198,8 @@ LOGIN_REDIRECT_URL = "conferences:list"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
+# The admin and any datetime Django writes itself name the zone, as the pages do.
+FORMAT_MODULE_PATH = "dashboard.formats"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = False
 USE_TZ = True

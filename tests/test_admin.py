@@ -2,7 +2,7 @@ import csv
 import io
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -22,6 +22,7 @@ from conferences.models import (
     Event,
     HistoryEntry,
     PollError,
+    UserPreference,
 )
 from conferences.polling import support
 from conferences.registry import importing, roles
@@ -462,6 +463,22 @@ def test_revoking_share_links_counts_them_in_words(admin):
 
     assert message(links[:1]) == ["Revoked 1 share link."]
     assert message(links) == ["Revoked 2 share links."]
+
+
+def test_admin_times_name_their_zone_in_the_users_time_zone(admin):
+    boss = User.objects.get(username="boss")
+    UserPreference.objects.create(user=boss, time_zone="Europe/Berlin")
+    created = datetime(2026, 11, 28, 18, 23, 31, tzinfo=UTC)
+    conference = make_conference(make_account(), "conf-zoned", created_time=created)
+    HistoryEntry.objects.create(
+        conference=conference, state="active", first_seen_at=created, last_seen_at=created
+    )
+
+    page = admin.get(f"/admin/conferences/conference/{conference.pk}/change/").content.decode()
+    history = admin.get("/admin/conferences/historyentry/").content.decode()
+
+    assert "2026-11-28 19:23:31 CET" in page  # the read-only "Created time"
+    assert "2026-11-28 19:23:31 CET" in history
 
 
 def test_the_csv_export_lists_the_selection_and_imports_as_it_is(admin, searchable):
