@@ -85,7 +85,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_filter = ["scope", KindFilter]
     search_fields = ["email", "tag"]
     list_select_related = ["user", "account"]
-    autocomplete_fields = ["user", "account", "conferences"]
+    autocomplete_fields = ["user", "conferences"]  # accounts are few: a plain select
 
     @admin.display(description="rules")
     def rules(self, obj):
