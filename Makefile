@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 services:
-	scripts/services.sh
+	@scripts/services.sh
 
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
@@ -28,10 +28,11 @@ chromium:
 node:
 	@command -v node >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs; }
 
+# Quiet until the login lines: no command echo, no migration list (errors still show).
 run: install services
-	$(PY) manage.py migrate --noinput
-	rm -f var/prometheus/*.db  # the metrics of an earlier run (PROMETHEUS_MULTIPROC_DIR)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.demo start
+	@$(PY) manage.py migrate --noinput --verbosity 0
+	@rm -f var/prometheus/*.db  # the metrics of an earlier run (PROMETHEUS_MULTIPROC_DIR)
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.demo start
 
 test: install services chromium node
 	$(PY) -m pytest

@@ -51,17 +51,3 @@ class RedactRequestSecrets(logging.Filter):
         elif record.args:
             record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
         return True
-
-
-class ClientErrorsInOneLine(logging.Filter):
-    """On django.request and django.security.DisallowedHost (LOGGING): a client's error
-    (a 4xx: a page it may not see, a Host header not in ALLOWED_HOSTS) is one warning
-    line, without the traceback Django attaches, whose frames may quote the request; a
-    stranger's Host header is no error to mail the admins about."""
-
-    def filter(self, record):
-        if getattr(record, "status_code", 500) < 500:
-            record.exc_info = record.exc_text = None
-            if record.levelno > logging.WARNING:
-                record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return True

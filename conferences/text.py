@@ -5,7 +5,8 @@ the JavaScript (static/js/confwatch.js, which follows the same rules) say time a
   configured duration, exactly (`exact_duration_text`);
 - relative times ("3 min ago", `relative_text`);
 - absolute times, always with their zone, in the viewer's zone (`local_text`; the
-  exact form with milliseconds for hover texts, `exact_text`);
+  exact form with milliseconds for hover texts, `exact_text`; the zone's abbreviations
+  for the JavaScript clock, `zone_abbreviations`);
 - ISO 8601 for stored details and exports (`iso`, `parse_time`).
 
 The viewer's zone is the active Django time zone (the user's preference, activated by
@@ -81,6 +82,19 @@ def local_text(value, *, zone=None, seconds=True, date=True, named=False):
     shown = f"{local.strftime(pattern)} {local.tzname()}"
     key = getattr(local.tzinfo, "key", None)
     return f"{shown} ({key})" if named and key and key != local.tzname() else shown
+
+
+def zone_abbreviations(now, *, zone=None):
+    """{UTC offset in minutes: abbreviation} of the zone this year, both sides of its
+    daylight saving time: `{60: "CET", 120: "CEST"}`. The JavaScript clock writes these
+    after a time (the page gives them to it, <body data-zone-abbreviations>), since the
+    browser's Intl knows few zones' abbreviations and would say "GMT+1" where
+    local_text says "CET"."""
+    names = {}
+    for days in range(0, 366, 61):
+        local = in_zone(now + timedelta(days=days), zone)
+        names.setdefault(int(local.utcoffset().total_seconds()) // 60, local.tzname())
+    return names
 
 
 def exact_text(value, *, zone=None):

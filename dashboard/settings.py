@@ -204,6 +204,8 @@ LOGIN_REDIRECT_URL = "conferences:list"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
+# The admin and any datetime Django writes itself name the zone, as the pages do.
+FORMAT_MODULE_PATH = "dashboard.formats"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = False
 USE_TZ = True
@@ -458,8 +460,13 @@ CELERY_BEAT_SCHEDULER = "conferences.ops.outages:BeatScheduler"
 # the keys of callback URLs, share, acknowledge and unsubscribe links are masked ("…") by a
 # filter on the handler every logger writes through.
 LOGGING["filters"] = {"redact": {"()": "conferences.redact.RedactRequestSecrets"}}
+# A refused request (4xx) is one line: method, path without its query, status and user
+# (conferences.ops.request_lines), masked by "redact" after it.
+LOGGING["filters"]["request_lines"] = {
+    "()": "conferences.ops.request_lines.OneLinePerRefusedRequest"
+}
 LOGGING["filters"]["context"] = {"()": "conferences.ops.logs.LogContext"}
-LOGGING["handlers"]["console"]["filters"] = ["redact", "context"]
+LOGGING["handlers"]["console"]["filters"] = ["request_lines", "redact", "context"]
 # Django's own console handler on "django" (its DEFAULT_LOGGING, in development) would
 # print a 404's path before the filter ran: "django" keeps only its mail to ADMINS (in
 # production) and otherwise writes through the console handler.
@@ -477,9 +484,8 @@ LOGGING["filters"]["database_outage"] = {"()": "conferences.ops.outages.Requests
 LOGGING["loggers"]["django.request"] = {"filters": ["database_outage"]}
 # A client's error (403, a wrong Host header...) is one warning line, not a traceback
 # (or an ERROR mailed to the admins).
-LOGGING["filters"]["client_errors"] = {"()": "conferences.redact.ClientErrorsInOneLine"}
-LOGGING["loggers"]["django.request"]["filters"].append("client_errors")
-LOGGING["loggers"]["django.security.DisallowedHost"] = {"filters": ["client_errors"]}
+LOGGING["loggers"]["django.request"]["filters"].append("request_lines")
+LOGGING["loggers"]["django.security.DisallowedHost"] = {"filters": ["request_lines"]}
 LOGGING["loggers"]["django.server"]["filters"] = ["database_outage"]
 # The development server's request lines follow LOG_LEVEL too (the demo runs at WARNING:
 # only failed requests are shown).

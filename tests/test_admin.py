@@ -2,7 +2,7 @@ import csv
 import io
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conferences.admin.common import CappedCountPaginator
+from conferences.alerting import sharing
 from conferences.models import (
     Account,
     Conference,
@@ -21,6 +22,7 @@ from conferences.models import (
     Event,
     HistoryEntry,
     PollError,
+    UserPreference,
 )
 from conferences.polling import support
 from conferences.registry import importing, roles
@@ -432,6 +434,53 @@ def test_pausing_and_resuming_are_logged_with_who_did_it(admin):
     assert messages == [("boss", "Paused tracking."), ("boss", "Resumed tracking.")]
 
 
+def test_action_messages_count_in_words_one_conference_or_several(admin):
+    account = make_account()
+    one = make_conference(account, "conf-one")
+    three = [make_conference(account, f"conf-three-{n}") for n in range(3)]
+
+    def message(action, conferences):
+        return [str(m) for m in run_action(admin, action, conferences).context["messages"]]
+
+    assert message("pause_tracking", [one]) == ["Paused 1 conference."]
+    assert message("pause_tracking", three) == ["Paused 3 conferences."]
+    assert message("pause_tracking", [one]) == ["Nothing to pause: they were paused already."]
+    assert message("resume_tracking", [one]) == ["Resumed 1 conference; it is due now."]
+    assert message("resume_tracking", [one, *three]) == ["Resumed 3 conferences; they are due now."]
+
+
+def test_revoking_share_links_counts_them_in_words(admin):
+    conference = make_conference(make_account(), "conf-shared")
+    links = [sharing.create_link(conference=conference) for _ in range(2)]
+
+    def message(chosen):
+        response = admin.post(
+            "/admin/conferences/sharelink/",
+            {"action": "revoke", "_selected_action": [link.pk for link in chosen]},
+            follow=True,
+        )
+        return [str(m) for m in response.context["messages"]]
+
+    assert message(links[:1]) == ["Revoked 1 share link."]
+    assert message(links) == ["Revoked 2 share links."]
+
+
+def test_admin_times_name_their_zone_in_the_users_time_zone(admin):
+    boss = User.objects.get(username="boss")
+    UserPreference.objects.create(user=boss, time_zone="Europe/Berlin")
+    created = datetime(2026, 11, 28, 18, 23, 31, tzinfo=UTC)
+    conference = make_conference(make_account(), "conf-zoned", created_time=created)
+    HistoryEntry.objects.create(
+        conference=conference, state="active", first_seen_at=created, last_seen_at=created
+    )
+
+    page = admin.get(f"/admin/conferences/conference/{conference.pk}/change/").content.decode()
+    history = admin.get("/admin/conferences/historyentry/").content.decode()
+
+    assert "2026-11-28 19:23:31 CET" in page  # the read-only "Created time"
+    assert "2026-11-28 19:23:31 CET" in history
+
+
 def test_the_csv_export_lists_the_selection_and_imports_as_it_is(admin, searchable):
     chosen = Conference.objects.filter(conference_id__in=["conf-a1", "conf-g2"])
 
@@ -635,7 +684,7 @@ def test_poll_now_goes_to_a_real_worker_and_its_result_shows_on_the_next_page(
     worker = start_celery(celery_env, *WORKER_ARGS)
     try:
         queued = run_action(client, "poll_now", [conference]).content.decode()
-        assert "Polling 1 conferences now" in queued
+        assert "Polling 1 conference now, within its account&#x27;s budget" in queued
 
         wait_for(
             lambda: (

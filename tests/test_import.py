@@ -72,7 +72,10 @@ def test_one_refused_row_imports_nothing_and_every_refusal_says_why(account):
     assert reasons[9].startswith("the tag 'tttttttttttttttttttt'... is longer than 50")
     assert len(reasons) == 6
     assert result.new == ["conf-new1"] and result.already_tracked == ["conf-known"]
-    assert result.summary().startswith("Nothing was imported: 6 rows refused")
+    assert result.summary() == (
+        "Nothing was imported: 6 rows refused (below). Fix them and import again; then "
+        "1 conference would be added and 1 is already tracked on acme."
+    )
 
 
 def test_the_same_file_imported_twice_adds_nothing_the_second_time(account):

@@ -1,9 +1,11 @@
 """The overview (the list page): counts, order, filters, pages, the live refresh, row
 actions, the sign-in redirect of htmx requests and times in the viewer's time zone."""
 
+import json
 import re
 import zoneinfo
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.contrib.sessions.models import Session
@@ -476,6 +478,16 @@ def test_times_are_shown_in_the_users_time_zone_with_the_zone_named(signed_in, u
     assert local.strftime("%Y-%m-%d %H:%M:%S %Z") in row  # the title names the zone
     assert "3 min ago" in row
     assert "Time zone: America/New_York" in html
+
+
+def test_the_page_gives_its_clock_the_zones_abbreviations(signed_in, user, board):
+    UserPreference.objects.create(user=user, time_zone="Europe/Berlin")
+
+    html = signed_in.get("/").content.decode()
+
+    # What static/js/confwatch.js writes after a time ("CET", not the browser's "GMT+1").
+    names = re.search(r'data-zone-abbreviations="([^"]*)"', html).group(1)
+    assert json.loads(unescape(names)) == {"60": "CET", "120": "CEST"}
 
 
 def test_without_a_choice_times_are_in_the_sites_time_zone(signed_in, board, settings):

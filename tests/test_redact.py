@@ -51,14 +51,14 @@ def test_the_conference_page_shows_a_callback_url_without_its_password(client):
 class DevelopmentServer:
     """`manage.py runserver` on the test database, its log (stderr) in a file."""
 
-    def __init__(self, log_path, **env):
+    def __init__(self, log_path, *, log_level="INFO", **env):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "w+")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}"]
             + ["--noreload", "--skip-checks"],
-            env=process_env(LOG_LEVEL="INFO", **env),
+            env=process_env(LOG_LEVEL=log_level, **env),
             stdout=subprocess.DEVNULL,  # its banner; the log lines go to stderr
             stderr=self.log,
         )
@@ -106,11 +106,14 @@ def test_the_request_log_masks_every_links_key(transactional_db, tmp_path):
         "missing share": 404,
         "query": 302,
     }
-    for name, key in keys.items():
+    for key in keys.values():
         assert key not in log
-        assert f'"GET /{name}/…/ HTTP/1.1" ' in log
+    for name in ("share", "acknowledge", "unsubscribe"):
+        assert f'"GET /{name}/…/ HTTP/1.1" 200' in log  # the development server's line
+    # A refused request's one line (conferences.ops.request_lines).
+    assert "GET /callbacks/…/ 404 Not Found (anonymous)" in log
     assert "damaged-key-777" not in log and "query-key-555" not in log
-    assert "Not Found: /share/…/" in log  # django.request's line about the 404
+    assert "GET /share/…/ 404 Not Found (anonymous)" in log
     assert '"GET /?token=… HTTP/1.1" 302' in log
 
 
@@ -136,3 +139,56 @@ def test_a_client_error_is_logged_as_one_warning_line_without_a_traceback(
     records = [r for r in caplog.records if r.name.startswith(("django.request", "django.sec"))]
     assert [(r.levelname, r.exc_info) for r in records] == [("WARNING", None), ("WARNING", None)]
     assert "evil.example" in records[1].getMessage()
+
+
+def test_a_refused_request_is_one_line_with_method_path_status_and_user(transactional_db, tmp_path):
+    conference = make_conference(make_account(), "conf-refused")
+    roles.create_user(username="viewer-logged", role="viewer", password="viewer-password-42")
+    server = DevelopmentServer(tmp_path / "runserver.log", log_level="WARNING")
+    try:
+        wait_for(lambda: answers(server), timeout=30, what="the development server")
+        browser = requests.Session()
+        browser.get(server.url + "/accounts/login/", timeout=5)
+        signed_in = browser.post(
+            server.url + "/accounts/login/",
+            data={
+                "username": "viewer-logged",
+                "password": "viewer-password-42",
+                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+            },
+            timeout=5,
+            allow_redirects=False,
+        )
+        answered = {
+            "missing": browser.get(server.url + "/nowhere/?token=query-key-999", timeout=5),
+            "viewer shares": browser.post(
+                f"{server.url}/conferences/{conference.pk}/share/",
+                data={"csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+                timeout=5,
+            ),
+            "page": browser.get(server.url + "/", timeout=5),
+        }
+        time.sleep(0.3)
+    finally:
+        log = server.stop()
+
+    assert signed_in.status_code == 302
+    assert {name: answer.status_code for name, answer in answered.items()} == {
+        "missing": 404,
+        "viewer shares": 403,
+        "page": 200,
+    }
+    lines = log.splitlines()
+    assert [line for line in lines if "/nowhere/" in line] == [
+        next(line for line in lines if line.endswith("GET /nowhere/ 404 Not Found (viewer-logged)"))
+    ]
+    share_path = f"/conferences/{conference.pk}/share/"
+    assert [line for line in lines if share_path in line] == [
+        next(
+            line
+            for line in lines
+            if line.endswith(f"POST {share_path} 403 Forbidden (viewer-logged)")
+        )
+    ]
+    assert "query-key-999" not in log
+    assert "Traceback" not in log and "HTTP/1.1" not in log  # no second line, no traceback

@@ -51,26 +51,70 @@ def test_iso_writes_a_time_as_exact_as_it_is_and_no_more():
     assert text.parse_time(text.iso(exact)) == exact and text.iso(None) is None
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_the_javascript_says_what_text_py_says_for_the_same_cases():
-    cases = [(seconds, suffix) for seconds in RELATIVE_SECONDS for suffix in (" ago", "")]
+# The clock's cases: (UTC time, zone); the JavaScript must name each zone as text.py does.
+SUMMER = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
+CLOCK_CASES = [
+    (moment, zone)
+    for moment in (NOW, SUMMER)
+    for zone in (
+        "UTC",
+        "America/New_York",
+        "Europe/Berlin",
+        "Europe/London",
+        "Asia/Tokyo",
+        "Asia/Kolkata",
+        "Australia/Adelaide",
+        "America/St_Johns",
+        "America/Sao_Paulo",
+    )
+]
+
+
+def run_javascript(expression, **values):
+    """What `expression` (JavaScript, over confwatch.js's window.confwatchText and the
+    given JSON values) evaluates to, run in node."""
     script = (
         "global.window = {}; global.document = {addEventListener() {}};"
         "global.setInterval = () => 0;"
         f"eval(require('fs').readFileSync({json.dumps(str(JS))}, 'utf8'));"
-        f"const cases = {json.dumps(cases)};"
-        "const clock = window.confwatchText.clockText("
-        f"new Date({json.dumps(NOW.isoformat())}), 'America/New_York');"
-        "console.log(JSON.stringify({relative: cases.map(([s, x]) =>"
-        " window.confwatchText.relativeText(s, x)), clock}));"
+        "const text = window.confwatchText;"
+        + "".join(f"const {name} = {json.dumps(value)};" for name, value in values.items())
+        + f"console.log(JSON.stringify({expression}));"
     )
-    answer = json.loads(
-        subprocess.run(["node", "-e", script], capture_output=True, check=True, text=True).stdout
-    )
-    expected = [
+    answer = subprocess.run(["node", "-e", script], capture_output=True, check=True, text=True)
+    return json.loads(answer.stdout)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_javascript_says_what_text_py_says_for_the_same_cases():
+    cases = [(seconds, suffix) for seconds in RELATIVE_SECONDS for suffix in (" ago", "")]
+
+    answer = run_javascript("cases.map(([s, x]) => text.relativeText(s, x))", cases=cases)
+
+    assert answer == [
         text.relative_text(NOW - timedelta(seconds=seconds), NOW, suffix=suffix)
         for seconds, suffix in cases
     ]
-    assert answer["relative"] == expected
-    new_york = ZoneInfo("America/New_York")
-    assert answer["clock"] == text.local_text(NOW, zone=new_york, date=False)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_javascript_clock_names_the_zone_as_text_py_does():
+    cases = [
+        [moment.isoformat(), zone, text.zone_abbreviations(moment, zone=ZoneInfo(zone))]
+        for moment, zone in CLOCK_CASES
+    ]
+
+    answer = run_javascript(
+        "cases.map(([at, zone, names]) => text.clockText(new Date(at), zone, names))",
+        cases=cases,
+    )
+
+    expected = [text.local_text(m, zone=ZoneInfo(z), date=False) for m, z in CLOCK_CASES]
+    assert answer == expected
+    assert "14:00:00 CEST" in answer and "19:23:31 CET" in answer and "03:23:31 JST" in answer
+
+
+def test_a_zones_abbreviations_cover_both_sides_of_daylight_saving_time():
+    assert text.zone_abbreviations(NOW, zone=ZoneInfo("Europe/Berlin")) == {60: "CET", 120: "CEST"}
+    assert text.zone_abbreviations(NOW, zone=ZoneInfo("Asia/Tokyo")) == {540: "JST"}
+    assert text.zone_abbreviations(SUMMER, zone=UTC) == {0: "UTC"}

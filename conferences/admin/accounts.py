@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from conferences.admin.common import DeletesItsRecords
+from conferences.admin.common import DeletesItsRecords, LabelledSplitDateTime
 from conferences.callbacks import receiver
 from conferences.catapult import REAL_API_BASE_URL
 from conferences.models import REQUEST_BUDGET_MAX, REQUEST_BUDGET_MIN, Account
@@ -47,7 +47,8 @@ class AccountForm(forms.ModelForm):
         widgets = {
             "request_budget": forms.NumberInput(
                 attrs={"min": REQUEST_BUDGET_MIN, "max": REQUEST_BUDGET_MAX, "step": "any"}
-            )
+            ),
+            "paused_until": LabelledSplitDateTime("Paused until"),
         }
 
     def clean(self):

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
 from kombu.exceptions import OperationalError
 
 from conferences import redact, tasks
@@ -260,14 +261,32 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
         changed = list(queryset.filter(paused=False))
         tracking.pause(Conference.objects.filter(pk__in=[c.pk for c in changed]))
         self.log_each(request, changed, "Paused tracking.")
-        self.message_user(request, f"Paused {len(changed)} conferences.")
+        if not changed:
+            self.message_user(request, "Nothing to pause: they were paused already.", messages.INFO)
+            return
+        self.message_user(
+            request,
+            ngettext("Paused %(count)d conference.", "Paused %(count)d conferences.", len(changed))
+            % {"count": len(changed)},
+        )
 
     @admin.action(description="Resume tracking", permissions=["pause"])
     def resume_tracking(self, request, queryset):
         changed = list(queryset.filter(paused=True))
         tracking.resume(Conference.objects.filter(pk__in=[c.pk for c in changed]))
         self.log_each(request, changed, "Resumed tracking.")
-        self.message_user(request, f"Resumed {len(changed)} conferences; they are due now.")
+        if not changed:
+            self.message_user(request, "Nothing to resume: none of them was paused.", messages.INFO)
+            return
+        self.message_user(
+            request,
+            ngettext(
+                "Resumed %(count)d conference; it is due now.",
+                "Resumed %(count)d conferences; they are due now.",
+                len(changed),
+            )
+            % {"count": len(changed)},
+        )
 
     @admin.action(description="Poll now (within the budget)", permissions=["pause"])
     def poll_now(self, request, queryset):
@@ -288,8 +307,14 @@ class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
         self.log_each(request, chosen, "Poll now requested.")
         self.message_user(
             request,
-            f"Polling {len(chosen)} conferences now, within their accounts' budgets. "
-            "Reload the page to see the result when it is in.",
+            ngettext(
+                "Polling %(count)d conference now, within its account's budget. "
+                "Reload the page to see the result when it is in.",
+                "Polling %(count)d conferences now, within their accounts' budgets. "
+                "Reload the page to see the results when they are in.",
+                len(chosen),
+            )
+            % {"count": len(chosen)},
         )
 
     @admin.action(description="Export selected as CSV", permissions=["read"])

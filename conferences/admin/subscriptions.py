@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.utils.translation import ngettext
 
 from conferences.alerting import channels, sharing, subscriptions
 from conferences.models import Acknowledgement, ShareLink, Subscription
@@ -153,7 +154,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_filter = ["scope", KindFilter]
     search_fields = ["email", "tag"]
     list_select_related = ["user", "account"]
-    autocomplete_fields = ["user", "account", "conferences"]
+    autocomplete_fields = ["user", "conferences"]  # accounts are few: a plain select
     actions = ["send_test_message"]
     has_test_permission = roles.admin_permission("subscriptions.others")  # the roles table
 
@@ -163,11 +164,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def send_test_message(self, request, queryset):
         for subscription in queryset:
             channels.queue_test_message(subscription)
-        self.message_user(
-            request,
-            f"Queued a test message to {queryset.count()} subscription(s); the deliveries "
-            "show how each went.",
-        )
+        count = queryset.count()
+        queued = ngettext(
+            "Queued a test message to %(count)d subscription",
+            "Queued a test message to %(count)d subscriptions",
+            count,
+        ) % {"count": count}
+        self.message_user(request, f"{queued}; the deliveries show how each went.")
 
     @admin.display(description="rules")
     def rules(self, obj):
@@ -214,6 +217,11 @@ class ShareLinkAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected share links", permissions=["manage"])
     def revoke(self, request, queryset):
-        for link in queryset:
+        links = list(queryset)
+        for link in links:
             sharing.revoke(link)
-        self.message_user(request, f"Revoked {queryset.count()} share link(s).")
+        self.message_user(
+            request,
+            ngettext("Revoked %(count)d share link.", "Revoked %(count)d share links.", len(links))
+            % {"count": len(links)},
+        )

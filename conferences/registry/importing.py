@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import ngettext
 
 from conferences.models import Conference
 from conferences.registry import tracking
@@ -96,21 +97,18 @@ class ImportResult:
         return self.new if self.imported else []
 
     def summary(self):
+        new = ngettext("%(count)d conference", "%(count)d conferences", len(self.new))
+        new %= {"count": len(self.new)}
+        tracked = len(self.already_tracked)
         if not self.imported:
+            refused = ngettext("%(count)d row", "%(count)d rows", len(self.refused))
+            are_tracked = ngettext("%(count)d is", "%(count)d are", tracked)
             return (
-                f"Nothing was imported: {count(self.refused, 'row')} refused (below). "
-                f"Fix them and import again; then {count(self.new, 'conference')} would "
-                f"be added and {len(self.already_tracked)} are already tracked on "
-                f"{self.account}."
+                f"Nothing was imported: {refused % {'count': len(self.refused)}} refused "
+                f"(below). Fix them and import again; then {new} would be added and "
+                f"{are_tracked % {'count': tracked}} already tracked on {self.account}."
             )
-        return (
-            f"Added {count(self.new, 'conference')} to {self.account}; "
-            f"{len(self.already_tracked)} already tracked (unchanged)."
-        )
-
-
-def count(items, noun):
-    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+        return f"Added {new} to {self.account}; {tracked} already tracked (unchanged)."
 
 
 def read_rows(data):

@@ -11,6 +11,8 @@ zone named, the exact form (milliseconds too) on hover, and a relative form
     {% duration_between member.joined_at member.left_at %} -> "12 min 5 s"
 """
 
+import json
+
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
@@ -51,6 +53,13 @@ def local_time(value, empty="–", seconds=True, zone=None):
         text.exact_text(value, zone=zone),
         text.local_text(value, zone=zone, seconds=seconds),
     )
+
+
+@register.simple_tag
+def zone_abbreviations():
+    """The viewer's zone's abbreviations as JSON, for the JavaScript clock
+    (<body data-zone-abbreviations>): it then writes "CET" where local_time does."""
+    return json.dumps(text.zone_abbreviations(timezone.now()), separators=(",", ":"))
 
 
 @register.simple_tag

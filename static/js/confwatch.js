@@ -24,9 +24,12 @@
   }
 
   // The twin of text.py's local_text(value, date=False): "19:23:31 CET", always with
-  // the zone (the page's, <body data-time-zone>, else the browser's).
-  function clockText(date, zone) {
+  // the zone (the page's, <body data-time-zone>, else the browser's). The zone's name is
+  // the page's abbreviation for the time's UTC offset (<body data-zone-abbreviations>,
+  // text.py's zone_abbreviations): Intl knows few ("GMT+1" where text.py says "CET").
+  function clockText(date, zone, abbreviations) {
     const options = {
+      year: "numeric", month: "2-digit", day: "2-digit",
       hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short",
     };
     let parts;
@@ -35,13 +38,26 @@
         .formatToParts(date);
     } catch (error) {
       parts = new Intl.DateTimeFormat("en-US", options).formatToParts(date);
+      abbreviations = null;
     }
     const part = function (type) {
       const found = parts.find(function (p) { return p.type === type; });
       return found ? found.value : "";
     };
     const hour = part("hour") === "24" ? "00" : part("hour");
-    return hour + ":" + part("minute") + ":" + part("second") + " " + part("timeZoneName");
+    const wall = Date.UTC(+part("year"), +part("month") - 1, +part("day"), +hour, +part("minute"), +part("second"));
+    const offset = Math.round((wall - Math.floor(date.getTime() / 1000) * 1000) / 60000);
+    const name = (zone && abbreviations && abbreviations[offset]) || part("timeZoneName");
+    return hour + ":" + part("minute") + ":" + part("second") + " " + name;
+  }
+
+  // The page's zone abbreviations by UTC offset in minutes ({} when it gives none).
+  function pageAbbreviations() {
+    try {
+      return JSON.parse(document.body.dataset.zoneAbbreviations || "{}");
+    } catch (error) {
+      return {};
+    }
   }
 
   // What tests (and the console) can call: the same rules as conferences/text.py.
@@ -83,7 +99,7 @@
     trouble = { kind: kind, since: trouble ? trouble.since : since };
     const words = TROUBLE_TEXT[kind];
     notice.textContent =
-      words[0] + clockText(trouble.since, document.body.dataset.timeZone) + words[1];
+      words[0] + clockText(trouble.since, document.body.dataset.timeZone, pageAbbreviations()) + words[1];
     notice.dataset.trouble = kind;
     notice.hidden = false;
     document.body.classList.add("disconnected");

@@ -1,7 +1,7 @@
 """Every page, signed in and out, at a desktop and a phone width, in the light and the
-dark colour scheme: axe finds no serious or critical violation, and at 390 px no page
-scrolls sideways. Also: the error pages are the product's, "/" focuses the search field,
-and the tab's icon shows when the overview reports a problem."""
+dark colour scheme (the admin's too): axe finds no serious or critical violation, and at
+390 px no page scrolls sideways. Also: the error pages are the product's, "/" focuses the
+search field, and the tab's icon shows when the overview reports a problem."""
 
 from datetime import time
 
@@ -164,6 +164,32 @@ def test_every_page_passes_axe_and_fits_a_phone(browser, live_server, world, sch
     sign_in(page, live_server, "viewer")
     found += visit_all(page, live_server, [("/conferences/track/", 403)])
     viewer.close()
+
+    assert found == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_admins_pages_pass_axe_and_fit_a_phone(browser, live_server, world, scheme):
+    conference = world["conference"]
+    context = browser.new_context(color_scheme=scheme)
+    page = context.new_page()
+    sign_in(page, live_server, "staff")
+
+    found = visit_all(
+        page,
+        live_server,
+        [
+            ("/admin/", 200),
+            ("/admin/conferences/conference/", 200),
+            (f"/admin/conferences/conference/{conference.pk}/change/", 200),
+            ("/admin/conferences/historyentry/", 200),
+            ("/admin/conferences/delivery/", 200),
+            ("/admin/conferences/subscription/", 200),
+            (f"/admin/conferences/account/{conference.account_id}/change/", 200),
+            ("/admin/conferences/conference/import/", 200),
+        ],
+    )
+    context.close()
 
     assert found == []
 
