@@ -68,7 +68,7 @@ def test_an_outage_logs_one_line_at_its_start_and_a_summary_at_its_end(caplog):
 
 
 def test_a_bug_is_not_taken_for_an_outage(monkeypatch):
-    monkeypatch.setattr(tasks.polling, "poll_round", lambda: 1 / 0)
+    monkeypatch.setattr(tasks.rounds, "poll_round", lambda: 1 / 0)
 
     with pytest.raises(ZeroDivisionError):
         tasks.poll_round()
@@ -83,7 +83,7 @@ def test_a_deadlock_is_not_taken_for_an_outage(monkeypatch):
         except psycopg.Error as error:
             raise OperationalError(*error.args) from error
 
-    monkeypatch.setattr(tasks.polling, "poll_round", deadlock)
+    monkeypatch.setattr(tasks.rounds, "poll_round", deadlock)
 
     with pytest.raises(OperationalError):
         tasks.poll_round()
