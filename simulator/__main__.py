@@ -124,6 +124,13 @@ def build_parser():
         help="real minutes the desk plays; it covers M x --speed scenario minutes (%(default)s)",
     )
     desk.add_argument(
+        "--desk-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long after creating the conferences before the first change (%(default)s)",
+    )
+    desk.add_argument(
         "--desk-log", metavar="PATH", help="append every change made, one JSON line each"
     )
     desk.add_argument(
@@ -290,6 +297,7 @@ def simulator_from_args(args):
             "conferences": args.desk,
             "minutes": args.desk_minutes,
             "log_path": args.desk_log,
+            "delay": args.desk_delay,
             "callback_urls": dict(args.desk_callback or ()),
         }
     return Simulator(

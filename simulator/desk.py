@@ -197,6 +197,7 @@ class DeskRunner:
         speed=1.0,
         callback_urls=None,
         log_path=None,
+        delay=0.0,
         stop_event=None,
     ):
         if speed <= 0:
@@ -211,7 +212,11 @@ class DeskRunner:
         self.speed = speed
         self.callback_urls = dict(callback_urls or {})
         self.log_path = log_path
+        # Seconds between creating the conferences and the scenario clock's start, so a
+        # benchmark can track them before anything changes.
+        self.delay = float(delay)
         self.stop_event = stop_event or threading.Event()
+        self.desk_stopped = threading.Event()
         self.conference_ids = []
         self.members = {}
         self.applied_steps = 0
@@ -239,6 +244,11 @@ class DeskRunner:
     def start(self):
         self._thread = threading.Thread(target=self._run, name="sim-desk", daemon=True)
         self._thread.start()
+
+    def stop(self):
+        """Stop playing (the simulator keeps serving) and wait for the log's last line."""
+        self.desk_stopped.set()
+        self.join(5)
 
     def join(self, timeout=None):
         if self._thread is not None:
@@ -272,13 +282,15 @@ class DeskRunner:
         ]
 
     def _run(self):
+        if self.delay > 0 and self._wait(self.delay):
+            return
         started = time.monotonic()
         self.started_at = time.time()
         for step in self.plan.steps:
             delay = started + step.at / self.speed - time.monotonic()
-            if delay > 0 and self.stop_event.wait(delay):
+            if delay > 0 and self._wait(delay):
                 break
-            if self.stop_event.is_set():
+            if self.stop_event.is_set() or self.desk_stopped.is_set():
                 break
             try:
                 self._apply(step)
@@ -288,6 +300,14 @@ class DeskRunner:
                 self.skipped_steps += 1
         if self._log is not None:
             self._log.flush()
+
+    def _wait(self, seconds):
+        """Sleep; True when stopped meanwhile (checked every 0.2 s)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.stop_event.wait(min(left, 0.2)) or self.desk_stopped.is_set():
+                return True
+        return self.desk_stopped.is_set()
 
     def _apply(self, step):
         conference_id = self.conference_ids[step.conference]

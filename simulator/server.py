@@ -36,8 +36,9 @@ class Simulator:
     - scenario: number of scenario conferences (0 = none); speed: scenario pace factor.
     - callback_url: callbackUrl given to scenario conferences.
     - desk: the desk scenario (``simulator.desk``), a dict with ``conferences``,
-      ``minutes``, ``log_path`` (the change log) and ``callback_urls`` ({user id: URL}:
-      those users' conferences call back); spread over every user, paced by ``speed``.
+      ``minutes``, ``log_path`` (the change log), ``delay`` (seconds before it starts)
+      and ``callback_urls`` ({user id: URL}: those users' conferences call back); spread
+      over every user, paced by ``speed``.
     - time_format: "z", "ms-z", "hour-offset", "ms-colon-offset" or "mixed".
     - faults: dict of fault settings (see ``simulator.faults``).
     - log_requests: write one line per request to stderr.
@@ -130,6 +131,7 @@ class Simulator:
                 speed=float(speed),
                 callback_urls=desk.get("callback_urls"),
                 log_path=desk.get("log_path"),
+                delay=float(desk.get("delay", 0)),
                 stop_event=self.stop_event,
             )
         # (method, path, started, finished, status, client port) of the latest API

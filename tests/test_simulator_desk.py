@@ -162,3 +162,18 @@ def test_only_the_callback_accounts_conferences_call_back(tmp_path, receiver):
         time.sleep(0.1)
     called = {event.get("conferenceId") for event in Receiver.received}
     assert called == calling
+
+
+def test_a_stopped_desk_makes_no_more_changes_and_its_log_says_so(tmp_path):
+    log_path = tmp_path / "changes.jsonl"
+    desk = {"conferences": 6, "minutes": 1, "log_path": str(log_path), "delay": 60}
+    with running_simulator(users=USERS, rate_limit=0, seed=5, desk=desk) as sim:
+        stopped = requests.post(f"{sim.url}/_sim/desk/stop", timeout=10).json()
+        states = {row["state"] for row in sim.conferences()}
+
+    assert stopped["applied_steps"] == 0
+    assert states == {"created"}
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert [(line["field"], line["old"], line["new"]) for line in lines] == [
+        ("state", None, "created")
+    ] * 6
