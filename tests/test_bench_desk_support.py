@@ -59,3 +59,12 @@ def test_a_value_repeated_by_the_simulator_matches_the_one_in_effect_when_stored
 
     assert result.matched == [(30.0, 31.0)]
     assert result.missing == 2
+
+
+def test_a_value_a_callback_left_unknown_claims_nothing():
+    simulated = [(False, 0.0), (True, 10.0)]
+
+    result = compare(simulated, [(None, 1, 1.0), (False, 2, 5.0), (True, 3, 11.0)])
+
+    assert (result.missing, result.duplicated, result.out_of_order) == (0, 0, 0)
+    assert result.matched == [(10.0, 11.0)]

@@ -65,9 +65,12 @@ def compare(simulated, stored, comparison=None):
     written (the earliest later one if none was: clocks differ a little), searching only
     after the last match; the simulated changes skipped on the way are missing. A stored
     value equal to the one before it is a duplicate; one not found after the last match
-    is out of order. Simulated changes after the last match are missing. Returns the
-    Comparison (updated in place when given)."""
+    is out of order. Simulated changes after the last match are missing. A stored None
+    (a callback's partial first observation leaves the fields it did not carry unknown)
+    claims nothing and is passed over. Returns the Comparison (updated in place when
+    given)."""
     result = comparison or Comparison()
+    stored = [entry for entry in stored if entry[0] is not None]
     result.changes += len(simulated) - 1
     position = 0
     previous = None
