@@ -8,7 +8,7 @@ SIMULATED = [("created", 0.0), ("active", 10.0), ("completed", 20.0)]
 
 
 def test_every_change_stored_once_in_order_is_neither_missing_nor_duplicated():
-    stored = [("created", 1, 1.0), ("active", 2, 10.5), ("completed", 3, 21.0)]
+    stored = [("created", 1, 1.0, 1.0), ("active", 2, 10.5, 10.5), ("completed", 3, 21.0, 21.0)]
 
     result = compare(SIMULATED, stored)
 
@@ -18,34 +18,34 @@ def test_every_change_stored_once_in_order_is_neither_missing_nor_duplicated():
 
 
 def test_a_change_never_stored_is_missing():
-    result = compare(SIMULATED, [("created", 1, 1.0), ("completed", 3, 21.0)])
+    result = compare(SIMULATED, [("created", 1, 1.0, 1.0), ("completed", 3, 21.0, 21.0)])
 
-    assert (result.missing, result.duplicated, result.out_of_order) == (1, 0, 0)
+    assert (result.missing, result.duplicated, result.out_of_order) == (1, 0, 0, 0)
 
 
 def test_changes_after_the_last_stored_one_are_missing():
-    assert compare(SIMULATED, [("created", 1, 1.0)]).missing == 2
+    assert compare(SIMULATED, [("created", 1, 1.0, 1.0)]).missing == 2
     assert compare(SIMULATED, []).missing == 2
 
 
 def test_a_first_observation_after_a_change_counts_the_change_as_stored():
-    result = compare(SIMULATED, [("active", 1, 12.0), ("completed", 2, 21.0)])
+    result = compare(SIMULATED, [("active", 1, 12.0, 12.0), ("completed", 2, 21.0, 21.0)])
 
     assert (result.missing, result.out_of_order) == (0, 0)
     assert result.matched == [(10.0, 12.0), (20.0, 21.0)]
 
 
 def test_the_same_value_stored_twice_is_a_duplicate():
-    stored = [("created", 1, 1.0), ("active", 2, 10.5), ("active", 3, 11.0)]
-    stored.append(("completed", 4, 21.0))
+    stored = [("created", 1, 1.0, 1.0), ("active", 2, 10.5, 10.5), ("active", 3, 11.0, 11.0)]
+    stored.append(("completed", 4, 21.0, 21.0))
 
     result = compare(SIMULATED, stored)
 
-    assert (result.missing, result.duplicated, result.out_of_order) == (0, 1, 0)
+    assert (result.missing, result.duplicated, result.out_of_order) == (0, 1, 0, 0)
 
 
 def test_a_value_stored_after_a_later_one_is_out_of_order():
-    stored = [("created", 1, 1.0), ("completed", 2, 21.0), ("active", 3, 22.0)]
+    stored = [("created", 1, 1.0, 1.0), ("completed", 2, 21.0, 21.0), ("active", 3, 22.0, 22.0)]
 
     result = compare(SIMULATED, stored)
 
@@ -55,7 +55,7 @@ def test_a_value_stored_after_a_later_one_is_out_of_order():
 def test_a_value_repeated_by_the_simulator_matches_the_one_in_effect_when_stored():
     simulated = [(0, 0.0), (1, 10.0), (2, 20.0), (1, 30.0)]
 
-    result = compare(simulated, [(0, 1, 1.0), (1, 2, 31.0)])
+    result = compare(simulated, [(0, 1, 1.0, 1.0), (1, 2, 31.0, 31.0)])
 
     assert result.matched == [(30.0, 31.0)]
     assert result.missing == 2
@@ -64,7 +64,18 @@ def test_a_value_repeated_by_the_simulator_matches_the_one_in_effect_when_stored
 def test_a_value_a_callback_left_unknown_claims_nothing():
     simulated = [(False, 0.0), (True, 10.0)]
 
-    result = compare(simulated, [(None, 1, 1.0), (False, 2, 5.0), (True, 3, 11.0)])
+    result = compare(simulated, [(None, 1, 1.0, 1.0), (False, 2, 5.0, 5.0), (True, 3, 11.0, 11.0)])
+
+    assert (result.missing, result.duplicated, result.out_of_order) == (0, 0, 0, 0)
+    assert result.matched == [(10.0, 11.0)]
+
+
+def test_a_change_written_late_matches_the_change_it_observed_not_a_later_one():
+    # 1 -> 2 -> 3 -> 2: the first 2 (observed at 2.0) is written at 4.5, after the second 2.
+    simulated = [(1, 0.0), (2, 2.0), (3, 3.0), (2, 4.0)]
+    stored = [(1, 1, 0.5, 0.6), (2, 2, 2.0, 4.5), (3, 3, 3.0, 4.6), (2, 4, 4.0, 4.7)]
+
+    result = compare(simulated, stored)
 
     assert (result.missing, result.duplicated, result.out_of_order) == (0, 0, 0)
-    assert result.matched == [(10.0, 11.0)]
+    assert result.matched == [(2.0, 4.5), (3.0, 4.6), (4.0, 4.7)]

@@ -248,22 +248,31 @@ def database_size():
 
 
 def stored_values(conference_ids):
-    """{conference id: {field: [(value, event id, written at epoch s)]}} in event order."""
+    """{conference id: {field: [(value, event id, observed at, written at)]}} in event
+    order, times in epoch seconds."""
     from conferences.models import Event
 
     stored = defaultdict(lambda: defaultdict(list))
     events = (
         Event.objects.filter(kind__in=STATUS_KINDS, conference__conference_id__in=conference_ids)
         .order_by("id")
-        .values_list("id", "kind", "after", "detail", "created_at", "conference__conference_id")
+        .values_list(
+            "id",
+            "kind",
+            "after",
+            "detail",
+            "occurred_at",
+            "created_at",
+            "conference__conference_id",
+        )
     )
-    for event_id, kind, after, detail, created_at, conference_id in events.iterator():
-        at = created_at.timestamp()
+    for event_id, kind, after, detail, occurred, created, conference_id in events.iterator():
+        times = (occurred.timestamp(), created.timestamp())
         if kind == "first_observed":
             for name in support.STATUS_FIELDS:
-                stored[conference_id][name].append((detail.get(name), event_id, at))
+                stored[conference_id][name].append((detail.get(name), event_id, *times))
         else:
-            stored[conference_id][FIELD_OF_KIND[kind]].append((after, event_id, at))
+            stored[conference_id][FIELD_OF_KIND[kind]].append((after, event_id, *times))
     return stored
 
 

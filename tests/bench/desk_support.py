@@ -19,6 +19,7 @@ STATUS_FIELDS = ("state", "active_members", "hold", "mute")
 INITIAL = {"state": "created", "active_members": 0, "hold": False, "mute": False}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+CLOCK_SLACK = 0.005
 
 
 # --- the change log against the events --------------------------------------------------
@@ -60,10 +61,12 @@ def compare(simulated, stored, comparison=None):
     """Walk one conference's stored values of one field through the simulated ones.
 
     simulated: [(value, at)], the first the value at creation. stored: [(value, event id,
-    written at)] in the order confwatch wrote them, the first its first observation.
-    A stored value matches the latest simulated change to that value made before it was
-    written (the earliest later one if none was: clocks differ a little), searching only
-    after the last match; the simulated changes skipped on the way are missing. A stored
+    observed at, written at)] in the order confwatch wrote them, the first its first
+    observation; observed at is the event's occurred_at (a callback's own time, or the
+    poll's), written at its created_at (epoch seconds). A stored value matches the latest
+    simulated change to that value made before it was observed (CLOCK_SLACK allowed: a
+    callback's time has milliseconds only; the earliest later one if none was), searching
+    only after the last match; the simulated changes skipped on the way are missing. A stored
     value equal to the one before it is a duplicate; one not found after the last match
     is out of order. Simulated changes after the last match are missing. A stored None
     (a callback's partial first observation leaves the fields it did not carry unknown)
@@ -71,10 +74,10 @@ def compare(simulated, stored, comparison=None):
     given)."""
     result = comparison or Comparison()
     stored = [entry for entry in stored if entry[0] is not None]
+    for index, (value, event_id, observed_at, written_at) in enumerate(stored):
     result.changes += len(simulated) - 1
     position = 0
     previous = None
-    for index, (value, event_id, written_at) in enumerate(stored):
         if index > 0 and value == previous:
             result.duplicated += 1
             continue
@@ -84,7 +87,7 @@ def compare(simulated, stored, comparison=None):
         if not candidates:
             result.out_of_order += 1
             continue
-        before = [k for k in candidates if simulated[k][1] <= written_at]
+        before = [k for k in candidates if simulated[k][1] <= observed_at + CLOCK_SLACK]
         found = before[-1] if before else candidates[0]
         if found > position:
             result.missing += found - position - 1
