@@ -74,10 +74,10 @@ def compare(simulated, stored, comparison=None):
     given)."""
     result = comparison or Comparison()
     stored = [entry for entry in stored if entry[0] is not None]
-    for index, (value, event_id, observed_at, written_at) in enumerate(stored):
     result.changes += len(simulated) - 1
     position = 0
     previous = None
+    for index, (value, event_id, observed_at, written_at) in enumerate(stored):
         if index > 0 and value == previous:
             result.duplicated += 1
             continue
