@@ -1,7 +1,7 @@
 """The desk benchmark's comparison of the simulator's change log with confwatch's events
 (tests/bench/desk_support.py), on hand-made sequences."""
 
-from tests.bench.desk_support import compare
+from tests.bench.desk_support import compare, screen_latencies
 
 # (value, at): the value at creation, then each change.
 SIMULATED = [("created", 0.0), ("active", 10.0), ("completed", 20.0)]
@@ -79,3 +79,17 @@ def test_a_change_written_late_matches_the_change_it_observed_not_a_later_one():
 
     assert (result.missing, result.duplicated, result.out_of_order) == (0, 0, 0)
     assert result.matched == [(2.0, 4.5), (3.0, 4.6), (4.0, 4.7)]
+
+
+def test_a_count_shown_is_timed_from_the_latest_change_to_it_before_it_was_shown():
+    simulated = {"conf-1": {"active_members": [(0, 0.0), (1, 2.0), (2, 3.0), (1, 4.0)]}}
+
+    latencies = screen_latencies(simulated, [("conf-1", 2, 5.0), ("conf-1", 1, 6.5)])
+
+    assert latencies == [2.0, 2.5]
+
+
+def test_a_count_no_change_led_to_is_not_timed():
+    simulated = {"conf-1": {"active_members": [(0, 0.0), (1, 2.0)]}}
+
+    assert screen_latencies(simulated, [("conf-1", 5, 3.0), ("conf-2", 1, 3.0)]) == []

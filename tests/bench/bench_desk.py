@@ -276,9 +276,8 @@ def stored_values(conference_ids):
     return stored
 
 
-def compare_all(log_path, calling_accounts):
+def compare_all(simulated, account_of, calling_accounts):
     """{(group, field): Comparison} with group "callback" or "polled"."""
-    simulated, account_of = support.read_change_log(log_path)
     stored = stored_values(list(simulated))
     results = defaultdict(support.Comparison)
     for conference_id, fields in simulated.items():
@@ -432,7 +431,13 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
                 for name in ("web", "worker", "beat")
             }
             rows_after, bytes_after = database_size()
-            by_group = compare_all(log_path, calling)
+            simulated, account_of = support.read_change_log(log_path)
+            by_group = compare_all(simulated, account_of, calling)
+            screen = {"callback": [], "polled": []}
+            for viewer in viewer_threads:
+                for shown in viewer.shown:
+                    group = "callback" if account_of.get(shown[0]) in calling else "polled"
+                    screen[group] += support.screen_latencies(simulated, [shown])
             results = {group: merged(by_group, group) for group in ("callback", "polled")}
             calling_pks = {accounts[user_id].pk for user_id in calling}
             statuses, sent, duplicated, email_latencies = email_figures(
@@ -444,6 +449,7 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
                 played=played,
                 results=results,
                 by_group=by_group,
+                screen=screen,
                 statuses=statuses,
                 sent=sent,
                 duplicated=duplicated,
@@ -504,7 +510,7 @@ def start_viewers(usernames, web_url, stop_event):
     return threads
 
 
-def report(*, args, progress, played, results, by_group, statuses, sent, duplicated,
+def report(*, args, progress, played, results, by_group, screen, statuses, sent, duplicated,
            email_latencies, sampler, viewers, cpu, memory_end, growth):  # fmt: skip
     from django.conf import settings
 
@@ -548,7 +554,8 @@ def report(*, args, progress, played, results, by_group, statuses, sent, duplica
         "polled change -> db p50 / p95": seconds_text(db["polled"]),
         "callback change -> email p50 / p95": seconds_text(email_latencies["callback"]),
         "polled change -> email p50 / p95": seconds_text(email_latencies["polled"]),
-        "change -> screen p50 / p95": None,
+        "callback change -> screen p50 / p95": seconds_text(screen["callback"]),
+        "polled change -> screen p50 / p95": seconds_text(screen["polled"]),
         "page p95 (all viewer requests)": f"{1000 * percentile(timings, 0.95):.0f} ms"
         if timings
         else None,
@@ -578,7 +585,7 @@ def report(*, args, progress, played, results, by_group, statuses, sent, duplica
         "callback_change_to_db_p95_s": p95(db["callback"]),
         "callback_change_to_email_p95_s": p95(email_latencies["callback"]),
         "polled_change_to_email_p95_s": p95(email_latencies["polled"]),
-        "change_to_screen_p95_s": None,
+        "change_to_screen_p95_s": p95(screen["callback"]),
         "page_p95_ms": round(1000 * percentile(timings, 0.95), 1) if timings else None,
         "worker_memory_growth": round(memory_growth, 3) if memory_growth is not None else None,
     }))  # fmt: skip

@@ -98,6 +98,18 @@ def compare(simulated, stored, comparison=None):
     return result
 
 
+def screen_latencies(simulated, shown):
+    """Seconds from each change of active members to the viewer's overview showing it:
+    the latest simulated change to the value shown, made before it was shown."""
+    latencies = []
+    for conference_id, value, at in shown:
+        changes = simulated.get(conference_id, {}).get("active_members", [])
+        made = [changed for new, changed in changes[1:] if new == value and changed <= at]
+        if made:
+            latencies.append(at - made[-1])
+    return latencies
+
+
 # --- processes ------------------------------------------------------------------------
 
 
@@ -181,6 +193,9 @@ def read_mail(directory):
 # --- viewers --------------------------------------------------------------------------
 
 VERSION = re.compile(r'hx-get="[^"]*[?&;]v=([^"&]+)')
+ROW_MEMBERS = re.compile(
+    r'<tr data-conference-id="([^"]+)".*?<td class="members num"[^>]*>([^<]*)</td>', re.S
+)
 TIMEOUT = (3.05, 15.0)
 
 
@@ -199,6 +214,10 @@ class Viewer(threading.Thread):
         self.page_every = page_every
         self.stop_event = stop
         self.timings = defaultdict(list)  # page -> [seconds]
+        # (conference id, active members, epoch s) each time a row's members count changed
+        # from what this viewer's overview showed before (rows on its first page only).
+        self.shown = []
+        self.last_shown = {}
         self.statuses = Counter()
         self.errors = Counter()
 
@@ -243,9 +262,20 @@ class Viewer(threading.Thread):
             headers = {"HX-Request": "true"}
             answer = self.get(session, "overview refresh", f"/?v={version}", headers=headers)
         if answer is not None and answer.status_code == 200:
+            self.note_rows(answer.text, time.time())
             found = VERSION.search(answer.text)
             return found.group(1) if found else None
         return None
+
+    def note_rows(self, html, at):
+        for conference_id, text in ROW_MEMBERS.findall(html):
+            if not text.strip().isdigit():
+                continue
+            value = int(text)
+            before = self.last_shown.get(conference_id)
+            self.last_shown[conference_id] = value
+            if before is not None and before != value:
+                self.shown.append((conference_id, value, at))
 
     def get(self, session, page, path, headers=None):
         import requests
