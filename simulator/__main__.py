@@ -27,6 +27,13 @@ def hostile_spec(text):
     return conference_id, shape
 
 
+def callback_spec(text):
+    user_id, _, url = text.partition("=")
+    if not user_id or not url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected USER_ID=URL, got {text!r}")
+    return user_id, url
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m simulator",
@@ -101,6 +108,37 @@ def build_parser():
     )
     scenario.add_argument(
         "--callback-url", metavar="URL", help="callbackUrl given to scenario conferences"
+    )
+
+    desk = parser.add_argument_group(
+        "desk scenario (simulator/desk.py: waves of conferences over every --user)"
+    )
+    desk.add_argument(
+        "--desk", type=int, default=0, metavar="N", help="play a desk hour with N conferences"
+    )
+    desk.add_argument(
+        "--desk-minutes",
+        type=float,
+        default=60.0,
+        metavar="M",
+        help="real minutes the desk plays; it covers M x --speed scenario minutes (%(default)s)",
+    )
+    desk.add_argument(
+        "--desk-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long after creating the conferences before the first change (%(default)s)",
+    )
+    desk.add_argument(
+        "--desk-log", metavar="PATH", help="append every change made, one JSON line each"
+    )
+    desk.add_argument(
+        "--desk-callback",
+        action="append",
+        type=callback_spec,
+        metavar="USER_ID=URL",
+        help="this user's desk conferences call back to URL; repeatable (others: polled only)",
     )
 
     faults = parser.add_argument_group("faults (on /v1/ requests; change live via /_sim/faults)")
@@ -253,6 +291,15 @@ def simulator_from_args(args):
             faults[name] = True
     if args.fault_conference_ids:
         faults["conference_ids"] = args.fault_conference_ids
+    desk = None
+    if args.desk:
+        desk = {
+            "conferences": args.desk,
+            "minutes": args.desk_minutes,
+            "log_path": args.desk_log,
+            "delay": args.desk_delay,
+            "callback_urls": dict(args.desk_callback or ()),
+        }
     return Simulator(
         host=args.host,
         port=args.port,
@@ -262,6 +309,7 @@ def simulator_from_args(args):
         scenario=args.scenario,
         speed=args.speed,
         callback_url=args.callback_url,
+        desk=desk,
         time_format=args.time_format,
         faults=faults,
         log_requests=args.log_requests,
@@ -283,6 +331,11 @@ def startup_line(sim):
         line += (
             f" | scenario: {len(sim.scenario.conference_ids)} conferences"
             f" (seed {sim.seed}, speed {sim.scenario.speed:g})"
+        )
+    if sim.desk is not None:
+        line += (
+            f" | desk: {len(sim.desk.conference_ids)} conferences over "
+            f"{len(sim.desk.user_ids)} accounts (seed {sim.seed}, speed {sim.desk.speed:g})"
         )
     return line
 

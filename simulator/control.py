@@ -13,6 +13,9 @@ GET  /_sim/rate-limit     {"rate": R}
 POST /_sim/rate-limit     {"rate": R} changes the limit live (R <= 0 disables it)
 GET  /_sim/callbacks      the last 200 callback delivery attempts, oldest first
 GET  /_sim/scenario       scenario progress and its conference ids
+GET  /_sim/desk           desk scenario progress and its conferences ({"list": [{"id",
+                          "account", "kind", "callbacks"}, ...]})
+POST /_sim/desk/stop      stop playing the desk scenario (the log is complete from then on)
 GET  /_sim/hostile        hostile shapes: {"conferences": {id: shape}, "drip_seconds",
                           "huge_bytes"} (simulator/hostile.py)
 POST /_sim/hostile        JSON merged into them ({"conferences": {"conf-1": "drip"}};
@@ -85,4 +88,10 @@ def control_route(sim, route, *, query, body):
         return json_response(200, sim.hostile.settings())
     if route == ("GET", "/_sim/scenario"):
         return json_response(200, sim.scenario_progress())
+    if route == ("GET", "/_sim/desk"):
+        return json_response(200, sim.desk_progress())
+    if route == ("POST", "/_sim/desk/stop"):
+        if sim.desk is not None:
+            sim.desk.stop()
+        return json_response(200, sim.desk_progress())
     return problem(404, f"unknown control endpoint {route[0]} {route[1]}")

@@ -7,6 +7,7 @@ from collections import deque
 
 from simulator.auth import DEFAULT_USER_SPEC, User, Users
 from simulator.callbacks import CallbackSender
+from simulator.desk import DeskRunner, build_desk_plan
 from simulator.faults import SHAPE_NAMES, Faults
 from simulator.handler import SimulatorHTTPServer
 from simulator.hostile import DEFAULT_DRIP_SECONDS, Hostile
@@ -34,6 +35,10 @@ class Simulator:
     - seed: seeds ids, fault draws and the scenario plan.
     - scenario: number of scenario conferences (0 = none); speed: scenario pace factor.
     - callback_url: callbackUrl given to scenario conferences.
+    - desk: the desk scenario (``simulator.desk``), a dict with ``conferences``,
+      ``minutes``, ``log_path`` (the change log), ``delay`` (seconds before it starts)
+      and ``callback_urls`` ({user id: URL}: those users' conferences call back); spread
+      over every user, paced by ``speed``.
     - time_format: "z", "ms-z", "hour-offset", "ms-colon-offset" or "mixed".
     - faults: dict of fault settings (see ``simulator.faults``).
     - log_requests: write one line per request to stderr.
@@ -58,6 +63,7 @@ class Simulator:
         scenario=0,
         speed=1.0,
         callback_url=None,
+        desk=None,
         time_format="z",
         faults=None,
         log_requests=False,
@@ -108,6 +114,26 @@ class Simulator:
                 callback_url=callback_url,
                 stop_event=self.stop_event,
             )
+        self.desk = None
+        if desk:
+            user_ids = [user.user_id for user in self.users.all()]
+            plan = build_desk_plan(
+                seed=seed,
+                conferences=int(desk["conferences"]),
+                accounts=len(user_ids),
+                minutes=float(desk["minutes"]),
+                speed=float(speed),
+            )
+            self.desk = DeskRunner(
+                state=self.state,
+                user_ids=user_ids,
+                plan=plan,
+                speed=float(speed),
+                callback_urls=desk.get("callback_urls"),
+                log_path=desk.get("log_path"),
+                delay=float(desk.get("delay", 0)),
+                stop_event=self.stop_event,
+            )
         # (method, path, started, finished, status, client port) of the latest API
         # requests, for tests that check what was asked, when and over how many
         # connections; status None when the server hung up.
@@ -127,6 +153,9 @@ class Simulator:
         if self.scenario is not None:
             self.scenario.create_conferences()
             self.scenario.start()
+        if self.desk is not None:
+            self.desk.create_conferences()
+            self.desk.start()
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -145,6 +174,8 @@ class Simulator:
             self._httpd = None
         if self.scenario is not None:
             self.scenario.join(5)
+        if self.desk is not None:
+            self.desk.join(5)
         self.callbacks.stop()
 
     def wait(self):
@@ -214,6 +245,11 @@ class Simulator:
         progress["kinds"] = list(self.scenario.plan.kinds)
         progress["conference_ids"] = list(self.scenario.conference_ids)
         return progress
+
+    def desk_progress(self):
+        if self.desk is None:
+            return {"conferences": 0, "steps": 0, "applied_steps": 0, "list": []}
+        return {**self.desk.progress(), "list": self.desk.conferences()}
 
 
 def checked_rate(rate):

@@ -228,6 +228,17 @@ class State:
                 for conference in self._conferences.values()
             ]
 
+    def conference_fields(self, *, conference_id):
+        """The fields confwatch keeps history of: state, active_members, hold, mute."""
+        with self.lock:
+            conference = self._conferences[conference_id]
+            return {
+                "state": conference.state,
+                "active_members": len(conference.active_members()),
+                "hold": conference.hold,
+                "mute": conference.mute,
+            }
+
     def active_member_ids(self, *, conference_id):
         with self.lock:
             conference = self._conferences.get(conference_id)
