@@ -552,3 +552,39 @@ def test_a_webhook_that_redirects_fails_without_the_redirect_being_followed(db, 
     assert (summary.failed, delivery.status) == (1, "failed")
     assert "redirects are not followed" in delivery.last_error
     assert [request.path for request in receiver.requests] == ["/moved"]
+
+
+def test_conferences_changing_together_reach_a_channel_and_a_webhook_as_one_message_each(
+    account, sim_client, receiver, other_receiver
+):
+    conferences = []
+    for index in range(3):
+        conference_id = sim_client.create_conference(from_number="+15555550100")
+        conferences.append(make_conference(account, conference_id, label=f"Call {index}"))
+    poll()  # first observed: created
+    fanout.run_pass()
+    subscribe(f"json://{receiver.host}/alerts")
+    subscribe(f"webhook://{other_receiver.host}/confwatch", secret=SECRET)
+    for conference in conferences:
+        sim_client.add_member(conference.conference_id, call_id=f"c-{conference.pk}")
+    poll()
+
+    summary = fanout.run_pass()
+    fanout.run_pass()
+
+    assert (summary.sent, summary.failed, summary.retrying) == (6, 0, 0)  # deliveries
+    [message] = receiver.wait_for(1)
+    [hook] = other_receiver.wait_for(1)
+    sent = json.loads(message.body)
+    assert sent["title"] == "3 alerts about 3 conferences"
+    for conference in conferences:
+        assert f"Call {conference.label[-1]}" in sent["message"]
+        assert f"/conferences/{conference.pk}/" in sent["message"]
+    assert readme_verify()(SECRET.encode(), hook.body, hook.headers["x-confwatch-signature"])
+    body = json.loads(hook.body)
+    assert (body["event"], body["conference"]) == ("group", None)
+    assert sorted(change["conference"] for change in body["changes"]) == sorted(
+        conference.conference_id for conference in conferences
+    )
+    assert len(receiver.requests) == 1 and len(other_receiver.requests) == 1
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}

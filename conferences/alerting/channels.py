@@ -41,7 +41,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from conferences.alerting import emails
+from conferences.alerting import emails, grouping
 from conferences.models import Delivery, EventKind
 from conferences.registry import crypto
 from conferences.text import iso
@@ -226,9 +226,9 @@ def unmapped(address):
 # --------------------------------------------------------------------------- sending
 
 
-def send(delivery):
-    """Send the delivery to its subscription's channel. Returns the subject to record;
-    raises SendFailed."""
+def send(delivery, *, together=None):
+    """Send the delivery, or the deliveries `together` (grouping.batches) as one message,
+    to its subscription's channel. Returns the subject to record; raises SendFailed."""
     subscription = delivery.subscription
     if subscription is None or not subscription.is_channel:
         raise SendFailed("unsubscribed before it was sent", permanent=True)
@@ -240,7 +240,9 @@ def send(delivery):
     except crypto.SecretUnreadable as error:
         raise SendFailed(str(error), permanent=True) from None
     try:
-        context = emails.alert_context(delivery, channel=True)
+        context = grouping.group_context(together or [delivery], channel=True)
+        if context is None:
+            context = emails.alert_context(delivery, channel=True)
         if scheme_of(url) in WEBHOOK_SCHEMES:
             payload = webhook_payload(delivery, context, now=timezone.now())
         else:
@@ -350,11 +352,14 @@ def signature(secret, body):
 
 def webhook_payload(delivery, context, *, now):
     """The webhook's JSON body (schema confwatch.alert/1; the README documents it)."""
-    conference = delivery.conference or emails.first_conference(context["alert_events"])
+    grouped = context["kind"] == "group"
+    conference = None
+    if not grouped:
+        conference = delivery.conference or emails.first_conference(context["alert_events"])
     return {
         "schema": SCHEMA,
         "delivery": delivery.pk,
-        "event": delivery.kind,
+        "event": context["kind"],
         "title": context["heading"],
         "sent_at": iso(now),
         "sent_at_unix": int(now.timestamp()),

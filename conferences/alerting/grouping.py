@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from django.conf import settings
 
-from conferences.alerting import acknowledgements, channels, emails
+from conferences.alerting import acknowledgements, emails
 from conferences.models import (
     Conference,
     Delivery,
@@ -128,12 +128,7 @@ def batches(claimed):
     alone when CONFWATCH_ALERT_GROUP_SECONDS is 0 (grouping off)."""
     together, found = {}, []
     for delivery in claimed:
-        if (
-            grouping_on()
-            and delivery.kind in GROUPED
-            and delivery.subscription_id is not None
-            and not channels.is_channel(delivery.email)
-        ):
+        if grouping_on() and delivery.kind in GROUPED and delivery.subscription_id is not None:
             key = delivery.subscription_id
             if key not in together:
                 together[key] = []
@@ -164,9 +159,18 @@ class AccountSection:
 
 def build_message(deliveries):
     """The one email for deliveries sent together (emails.build_message for one)."""
+    context = group_context(deliveries)
+    if context is None:
+        return emails.build_message(deliveries[0])
+    return emails.message_for(deliveries[0], context)
+
+
+def group_context(deliveries, *, channel=False):
+    """The framed context (emails.framed) of deliveries sent together as one message, for
+    an email or (channel=True) a channel; None where one delivery says it alone."""
     first = deliveries[0]
     if first.kind not in GROUPED or (len(deliveries) == 1 and first.conference_id is not None):
-        return emails.build_message(first)
+        return None
     zone = emails.zone_for(first.subscription)
     by_delivery = [
         (
@@ -207,8 +211,9 @@ def build_message(deliveries):
         "accounts": accounts,
         "sections": sections,
         "acknowledge_url": "",
+        "alert_events": [event for _, events in by_delivery for event in events],
     }
-    return emails.message_for(first, emails.framed(first, context, zone=zone))
+    return emails.framed(first, context, zone=zone, channel=channel)
 
 
 def account_sections(by_delivery, zone):

@@ -164,7 +164,7 @@ def send_one(connection, delivery, *, together=None):
         return SendOutcome(permanent=True, error="unsubscribed before it was sent")
     if channels.is_channel(delivery.email):
         try:
-            return SendOutcome(sent=True, subject=channels.send(delivery))
+            return SendOutcome(sent=True, subject=channels.send(delivery, together=together))
         except channels.SendFailed as error:
             return SendOutcome(permanent=error.permanent, error=str(error), subject=error.subject)
     try:
