@@ -14,6 +14,7 @@ Labels stay bounded: account names, outcomes from a fixed vocabulary, view names
 never a conference id.
 """
 
+import collections
 import hashlib
 import hmac
 import ipaddress
@@ -98,18 +99,23 @@ CALLBACK_OUTCOMES = {
 def round_recorded(plans, outcomes):
     """Count a round's requests (per account and kind) and its recorded status reads
     (per account and poll status after them); `plans` and `outcomes` are
-    polling.rounds' own."""
-    account_of = {}
+    polling.rounds' own. Counted first, so that each label set is incremented once."""
+    account_of, requests, polls = {}, collections.Counter(), collections.Counter()
     for plan in plans:
+        name = plan.account.name
         for job in plan.jobs:
-            account_of[job.conference.pk] = plan.account.name
+            account_of[job.conference.pk] = name
             if job.future is not None:
-                REQUESTS.labels(plan.account.name, job.kind).inc()
+                requests[name, job.kind] += 1
     for outcome in outcomes:
         observation = outcome.observation
         if outcome.applied and not observation.members_read:
             account = account_of.get(observation.conference_pk, "unknown")
-            POLLS.labels(account, outcome.poll_status_after).inc()
+            polls[account, outcome.poll_status_after] += 1
+    for labels, count in requests.items():
+        REQUESTS.labels(*labels).inc(count)
+    for labels, count in polls.items():
+        POLLS.labels(*labels).inc(count)
 
 
 def callback_answered(status):
