@@ -158,8 +158,8 @@ class SendOutcome:
 
 
 def send_one(connection, delivery, *, together=None):
-    """Send the delivery, or the deliveries `together` (grouping.batches: email targets
-    only) as one message: to a channel (channels.py) or as an email on the connection."""
+    """Send the delivery, or the deliveries `together` (grouping.batches) as one message:
+    to a channel or webhook (channels.py), or as an email on the connection."""
     if delivery.subscription_id is None and delivery.kind != Delivery.Kind.DIGEST:
         return SendOutcome(permanent=True, error="unsubscribed before it was sent")
     if channels.is_channel(delivery.email):
