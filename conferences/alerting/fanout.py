@@ -293,13 +293,7 @@ def first_send_time(subscription, conference_pk, now):
     window = settings.CONFWATCH_ALERT_COALESCE_SECONDS
     if window <= 0:
         return now
-    last_sent = (
-        Delivery.objects.filter(subscription=subscription, conference_id=conference_pk)
-        .exclude(sent_at=None)
-        .order_by("-sent_at")
-        .values_list("sent_at", flat=True)
-        .first()
-    )
+    last_sent = grouping.last_sent_at(subscription, conference_id=conference_pk)
     if last_sent is None:
         return now
     return max(now, last_sent + timedelta(seconds=window))

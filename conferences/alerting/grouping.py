@@ -64,16 +64,21 @@ def next_message_time(subscription, now):
     its last message closes."""
     if not grouping_on():
         return now
-    last_sent = (
-        Delivery.objects.filter(subscription=subscription, kind__in=GROUPED)
+    last_sent = last_sent_at(subscription, kind__in=GROUPED)
+    if last_sent is None:
+        return now
+    return max(now, last_sent + group_window())
+
+
+def last_sent_at(subscription, **filters):
+    """When the subscription's last delivery matching `filters` was sent, or None."""
+    return (
+        Delivery.objects.filter(subscription=subscription, **filters)
         .exclude(sent_at=None)
         .order_by("-sent_at")
         .values_list("sent_at", flat=True)
         .first()
     )
-    if last_sent is None:
-        return now
-    return max(now, last_sent + group_window())
 
 
 class MessageCount:

@@ -133,16 +133,24 @@ def reschedule_summaries(window, *, now=None):
     next) occurrence ends, or now when it has none."""
     now = now or timezone.now()
     found = current_or_next(window, now)
-    ends_at = found.ends_at if found is not None else now
+    move_summaries(window, found.ends_at if found is not None else now)
+
+
+def move_summaries(window, ends_at, **filters):
+    """Make the window's pending summaries (those matching `filters`) due when it ends at
+    `ends_at` (after their quiet hours). A summary a sender has claimed meanwhile is left
+    to it: the update is conditional on its claim."""
     pending = Delivery.objects.filter(
         maintenance=window,
         kind=Delivery.Kind.MAINTENANCE,
         status=DeliveryStatus.PENDING,
         claim_token__isnull=True,
+        **filters,
     ).select_related("subscription")
     for delivery in pending:
-        delivery.send_after = summary_time(delivery.subscription, ends_at)
-        delivery.save(update_fields=["send_after"])
+        Delivery.objects.filter(pk=delivery.pk, claim_token__isnull=True).update(
+            send_after=summary_time(delivery.subscription, ends_at)
+        )
 
 
 def end_window(window, *, now=None):
@@ -156,15 +164,7 @@ def end_window(window, *, now=None):
         if not ended:
             return False
         window.ended_at = now
-        pending = Delivery.objects.filter(
-            maintenance=window,
-            kind=Delivery.Kind.MAINTENANCE,
-            status=DeliveryStatus.PENDING,
-            send_after__gt=now,
-        ).select_related("subscription")
-        for delivery in pending:
-            delivery.send_after = summary_time(delivery.subscription, now)
-            delivery.save(update_fields=["send_after"])
+        move_summaries(window, now, send_after__gt=now)
     return True
 
 
