@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from conferences.alerting import channels, fanout, sender, subscriptions
 from conferences.models import Delivery, Subscription
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from conferences.registry import crypto, roles
 from tests.conftest import make_conference, reload
 from tests.http_receiver import running_receiver
@@ -40,7 +40,7 @@ def readme_verify():
 
 
 def poll():
-    return polling.poll_round(force=True)
+    return rounds.poll_round(force=True)
 
 
 @pytest.fixture
@@ -588,3 +588,16 @@ def test_conferences_changing_together_reach_a_channel_and_a_webhook_as_one_mess
     )
     assert len(receiver.requests) == 1 and len(other_receiver.requests) == 1
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_a_webhook_host_that_does_not_resolve_is_refused_even_where_private_hosts_are_allowed(
+    db, settings
+):
+    settings.CONFWATCH_ALLOW_PRIVATE_WEBHOOKS = True
+
+    with pytest.raises(ValidationError, match="cannot be resolved"):
+        channels.clean_channel("webhook://confwatch-no-such-host/hook", secret=SECRET)
+    with pytest.raises(ValidationError, match="cannot be resolved"):
+        channels.clean_channel("webhook://NaN/hook", secret=SECRET)
+    label = channels.clean_channel("webhook://localhost:9/hook", secret=SECRET).label
+    assert label.startswith("webhook://localhost:9/… #")

@@ -175,7 +175,9 @@ def looks_like_host(host):
 
 def label_for(url, *, host, port):
     """How a channel is shown: scheme and host, the rest elided, and a fingerprint."""
-    shown = host[:200] if looks_like_host(host) else ""  # the label fits the 254 of `email`
+    # A webhook's host is a host; an Apprise URL's may be a token (slack://T1/...).
+    named = scheme_of(url) in WEBHOOK_SCHEMES or looks_like_host(host)
+    shown = host[:200] if named else ""  # the label fits the 254 of `email`
     if shown and ":" in shown:
         shown = f"[{shown}]"
     if shown and port:
@@ -184,16 +186,20 @@ def label_for(url, *, host, port):
     return f"{scheme_of(url)}://{shown}/… #{fingerprint}"
 
 
-def refuse_private(host, *, resolvable=False):
+def refuse_private(host, *, resolvable=False, any_name=False):
     """Raise ValidationError when the host resolves to an address that is not global
     (loopback, private, link-local, reserved), unless CONFWATCH_ALLOW_PRIVATE_WEBHOOKS.
     A host that does not resolve passes (Apprise puts tokens in the host's place), unless
-    `resolvable` asks for it."""
-    if settings.CONFWATCH_ALLOW_PRIVATE_WEBHOOKS or not host:
+    `resolvable` asks for it (a webhook's host): then it is refused even where private
+    hosts are allowed."""
+    allowed = settings.CONFWATCH_ALLOW_PRIVATE_WEBHOOKS
+    if not host or (allowed and not resolvable):
         return
-    addresses = resolve(host)
+    addresses = resolve(host, any_name=any_name or resolvable)
     if not addresses and resolvable:
         raise ValidationError(f"The host {host} cannot be resolved.")
+    if allowed:
+        return
     for address in addresses:
         if not address.is_global:
             raise ValidationError(
@@ -202,13 +208,15 @@ def refuse_private(host, *, resolvable=False):
             )
 
 
-def resolve(host):
+def resolve(host, *, any_name=False):
+    """The addresses a host resolves to; a name that does not look like a host (an
+    Apprise token) is not looked up unless `any_name` (a webhook's host, say "alerts")."""
     host = str(host).strip("[]")
     try:
         return [unmapped(ipaddress.ip_address(host))]
     except ValueError:
         pass
-    if not looks_like_host(host):
+    if not (any_name or looks_like_host(host)):
         return []
     try:
         found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
@@ -291,9 +299,9 @@ def permanent_status(code):
     return 300 <= code < 500 and code not in RETRYABLE_CLIENT_ERRORS
 
 
-def refuse_at_send(host):
+def refuse_at_send(host, *, any_name=False):
     try:
-        refuse_private(host)
+        refuse_private(host, any_name=any_name)
     except ValidationError as error:
         raise SendFailed(" ".join(error.messages), permanent=True) from None
 
@@ -312,7 +320,7 @@ def notify_type(context):
 def post_webhook(url, *, secret, payload, delivery_id):
     """POST the signed body; SendFailed unless the receiver answers 2xx."""
     host, _ = webhook_host(url)
-    refuse_at_send(host)
+    refuse_at_send(host, any_name=True)  # a webhook's host is a host, dotted or not
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {
         "Content-Type": "application/json",
