@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from conferences.alerting import acknowledgements, fanout
 from conferences.models import Account, Delivery, Subscription
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from conferences.recording import observations
 from conferences.recording.observations import Observation
 from tests.conftest import make_conference, reload
@@ -21,7 +21,7 @@ def subscribe(email, **values):
 
 
 def poll():
-    return polling.poll_round(force=True)
+    return rounds.poll_round(force=True)
 
 
 def body(message):

@@ -10,14 +10,14 @@ from django.utils import timezone
 
 from conferences.alerting import fanout, maintenance
 from conferences.models import Delivery, MaintenanceWindow, Subscription
-from conferences.polling import rounds as polling
+from conferences.polling import rounds
 from tests.conftest import make_conference, reload
 
 pytestmark = pytest.mark.django_db
 
 
 def poll():
-    return polling.poll_round(force=True)
+    return rounds.poll_round(force=True)
 
 
 def body(message):

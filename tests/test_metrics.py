@@ -10,7 +10,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from conferences.alerting import rules, sender
-from conferences.callbacks import receiver as callbacks
+from conferences.callbacks import receiver
 from conferences.models import Delivery, DeliveryStatus
 from conferences.polling import rounds
 from tests.conftest import make_account, make_conference
@@ -232,7 +232,7 @@ def grown(before, after, name, **labels):
 
 def test_callback_requests_are_counted_by_outcome(client, simulator):
     account = make_account(simulator)
-    url = urlsplit(callbacks.callback_url(account)).path
+    url = urlsplit(receiver.callback_url(account)).path
     before = samples(scrape(client))
 
     client.post(url, data="not json", content_type="application/json")
