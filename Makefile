@@ -34,8 +34,12 @@ run: install services
 	@rm -f var/prometheus/*.db  # the metrics of an earlier run (PROMETHEUS_MULTIPROC_DIR)
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.demo start
 
+# Most tests wait on a simulator, a worker, a browser or a sleep, not on the CPU: four
+# pytest-xdist workers (each with its own Postgres and Redis database) fit two cores.
+TEST_WORKERS ?= 4
+
 test: install services chromium node
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 bench: install services
 	$(PY) tests/bench/bench_polling.py
