@@ -30,13 +30,13 @@ changed to the change log:
 
 import json
 import random
-import string
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC
 
 from simulator.errors import ApiError
+from simulator.scenario import ConferencePlanBuilder, apply_step
 
 WAVE_SECONDS = 1800
 WAVE_JITTER_SECONDS = 180
@@ -45,18 +45,7 @@ LONGEST_SECONDS = 40 * 60
 NEVER_SHARE = 0.1
 ALONE_SHARE = 0.15
 TERMINATE_SHARE = 0.2
-CALL_ID_ALPHABET = string.ascii_lowercase + string.digits
 CONFERENCE_FIELDS = ("state", "active_members", "hold", "mute")
-
-
-@dataclass(frozen=True)
-class DeskStep:
-    at: float  # scenario seconds
-    conference: int
-    action: str
-    slot: int = -1
-    value: bool | None = None
-    call_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,17 +102,12 @@ def build_desk_plan(*, seed, conferences, accounts, minutes, speed=1.0):
     )
 
 
-class DeskConferenceBuilder:
-    """Steps for one conference, tracking who is in it so every step makes sense."""
+class DeskConferenceBuilder(ConferencePlanBuilder):
+    """Steps for one desk conference: the scenario's builder, its steps further apart and
+    its conference-wide hold and mute rarer, ending as a desk's conferences do."""
 
-    def __init__(self, rng, index):
-        self.rng = rng
-        self.index = index
-        self.steps = []
-        self.active = []
-        self.flags = {}
-        self.conference_flags = {"hold": False, "mute": False}
-        self.next_slot = 0
+    STEP_WEIGHTS = (("mute", 2.0), ("hold", 1.0), ("conference-mute", 0.3))
+    STEP_WEIGHTS += (("conference-hold", 0.2),)
 
     def lifecycle(self, *, start, lifetime, alone):
         at = start
@@ -147,42 +131,6 @@ class DeskConferenceBuilder:
         for slot in list(self.active):
             self.leave(at, slot)
             at += self.rng.uniform(5, 30)
-
-    def random_step(self, at, target):
-        choices = [("member-mute", 2.0), ("member-hold", 1.0), ("mute", 0.3), ("hold", 0.2)]
-        if len(self.active) < target:
-            choices.append(("join", 3.0))
-        if len(self.active) > 1:
-            choices.append(("leave", 1.5))
-        names = [name for name, _ in choices]
-        action = self.rng.choices(names, weights=[weight for _, weight in choices])[0]
-        if action == "join":
-            self.join(at)
-        elif action == "leave":
-            self.leave(at, self.rng.choice(self.active))
-        elif action.startswith("member-"):
-            slot = self.rng.choice(self.active)
-            name = action.removeprefix("member-")
-            self.flags[slot][name] = not self.flags[slot][name]
-            self.add(at, action, slot=slot, value=self.flags[slot][name])
-        else:
-            self.conference_flags[action] = not self.conference_flags[action]
-            self.add(at, action, value=self.conference_flags[action])
-
-    def join(self, at):
-        slot = self.next_slot
-        self.next_slot += 1
-        self.active.append(slot)
-        self.flags[slot] = {"hold": False, "mute": False}
-        call_id = "c-" + "".join(self.rng.choice(CALL_ID_ALPHABET) for _ in range(25))
-        self.add(at, "join", slot=slot, call_id=call_id)
-
-    def leave(self, at, slot):
-        self.active.remove(slot)
-        self.add(at, "leave", slot=slot)
-
-    def add(self, at, action, **fields):
-        self.steps.append(DeskStep(at=round(at, 3), conference=self.index, action=action, **fields))
 
 
 class DeskRunner:
@@ -314,28 +262,10 @@ class DeskRunner:
         user_id = self.user_ids[self.plan.accounts[step.conference]]
         where = {"user_id": user_id, "conference_id": conference_id}
         before = self.state.conference_fields(conference_id=conference_id)
-        if step.action == "join":
-            member_id = self.state.add_member(call_id=step.call_id, **where)
-            self.members[(step.conference, step.slot)] = member_id
-        elif step.action == "leave":
-            member_id = self.members[(step.conference, step.slot)]
-            self.state.update_member(member_id=member_id, changes={"state": "completed"}, **where)
-        elif step.action.startswith("member-"):
-            member_id = self.members[(step.conference, step.slot)]
-            name = step.action.removeprefix("member-")
-            self.state.update_member(member_id=member_id, changes={name: step.value}, **where)
-            self._write(
-                conference_id,
-                user_id,
-                f"member_{name}",
-                not step.value,
-                step.value,
-                member=member_id,
-            )
-        elif step.action in ("hold", "mute"):
-            self.state.update_conference(changes={step.action: step.value}, **where)
-        elif step.action == "terminate":
-            self.state.update_conference(changes={"state": "completed"}, **where)
+        member_id = apply_step(self.state, where, self.members, step)
+        if step.action in ("mute", "hold"):
+            name = f"member_{step.action}"
+            self._write(conference_id, user_id, name, not step.value, step.value, member=member_id)
         after = self.state.conference_fields(conference_id=conference_id)
         for name in CONFERENCE_FIELDS:
             if before[name] != after[name]:

@@ -74,6 +74,10 @@ def build_plan(*, seed, count):
 class ConferencePlanBuilder:
     """Steps for one conference, tracking who is in it so every step makes sense."""
 
+    # How often each change is drawn (joins and leaves are added when they make sense).
+    STEP_WEIGHTS = (("mute", 2.0), ("hold", 1.0), ("conference-mute", 0.5))
+    STEP_WEIGHTS += (("conference-hold", 0.3),)
+
     def __init__(self, rng, index):
         self.rng = rng
         self.index = index
@@ -109,8 +113,7 @@ class ConferencePlanBuilder:
             at += self.rng.uniform(3, 20)
 
     def random_step(self, at, target):
-        choices = [("mute", 2.0), ("hold", 1.0), ("conference-mute", 0.5)]
-        choices.append(("conference-hold", 0.3))
+        choices = list(self.STEP_WEIGHTS)
         if len(self.active) < target:
             choices.append(("join", 3.0))
         if len(self.active) > 1:
@@ -211,20 +214,29 @@ class ScenarioRunner:
                 self.skipped_steps += 1
 
     def _apply(self, step):
-        conference_id = self.conference_ids[step.conference]
-        where = {"user_id": self.user_id, "conference_id": conference_id}
-        if step.action == "join":
-            member_id = self.state.add_member(call_id=step.call_id, **where)
-            self.members[(step.conference, step.slot)] = member_id
-        elif step.action == "leave":
-            member_id = self.members[(step.conference, step.slot)]
-            self.state.update_member(member_id=member_id, changes={"state": "completed"}, **where)
-        elif step.action in ("mute", "hold"):
-            member_id = self.members[(step.conference, step.slot)]
-            changes = {step.action: step.value}
-            self.state.update_member(member_id=member_id, changes=changes, **where)
-        elif step.action in ("conference-mute", "conference-hold"):
-            name = step.action.removeprefix("conference-")
-            self.state.update_conference(changes={name: step.value}, **where)
-        elif step.action == "terminate":
-            self.state.update_conference(changes={"state": "completed"}, **where)
+        where = {"user_id": self.user_id, "conference_id": self.conference_ids[step.conference]}
+        apply_step(self.state, where, self.members, step)
+
+
+def apply_step(state, where, members, step):
+    """Make one step's change on ``state`` as a client's request would; ``members`` maps
+    (conference index, slot) to member ids (a join adds one). Returns the member id a
+    member step touched, else None."""
+    if step.action == "join":
+        member_id = state.add_member(call_id=step.call_id, **where)
+        members[(step.conference, step.slot)] = member_id
+        return member_id
+    if step.action == "leave":
+        member_id = members[(step.conference, step.slot)]
+        state.update_member(member_id=member_id, changes={"state": "completed"}, **where)
+        return member_id
+    if step.action in ("mute", "hold"):
+        member_id = members[(step.conference, step.slot)]
+        state.update_member(member_id=member_id, changes={step.action: step.value}, **where)
+        return member_id
+    if step.action in ("conference-mute", "conference-hold"):
+        name = step.action.removeprefix("conference-")
+        state.update_conference(changes={name: step.value}, **where)
+    elif step.action == "terminate":
+        state.update_conference(changes={"state": "completed"}, **where)
+    return None

@@ -65,6 +65,7 @@ from tests.bench.common import (  # noqa: E402
 NOT_MEASURED = "not measured"
 REFRESH_SECONDS = 2.0
 PAGE_EVERY = 10.0
+STALENESS_TARGET = 1.2  # p99 staleness within 1.2 times the best the budgets allow
 MEMORY_AT = 120.0  # seconds into the scenario: "memory at minute 2"
 SAMPLE_EVERY = 1.0
 PASSWORD = "desk-bench-password-1"
@@ -276,14 +277,31 @@ def stored_values(conference_ids):
     return stored
 
 
-def compare_all(simulated, account_of, calling_accounts):
-    """{(group, field): Comparison} with group "callback" or "polled"."""
+# What a conference-member callback tells (activeMembers) and what a conference callback
+# tells (created, completed); the rest (a conference going active, its hold and mute)
+# only a poll sees, on callback accounts too.
+CALLBACK_FIELDS = {"active_members": lambda value: True}
+CALLBACK_FIELDS["state"] = lambda value: value in ("created", "completed")
+
+
+def compare_all(simulated, account_of, calling_accounts, *, shortest, until):
+    """{(group, field): Comparison} with group "callback" or "polled" (the account's);
+    a polled change shorter than `shortest` s is too short to be missing."""
     stored = stored_values(list(simulated))
     results = defaultdict(support.Comparison)
     for conference_id, fields in simulated.items():
-        group = "callback" if account_of[conference_id] in calling_accounts else "polled"
+        calls_back = account_of[conference_id] in calling_accounts
+        group = "callback" if calls_back else "polled"
         for name in support.STATUS_FIELDS:
-            support.compare(fields[name], stored[conference_id][name], results[group, name])
+            carried = CALLBACK_FIELDS.get(name) if calls_back else None
+            support.compare(
+                fields[name],
+                stored[conference_id][name],
+                results[group, name],
+                carried=carried or (lambda value: False),
+                shortest=shortest,
+                until=until,
+            )
     return results
 
 
@@ -293,6 +311,7 @@ def merged(results, group):
         if each == group:
             total.changes += result.changes
             total.missing += result.missing
+            total.too_short += result.too_short
             total.duplicated += result.duplicated
             total.out_of_order += result.out_of_order
             total.matched += result.matched
@@ -309,28 +328,36 @@ def by_field(results, attribute):
     )
 
 
-def email_figures(mail_dir, results, calling_account_pks):
+def email_figures(mail_dir, results):
+    """Deliveries by status; messages sent and duplicated (the sink's Message-IDs); and
+    change to email, by how the change came (callback or poll), for the change
+    deliveries due at once: one held by the coalescing or group window, the hourly cap
+    or quiet hours waits by design (`held` counts them), a rule's waits for its rule."""
     from conferences.models import Delivery
 
     arrivals = support.read_mail(mail_dir)
-    deliveries = Delivery.objects.prefetch_related("events")
-    statuses = Counter()
+    statuses, held = Counter(), 0
     latencies = {"callback": [], "polled": []}
+    carried_by_at = {}
+    for group in results.values():
+        carried_by_at.update({at: carried for at, _, carried in group.matched})
     change_at = {**results["callback"].change_at_by_event, **results["polled"].change_at_by_event}
-    for delivery in deliveries:
+    for delivery in Delivery.objects.prefetch_related("events"):
         statuses[delivery.status] += 1
         arrived = arrivals.get(delivery.message_id)
-        if not arrived:
+        if not arrived or delivery.kind != Delivery.Kind.CHANGE:
             continue
-        events = list(delivery.events.all())
-        changes = [change_at[event.pk] for event in events if event.pk in change_at]
+        if (delivery.send_after - delivery.created_at).total_seconds() > 1:
+            held += 1
+            continue
+        changes = [change_at[event.pk] for event in delivery.events.all() if event.pk in change_at]
         if not changes:
             continue
-        group = "callback" if events[0].account_id in calling_account_pks else "polled"
-        latencies[group].append(min(arrived) - min(changes))
+        first = min(changes)
+        latencies["callback" if carried_by_at.get(first) else "polled"].append(min(arrived) - first)
     sent = len(arrivals)
     duplicated = sum(len(times) - 1 for times in arrivals.values())
-    return statuses, sent, duplicated, latencies
+    return statuses, sent, duplicated, latencies, held
 
 
 def main():  # noqa: PLR0915 - one run, read top to bottom
@@ -421,7 +448,10 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
             time.sleep(args.minutes * 60)
             progress = requests.post(f"{sim_url}/_sim/desk/stop", timeout=30).json()
             played = time.monotonic() - played_from
-            time.sleep(2 * settings.CONFWATCH_POLL_INTERVAL + 5)
+            # Catch up: two of the longest poll intervals the budgets allow, and 5 s.
+            best = percentile(sampler.best, 0.99) if sampler.best else 0.0
+            time.sleep(2 * max(settings.CONFWATCH_POLL_INTERVAL, best) + 5)
+            caught_up = time.time()
             stop_event.set()
             for thread in [sampler, *viewer_threads]:
                 thread.join(30)
@@ -432,17 +462,20 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
             }
             rows_after, bytes_after = database_size()
             simulated, account_of = support.read_change_log(log_path)
-            by_group = compare_all(simulated, account_of, calling)
+            # A polled change is seen when it lasts longer than the gap between two polls:
+            # at most the staleness target, 1.2 times the best the budgets allow.
+            best = percentile(sampler.best, 0.99) if sampler.best else 0.0
+            shortest = STALENESS_TARGET * max(settings.CONFWATCH_POLL_INTERVAL, best)
+            by_group = compare_all(
+                simulated, account_of, calling, shortest=shortest, until=caught_up
+            )
             screen = {"callback": [], "polled": []}
             for viewer in viewer_threads:
                 for shown in viewer.shown:
                     group = "callback" if account_of.get(shown[0]) in calling else "polled"
                     screen[group] += support.screen_latencies(simulated, [shown])
             results = {group: merged(by_group, group) for group in ("callback", "polled")}
-            calling_pks = {accounts[user_id].pk for user_id in calling}
-            statuses, sent, duplicated, email_latencies = email_figures(
-                mail_dir, results, calling_pks
-            )
+            statuses, sent, duplicated, email_latencies, held = email_figures(mail_dir, results)
             report(
                 args=args,
                 progress=progress,
@@ -452,6 +485,8 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
                 screen=screen,
                 statuses=statuses,
                 sent=sent,
+                held=held,
+                shortest=shortest,
                 duplicated=duplicated,
                 email_latencies=email_latencies,
                 sampler=sampler,
@@ -511,14 +546,15 @@ def start_viewers(usernames, web_url, stop_event):
 
 
 def report(*, args, progress, played, results, by_group, screen, statuses, sent, duplicated,
-           email_latencies, sampler, viewers, cpu, memory_end, growth):  # fmt: skip
+           held, shortest, email_latencies, sampler, viewers, cpu, memory_end, growth):  # fmt: skip
     from django.conf import settings
 
     callback, polled = results["callback"], results["polled"]
-    db = {
-        group: [written - changed for changed, written in results[group].matched]
-        for group in results
-    }
+    # By how the change came: a callback tells it, or only a poll sees it.
+    db = {"callback": [], "polled": []}
+    for group in results.values():
+        for changed, written, carried in group.matched:
+            db["callback" if carried else "polled"].append(written - changed)
     timings = [
         value for viewer in viewers for values in viewer.timings.values() for value in values
     ]
@@ -539,21 +575,27 @@ def report(*, args, progress, played, results, by_group, screen, statuses, sent,
     figures = {
         "changes simulated (callback / polled)": f"{callback.changes} / {polled.changes}",
         "steps played / skipped": f"{progress['applied_steps']} / {progress['skipped_steps']}",
-        "missing (callback / polled)": f"{callback.missing} / {polled.missing}",
+        "missing (callback / polled accounts)": f"{callback.missing} / {polled.missing}",
         "  missing by field (callback/polled)": by_field(by_group, "missing"),
+        f"polled changes shorter than {shortest:.1f} s (unseeable)": (
+            f"{callback.too_short} / {polled.too_short}"
+        ),
         "duplicated": str(callback.duplicated + polled.duplicated),
         "out of order": str(callback.out_of_order + polled.out_of_order),
         "  out of order by field (callback/polled)": by_field(by_group, "out_of_order"),
         "emails expected (deliveries)": f"{sum(statuses.values())} {dict(statuses)}",
         "emails sent / duplicated": f"{sent} / {duplicated}",
+        "change emails held by a window, cap or quiet hours": str(held),
         "staleness p50 / p99": pair(sampler.staleness, 0.5, 0.99, "s", 1),
         "best p99 the budgets allow": (
             f"{percentile(sampler.best, 0.99):.1f} s" if sampler.best else None
         ),
         "callback change -> db p50 / p95": seconds_text(db["callback"]),
         "polled change -> db p50 / p95": seconds_text(db["polled"]),
-        "callback change -> email p50 / p95": seconds_text(email_latencies["callback"]),
-        "polled change -> email p50 / p95": seconds_text(email_latencies["polled"]),
+        "callback change -> email p50 / p95 (due at once)": seconds_text(
+            email_latencies["callback"]
+        ),
+        "polled change -> email p50 / p95 (due at once)": seconds_text(email_latencies["polled"]),
         "callback change -> screen p50 / p95": seconds_text(screen["callback"]),
         "polled change -> screen p50 / p95": seconds_text(screen["polled"]),
         "page p95 (all viewer requests)": f"{1000 * percentile(timings, 0.95):.0f} ms"

@@ -49,15 +49,18 @@ def read_change_log(path):
 class Comparison:
     changes: int = 0
     missing: int = 0
+    # Skipped polled changes that lasted less than `shortest`: no poll could see them.
+    too_short: int = 0
     duplicated: int = 0
     out_of_order: int = 0
-    # (simulator change time, event written time) of every change confwatch stored.
+    # (simulator change time, event written time, carried by a callback) of every change
+    # confwatch stored.
     matched: list = field(default_factory=list)
     # event id -> simulator change time, for the emails' latencies.
     change_at_by_event: dict = field(default_factory=dict)
 
 
-def compare(simulated, stored, comparison=None):
+def compare(simulated, stored, comparison=None, *, carried=None, shortest=0.0, until=None):
     """Walk one conference's stored values of one field through the simulated ones.
 
     simulated: [(value, at)], the first the value at creation. stored: [(value, event id,
@@ -66,15 +69,32 @@ def compare(simulated, stored, comparison=None):
     poll's), written at its created_at (epoch seconds). A stored value matches the latest
     simulated change to that value made before it was observed (CLOCK_SLACK allowed: a
     callback's time has milliseconds only; the earliest later one if none was), searching
-    only after the last match; the simulated changes skipped on the way are missing. A stored
-    value equal to the one before it is a duplicate; one not found after the last match
-    is out of order. Simulated changes after the last match are missing. A stored None
-    (a callback's partial first observation leaves the fields it did not carry unknown)
-    claims nothing and is passed over. Returns the Comparison (updated in place when
-    given)."""
+    only after the last match. A stored value equal to the one before it is a duplicate;
+    one not found after the last match is out of order. A stored None (a callback's
+    partial first observation leaves the fields it did not carry unknown) claims nothing
+    and is passed over.
+
+    The simulated changes skipped on the way, and those after the last match, are missing,
+    except a polled one (`carried(value)` false: no callback tells it) that lasted less
+    than `shortest` seconds (the last one lasts until `until`) or that went back to the
+    value last matched: no poll can see it, and it counts as too short. Without `carried`
+    every change counts. Returns the Comparison (updated in place when given)."""
     result = comparison or Comparison()
+    carried = carried or (lambda value: True)
+    until = float("inf") if until is None else until
     stored = [entry for entry in stored if entry[0] is not None]
     result.changes += len(simulated) - 1
+
+    def skip(first, last, seen):
+        for k in range(first, last):
+            value, at = simulated[k]
+            lasted = (simulated[k + 1][1] if k + 1 < len(simulated) else until) - at
+            if carried(value) or (lasted >= shortest and value != seen):
+                result.missing += 1
+                seen = value  # a poll should have seen it: the next is a change from it
+            else:
+                result.too_short += 1
+
     position = 0
     previous = None
     for index, (value, event_id, observed_at, written_at) in enumerate(stored):
@@ -90,11 +110,12 @@ def compare(simulated, stored, comparison=None):
         before = [k for k in candidates if simulated[k][1] <= observed_at + CLOCK_SLACK]
         found = before[-1] if before else candidates[0]
         if found > position:
-            result.missing += found - position - 1
-            result.matched.append((simulated[found][1], written_at))
-            result.change_at_by_event[event_id] = simulated[found][1]
+            skip(position + 1, found, simulated[position][0])
+            change_at = simulated[found][1]
+            result.matched.append((change_at, written_at, carried(value)))
+            result.change_at_by_event[event_id] = change_at
         position = found
-    result.missing += len(simulated) - 1 - position
+    skip(position + 1, len(simulated), simulated[position][0])
     return result
 
 
