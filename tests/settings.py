@@ -1,15 +1,21 @@
 """Test settings: the real settings, with a Redis database of its own for the broker so
 a running `make run` and the tests never share a queue. Under pytest-xdist each worker
 (gw0, gw1, ...) gets its own Redis database, counting down from CONFWATCH_TEST_REDIS_DB
-(15), as pytest-django gives each its own Postgres database. The URL is set in the
-environment, not defaulted: the processes a test starts (workers, beat, gunicorn) read it
-there, and a worker inherits the controller's environment, which names database 15."""
+(15), as pytest-django gives each its own Postgres database.
+
+The URL goes into the environment, where the processes a test starts (workers, beat,
+gunicorn) read it, with the pytest worker it was chosen for. An xdist worker inherits
+the controller's environment (chosen for no worker) and chooses its own; a process a test
+started keeps what the test gave it (a private Redis in the chaos tests)."""
 
 import os
 
-_worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-_first_db = int(os.environ.get("CONFWATCH_TEST_REDIS_DB", "15"))
-os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{_first_db - _worker}"
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+if os.environ.get("CONFWATCH_TEST_BROKER_FOR") != _worker:
+    _first_db = int(os.environ.get("CONFWATCH_TEST_REDIS_DB", "15"))
+    _db = _first_db - int(_worker.removeprefix("gw"))
+    os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{_db}"
+    os.environ["CONFWATCH_TEST_BROKER_FOR"] = _worker
 # The simulator runs on loopback; the real API's host stays allowed too.
 os.environ.setdefault(
     "CONFWATCH_ALLOWED_API_HOSTS", "api.catapult.inetwork.com,127.0.0.1,localhost"

@@ -35,7 +35,13 @@ def test_worker_and_beat_recover_from_a_broker_outage_without_a_burst(
         )
 
         private_redis.stop()
-        time.sleep(3)
+        # Long enough for beat to meet the outage however loaded the machine is.
+        wait_for(
+            lambda: "broker unavailable" in (tmp_path / "beat.log").read_text(),
+            timeout=30,
+            what="beat to meet the outage",
+        )
+        time.sleep(1)
         stopped_at = timezone.now()
         private_redis.start()
 
