@@ -115,6 +115,27 @@ def test_the_status_card_shows_every_field_the_api_sent(signed_in, conference):
     assert "stale" not in card
 
 
+@pytest.mark.parametrize(
+    ("method", "timeout", "shown"),
+    [
+        (None, None, "–"),
+        ("POST", None, "POST, timeout not set"),
+        (None, 2000, "method not set, timeout 2000 ms"),
+        ("GET", 5000, "GET, timeout 5000 ms"),
+    ],
+)
+def test_the_callback_method_and_timeout_read_as_one_dash_or_say_which_is_set(
+    signed_in, conference, method, timeout, shown
+):
+    Conference.objects.filter(pk=conference.pk).update(
+        callback_http_method=method, callback_timeout=timeout
+    )
+
+    card = section(page(signed_in, conference).content.decode(), "status-card")
+
+    assert f'<dd class="callback-settings">{shown}</dd>' in card
+
+
 def test_conference_hold_and_mute_are_told_apart_from_the_members_own(signed_in, conference):
     at = timezone.now() - timedelta(minutes=5)
     observe(conference, at, hold=False, mute=True)
