@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from conferences.alerting import maintenance
 from conferences.catapult import answers
 from conferences.models import Conference, Event, HistoryEntry, PollError
 from conferences.recording import observations
@@ -171,7 +172,9 @@ def test_the_status_card_says_how_long_the_state_lasts_and_when_it_went_stale(
     assert "stale: not observed for over 2 poll intervals" in card
 
 
-def test_the_live_refresh_answers_204_after_one_query_on_the_conference_row(signed_in, conference):
+def test_the_live_refresh_answers_204_after_reading_the_conference_row_and_windows(
+    signed_in, conference
+):
     observe(conference, timezone.now())
     first = page(signed_in, conference, "?range=7d")  # the page, as a browser opens it
     version = re.search(r"v=([0-9a-f]+)", first.content.decode()).group(1)
@@ -182,7 +185,8 @@ def test_the_live_refresh_answers_204_after_one_query_on_the_conference_row(sign
     assert same.status_code == 204
     assert "HX-Request" in same["Vary"]
     tables = [query["sql"] for query in queries if "conferences_" in query["sql"]]
-    assert len(tables) == 1 and 'FROM "conferences_conference"' in tables[0]
+    assert len(tables) == 2 and 'FROM "conferences_conference"' in tables[0]
+    assert 'FROM "conferences_maintenancewindow"' in tables[1]  # the windows in force
 
 
 def test_a_member_change_makes_the_live_refresh_render_the_members_and_timeline(
@@ -221,6 +225,38 @@ def test_a_change_makes_the_live_refresh_render_the_card_chart_and_timeline(sign
     assert "<svg" in text and "between 2 and 5, 5 at the end" in text
     assert "members: 2 &rarr; 5" in section(text, "timeline")
     assert "hold: off &rarr; on" in section(text, "timeline")
+
+
+def test_the_live_refresh_shows_the_maintenance_badge_while_a_window_is_in_force(
+    signed_in, conference
+):
+    observe(conference, timezone.now() - timedelta(minutes=5))
+    first = page(signed_in, conference, HX_Request="true")
+    version = re.search(r"v=([0-9a-f]+)", first.content.decode()).group(1)
+    assert "in maintenance until" not in first.content.decode()
+    now = timezone.now()
+    window = maintenance.create_window(
+        conference_ids=[conference.conference_id],
+        starts=f"{now - timedelta(minutes=1):%Y-%m-%d %H:%M}",
+        until=f"{now + timedelta(hours=1):%Y-%m-%d %H:%M}",
+        time_zone="UTC",
+    )
+
+    during = page(signed_in, conference, f"?v={version}", HX_Request="true")
+
+    assert during.status_code == 200  # the row did not change; the window did
+    text = during.content.decode()
+    assert "<html" not in text and 'id="live-status"' in text
+    until = f"{now + timedelta(hours=1):%Y-%m-%d %H:%M} UTC"
+    assert f">in maintenance until {until}</a>: alerts are held" in section(text, "live-status")
+
+    maintenance.end_window(window)
+    version = re.search(r"v=([0-9a-f]+)", text).group(1)
+    after = page(signed_in, conference, f"?v={version}", HX_Request="true")
+
+    assert after.status_code == 200
+    assert 'id="live-status"' in after.content.decode()
+    assert "in maintenance" not in after.content.decode()
 
 
 def test_a_completed_conference_page_does_not_refresh(signed_in, conference):
