@@ -4,7 +4,8 @@ import csv
 import io
 import json
 import re
-from datetime import timedelta
+import zoneinfo
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from conferences.alerting import maintenance
 from conferences.catapult import answers
-from conferences.models import Conference, Event, HistoryEntry, PollError
+from conferences.models import Conference, Event, HistoryEntry, PollError, UserPreference
 from conferences.recording import observations
 from conferences.recording.observations import Observation
 from conferences.web.selectors import charts, timeline
@@ -457,7 +458,33 @@ def test_the_chart_has_a_taller_narrow_layout_for_phones_with_larger_labels(conf
     assert 'viewBox="0 0 800 190"' in wide and 'viewBox="0 0 400 264"' in narrow
     # 400 units across a 390 px phone's ~350 px: 14-unit labels are over 11 px.
     assert 'font-size="14"' in narrow and 'font-size="11"' not in narrow
-    assert len(re.findall(r"\d\d:\d\d</text>", narrow)) == 3
+    assert len(re.findall(r"\d\d:\d\d(?: UTC)?</text>", narrow)) == 3
+
+
+def test_the_time_axis_names_the_viewers_zone_on_its_first_label(signed_in, user, conference):
+    UserPreference.objects.create(user=user, time_zone="Asia/Tokyo")
+    now = timezone.now()
+    add_runs(conference, [(now - timedelta(hours=2), now, "active", 3, False, False)])
+
+    chart = section(page(signed_in, conference, "?range=1h").content.decode(), "chart")
+
+    labels = re.findall(r'font-size="\d+" fill="#4b5560">([^<]*\d:\d\d[^<]*)</text>', chart)
+    tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
+    first = f"{(now - timedelta(hours=1)).astimezone(tokyo):%H:%M} JST"
+    assert len(labels) == 5 + 3  # the wide and the narrow chart
+    assert labels[0] == first and labels[5] == first
+    assert [label for label in labels if "JST" in label] == [first, first]
+
+
+def test_a_label_after_a_daylight_saving_change_names_the_zone_again(conference):
+    now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)  # New York left daylight time on Nov 1
+    conference = add_runs(conference, [(now - timedelta(days=8), now, "active", 3, False, False)])
+    chart = charts.conference_chart(conference, range_key="7d", now=now)
+
+    with timezone.override(zoneinfo.ZoneInfo("America/New_York")):
+        labels = [shown for _, shown in charts.time_ticks(chart, count=5)]
+
+    assert labels == ["Tue 08:00 EDT", "Thu 02:00", "Fri 20:00", "Sun 13:00 EST", "Tue 07:00"]
 
 
 # The timeline.
