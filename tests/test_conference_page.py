@@ -4,7 +4,8 @@ import csv
 import io
 import json
 import re
-from datetime import timedelta
+import zoneinfo
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -12,8 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from conferences.alerting import maintenance
 from conferences.catapult import answers
-from conferences.models import Conference, Event, HistoryEntry, PollError
+from conferences.models import Conference, Event, HistoryEntry, PollError, UserPreference
 from conferences.recording import observations
 from conferences.recording.observations import Observation
 from conferences.web.selectors import charts, timeline
@@ -115,6 +117,27 @@ def test_the_status_card_shows_every_field_the_api_sent(signed_in, conference):
     assert "stale" not in card
 
 
+@pytest.mark.parametrize(
+    ("method", "timeout", "shown"),
+    [
+        (None, None, "–"),
+        ("POST", None, "POST, timeout not set"),
+        (None, 2000, "method not set, timeout 2000 ms"),
+        ("GET", 5000, "GET, timeout 5000 ms"),
+    ],
+)
+def test_the_callback_method_and_timeout_read_as_one_dash_or_say_which_is_set(
+    signed_in, conference, method, timeout, shown
+):
+    Conference.objects.filter(pk=conference.pk).update(
+        callback_http_method=method, callback_timeout=timeout
+    )
+
+    card = section(page(signed_in, conference).content.decode(), "status-card")
+
+    assert f'<dd class="callback-settings">{shown}</dd>' in card
+
+
 def test_conference_hold_and_mute_are_told_apart_from_the_members_own(signed_in, conference):
     at = timezone.now() - timedelta(minutes=5)
     observe(conference, at, hold=False, mute=True)
@@ -150,7 +173,9 @@ def test_the_status_card_says_how_long_the_state_lasts_and_when_it_went_stale(
     assert "stale: not observed for over 2 poll intervals" in card
 
 
-def test_the_live_refresh_answers_204_after_one_query_on_the_conference_row(signed_in, conference):
+def test_the_live_refresh_answers_204_after_reading_the_conference_row_and_windows(
+    signed_in, conference
+):
     observe(conference, timezone.now())
     first = page(signed_in, conference, "?range=7d")  # the page, as a browser opens it
     version = re.search(r"v=([0-9a-f]+)", first.content.decode()).group(1)
@@ -161,7 +186,8 @@ def test_the_live_refresh_answers_204_after_one_query_on_the_conference_row(sign
     assert same.status_code == 204
     assert "HX-Request" in same["Vary"]
     tables = [query["sql"] for query in queries if "conferences_" in query["sql"]]
-    assert len(tables) == 1 and 'FROM "conferences_conference"' in tables[0]
+    assert len(tables) == 2 and 'FROM "conferences_conference"' in tables[0]
+    assert 'FROM "conferences_maintenancewindow"' in tables[1]  # the windows in force
 
 
 def test_a_member_change_makes_the_live_refresh_render_the_members_and_timeline(
@@ -200,6 +226,38 @@ def test_a_change_makes_the_live_refresh_render_the_card_chart_and_timeline(sign
     assert "<svg" in text and "between 2 and 5, 5 at the end" in text
     assert "members: 2 &rarr; 5" in section(text, "timeline")
     assert "hold: off &rarr; on" in section(text, "timeline")
+
+
+def test_the_live_refresh_shows_the_maintenance_badge_while_a_window_is_in_force(
+    signed_in, conference
+):
+    observe(conference, timezone.now() - timedelta(minutes=5))
+    first = page(signed_in, conference, HX_Request="true")
+    version = re.search(r"v=([0-9a-f]+)", first.content.decode()).group(1)
+    assert "in maintenance until" not in first.content.decode()
+    now = timezone.now()
+    window = maintenance.create_window(
+        conference_ids=[conference.conference_id],
+        starts=f"{now - timedelta(minutes=1):%Y-%m-%d %H:%M}",
+        until=f"{now + timedelta(hours=1):%Y-%m-%d %H:%M}",
+        time_zone="UTC",
+    )
+
+    during = page(signed_in, conference, f"?v={version}", HX_Request="true")
+
+    assert during.status_code == 200  # the row did not change; the window did
+    text = during.content.decode()
+    assert "<html" not in text and 'id="live-status"' in text
+    until = f"{now + timedelta(hours=1):%Y-%m-%d %H:%M} UTC"
+    assert f">in maintenance until {until}</a>: alerts are held" in section(text, "live-status")
+
+    maintenance.end_window(window)
+    version = re.search(r"v=([0-9a-f]+)", text).group(1)
+    after = page(signed_in, conference, f"?v={version}", HX_Request="true")
+
+    assert after.status_code == 200
+    assert 'id="live-status"' in after.content.decode()
+    assert "in maintenance" not in after.content.decode()
 
 
 def test_a_completed_conference_page_does_not_refresh(signed_in, conference):
@@ -400,7 +458,33 @@ def test_the_chart_has_a_taller_narrow_layout_for_phones_with_larger_labels(conf
     assert 'viewBox="0 0 800 190"' in wide and 'viewBox="0 0 400 264"' in narrow
     # 400 units across a 390 px phone's ~350 px: 14-unit labels are over 11 px.
     assert 'font-size="14"' in narrow and 'font-size="11"' not in narrow
-    assert len(re.findall(r"\d\d:\d\d</text>", narrow)) == 3
+    assert len(re.findall(r"\d\d:\d\d(?: UTC)?</text>", narrow)) == 3
+
+
+def test_the_time_axis_names_the_viewers_zone_on_its_first_label(signed_in, user, conference):
+    UserPreference.objects.create(user=user, time_zone="Asia/Tokyo")
+    now = timezone.now()
+    add_runs(conference, [(now - timedelta(hours=2), now, "active", 3, False, False)])
+
+    chart = section(page(signed_in, conference, "?range=1h").content.decode(), "chart")
+
+    labels = re.findall(r'font-size="\d+" fill="#4b5560">([^<]*\d:\d\d[^<]*)</text>', chart)
+    tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
+    first = f"{(now - timedelta(hours=1)).astimezone(tokyo):%H:%M} JST"
+    assert len(labels) == 5 + 3  # the wide and the narrow chart
+    assert labels[0] == first and labels[5] == first
+    assert [label for label in labels if "JST" in label] == [first, first]
+
+
+def test_a_label_after_a_daylight_saving_change_names_the_zone_again(conference):
+    now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)  # New York left daylight time on Nov 1
+    conference = add_runs(conference, [(now - timedelta(days=8), now, "active", 3, False, False)])
+    chart = charts.conference_chart(conference, range_key="7d", now=now)
+
+    with timezone.override(zoneinfo.ZoneInfo("America/New_York")):
+        labels = [shown for _, shown in charts.time_ticks(chart, count=5)]
+
+    assert labels == ["Tue 08:00 EDT", "Thu 02:00", "Fri 20:00", "Sun 13:00 EST", "Tue 07:00"]
 
 
 # The timeline.

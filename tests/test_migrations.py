@@ -9,7 +9,9 @@ from django.db.migrations.executor import MigrationExecutor
 
 from conferences.models import Conference
 
-pytestmark = pytest.mark.django_db
+# Outside a test transaction: migrations that build an index concurrently (0023) cannot
+# run inside one.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE_STATE_SINCE = ("conferences", "0017_callbacks_blast_radius")
 

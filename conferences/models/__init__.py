@@ -37,7 +37,7 @@ from conferences.models.conference import (
 )
 from conferences.models.history import Event, HistoryEntry, PollError
 from conferences.models.maintenance import MaintenanceWindow
-from conferences.models.members import ConferenceMembersRead, Member
+from conferences.models.members import ConferenceMembersRead, Member, held_present_q
 from conferences.models.tokens import ApiToken
 from conferences.models.vocabulary import ConferenceState, DeliveryStatus, EventKind, PollStatus
 
@@ -68,6 +68,7 @@ __all__ = [
     "Subscription",
     "UserPreference",
     "api_host",
+    "held_present_q",
     "last_seen",
     "polled_q",
     "stale_after",

@@ -39,7 +39,7 @@ def world(simulator, sim_client):
     sim_client.add_member(conference_id, call_id="c-2")
     rounds.poll_round(force=True)
     # The alerts page's widest table (issue 20: 758 px at 390 before): every column filled.
-    Subscription.objects.create(
+    subscription = Subscription.objects.create(
         user=staff,
         email="ops-team-with-a-long-address@example.com",
         kinds=["state", "hold", "mute", "members", "polling", "alone"],
@@ -54,6 +54,7 @@ def world(simulator, sim_client):
     )
     return {
         "conference": conference,
+        "subscription": subscription,
         "share": "/share/" + sharing.token_for(sharing.create_link(conference=conference)) + "/",
         "acknowledge": f"/acknowledge/{acknowledgements.token_for(delivery)}/",
     }
@@ -185,6 +186,10 @@ def test_the_admins_pages_pass_axe_and_fit_a_phone(browser, live_server, world, 
             ("/admin/conferences/historyentry/", 200),
             ("/admin/conferences/delivery/", 200),
             ("/admin/conferences/subscription/", 200),
+            # select2's search fields (user, conferences): each has a name to read out.
+            (f"/admin/conferences/subscription/{world['subscription'].pk}/change/", 200),
+            ("/admin/conferences/subscription/add/", 200),
+            ("/admin/conferences/maintenancewindow/add/", 200),
             (f"/admin/conferences/account/{conference.account_id}/change/", 200),
             ("/admin/conferences/conference/import/", 200),
         ],
@@ -192,6 +197,15 @@ def test_the_admins_pages_pass_axe_and_fit_a_phone(browser, live_server, world, 
     context.close()
 
     assert found == []
+
+
+def test_the_admins_autocompletes_are_named_by_their_fields_labels(page, live_server, world):
+    sign_in(page, live_server, "staff")
+    path = f"/admin/conferences/subscription/{world['subscription'].pk}/change/"
+    page.goto(f"{live_server.url}{path}")
+
+    expect(page.get_by_role("searchbox", name="Conferences")).to_be_visible()
+    assert problems_on(page, path, 1400) == []
 
 
 def test_the_error_pages_are_the_products_with_navigation_and_what_to_do(page, live_server, world):

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from conferences.models import ConferenceState, HistoryEntry
-from conferences.text import duration_text
+from conferences.text import duration_text, in_zone, local_text
 
 RANGES = {
     "1h": ("last hour", timedelta(hours=1)),
@@ -121,7 +121,8 @@ class Chart:
 
     def summary(self):
         """The chart in words, for everyone and for screen readers."""
-        when = f"{self.range_label.capitalize()} ({local(self.start)} to {local(self.end)})"
+        start, end = (local_text(moment, seconds=False) for moment in (self.start, self.end))
+        when = f"{self.range_label.capitalize()} ({start} to {end})"
         if not self.spans:
             return f"{when}: not observed."
         low, high, now = self.members()
@@ -161,10 +162,6 @@ def share(seconds, total):
     if 99 < percent < 100:
         return "over 99%"
     return f"{percent:.0f}%"
-
-
-def local(moment):
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def conference_chart(conference, *, range_key, now=None):
@@ -460,7 +457,9 @@ def members_path(spans, x, y):
 
 
 def time_ticks(chart, *, count=5):
-    """`count` labelled times along the axis, in the viewer's time zone."""
+    """`count` labelled times along the axis, in the viewer's time zone, which the first
+    label names ("09:00 CET", as text.local_text writes it), and any label after a
+    change of daylight saving time ("Sun 03:00 CET" after "Sat 15:00 CEST")."""
     length = chart.end - chart.start
     if length <= timedelta(days=1):
         pattern = "%H:%M"
@@ -468,5 +467,13 @@ def time_ticks(chart, *, count=5):
         pattern = "%a %H:%M"
     else:
         pattern = "%Y-%m-%d"
-    moments = [chart.start + length * step / (count - 1) for step in range(count)]
-    return [(moment, timezone.localtime(moment).strftime(pattern)) for moment in moments]
+    ticks, zone = [], None
+    for step in range(count):
+        moment = chart.start + length * step / (count - 1)
+        local = in_zone(moment)
+        shown = local.strftime(pattern)
+        if local.tzname() != zone:
+            zone = local.tzname()
+            shown = f"{shown} {zone}"
+        ticks.append((moment, shown))
+    return ticks

@@ -39,6 +39,7 @@ from conferences.models import (
     ConferenceState,
     Member,
     PollStatus,
+    held_present_q,
     polled_q,
     stale_q,
 )
@@ -74,12 +75,19 @@ ROW_DIGEST = (
 
 # Members on hold or muted (member-level, present), hashed and summed into the version:
 # a member put on hold changes the overview's "1 member on hold" without changing the
-# conference's row.
+# conference's row. Its condition is compiled from held_present_q, the condition of the
+# partial index it reads (member_held_present_idx), so that the two stay the same.
 MEMBERS_DIGEST = (
-    "(SELECT coalesce(sum(hashint8(m.id::bigint # (coalesce(m.hold::int, 0)::bigint << 1)"
-    " # (coalesce(m.mute::int, 0)::bigint << 2))::bigint), 0)"
-    " FROM {table} m WHERE (m.hold OR m.mute) AND m.state IS DISTINCT FROM 'completed')"
+    "(SELECT coalesce(sum(hashint8(id::bigint # (coalesce(hold::int, 0)::bigint << 1)"
+    " # (coalesce(mute::int, 0)::bigint << 2))::bigint), 0)"
+    " FROM {table} WHERE {condition})"
 )
+
+
+def members_digest():
+    """MEMBERS_DIGEST as SQL and parameters."""
+    condition, params = where_sql(held_present_q(), model=Member)
+    return MEMBERS_DIGEST.format(table=Member._meta.db_table, condition=condition), params
 
 
 def problem_q(now):
@@ -245,11 +253,11 @@ class Summary:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def where_sql(condition):
-    """A Q on conferences as SQL and parameters (compiled by the ORM)."""
-    query = Conference.objects.filter(condition).query
+def where_sql(condition, *, model=Conference):
+    """A Q on conferences (or `model`) as SQL and parameters (compiled by the ORM)."""
+    query = model.objects.filter(condition).query
     try:
-        sql, params = query.get_compiler(using=Conference.objects.db).compile(query.where)
+        sql, params = query.get_compiler(using=model.objects.db).compile(query.where)
     except FullResultSet:
         return "TRUE", []
     except EmptyResultSet:
@@ -271,7 +279,9 @@ def summarize(data, *, now):
     params += kept_params * 2
     # More than one account? (min and max: no sort, unlike a distinct count)
     columns += ["min(account_id)", "max(account_id)"]
-    columns.append(MEMBERS_DIGEST.format(table=Member._meta.db_table))
+    digest_sql, digest_params = members_digest()
+    columns.append(digest_sql)
+    params += digest_params
     table = Conference._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(columns)} FROM {table}", params)

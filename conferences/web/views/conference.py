@@ -72,7 +72,8 @@ def conference_detail(request, pk):
             advice="Open the conference page without it, then choose a range above the chart.",
             back=(reverse("conferences:detail", args=[pk]), "Open the conference page"),
         )
-    version = fingerprint([live, range_key, before])
+    # A maintenance window beginning or ending changes the page's badge, not the row.
+    version = fingerprint([live, range_key, before, maintenance.in_force_key(timezone.now())])
     if request.htmx:
         return htmx_partial(
             request,
@@ -117,7 +118,6 @@ def conference_page(
     context = conference_page_context(
         conference, range_key=range_key, cursor=cursor, before=before, version=version
     )
-    maintenance.mark_in_maintenance([conference])
     context["deliveries"] = list(
         conference.deliveries.order_by("-created_at")[:MAX_DELIVERIES_SHOWN]
     )
@@ -146,6 +146,7 @@ def conference_page_context(conference, *, range_key, cursor=None, before=None, 
     now = timezone.now()
     state_since = conference.state_since if conference.state else None
     chart = charts.conference_chart(conference, range_key=range_key, now=now)
+    maintenance.mark_in_maintenance([conference], now=now)  # "in maintenance until ..."
     title = f"Active members of {conference}, {chart.range_label}"
     return {
         "conference": conference,
