@@ -245,12 +245,11 @@ def autovacuum_state():
             def setting(name, own=own):
                 return float(own.get(name, server[name]))
 
-            due = dead > setting("autovacuum_vacuum_threshold") + setting(
-                "autovacuum_vacuum_scale_factor"
-            ) * tuples or inserted > setting("autovacuum_vacuum_insert_threshold") + setting(
-                "autovacuum_vacuum_insert_scale_factor"
-            ) * tuples
-            state[table] = (runs, due)
+            vacuum_at = setting("autovacuum_vacuum_threshold")
+            vacuum_at += setting("autovacuum_vacuum_scale_factor") * tuples
+            insert_at = setting("autovacuum_vacuum_insert_threshold")
+            insert_at += setting("autovacuum_vacuum_insert_scale_factor") * tuples
+            state[table] = (runs, dead > vacuum_at or inserted > insert_at)
     return state
 
 
