@@ -9,7 +9,7 @@ SEED ?= $(shell date +%s)
 export SIM_PORT WEB_PORT SIM_RATE SEED MAIL_PORT
 
 .PHONY: install services chromium node run test bench bench-alerts bench-throughput bench-admin lint format
-.PHONY: bench-callbacks bench-flood bench-conference bench-pages bench-rules bench-desk
+.PHONY: bench-callbacks bench-flood bench-conference bench-pages bench-rules bench-desk bench-scale
 
 install: $(VENV)/.installed
 
@@ -71,6 +71,9 @@ bench-rules: install services
 # A desk's busy hour, every part at once (issue #24); takes --minutes plus setup.
 bench-desk: install services
 	$(PY) tests/bench/bench_desk.py
+
+bench-scale: install services
+	$(PY) tests/bench/bench_scale.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -65,7 +65,10 @@ def test_records_past_their_age_are_pruned_and_recent_ones_kept(settings, confer
     old_sent = aged(Delivery, 20, email="a@example.com", status="sent")
     old_pending = aged(Delivery, 20, email="a@example.com", status="pending")
     new_sent = aged(Delivery, 10, email="a@example.com", status="sent")
-    old_sent.events.add(old_event)
+    # The links go with whichever end is pruned: the old event's from a delivery that
+    # stays, the old delivery's to an event that stays.
+    old_sent.events.add(old_event, new_event)
+    new_sent.events.add(old_event, new_event)
 
     result = retention.prune()
 
@@ -79,6 +82,10 @@ def test_records_past_their_age_are_pruned_and_recent_ones_kept(settings, confer
     assert list(Event.objects.all()) == [new_event]
     assert list(PollError.objects.all()) == [new_error]
     assert set(Delivery.objects.all()) == {old_pending, new_sent}
+    assert list(new_sent.events.all()) == [new_event]
+    assert list(Delivery.events.through.objects.values_list("delivery", "event")) == [
+        (new_sent.pk, new_event.pk)
+    ]
     assert not HistoryEntry.objects.filter(pk=old_history.pk).exists()
     assert not PollError.objects.filter(pk=old_error.pk).exists()
 

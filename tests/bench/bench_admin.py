@@ -53,8 +53,11 @@ def parse_args():
     return args
 
 
-def fill(*, conferences, history):
-    """Accounts through the service (encrypted credentials), the rest in set-based SQL."""
+def fill(*, conferences, history, events=None, days=None, busy=0, busy_percent=0):
+    """Accounts through the service (encrypted credentials), the rest in set-based SQL.
+    History runs one every 2 s and events (default a tenth as many) one a second, the
+    newest now, or with `days` each spread evenly over that many days; busy_percent of
+    them on the first `busy` conferences (fill_history, fill_events)."""
     from django.db import connection
 
     add_accounts(ACCOUNTS)
@@ -99,25 +102,16 @@ def fill(*, conferences, history):
         cursor.execute("SELECT min(id) FROM conferences_conference")
         first = cursor.fetchone()[0]
         params = {"first": first, "n": conferences, "rows": history}
-        # History: round-robin over the conferences, one run every 2 s overall, the
-        # newest now; the first run of each conference "created", the rest "active".
-        cursor.execute(
-            """
-            INSERT INTO conferences_historyentry (
-                conference_id, state, active_members, hold, mute, first_seen_at,
-                last_seen_at)
-            SELECT
-                %(first)s + g %% %(n)s,
-                CASE WHEN g <= %(n)s THEN 'created' ELSE 'active' END,
-                g %% 9,
-                g %% 13 = 0,
-                g %% 5 = 0,
-                now() - ((%(rows)s - g) * 2 || ' seconds')::interval,
-                now() - ((%(rows)s - g) * 2 - 1 || ' seconds')::interval
-            FROM generate_series(1, %(rows)s) AS g
-            """,
-            params,
-        )
+    events = history // 10 if events is None else events
+    spread_over = {"busy": busy, "busy_percent": busy_percent}
+    fill_history(
+        first=first,
+        conferences=conferences,
+        rows=history,
+        seconds_apart=days * 86400 / history if days else 2.0,
+        **spread_over,
+    )
+    with connection.cursor() as cursor:
         # The last run of every 4th conference: completed.
         cursor.execute(
             """
@@ -153,25 +147,21 @@ def fill(*, conferences, history):
             """,
             params,
         )
-        cursor.execute(
-            """
-            INSERT INTO conferences_event (kind, account_id, conference_id, occurred_at,
-                before, after, detail, source, handled_at, created_at)
-            SELECT (ARRAY['members_changed', 'state_changed', 'hold_changed',
-                          'mute_changed'])[1 + g %% 4],
-                   c.account_id, c.id, now() - (g || ' seconds')::interval,
-                   to_jsonb(g %% 5), to_jsonb(g %% 6), '{}'::jsonb, 'poll', now(), now()
-            FROM generate_series(1, %(rows)s / 10) AS g
-            JOIN conferences_conference c ON c.id = %(first)s + g %% %(n)s
-            """,
-            params,
-        )
+    fill_events(
+        first=first,
+        conferences=conferences,
+        rows=events,
+        seconds_apart=days * 86400 / events if days else 1.0,
+        **spread_over,
+    )
+    with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO conferences_delivery (kind, email, conference_id, status,
-                send_after, attempts, last_error, subject, created_at)
+                send_after, attempts, last_error, attempt_log, subject, created_at)
             SELECT 'change', 'ops' || g %% 20 || '@example.com', %(first)s + g %% %(n)s,
-                   'sent', now(), 1, '', 'Conference changed', now() - (g || ' s')::interval
+                   'sent', now(), 1, '', '[]'::jsonb, 'Conference changed',
+                   now() - (g || ' s')::interval
             FROM generate_series(1, %(rows)s / 100) AS g
             """,
             params,
@@ -179,6 +169,85 @@ def fill(*, conferences, history):
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     return first
+
+
+def spread(*, first, conferences, busy, busy_percent):
+    """SQL for the conference of row g: round-robin over all of them, except that
+    busy_percent rows in 100 go round-robin to the first `busy` conferences."""
+    if not busy or not busy_percent:
+        return f"{first} + g % {conferences}"
+    return (
+        f"{first} + CASE WHEN g % 100 < {busy_percent} THEN g % {busy} ELSE g % {conferences} END"
+    )
+
+
+def fill_history(
+    *, first, conferences, rows, end=None, seconds_apart=2.0, busy=0, busy_percent=0, start=1
+):
+    """History runs g = start .. start + rows - 1, one every `seconds_apart` seconds
+    overall, the newest at `end` (default now); the first run of each conference
+    "created", the rest "active". Conferences as `spread` says."""
+    from django.db import connection
+    from django.utils import timezone
+
+    conference = spread(
+        first=first, conferences=conferences, busy=busy, busy_percent=busy_percent
+    ).replace("%", "%%")
+    last = start + rows - 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO conferences_historyentry (
+                conference_id, state, active_members, hold, mute, first_seen_at,
+                last_seen_at)
+            SELECT
+                {conference},
+                CASE WHEN g <= %(n)s THEN 'created' ELSE 'active' END,
+                g %% 9,
+                g %% 13 = 0,
+                g %% 5 = 0,
+                %(end)s - (%(last)s - g) * %(step)s * interval '1 second',
+                %(end)s - ((%(last)s - g) * %(step)s - %(step)s / 2) * interval '1 second'
+            FROM generate_series(%(start)s, %(last)s) AS g
+            """,
+            {
+                "n": conferences,
+                "end": end or timezone.now(),
+                "last": last,
+                "start": start,
+                "step": seconds_apart,
+            },
+        )
+
+
+def fill_events(
+    *, first, conferences, rows, end=None, seconds_apart=1.0, busy=0, busy_percent=0, start=1
+):
+    """Events g = start .. start + rows - 1 (members, state, hold and mute changes in
+    turn), one every `seconds_apart` seconds overall, the newest at `end` (default now),
+    handled. Conferences as `spread` says."""
+    from django.db import connection
+    from django.utils import timezone
+
+    conference = spread(
+        first=first, conferences=conferences, busy=busy, busy_percent=busy_percent
+    ).replace("%", "%%")
+    last = start + rows - 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO conferences_event (kind, account_id, conference_id, occurred_at,
+                before, after, detail, source, handled_at, created_at)
+            SELECT (ARRAY['members_changed', 'state_changed', 'hold_changed',
+                          'mute_changed'])[1 + g %% 4],
+                   c.account_id, c.id,
+                   %(end)s - (%(last)s - g) * %(step)s * interval '1 second',
+                   to_jsonb(g %% 5), to_jsonb(g %% 6), '{{}}'::jsonb, 'poll', now(), now()
+            FROM generate_series(%(start)s, %(last)s) AS g
+            JOIN conferences_conference c ON c.id = {conference}
+            """,
+            {"end": end or timezone.now(), "last": last, "start": start, "step": seconds_apart},
+        )
 
 
 def urls(first_conference, conferences):

@@ -51,13 +51,14 @@ def parse_args():
     return args
 
 
-def fill(*, conferences, history):
-    """The admin benchmark's data. Conferences polled fine count as observed an hour
+def fill(*, conferences, history, **spread):
+    """The admin benchmark's data (`spread`: how it lays history and events out, see
+    bench_admin.fill). Conferences polled fine count as observed an hour
     ahead: the run takes minutes, and polling would keep them fresh meanwhile (else they
     turn stale one by one and every refresh finds a change)."""
     from django.db import connection
 
-    first = bench_admin.fill(conferences=conferences, history=history)
+    first = bench_admin.fill(conferences=conferences, history=history, **spread)
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE conferences_conference SET last_observed_at = now() + interval '1 hour' "
