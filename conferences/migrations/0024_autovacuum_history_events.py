@@ -15,7 +15,7 @@ RESET = "autovacuum_vacuum_scale_factor, autovacuum_vacuum_insert_scale_factor"
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conferences", "0022_tokens_api_tokens"),
+        ("conferences", "0023_member_held_present_index"),
     ]
 
     operations = [
