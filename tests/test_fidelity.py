@@ -524,7 +524,7 @@ def test_a_completed_conferences_page_shows_its_duration_and_callback_settings(
     assert '<dd class="duration">12 min 5 s</dd>' in text
     assert MASKED in text and "s3cret" not in text
     assert "http://***@fallback.example.com/x" in text
-    assert "post, 2000 ms" in text
+    assert "post, timeout 2000 ms" in text
     assert "interpret_digits" in text
 
 
