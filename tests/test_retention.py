@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from conferences import tasks
 from conferences.models import (
+    Acknowledgement,
     Delivery,
     Event,
     HistoryEntry,
@@ -88,6 +89,25 @@ def test_records_past_their_age_are_pruned_and_recent_ones_kept(settings, confer
     ]
     assert not HistoryEntry.objects.filter(pk=old_history.pk).exists()
     assert not PollError.objects.filter(pk=old_error.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)  # keys are checked at commit
+def test_an_acknowledged_alert_is_pruned_and_its_acknowledgement_stays(settings, conference):
+    settings.CONFWATCH_RETENTION_DAYS["deliveries"] = 14
+    delivery = aged(Delivery, 20, email="a@example.com", status="sent", conference=conference)
+    acknowledgement = Acknowledgement.objects.create(
+        conference=conference,
+        delivery=delivery,
+        by="a@example.com",
+        what="the alert",
+        created_at=timezone.now() - timedelta(days=20),
+    )
+
+    retention.prune()
+
+    assert not Delivery.objects.filter(pk=delivery.pk).exists()
+    assert reload(acknowledgement).delivery is None
+    assert reload(acknowledgement).by == "a@example.com"
 
 
 def test_a_conferences_current_history_run_is_never_pruned(settings, conference):

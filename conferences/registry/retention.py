@@ -2,8 +2,8 @@
 deliveries older than their configured age are deleted, oldest first, in small batches.
 
 Each batch is one short DELETE statement of at most BATCH rows chosen through an index on
-the age column (with the alert deliveries' links to them, in the same statement: no row
-comes back to Python), in its own transaction, so no lock is held long and polling goes
+the age column (what points at them unlinked first, one statement each), in its own
+transaction, so no lock is held long and polling goes
 on meanwhile;
 a run deletes at most MAX_BATCHES batches per kind and the next run (beat, hourly)
 carries on. A conference's current history run is never deleted, however old; since
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from conferences.models import (
@@ -83,26 +83,45 @@ def old_rows(now):
 
 
 def delete_batch(rows, age_column):
-    """Delete up to BATCH of the oldest rows, and the delivery links that point at them,
-    in one statement; how many went. (Django's delete() would read each batch back into
-    Python and delete it a hundred rows at a time.) Nothing else points at these rows:
-    a conference's latest_history is never among them."""
-    oldest, params = rows.order_by(age_column).values("pk")[:BATCH].query.sql_with_params()
-    table = rows.model._meta.db_table
-    links = Delivery.events.through._meta.db_table
-    link_column = {Event: "event_id", Delivery: "delivery_id"}.get(rows.model)
-    unlink = (
-        f", unlinked AS (DELETE FROM {links} WHERE {link_column} IN (SELECT * FROM oldest))"
-        if link_column
-        else ""
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH oldest AS ({oldest}){unlink} "
-            f"DELETE FROM {table} WHERE id IN (SELECT * FROM oldest)",
-            params,
-        )
-        return cursor.rowcount
+    """Delete up to BATCH of the oldest rows, in one transaction: their ids are read, the
+    rows pointing at them unlinked (`dependents`: what Django's delete() would do), then
+    the rows deleted, each one statement; how many went. (Django's delete() would read
+    each batch back as objects and delete it a hundred rows at a time.)"""
+    model = rows.model
+    with transaction.atomic():
+        pks = list(rows.order_by(age_column).values_list("pk", flat=True)[:BATCH])
+        if not pks:
+            return 0
+        with connection.cursor() as cursor:
+            for statement in dependents(model):
+                cursor.execute(statement, [pks])
+            cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE id = ANY(%s)", [pks])
+            return cursor.rowcount
+
+
+def dependents(model):
+    """The statements that unlink the rows pointing at some rows of `model` (their ids the
+    one parameter), read from the models' keys, hidden ones (related_name "+") too: links
+    in a many-to-many table are deleted, SET_NULL keys set to NULL (a conference's latest
+    history run, an acknowledgement's delivery). Any other kind of key is refused, so
+    that a new one cannot be skipped silently."""
+    statements = []
+    for relation in model._meta.get_fields(include_hidden=True):
+        if not relation.auto_created or relation.concrete or relation.many_to_many:
+            continue  # not a key pointing here (a many-to-many's is its table's)
+        table = relation.related_model._meta.db_table
+        column = relation.field.column
+        if relation.on_delete is models.CASCADE and relation.related_model._meta.auto_created:
+            statements.append(f"DELETE FROM {table} WHERE {column} = ANY(%s)")
+        elif relation.on_delete is models.SET_NULL:
+            statements.append(f"UPDATE {table} SET {column} = NULL WHERE {column} = ANY(%s)")
+        else:
+            raise ValueError(
+                f"retention cannot delete {model.__name__} rows: "
+                f"{relation.related_model.__name__}.{relation.field.name} points at them "
+                f"with {relation.on_delete.__name__}"
+            )
+    return statements
 
 
 def prune(*, now=None, max_batches=MAX_BATCHES):
