@@ -55,7 +55,6 @@ from tests.bench.common import (  # noqa: E402
     fresh_database,
     percentile,
     print_table,
-    process_env,
     start,
     stop,
     wait_for,
@@ -360,6 +359,25 @@ def email_figures(mail_dir, results):
     return statuses, sent, duplicated, latencies, held
 
 
+def product_env(directory, web_url):
+    """The environment of the product's processes: the deployed settings (not the tests'),
+    the product's own poll intervals, beat's schedule file in the run's directory."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="dashboard.settings",
+        CONFWATCH_BASE_URL=web_url,
+        CELERY_BEAT_SCHEDULE_FILENAME=str(directory / "beat-schedule"),
+        LOG_LEVEL="WARNING",
+    )
+    for name in (
+        "CONFWATCH_POLL_INTERVAL",
+        "CONFWATCH_ROUND_SECONDS",
+        "CONFWATCH_MEMBERS_INTERVAL",
+    ):
+        env.pop(name, None)
+    return env
+
+
 def main():  # noqa: PLR0915 - one run, read top to bottom
     args = parse_args()
     fresh_database()
@@ -377,7 +395,7 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
             accounts, callback_urls = set_up_accounts(args, sim_url)
             set_up_subscriptions(args.subscriptions, accounts)
             viewers = set_up_viewers(args.viewers)
-            env = process_env(directory, web_url)
+            env = product_env(directory, web_url)
             env.update(
                 EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
                 EMAIL_HOST="127.0.0.1",
