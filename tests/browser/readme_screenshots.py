@@ -3,8 +3,12 @@
 test_); run it on purpose:
 
     .venv/bin/python -m pytest -q tests/browser/readme_screenshots.py
+
+With SCREENSHOTS_REVIEW_DIR set, it also takes the sign-in page, alerts, calls, the share
+page and a 404 there (not committed: they are for looking at the whole product's look).
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "correct horse battery"
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+REVIEW = os.environ.get("SCREENSHOTS_REVIEW_DIR")
 
 
 def a_day_of_history(conference, now):
@@ -40,7 +45,8 @@ def a_day_of_history(conference, now):
             record([Observation(conference.pk, at, seen=seen)])
 
 
-def test_take_the_readmes_screenshots(browser, live_server, simulator, sim_client):
+def test_take_the_readmes_screenshots(browser, live_server, simulator, sim_client, settings):
+    settings.CONFWATCH_BASE_URL = live_server.url
     roles.create_user(username="staff", role="admin", password=PASSWORD)
     account = make_account(simulator, name="acme")
     now = timezone.now()
@@ -67,18 +73,22 @@ def test_take_the_readmes_screenshots(browser, live_server, simulator, sim_clien
     record([Observation(late.pk, now - timedelta(minutes=9), seen={"state": "active"})])
 
     OUT.mkdir(parents=True, exist_ok=True)
+    share_url = None
     for scheme in ("light", "dark"):
         for width, height in ((1400, 900), (390, 844)):
             context = browser.new_context(
                 color_scheme=scheme, viewport={"width": width, "height": height}
             )
             page = context.new_page()
+            size = "desktop" if width > 700 else "phone"
+            if REVIEW:
+                page.goto(f"{live_server.url}/accounts/login/")
+                page.screenshot(path=Path(REVIEW) / f"signin-{size}-{scheme}.png", full_page=True)
             page.goto(f"{live_server.url}/accounts/login/")
             page.fill("input[name=username]", "staff")
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
             expect(page.locator("h1")).to_have_text("Tracked conferences")
-            size = "desktop" if width > 700 else "phone"
             page.screenshot(path=OUT / f"overview-{size}-{scheme}.png", full_page=True)
             page.goto(f"{live_server.url}/conferences/{board_call.pk}/")
             page.screenshot(
@@ -86,4 +96,16 @@ def test_take_the_readmes_screenshots(browser, live_server, simulator, sim_clien
                 clip={"x": 0, "y": 0, "width": width, "height": 1500 if width > 700 else 1700},
                 full_page=True,
             )
+            if REVIEW:
+                if share_url is None:
+                    page.fill(".share-form input[name=expires]", "2h")
+                    page.click("button:has-text('Create a read-only share link')")
+                    share_url = page.locator(".share-links input[readonly]").first.input_value()
+                review = [("alerts", "/alerts/"), ("calls", "/calls/?call_id=c-ann")]
+                review += [("share", share_url), ("notfound", "/conferences/999999/")]
+                for name, url in review:
+                    page.goto(url if url.startswith("http") else live_server.url + url)
+                    page.screenshot(
+                        path=Path(REVIEW) / f"{name}-{size}-{scheme}.png", full_page=True
+                    )
             context.close()
