@@ -144,3 +144,22 @@ def test_check_deploy_warns_when_https_is_switched_off():
 
     assert result.returncode != 0
     assert "security.W004" in result.stderr + result.stdout
+
+
+def test_the_database_connection_runs_without_jit_and_keeps_options_from_the_url(db):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+
+    url = "postgres://postgres@127.0.0.1:5432/confwatch?options=-c%20statement_timeout%3D5000"
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS']['options'])"
+    )
+    environment = dict(os.environ, DATABASE_URL=url, DJANGO_SETTINGS_MODULE="dashboard.settings")
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.split() == ["-c", "statement_timeout=5000", "-c", "jit=off"], result.stderr
