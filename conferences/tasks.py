@@ -7,7 +7,7 @@ from django.db import DatabaseError
 
 from conferences.alerting import fanout
 from conferences.callbacks import processing
-from conferences.ops import outages
+from conferences.ops import outages, queued
 from conferences.polling import rounds, support
 from conferences.registry import retention
 
@@ -22,7 +22,7 @@ def poll_round():
 def run_round():
     summary = rounds.poll_round()
     if summary.events:
-        send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
+        queue_alert_pass()
     return summary.line()
 
 
@@ -32,15 +32,29 @@ def poll_now(conference_pks, user_pk):
     each outcome goes to the admin log for the user who asked."""
     result = support.poll_now(conference_pks=conference_pks, user_pk=user_pk)
     if result.summary and result.summary.events:
-        send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
+        queue_alert_pass()
     return result.summary.line() if result.summary else "nothing to poll"
 
 
 @shared_task(name="conferences.tasks.send_alerts", ignore_result=True)
 def send_alerts():
     """Fan out new events and send due alerts; beat sends it every
-    CONFWATCH_ALERT_SECONDS with `expires`."""
+    CONFWATCH_ALERT_SECONDS with `expires`, and queue_alert_pass when events come."""
+    queued.started(ALERT_PASS_KEY)
     return outages.run(lambda: fanout.run_pass().line(), task="alert pass")
+
+
+# While this key exists, an alert pass asked for by new events is queued and has not
+# started: more events need no other pass (it fans out whatever is new when it runs).
+ALERT_PASS_KEY = "confwatch:alert-pass-queued"
+
+
+def queue_alert_pass():
+    """Send the alerts of events just recorded at once: one queued pass at most. Under a
+    busy hour every round and callback batch records events; a pass each would fill the
+    workers with alert passes and leave the polling rounds waiting (make bench-desk)."""
+    expires = settings.CONFWATCH_ALERT_SECONDS * 2
+    queued.queue_once(ALERT_PASS_KEY, task=send_alerts.name, lapse=expires, expires=expires)
 
 
 @shared_task(name="conferences.tasks.prune_old_records", ignore_result=True)
@@ -64,5 +78,5 @@ def process_callbacks(account_pk):
     the budgeted rounds. Alerts go out at once when they recorded events."""
     processed = processing.process_waiting(account_pk)
     if any(result.events for result in processed):
-        send_alerts.apply_async(expires=settings.CONFWATCH_ALERT_SECONDS * 2)
+        queue_alert_pass()
     return f"{len(processed)} callback events processed"

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from conferences.callbacks import processing, queue, receiver
 from conferences.catapult import answers
 from conferences.models import CallbackEvent, CallbackSettings, Conference, Event, Member
+from conferences.ops import queued
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -172,7 +173,7 @@ def test_a_flood_of_events_is_throttled_per_account(client, acme, settings):
     # meet at least two refusals.
     settings.CONFWATCH_CALLBACK_RATE = 1
     other = make_account(name="other")
-    queue.redis_client().flushdb()
+    queued.redis_client().flushdb()
     statuses = [
         post(client, url_of(acme), member_event("conf-1", memberId=f"m-{i}")).status_code
         for i in range(6)
@@ -587,7 +588,7 @@ def test_a_conference_read_a_moment_ago_is_not_made_due_again(acme, client, sett
 
 def test_a_flood_of_events_queues_one_processing_task_per_account(acme, client, monkeypatch):
     monkeypatch.setattr(queue, "queue_processing", REAL_QUEUE_PROCESSING)
-    broker = queue.redis_client()
+    broker = queued.redis_client()
     broker.flushdb()
     other = make_account(name="other")
     for i in range(20):

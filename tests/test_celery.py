@@ -3,6 +3,7 @@
 import pytest
 
 from conferences import tasks
+from conferences.ops import queued
 from tests.conftest import make_account, make_conference, reload, start_celery, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,3 +57,18 @@ def test_beat_keeps_polling_so_a_member_joining_shows_up_on_its_own(simulator, s
         "created",
         "active",
     ]
+
+
+def test_a_burst_of_rounds_with_events_queues_one_alert_pass_until_it_starts():
+    broker = queued.redis_client()
+    broker.flushdb()
+
+    for _ in range(5):
+        tasks.queue_alert_pass()
+
+    assert broker.llen("celery") == 1
+    tasks.send_alerts()  # the queued pass starts (run here): new events queue another
+    tasks.queue_alert_pass()
+    tasks.queue_alert_pass()
+    assert broker.llen("celery") == 2
+    broker.flushdb()

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from conferences.callbacks import queue
 from conferences.models import CallbackEvent, CallbackSettings
+from conferences.ops import queued
 from conferences.registry import crypto, tracking
 
 logger = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ def admit(account_pk):
     second, shared by every web process). Without Redis, events are admitted."""
     key = f"confwatch:callbacks:{account_pk}:{int(timezone.now().timestamp())}"
     try:
-        pipeline = queue.redis_client().pipeline()
+        pipeline = queued.redis_client().pipeline()
         pipeline.incr(key)
         pipeline.expire(key, 5)
         count, _ = pipeline.execute()
