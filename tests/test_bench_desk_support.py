@@ -128,6 +128,13 @@ def test_a_count_shown_is_timed_from_the_latest_change_to_it_before_it_was_shown
     assert latencies == [2.0, 2.5]
 
 
+def test_a_count_shown_again_by_later_refreshes_is_timed_once_from_its_first_sighting():
+    simulated = {"conf-1": {"active_members": [(0, 0.0), (3, 2.0), (4, 30.0)]}}
+    shown = [("conf-1", 3, 4.0), ("conf-1", 3, 6.0), ("conf-1", 3, 8.0), ("conf-1", 4, 31.0)]
+
+    assert screen_latencies(simulated, shown) == [2.0, 1.0]
+
+
 def test_a_count_no_change_led_to_is_not_timed():
     simulated = {"conf-1": {"active_members": [(0, 0.0), (1, 2.0)]}}
 

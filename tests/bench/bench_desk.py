@@ -492,9 +492,12 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
             )
             screen = {"callback": [], "polled": []}
             for viewer in viewer_threads:
+                sightings = {"callback": [], "polled": []}
                 for shown in viewer.shown:
                     group = "callback" if account_of.get(shown[0]) in calling else "polled"
-                    screen[group] += support.screen_latencies(simulated, [shown])
+                    sightings[group].append(shown)
+                for group, shown in sightings.items():
+                    screen[group] += support.screen_latencies(simulated, shown)
             results = {group: merged(by_group, group) for group in ("callback", "polled")}
             statuses, sent, duplicated, email_latencies, held = email_figures(mail_dir, results)
             report(

@@ -120,13 +120,16 @@ def compare(simulated, stored, comparison=None, *, carried=None, shortest=0.0, u
 
 
 def screen_latencies(simulated, shown):
-    """Seconds from each change of active members to the viewer's overview showing it:
-    the latest simulated change to the value shown, made before it was shown."""
-    latencies = []
-    for conference_id, value, at in shown:
+    """Seconds from each change of active members to one viewer's overview showing it:
+    the latest simulated change to the value shown, made before it was shown, timed at
+    the first refresh that showed it. Later refreshes showing the same value again are
+    not new sightings (timing each would count how long the value lasted)."""
+    latencies, timed = [], set()
+    for conference_id, value, at in sorted(shown, key=lambda sighting: sighting[2]):
         changes = simulated.get(conference_id, {}).get("active_members", [])
         made = [changed for new, changed in changes[1:] if new == value and changed <= at]
-        if made:
+        if made and (conference_id, made[-1]) not in timed:
+            timed.add((conference_id, made[-1]))
             latencies.append(at - made[-1])
     return latencies
 
