@@ -4,8 +4,9 @@
 from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils import timezone
 
-from conferences.alerting import fanout
+from conferences.alerting import fanout, rules
 from conferences.callbacks import processing
 from conferences.ops import outages, queued
 from conferences.polling import rounds, support
@@ -41,7 +42,21 @@ def send_alerts():
     """Fan out new events and send due alerts; beat sends it every
     CONFWATCH_ALERT_SECONDS with `expires`, and queue_alert_pass when events come."""
     queued.started(ALERT_PASS_KEY)
-    return outages.run(lambda: fanout.run_pass().line(), task="alert pass")
+    return outages.run(lambda: fanout.run_pass(rules_too=False).line(), task="alert pass")
+
+
+@shared_task(name="conferences.tasks.evaluate_rules", ignore_result=True)
+def evaluate_rules():
+    """Evaluate the alert rules; beat sends it every CONFWATCH_RULE_SECONDS with
+    `expires`. What fired or resolved goes out in an alert pass at once."""
+    return outages.run(run_rules, task="rule evaluation")
+
+
+def run_rules():
+    events = rules.evaluate(now=timezone.now())
+    if events:
+        queue_alert_pass()
+    return f"{len(events)} rule events"
 
 
 # While this key exists, an alert pass asked for by new events is queued and has not

@@ -39,6 +39,12 @@ def schedule_polling(sender, **kwargs):
         sender.signature("conferences.tasks.send_alerts", expires=alert_seconds),
         name="send due alerts",
     )
+    rule_seconds = settings.CONFWATCH_RULE_SECONDS
+    sender.add_periodic_task(
+        rule_seconds,
+        sender.signature("conferences.tasks.evaluate_rules", expires=rule_seconds),
+        name="evaluate alert rules",
+    )
 
 
 @app.on_after_finalize.connect

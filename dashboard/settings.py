@@ -273,6 +273,10 @@ CONFWATCH_FLAP_WINDOW_SECONDS = env_number("CONFWATCH_FLAP_WINDOW_SECONDS", 600.
 CONFWATCH_ALERT_HOURLY_CAP = env_number("CONFWATCH_ALERT_HOURLY_CAP", 30, kind=int, minimum=1)
 # Beat runs the fan-out and the sender this often (seconds).
 CONFWATCH_ALERT_SECONDS = env_number("CONFWATCH_ALERT_SECONDS", 3.0, minimum=0.5)
+# Beat evaluates the alert rules this often (seconds): a rule fires at most this long
+# after its duration. Every alert pass used to evaluate them, and at a busy hour (alert
+# passes back to back) that took most of a worker.
+CONFWATCH_RULE_SECONDS = env_number("CONFWATCH_RULE_SECONDS", 10.0, minimum=0.5)
 # A sender holds what it claimed this long (seconds); a dead sender's claims are retried
 # after it.
 CONFWATCH_SEND_CLAIM_SECONDS = env_number("CONFWATCH_SEND_CLAIM_SECONDS", 120.0, minimum=1)

@@ -328,6 +328,7 @@ def test_a_real_worker_fires_a_rule_once_across_a_restart_and_resolves_it_once(
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(mailsink.port),
         CONFWATCH_ALERT_SECONDS="1",
+        CONFWATCH_RULE_SECONDS="1",
         CONFWATCH_ALERT_COALESCE_SECONDS="0",
     )
     account = make_account(simulator)
@@ -372,3 +373,28 @@ def test_a_conference_first_seen_long_after_its_expected_start_is_not_late(accou
     fanout.run_pass()
 
     assert settle(mailsink) == []
+
+
+def test_beat_evaluates_the_rules_on_their_own_cadence_not_in_every_alert_pass(
+    bridge, sim_client, mailsink, settings
+):
+    from conferences import tasks
+    from dashboard.celery import app
+
+    app.finalize()
+    entries = {entry["task"]: entry for entry in app.conf.beat_schedule.values()}
+    entry = entries["conferences.tasks.evaluate_rules"]
+    assert entry["schedule"] == settings.CONFWATCH_RULE_SECONDS
+    assert entry["options"]["expires"] == settings.CONFWATCH_RULE_SECONDS
+    subscribe(kinds=["alone"], rule_after_seconds=0)
+    sim_client.add_member(bridge.conference_id, call_id="c-1")
+    poll()
+    fanout.run_pass(rules_too=False)  # beat's alert pass: the change, no rule
+    changes = len(settle(mailsink))
+
+    tasks.evaluate_rules()
+
+    assert Event.objects.filter(kind=EventKind.RULE_FIRED).count() == 1
+    fanout.run_pass(rules_too=False)
+    [fired] = mailsink.wait_for(changes + 1, timeout=5)[changes:]
+    assert "alone" in fired["Subject"]

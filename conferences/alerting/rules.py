@@ -11,8 +11,9 @@ A subscription chooses rules among its kinds, with their parameters:
   fires when the conference is not active `grace_seconds` after the expected start, and
   says "started late by M minutes" when it does start.
 
-`evaluate(now=...)` runs at the start of every alert fan-out (beat's send_alerts every
-CONFWATCH_ALERT_SECONDS, and at once after a round that recorded events). From each
+`evaluate(now=...)` runs every CONFWATCH_RULE_SECONDS (beat's evaluate_rules, which
+queues an alert pass when it recorded events), and at the start of a fan-out run by
+hand (`manage.py send_alerts`, fanout.run_pass). From each
 conference's recent history it works out since when each rule's condition holds. When
 it has held for its duration, one `rule_fired` event is recorded for that subscription;
 when it clears, one `rule_resolved` event (if the subscription asked for it; always for a

@@ -208,6 +208,8 @@ class Sampler(threading.Thread):
         from django.utils import timezone
 
         from conferences.models import Conference
+        from conferences.models.conference import polled_q
+        from conferences.web.selectors.overview import budget_use
 
         while not self.stop_event.wait(SAMPLE_EVERY):
             now = timezone.now()
@@ -218,10 +220,12 @@ class Sampler(threading.Thread):
                     ).values_list("last_polled_at", flat=True)
                 )
                 self.staleness.extend((now - at).total_seconds() for at in polled)
-                # The best a budget allows: each active conference read once an interval,
-                # the interval stretched when the budget cannot read them all in it.
-                best = max(self.poll_interval, len(polled) / self.budget)
-                self.best.extend([best] * len(polled))
+                # The best a budget allows, as the overview's account strip says it: each
+                # polled conference (active or created) read once an interval, the interval
+                # stretched when the usable budget cannot read them all in it.
+                count = Conference.objects.filter(polled_q(), account=account).count()
+                best = budget_use(self.budget, polled=count, interval=self.poll_interval)
+                self.best.extend([best["real_interval"]] * len(polled))
             with connection.cursor() as cursor:
                 self.backends.sample(cursor)
             if self.memory_early is None and time.monotonic() - self.started >= MEMORY_AT:
