@@ -18,7 +18,8 @@ Then it plays --retention-days days: each day one day of history and events is a
 the head (the newest end), and the product's retention (retention.prune, as beat runs it,
 with the clock moved on a day, so that the oldest day falls out) is run until that day's
 old rows are gone; autovacuum does what it does in production: when a table has reached
-its autovacuum thresholds, the benchmark waits (at most --vacuum-wait seconds) for it.
+its autovacuum thresholds, the benchmark waits (at most --vacuum-wait seconds) for it;
+on a server with autovacuum off (a test server), it runs VACUUM on those tables itself.
 It prints each day's retention passes (target: a pass under 5 s) and the size of each
 table and index after each day, to show whether they grow day over day. Last comes one
 JSON line with the figures.
@@ -261,8 +262,15 @@ def wait_for_autovacuum(limit):
     with connection.cursor() as cursor:
         cursor.execute("SHOW autovacuum")
         if cursor.fetchone()[0] != "on":
-            print("  autovacuum is off on this server: nothing to wait for")
-            return 0.0
+            # A test server (the CI one turns it off): do what autovacuum would have, with
+            # the same thresholds, so that bloat is judged as in production.
+            started = time.monotonic()
+            time.sleep(1)  # the statistics of the last transactions reach the server
+            due = sorted(table for table, (_, is_due) in autovacuum_state().items() if is_due)
+            for table in due:
+                cursor.execute(f'VACUUM "{table}"')
+            print(f"  autovacuum is off on this server: vacuumed what was due ({due or 'none'})")
+            return time.monotonic() - started
     started = time.monotonic()
     time.sleep(1)  # the statistics of the last transactions reach the server
     before = autovacuum_state()
