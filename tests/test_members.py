@@ -304,8 +304,8 @@ def test_with_a_budget_of_one_request_per_second_paged_members_never_exceed_it(s
     starts = sorted(started for _method, _path, started, _end, _status, _port in journal)
     assert len(starts) >= 12
     gaps = [round(later - earlier, 3) for earlier, later in zip(starts, starts[1:], strict=False)]
-    # The poller leaves 1 / 0.95 s between requests; a heavily loaded machine can delay
-    # one request's thread by more than the 5% margin (the gaps say so if it happens).
+    # The poller leaves 1 / 0.9 s between requests; a heavily loaded machine can delay
+    # one request's thread by more than the 10% margin (the gaps say so if it happens).
     assert min(gaps) >= 0.99, gaps
     assert all(status != 429 for *_rest, status, _port in journal), gaps
     assert [Member.objects.filter(conference=c).count() for c in conferences] == [30, 30, 30]

@@ -412,7 +412,7 @@ def test_an_account_short_of_budget_says_how_often_it_really_polls(signed_in, db
 
     strip = signed_in.get("/?part=accounts", headers=HTMX).content.decode()
 
-    assert "over budget" in strip and "each polled about every 21 s" in strip
+    assert "over budget" in strip and "each polled about every 22 s" in strip
 
 
 # ---------------------------------------------------------------- row actions

@@ -76,10 +76,11 @@ def validate_api_host(url):
 REQUEST_BUDGET_MIN, REQUEST_BUDGET_MAX = 0.05, 10_000.0
 # Polling spends at most this share of the budget: the API counts requests as they
 # arrive, and network (or a loaded machine's thread) jitter must not push two requests
-# closer together than its limit. 0.95 leaves (1/0.95 - 1) s = 52 ms a second of slack,
-# whatever the budget (polling/budget.py, the overview). 0.97 (31 ms) was exceeded on
-# this machine under load: 11 arrivals in one second at a budget of 10.
-BUDGET_SHARE = 0.95
+# closer together than its limit. 0.9 leaves (1/0.9 - 1) s = 111 ms a second of slack,
+# whatever the budget (polling/budget.py, the overview). 0.97 (31 ms) and 0.95 (52 ms)
+# were both exceeded on a loaded 2-core machine: 11 arrivals in one second at a budget
+# of 10, the simulator's arrival clock being late on the test's own threads.
+BUDGET_SHARE = 0.9
 
 
 def validate_request_budget(value):
