@@ -94,6 +94,7 @@ class AccountAdmin(DeletesItsRecords, admin.ModelAdmin):
         "paused_until",
     ]
     search_fields = ["name", "user_id"]
+    ordering = ["name"]  # a stable order for the list and the autocompletes' pages
     readonly_fields = [
         "settings_check",
         "problem",

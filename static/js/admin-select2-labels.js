@@ -49,6 +49,14 @@
       const rendered = box.querySelector(".select2-selection__rendered");
       if (rendered) rendered.setAttribute("aria-labelledby", labelId);
     }
+    // An open single select's box owns its results list (aria-owns, select2's ARIA 1.0);
+    // ARIA 1.2 wants an expanded combobox to name it in aria-controls (axe:
+    // aria-required-attr).
+    for (const box of document.querySelectorAll(".select2-selection--single")) {
+      const owns = box.getAttribute("aria-owns");
+      if (owns && box.getAttribute("aria-controls") !== owns) box.setAttribute("aria-controls", owns);
+      if (!owns && box.hasAttribute("aria-controls")) box.removeAttribute("aria-controls");
+    }
   }
 
   // select2 draws its controls after this script ran, and again when a dropdown opens or
@@ -57,7 +65,7 @@
     childList: true,
     subtree: true,
     attributes: true,
-    attributeFilter: ["aria-controls"],
+    attributeFilter: ["aria-controls", "aria-owns"],
   });
   document.addEventListener("DOMContentLoaded", nameControls);
 })();

@@ -3,6 +3,7 @@ dark colour scheme (the admin's too): axe finds no serious or critical violation
 390 px no page scrolls sideways. Also: the error pages are the product's, "/" focuses the
 search field, and the tab's icon shows when the overview reports a problem."""
 
+import re
 from datetime import time
 
 import pytest
@@ -205,6 +206,18 @@ def test_the_admins_autocompletes_are_named_by_their_fields_labels(page, live_se
     page.goto(f"{live_server.url}{path}")
 
     expect(page.get_by_role("searchbox", name="Conferences")).to_be_visible()
+    assert problems_on(page, path, 1400) == []
+
+    # A single select's box reads its label; its open dropdown's search field is named by
+    # the label too.
+    path = "/admin/conferences/maintenancewindow/add/"
+    page.goto(f"{live_server.url}{path}")
+    box = page.locator("#id_account + .select2-container .select2-selection--single")
+    expect(box).to_have_accessible_name(re.compile("^Account"))
+    box.click()
+    dropdown_search = page.locator(".select2-container--open .select2-search__field")
+    expect(dropdown_search).to_be_focused()
+    expect(dropdown_search).to_have_accessible_name("Account:")
     assert problems_on(page, path, 1400) == []
 
 
