@@ -487,6 +487,18 @@ def test_a_label_after_a_daylight_saving_change_names_the_zone_again(conference)
     assert labels == ["Tue 08:00 EDT", "Thu 02:00", "Fri 20:00", "Sun 13:00 EST", "Tue 07:00"]
 
 
+def test_a_chart_of_two_minutes_labels_its_times_with_seconds_so_none_repeats(conference):
+    now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
+    runs = [(now - timedelta(minutes=2), now, "active", 1, False, False)]
+    conference = add_runs(conference, runs)
+    chart = charts.conference_chart(conference, range_key="all", now=now)
+
+    with timezone.override(UTC):
+        labels = [shown for _, shown in charts.time_ticks(chart, count=5)]
+
+    assert labels == ["11:58:00 UTC", "11:58:30", "11:59:00", "11:59:30", "12:00:00"]
+
+
 # The timeline.
 
 

@@ -459,9 +459,13 @@ def members_path(spans, x, y):
 def time_ticks(chart, *, count=5):
     """`count` labelled times along the axis, in the viewer's time zone, which the first
     label names ("09:00 CET", as text.local_text writes it), and any label after a
-    change of daylight saving time ("Sun 03:00 CET" after "Sat 15:00 CEST")."""
+    change of daylight saving time ("Sun 03:00 CET" after "Sat 15:00 CEST"). Seconds
+    when the labels are less than a minute apart (a conference observed for two minutes),
+    so no two read the same."""
     length = chart.end - chart.start
-    if length <= timedelta(days=1):
+    if length < timedelta(minutes=count - 1):  # labels less than a minute apart
+        pattern = "%H:%M:%S"
+    elif length <= timedelta(days=1):
         pattern = "%H:%M"
     elif length <= timedelta(days=14):
         pattern = "%a %H:%M"
