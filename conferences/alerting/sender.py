@@ -85,13 +85,13 @@ def send_pending(*, now=None, limit=SEND_BATCH):
     connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
     try:
         for batch in grouping.batches(claimed):
-            batch = [delivery for delivery in batch if still_mine(delivery, token=token)]
+            batch = still_mine(batch, token=token)
             if not batch:
                 continue
             outcome = send_one(connection, batch[0], together=batch)
             done_at = timezone.now()
+            record_results(batch, token=token, outcome=outcome, now=done_at)
             for delivery in batch:
-                record_result(delivery, token=token, outcome=outcome, now=done_at)
                 metrics.delivery_tried(delivery, outcome)
                 if outcome.sent:
                     summary.sent += 1
@@ -134,19 +134,26 @@ def send_lease():
     return timedelta(seconds=settings.CONFWATCH_SEND_CLAIM_SECONDS)
 
 
-def still_mine(delivery, *, token):
-    if renew_lease(delivery, token=token):
-        return True
-    logger.info("delivery %s: its lease lapsed and another sender has it", delivery.pk)
-    return False
+def still_mine(deliveries, *, token):
+    """The deliveries (sent as one message) whose lease this sender renewed for the send;
+    one another sender took after the lease lapsed is left out: this one must not send
+    it."""
+    renewed = renew_leases(deliveries, token=token)
+    for delivery in deliveries:
+        if delivery.pk not in renewed:
+            logger.info("delivery %s: its lease lapsed and another sender has it", delivery.pk)
+    return [delivery for delivery in deliveries if delivery.pk in renewed]
 
 
-def renew_lease(delivery, *, token):
-    """Extend the lease on one delivery for its send, only while the claim is still this
-    sender's (a conditional UPDATE); False when another sender took it after the lease
-    lapsed: then this one must not send it."""
-    mine = Delivery.objects.filter(pk=delivery.pk, claim_token=token, status=DeliveryStatus.PENDING)
-    return mine.update(claimed_until=timezone.now() + send_lease()) == 1
+def renew_leases(deliveries, *, token):
+    """Extend the lease on the deliveries still claimed by this sender (one conditional
+    UPDATE), and return the primary keys renewed: those now holding this sender's token
+    and the new lease, which no other sender can take before it lapses."""
+    pks = [delivery.pk for delivery in deliveries]
+    until = timezone.now() + send_lease()
+    mine = Delivery.objects.filter(pk__in=pks, claim_token=token, status=DeliveryStatus.PENDING)
+    mine.update(claimed_until=until)
+    return set(mine.filter(claimed_until=until).values_list("pk", flat=True))
 
 
 @dataclass
@@ -203,26 +210,34 @@ def close_quietly(connection):
         pass
 
 
-def record_result(delivery, *, token, outcome, now=None):
-    """Write what happened, only while this sender still holds the claim (deliveries sent
-    as one message are recorded with one `now`: the hourly cap counts them once)."""
-    now = now or timezone.now()
-    mine = Delivery.objects.filter(pk=delivery.pk, claim_token=token)
-    values = {"claim_token": None, "claimed_until": None, "subject": outcome.subject[:300]}
-    attempts = delivery.attempts + 1
-    result = "sent" if outcome.sent else "retry"
-    if not outcome.sent and (outcome.permanent or attempts >= MAX_ATTEMPTS):
-        result = "failed"
-    values["attempt_log"] = logged_attempt(at=now, result=result, error=outcome.error)
+def record_results(deliveries, *, token, outcome, now):
+    """Write what happened to deliveries sent as one message, only while this sender
+    still holds their claim: one UPDATE when sent, and with one `now` (the hourly cap
+    counts them once)."""
     if outcome.sent:
+        mine = Delivery.objects.filter(pk__in=[d.pk for d in deliveries], claim_token=token)
         mine.update(
             status=DeliveryStatus.SENT,
             sent_at=now,
             last_error="",
-            attempts=delivery.attempts + 1,
-            **values,
+            attempts=F("attempts") + 1,
+            claim_token=None,
+            claimed_until=None,
+            subject=outcome.subject[:300],
+            attempt_log=logged_attempt(at=now, result="sent", error=outcome.error),
         )
         return
+    for delivery in deliveries:
+        record_failure(delivery, token=token, outcome=outcome, now=now)
+
+
+def record_failure(delivery, *, token, outcome, now):
+    """A try that did not send: retried later, or failed for good."""
+    mine = Delivery.objects.filter(pk=delivery.pk, claim_token=token)
+    values = {"claim_token": None, "claimed_until": None, "subject": outcome.subject[:300]}
+    attempts = delivery.attempts + 1
+    result = "failed" if outcome.permanent or attempts >= MAX_ATTEMPTS else "retry"
+    values["attempt_log"] = logged_attempt(at=now, result=result, error=outcome.error)
     if result == "failed":
         error = (
             outcome.error

@@ -146,7 +146,7 @@ class Delivery(models.Model):
     attempts = models.IntegerField(default=0)
     last_error = models.TextField(blank=True)
     # Every try, oldest first: {"at": ISO time, "result": "sent" | "retry" | "failed",
-    # "error": its error}, appended by the sender (sender.record_result).
+    # "error": its error}, appended by the sender (sender.record_results).
     attempt_log = models.JSONField(default=list, blank=True, editable=False)
     subject = models.CharField(max_length=300, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
