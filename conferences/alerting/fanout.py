@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from conferences.alerting import (
@@ -85,6 +86,7 @@ def fan_out(*, now=None, rules_too=True):
             e.conference_id for e in events if e.kind in FLAP_KINDS and wanted_by[e.pk]
         )
         outbox = Outbox(now=now)
+        outbox.load({(s.pk, e.conference_id) for e in events for s in wanted_by[e.pk]})
         silencer = acknowledgements.Silencer(events, now=now)
         for event in events:
             # First, as a state change ends an acknowledgement whoever wants it.
@@ -101,6 +103,7 @@ def fan_out(*, now=None, rules_too=True):
                 outbox.add(subscription, event)
         Event.objects.filter(pk__in=[e.pk for e in events]).update(handled_at=now)
         report_settled(chosen, outbox, now)
+        outbox.write_links()
         summary.deliveries = outbox.created
     return summary
 
@@ -155,6 +158,37 @@ class Outbox:
         self.pending = {}  # (subscription pk, conference pk, kind) -> Delivery
         self.messages = grouping.MessageCount(now=now)
         self.covering = maintenance.Covering(now=now)
+        self.last_sent = {}  # (subscription pk, conference pk) -> sent within coalescing
+        self.last_message = {}  # subscription pk -> grouped message sent within the window
+        self.links = set()  # (delivery pk, event pk), written by write_links
+
+    def load(self, pairs):
+        """What the pass needs of these (subscription pk, conference pk) pairs, read in a
+        few queries rather than a few per event: their pending change emails (locked, so
+        that no sender takes one before the events added to it are committed; one a
+        sender is claiming is left, and a new one made), and their last sends within the
+        coalescing and group windows."""
+        if not pairs:
+            return
+        subscription_pks = {pk for pk, _ in pairs}
+        conference_pks = {pk for _, pk in pairs}
+        joinable = (
+            Delivery.objects.filter(
+                subscription_id__in=subscription_pks,
+                conference_id__in=conference_pks,
+                kind=Delivery.Kind.CHANGE,
+                status=DeliveryStatus.PENDING,
+                claim_token__isnull=True,
+            )
+            .order_by("-pk")  # the oldest last: it is the one joined
+            .select_for_update(no_key=True, skip_locked=True)
+        )
+        for delivery in joinable:
+            key = (delivery.subscription_id, delivery.conference_id)
+            if key in pairs:
+                self.pending[key] = delivery
+        self.last_sent = last_conference_sends(subscription_pks, conference_pks, self.now)
+        self.last_message = grouping.last_messages(subscription_pks, self.now)
 
     def held_for_maintenance(self, subscriptions, events):
         """During a maintenance window over the events' conference (or account), they
@@ -170,12 +204,12 @@ class Outbox:
                 self.add_to(self.quiet_summary_for(subscription), [event])
             return
         key = (subscription.pk, event.conference_id)
-        delivery = self.pending.get(key) or joinable_delivery(subscription, event.conference_id)
+        delivery = self.pending.get(key)
         send_after = None
         if delivery is None:
             send_after = max(
-                first_send_time(subscription, event.conference_id, self.now),
-                grouping.next_message_time(subscription, self.now),
+                first_send_time(self.last_sent.get(key), self.now),
+                grouping.next_message_time(self.last_message.get(subscription.pk), self.now),
             )
         if delivery is None and not self.messages.has_room(subscription.email, send_after):
             delivery = self.digest_for(subscription)
@@ -200,7 +234,15 @@ class Outbox:
         )
 
     def add_to(self, delivery, events):
-        delivery.events.add(*events)
+        self.links.update((delivery.pk, event.pk) for event in events)
+
+    def write_links(self):
+        """Link every delivery to its events, in one INSERT of many rows (ignoring a link
+        that exists) at the end of the pass, not two queries for each."""
+        through = Delivery.events.through
+        links = [through(delivery_id=d, event_id=e) for d, e in sorted(self.links)]
+        through.objects.bulk_create(links, ignore_conflicts=True, batch_size=2000)
+        self.links.clear()
 
     def digest_for(self, subscription):
         """The recipient's pending digest, sent when the hour of the cap is over."""
@@ -274,32 +316,30 @@ def in_quiet_hours(subscription, now):
     )
 
 
-def joinable_delivery(subscription, conference_pk):
-    """A pending change email of this conference to this subscription that no sender has
-    taken yet: new changes join it."""
-    return (
-        Delivery.objects.filter(
-            subscription=subscription,
-            conference_id=conference_pk,
-            kind=Delivery.Kind.CHANGE,
-            status=DeliveryStatus.PENDING,
-            claim_token__isnull=True,
-        )
-        .order_by("pk")
-        .first()
-    )
-
-
-def first_send_time(subscription, conference_pk, now):
-    """At once for a quiet conference; otherwise when the coalescing window after the
-    previous email to this subscription about this conference closes."""
+def last_conference_sends(subscription_pks, conference_pks, now):
+    """(subscription pk, conference pk) -> its last email sent within the coalescing
+    window; older ones do not delay the next."""
     window = settings.CONFWATCH_ALERT_COALESCE_SECONDS
     if window <= 0:
-        return now
-    last_sent = grouping.last_sent_at(subscription, conference_id=conference_pk)
+        return {}
+    rows = (
+        Delivery.objects.filter(
+            subscription_id__in=subscription_pks,
+            conference_id__in=conference_pks,
+            sent_at__gt=now - timedelta(seconds=window),
+        )
+        .values_list("subscription_id", "conference_id")
+        .annotate(last=Max("sent_at"))
+    )
+    return {(subscription_pk, conference_pk): last for subscription_pk, conference_pk, last in rows}
+
+
+def first_send_time(last_sent, now):
+    """At once for a quiet conference; otherwise when the coalescing window after the
+    previous email to this subscription about this conference (`last_sent`) closes."""
     if last_sent is None:
         return now
-    return max(now, last_sent + timedelta(seconds=window))
+    return max(now, last_sent + timedelta(seconds=settings.CONFWATCH_ALERT_COALESCE_SECONDS))
 
 
 def absorbed_by_flapping(event, wanted, outbox, now):

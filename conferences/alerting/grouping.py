@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Max, Prefetch, prefetch_related_objects
 
 from conferences.alerting import acknowledgements, emails
 from conferences.models import (
@@ -61,26 +61,29 @@ def grouping_on():
 # --------------------------------------------------------------------------- fan-out
 
 
-def next_message_time(subscription, now):
-    """When the target's next message may go: at once, or when the group window after
-    its last message closes."""
+def last_messages(subscription_pks, now):
+    """Subscription pk -> when its last grouped message was sent, within the group window
+    (an older one does not delay the next)."""
     if not grouping_on():
-        return now
-    last_sent = last_sent_at(subscription, kind__in=GROUPED)
-    if last_sent is None:
+        return {}
+    rows = (
+        Delivery.objects.filter(
+            subscription_id__in=subscription_pks,
+            kind__in=GROUPED,
+            sent_at__gt=now - group_window(),
+        )
+        .values_list("subscription_id")
+        .annotate(last=Max("sent_at"))
+    )
+    return dict(rows)
+
+
+def next_message_time(last_sent, now):
+    """When the target's next message may go: at once, or when the group window after
+    its last message (`last_sent`, from last_messages) closes."""
+    if not grouping_on() or last_sent is None:
         return now
     return max(now, last_sent + group_window())
-
-
-def last_sent_at(subscription, **filters):
-    """When the subscription's last delivery matching `filters` was sent, or None."""
-    return (
-        Delivery.objects.filter(subscription=subscription, **filters)
-        .exclude(sent_at=None)
-        .order_by("-sent_at")
-        .values_list("sent_at", flat=True)
-        .first()
-    )
 
 
 class MessageCount:
