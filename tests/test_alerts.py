@@ -260,6 +260,41 @@ def test_a_sender_whose_lease_lapsed_mid_batch_leaves_what_another_took_and_noth
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_pending_email_the_fan_out_joins_waits_for_the_fan_outs_commit_before_it_is_sent(
+    simulator, mailsink, settings
+):
+    settings.CONFWATCH_ALERT_GROUP_SECONDS = 0
+    conference = make_conference(make_account(simulator), "conf-join")
+    [delivery] = pending_deliveries(1, conference)
+    pair = (delivery.subscription_id, conference.pk)
+    loaded, release, joined = threading.Event(), threading.Event(), []
+
+    def fan_out_pass():
+        try:
+            with transaction.atomic():
+                outbox = fanout.Outbox(now=timezone.now())
+                outbox.load({pair})
+                joined.append(outbox.pending.get(pair))
+                loaded.set()
+                release.wait(timeout=10)  # the pass adding its events
+        finally:
+            connection.close()
+
+    fan_out = threading.Thread(target=fan_out_pass)
+    fan_out.start()
+    assert loaded.wait(timeout=10)
+    during = sender.send_pending()
+    release.set()
+    fan_out.join(timeout=10)
+    after = sender.send_pending()
+
+    assert joined == [delivery]
+    assert during.sent == 0  # the sender skipped it while the fan-out could add to it
+    assert after.sent == 1
+    assert reload(delivery).status == "sent"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_sender_killed_mid_batch_loses_nothing_and_its_claims_are_sent_after_the_lease(
     simulator, mailsink, settings
 ):
