@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from conferences.alerting import acknowledgements, fanout
-from conferences.models import Account, Delivery, Subscription
+from conferences.models import Account, Delivery, Event, EventKind, Subscription
 from conferences.polling import rounds
 from conferences.recording import observations
 from conferences.recording.observations import Observation
@@ -168,3 +168,26 @@ def test_an_acknowledged_conference_stays_out_of_a_grouped_message(thirty, sim_c
     text = body(message)
     assert all(conference.label in text for conference in others)
     assert quiet.label not in text
+
+
+def test_an_accounts_events_of_two_passes_join_its_one_pending_email(account):
+    subscription = subscribe("ann@example.com", kinds=["polling"])
+
+    def recovered():
+        return Event.objects.create(
+            kind=EventKind.POLLING_RECOVERED,
+            account=account,
+            occurred_at=timezone.now(),
+            before="credentials_rejected",
+            after="ok",
+            detail={"poll_status": "credentials_rejected", "since": None},
+        )
+
+    first = recovered()
+    fanout.fan_out()
+    second = recovered()
+    fanout.fan_out()
+
+    [delivery] = Delivery.objects.filter(subscription=subscription)
+    assert delivery.conference_id is None
+    assert set(delivery.events.all()) == {first, second}

@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from conferences.alerting import (
@@ -174,8 +174,8 @@ class Outbox:
         conference_pks = {pk for _, pk in pairs}
         joinable = (
             Delivery.objects.filter(
+                of_conferences(conference_pks),
                 subscription_id__in=subscription_pks,
-                conference_id__in=conference_pks,
                 kind=Delivery.Kind.CHANGE,
                 status=DeliveryStatus.PENDING,
                 claim_token__isnull=True,
@@ -316,6 +316,15 @@ def in_quiet_hours(subscription, now):
     )
 
 
+def of_conferences(conference_pks):
+    """Deliveries about these conferences; None among them stands for an account's
+    events, which have no conference (`__in` alone would drop it)."""
+    about = Q(conference_id__in=[pk for pk in conference_pks if pk is not None])
+    if None in conference_pks:
+        about |= Q(conference_id__isnull=True)
+    return about
+
+
 def last_conference_sends(subscription_pks, conference_pks, now):
     """(subscription pk, conference pk) -> its last email sent within the coalescing
     window; older ones do not delay the next."""
@@ -324,8 +333,8 @@ def last_conference_sends(subscription_pks, conference_pks, now):
         return {}
     rows = (
         Delivery.objects.filter(
+            of_conferences(conference_pks),
             subscription_id__in=subscription_pks,
-            conference_id__in=conference_pks,
             sent_at__gt=now - timedelta(seconds=window),
         )
         .values_list("subscription_id", "conference_id")
