@@ -4,7 +4,14 @@ import pytest
 
 from conferences import tasks
 from conferences.ops import queued
-from tests.conftest import make_account, make_conference, reload, start_celery, wait_for
+from tests.conftest import (
+    WORKER_ARGS,
+    make_account,
+    make_conference,
+    reload,
+    start_celery,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,6 +48,35 @@ def test_a_round_sent_to_redis_is_polled_by_a_real_worker_into_postgres(
     assert conference.state == "created"
     assert conference.poll_status == "ok"
     assert conference.history.count() == 1
+
+
+def test_a_round_waits_in_the_polling_queue_for_the_poller_not_behind_the_other_tasks(
+    simulator, sim_client, celery_env
+):
+    """The Procfile's worker (--queues celery) leaves rounds alone; its poller (--queues
+    polling) takes them, so a busy alert worker never delays a round."""
+    broker = queued.redis_client()
+    account = make_account(simulator)
+    conference = make_conference(account, sim_client.create_conference(from_number="+15555550100"))
+    worker = start_celery(celery_env, *WORKER_ARGS, "--queues", "celery")
+    try:
+        tasks.poll_round.delay()
+        tasks.send_alerts.delay()
+
+        wait_for(lambda: broker.llen("celery") == 0, what="the worker to take the alert pass")
+        assert broker.llen("polling") == 1
+        assert reload(conference).last_polled_at is None
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    poller = start_celery(celery_env, *WORKER_ARGS, "--queues", "polling")
+    try:
+        wait_for(lambda: reload(conference).last_polled_at is not None, what="the round")
+        assert broker.llen("polling") == 0
+        assert reload(conference).state == "created"
+    finally:
+        poller.terminate()
+        poller.wait(timeout=20)
 
 
 def test_beat_keeps_polling_so_a_member_joining_shows_up_on_its_own(simulator, sim_client, beat):

@@ -1,4 +1,4 @@
-"""/metrics from the Procfile's web line (gunicorn, 2 workers) and worker line (Celery,
+"""/metrics from the Procfile's web line (gunicorn, 2 workers) and poller line (Celery,
 2 processes), in prometheus_client's multiprocess mode: after a known number of polls
 the counters, read with prometheus_client's parser, say exactly that many, whichever
 process polled and whichever web worker answers."""
@@ -36,7 +36,8 @@ def value(found, name, **labels):
 
 @pytest.fixture
 def product(celery_env, tmp_path):
-    """The web and worker lines on the test database, sharing one metrics directory."""
+    """The web and poller lines on the test database, sharing one metrics directory (the
+    poller is the worker that polls)."""
     port = free_port()
     env = dict(
         celery_env,
@@ -45,7 +46,7 @@ def product(celery_env, tmp_path):
         CONFWATCH_METRICS_TOKEN=TOKEN,
         CONFWATCH_VERSION="1.2.3-test",
     )
-    lines = [Line("web", env, tmp_path), Line("worker", env, tmp_path)]
+    lines = [Line("web", env, tmp_path), Line("poller", env, tmp_path)]
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_until_answers(f"{base_url}/health/", line=lines[0])

@@ -1,6 +1,6 @@
 """The Procfile's real lines in production (CONFWATCH_ENV=production, a strong key,
 ALLOWED_HOSTS, behind a TLS proxy) on a database of their own, created and dropped here:
-release, then gunicorn with 2 workers, the worker and beat. A client that sets
+release, then gunicorn with 2 workers, the worker, the poller and beat. A client that sets
 X-Forwarded-Proto like the proxy signs in, reads every page and a static file (served by
 whitenoise with DEBUG off), gets the product's own 404 and 403 pages, and scrapes
 /metrics."""
@@ -113,7 +113,7 @@ def manage(env, *args):
 
 @pytest.fixture
 def production(fresh_database, tmp_path):
-    """Release, then web, worker and beat, as the Procfile says, with a tracked
+    """Release, then web, worker, poller and beat, as the Procfile says, with a tracked
     conference on a simulator."""
     port = free_port()
     env = {
@@ -161,7 +161,7 @@ def production(fresh_database, tmp_path):
         manage(env, "track", "--account", "acme", conference_id, "--label", "Weekly sync")
         lines = []
         try:
-            lines = [Line(kind, env, tmp_path) for kind in ("web", "worker", "beat")]
+            lines = [Line(kind, env, tmp_path) for kind in ("web", "worker", "poller", "beat")]
             wait_until_answers(
                 f"http://127.0.0.1:{port}/health/", line=lines[0], headers={"Host": HOST}
             )
@@ -194,14 +194,14 @@ def polls_of(found, outcome):
 
 
 def wait_for_polls(client, *, timeout=60):
-    """The worker, sent rounds by beat, polls the tracked conference."""
+    """The poller, sent rounds by beat, polls the tracked conference."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = scrape(client)
         if polls_of(found, "ok") >= 2:
             return found
         time.sleep(0.5)
-    raise AssertionError("the worker did not poll (is beat sending rounds?)")
+    raise AssertionError("the poller did not poll (is beat sending rounds?)")
 
 
 def test_the_procfile_runs_in_production_behind_a_tls_proxy(production):

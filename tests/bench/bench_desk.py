@@ -1,7 +1,8 @@
 """Benchmark: a support desk's busy hour, every part under load at once (issue #24).
 
 Runs the product as deployed, each part a process of its own: gunicorn with 2 workers,
-a Celery worker (concurrency 2), Celery beat, the mail sink, and the Catapult simulator
+a Celery worker and a poller (the polling queue's worker, as in the Procfile), each of
+concurrency 2, Celery beat, the mail sink, and the Catapult simulator
 playing its desk scenario (simulator/desk.py): --conferences conferences over
 --accounts accounts, starting in waves on the hour and half hour of a scenario clock
 at real time (--compression 1: the hour's first --minutes, its on-the-hour wave
@@ -191,10 +192,10 @@ class Sampler(threading.Thread):
     """Every second: staleness of the polled accounts' active conferences, the Postgres
     backends' CPU; at MEMORY_AT s the web and worker memory."""
 
-    def __init__(self, *, polled_accounts, web, worker, budget, poll_interval, stop_event):
+    def __init__(self, *, polled_accounts, web, workers, budget, poll_interval, stop_event):
         super().__init__(daemon=True)
         self.polled_accounts = polled_accounts
-        self.web, self.worker = web, worker
+        self.web, self.workers = web, workers
         self.budget, self.poll_interval = budget, poll_interval
         self.stop_event = stop_event
         self.staleness, self.best = [], []
@@ -234,7 +235,8 @@ class Sampler(threading.Thread):
         connection.close()
 
     def memory(self):
-        return support.tree_rss_bytes(self.web.pid), support.tree_rss_bytes(self.worker.pid)
+        workers = sum(support.tree_rss_bytes(worker.pid) for worker in self.workers)
+        return support.tree_rss_bytes(self.web.pid), workers
 
 
 def database_size():
@@ -415,10 +417,12 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
                 env, log_file, "-m", "gunicorn", "dashboard.wsgi", "--bind",
                 f"127.0.0.1:{args.web_port}", "--workers", "2", "--timeout", "30",
             )  # fmt: skip
-            processes["worker"] = start(
-                env, log_file, *celery, "worker", "--concurrency=2", "--without-mingle",
-                "--without-gossip", "--loglevel=warning",
-            )  # fmt: skip
+            for name, queue in (("worker", "celery"), ("poller", "polling")):
+                processes[name] = start(
+                    env, log_file, *celery, "worker", "--queues", queue, "--hostname",
+                    f"{name}@%h", "--concurrency=2", "--without-mingle", "--without-gossip",
+                    "--loglevel=warning",
+                )  # fmt: skip
             processes["beat"] = start(env, log_file, *celery, "beat", "--loglevel=warning")
             processes["mail"] = start(
                 env, log_file, "-m", "mailsink", "--port", str(args.mail_port), "--dir",
@@ -448,14 +452,14 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
             rows_before, bytes_before = database_size()
             cpu_before = {
                 name: support.tree_cpu_seconds(processes[name].pid)
-                for name in ("web", "worker", "beat")
+                for name in ("web", "worker", "poller", "beat")
             }
             calling = set(callback_urls)
             stop_event = threading.Event()
             sampler = Sampler(
                 polled_accounts=[a for user_id, a in accounts.items() if user_id not in calling],
                 web=processes["web"],
-                worker=processes["worker"],
+                workers=[processes["worker"], processes["poller"]],
                 budget=args.budget,
                 poll_interval=settings.CONFWATCH_POLL_INTERVAL,
                 stop_event=stop_event,
@@ -483,7 +487,7 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
             memory_end = sampler.memory()
             cpu = {
                 name: support.tree_cpu_seconds(processes[name].pid) - cpu_before[name]
-                for name in ("web", "worker", "beat")
+                for name in ("web", "worker", "poller", "beat")
             }
             rows_after, bytes_after = database_size()
             simulated, account_of = support.read_change_log(log_path)
@@ -632,10 +636,12 @@ def report(*, args, progress, played, results, by_group, screen, statuses, sent,
         "viewer requests / 5xx / errors": (
             f"{len(timings)} / {statuses_5xx} / {sum(viewer_errors.values())}"
         ),
-        "CPU s web / worker / beat": f"{cpu['web']:.1f} / {cpu['worker']:.1f} / {cpu['beat']:.1f}",
+        "CPU s web / worker / poller / beat": " / ".join(
+            f"{cpu[name]:.1f}" for name in ("web", "worker", "poller", "beat")
+        ),
         "CPU s Postgres (backends, sampled)": f"{sampler.backends.seconds():.1f}",
-        "memory web / worker at minute 2": megabytes(sampler.memory_early),
-        "memory web / worker at the end": megabytes(memory_end),
+        "memory web / workers at minute 2": megabytes(sampler.memory_early),
+        "memory web / workers at the end": megabytes(memory_end),
         "db growth rows / bytes": f"{growth[0]} / {growth[1] / 2**20:.1f} MB",
         "db growth a day (24 scenario hours) / retention": (
             f"{growth[0] * day:.0f} rows, {growth[1] * day / 2**30:.2f} GB / "
