@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from conferences.alerting import fanout, sender
-from conferences.models import Delivery, Event, Subscription
+from conferences.models import Delivery, DeliveryStatus, Event, Subscription
 from conferences.polling import rounds
 from conferences.recording import observations
 from conferences.recording.observations import Observation
@@ -273,7 +273,7 @@ def test_a_pending_email_the_fan_out_joins_waits_for_the_fan_outs_commit_before_
         try:
             with transaction.atomic():
                 outbox = fanout.Outbox(now=timezone.now())
-                outbox.load({pair})
+                outbox.load({pair}, emails={delivery.email})
                 joined.append(outbox.pending.get(pair))
                 loaded.set()
                 release.wait(timeout=10)  # the pass adding its events
@@ -483,6 +483,34 @@ def test_past_the_hourly_cap_a_recipient_gets_one_digest(account, mailsink, sett
     [digest] = [m for m in messages if "Digest" in m["Subject"]]
     assert "5" in digest["Subject"]
     assert Delivery.objects.get(kind="digest").events.count() == 5
+
+
+def test_the_hourly_cap_is_counted_for_each_recipient_of_one_pass_on_its_own(
+    account, mailsink, settings
+):
+    settings.CONFWATCH_ALERT_COALESCE_SECONDS = 0
+    settings.CONFWATCH_ALERT_HOURLY_CAP = 2
+    ann = subscribe("ann@example.com")
+    subscribe("bob@example.com")
+    now = timezone.now()
+    for minutes in (10, 20):  # ann had her two messages this hour, bob none
+        Delivery.objects.create(
+            subscription=ann,
+            email=ann.email,
+            status=DeliveryStatus.SENT,
+            sent_at=now - timedelta(minutes=minutes),
+        )
+    conference = make_conference(account, "conf-cap-each")
+    observations.record([Observation(conference.pk, now, seen={"state": "created"})])
+    later = now + timedelta(seconds=1)
+    observations.record([Observation(conference.pk, later, seen={"state": "active"})])
+
+    fanout.run_pass()
+
+    [message] = mailsink.wait_for(1, timeout=5)
+    assert message["To"] == "bob@example.com"
+    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING)
+    assert [(d.email, d.kind) for d in pending] == [("ann@example.com", "digest")]
 
 
 def test_send_alerts_prints_a_one_line_summary(board_call, sim_client, mailsink, capsys):

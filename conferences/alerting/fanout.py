@@ -86,7 +86,10 @@ def fan_out(*, now=None, rules_too=True):
             e.conference_id for e in events if e.kind in FLAP_KINDS and wanted_by[e.pk]
         )
         outbox = Outbox(now=now)
-        outbox.load({(s.pk, e.conference_id) for e in events for s in wanted_by[e.pk]})
+        outbox.load(
+            {(s.pk, e.conference_id) for e in events for s in wanted_by[e.pk]},
+            emails={s.email for wanted in wanted_by.values() for s in wanted},
+        )
         silencer = acknowledgements.Silencer(events, now=now)
         for event in events:
             # First, as a state change ends an acknowledgement whoever wants it.
@@ -162,14 +165,15 @@ class Outbox:
         self.last_message = {}  # subscription pk -> grouped message sent within the window
         self.links = set()  # (delivery pk, event pk), written by write_links
 
-    def load(self, pairs):
+    def load(self, pairs, *, emails):
         """What the pass needs of these (subscription pk, conference pk) pairs, read in a
         few queries rather than a few per event: their pending change emails (locked, so
         that no sender takes one before the events added to it are committed; one a
-        sender is claiming is left, and a new one made), and their last sends within the
-        coalescing and group windows."""
+        sender is claiming is left, and a new one made), their last sends within the
+        coalescing and group windows, and the recipients' (emails) messages this hour."""
         if not pairs:
             return
+        self.messages.load(emails)
         subscription_pks = {pk for pk, _ in pairs}
         conference_pks = {pk for _, pk in pairs}
         joinable = (
