@@ -294,6 +294,59 @@ def test_a_pending_email_the_fan_out_joins_waits_for_the_fan_outs_commit_before_
     assert reload(delivery).status == "sent"
 
 
+def members_event(conference, before, after):
+    return Event.objects.create(
+        kind="members_changed",
+        account=conference.account,
+        conference=conference,
+        occurred_at=timezone.now(),
+        before=str(before),
+        after=str(after),
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fan_out_pass_beside_another_waits_for_it_and_joins_its_pending_email(
+    simulator, settings, monkeypatch
+):
+    settings.CONFWATCH_ALERT_GROUP_SECONDS = 0
+    conference = make_conference(make_account(simulator), "conf-two-passes")
+    subscribe("ann@example.com", kinds=["members"])
+    first_event = members_event(conference, 0, 1)
+    inside, release = threading.Event(), threading.Event()
+    write_links = fanout.Outbox.write_links
+
+    def held_open(outbox):
+        write_links(outbox)
+        if threading.current_thread().name == "first pass":
+            inside.set()
+            release.wait(timeout=10)  # its transaction still open
+
+    monkeypatch.setattr(fanout.Outbox, "write_links", held_open)
+
+    def fan_out():
+        try:
+            fanout.fan_out(rules_too=False)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=fan_out, name="first pass")
+    first.start()
+    assert inside.wait(timeout=10)
+    second_event = members_event(conference, 1, 2)
+    second = threading.Thread(target=fan_out, name="second pass")
+    second.start()
+    second.join(timeout=1)
+    waited = second.is_alive()
+    release.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+
+    assert waited  # for the first pass to commit
+    [delivery] = Delivery.objects.all()
+    assert set(delivery.events.all()) == {first_event, second_event}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_sender_killed_mid_batch_loses_nothing_and_its_claims_are_sent_after_the_lease(
     simulator, mailsink, settings

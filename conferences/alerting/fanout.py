@@ -20,7 +20,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -48,6 +48,12 @@ logger = logging.getLogger(__name__)
 
 # Most events one fan-out pass takes; the next pass (a few seconds later) takes the rest.
 FAN_OUT_BATCH = 1000
+# One fan-out at a time (a transaction-level advisory lock, rules.EVALUATION_LOCK's
+# neighbour): a second pass waits for the first to commit, then joins the pending emails
+# it made. Running beside it, it would skip them (locked) and make a second email about
+# the same conference. The lock is the transaction's first, so a pass waiting for it
+# holds no row lock anyone could wait for.
+FAN_OUT_LOCK = 7_120_013
 # What counts as a change for flapping.
 FLAP_KINDS = (EventKind.STATE_CHANGED, EventKind.HOLD_CHANGED, EventKind.MUTE_CHANGED)
 
@@ -72,6 +78,8 @@ def fan_out(*, now=None, rules_too=True):
         rules.evaluate(now=now)
     summary = sender.PassSummary()
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FAN_OUT_LOCK])
         events = list(
             Event.objects.filter(handled_at__isnull=True)
             .select_related("conference", "account")
