@@ -268,8 +268,15 @@ class DeskRunner:
             self._write(conference_id, user_id, name, not step.value, step.value, member=member_id)
         after = self.state.conference_fields(conference_id=conference_id)
         for name in CONFERENCE_FIELDS:
-            if before[name] != after[name]:
-                self._write(conference_id, user_id, name, before[name], after[name])
+            if before[name] == after[name]:
+                continue
+            if name == "active_members" and step.action == "terminate":
+                # Terminating removes the members one at a time, each with a callback
+                # telling the count left (state._terminate): each count is a change.
+                for left in range(before[name] - 1, after[name] - 1, -1):
+                    self._write(conference_id, user_id, name, left + 1, left)
+                continue
+            self._write(conference_id, user_id, name, before[name], after[name])
 
     def _write(self, conference_id, user_id, field_name, old, new, member=None):
         self.changes += 1

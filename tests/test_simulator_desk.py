@@ -164,6 +164,34 @@ def test_only_the_callback_accounts_conferences_call_back(tmp_path, receiver):
     assert called == calling
 
 
+def test_the_change_log_holds_every_member_count_a_callback_tells_even_at_termination(
+    tmp_path, receiver
+):
+    progress, conferences, states, lines = play_desk(tmp_path, receiver)
+
+    calling = [row["id"] for row in conferences if row["callbacks"] and row["kind"] != "never"]
+    told = defaultdict(list)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        told.clear()
+        for event in Receiver.received:
+            if event.get("eventType") == "conference-member":
+                counts = told[event["conferenceId"]]
+                if not counts or counts[-1] != event["activeMembers"]:
+                    counts.append(event["activeMembers"])
+        if all(told[conference_id][-1:] == [0] for conference_id in calling):
+            break
+        time.sleep(0.1)
+    logged = defaultdict(list)
+    for line in lines:
+        if line["field"] == "active_members":
+            logged[line["conference"]].append(line["new"])
+    assert calling
+    assert {conference_id: told[conference_id] for conference_id in calling} == {
+        conference_id: logged[conference_id] for conference_id in calling
+    }
+
+
 def test_a_stopped_desk_makes_no_more_changes_and_its_log_says_so(tmp_path):
     log_path = tmp_path / "changes.jsonl"
     desk = {"conferences": 6, "minutes": 1, "log_path": str(log_path), "delay": 60}
