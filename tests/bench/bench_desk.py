@@ -324,7 +324,25 @@ def merged(results, group):
             total.out_of_order += result.out_of_order
             total.matched += result.matched
             total.change_at_by_event.update(result.change_at_by_event)
+            total.examples += result.examples
     return total
+
+
+def print_examples(examples):
+    """The first duplicated or out-of-order values: the simulated changes (value, time)
+    and the stored values up to it (value, event id, observed, written; times relative
+    to the first simulated change)."""
+    for what, simulated, stored in examples[:6]:
+        origin = simulated[0][1]
+        print(f"\n{what}:")
+        print("  simulated: " + ", ".join(f"{v}@{at - origin:.2f}" for v, at in simulated))
+        print(
+            "  stored:    "
+            + ", ".join(
+                f"{v}#{event} obs@{seen - origin:.2f} w@{written - origin:.2f}"
+                for v, event, seen, written in stored
+            )
+        )
 
 
 def by_field(results, attribute):
@@ -649,6 +667,7 @@ def report(*, args, progress, played, results, by_group, screen, statuses, sent,
             f"{growth[1] * day * retention_days / 2**30:.1f} GB ({retention_days} days)"
         ),
     }
+    print_examples(callback.examples + polled.examples)
     print()
     print_table({"measured": table_rows(figures)})
     print(json.dumps({

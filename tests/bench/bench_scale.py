@@ -26,10 +26,11 @@ JSON line with the figures.
 
     .venv/bin/python tests/bench/bench_scale.py [--conferences 10000] [--history 20000000]
         [--events 20000000] [--days 180] [--busy 50] [--busy-percent 80] [--repeat 20]
-        [--retention-days 5] [--vacuum-wait 600] [--keep]
+        [--retention-days 5] [--vacuum-wait 600] [--keep] [--reuse]
 
 Its database (BENCH_SCALE_DATABASE_URL, default confwatch_bench_scale) is created and
-migrated at the start and dropped at the end (--keep leaves it for EXPLAIN); the demo's
+migrated at the start and dropped at the end (--keep leaves it for EXPLAIN, and for
+--reuse, which measures and plays more days on it without filling it again); the demo's
 database is never touched. DEBUG is off, as in production.
 """
 
@@ -69,6 +70,12 @@ def parse_args():
     parser.add_argument("--retention-days", type=int, default=5, help="days of retention played")
     parser.add_argument("--vacuum-wait", type=float, default=600, help="seconds, at most")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure and play more days on the database a --keep run left, without "
+        "filling it again (same --conferences, --history, --events, --days and --busy)",
+    )
     args = parser.parse_args()
     args.events = args.history if args.events is None else args.events
     if args.conferences < max(10, args.busy + 1) or args.history < args.conferences:
@@ -122,6 +129,21 @@ def fill(args):
         point_at_current_runs(cursor)
         cursor.execute("ANALYZE")
     return first, first + args.busy + 1234 % (args.conferences - args.busy)
+
+
+def kept_data(args):
+    """(busy conference, typical conference, newest row's time) of a kept database, for
+    --reuse: the pks as fill chose them, the days played on from its newest row."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id) FROM conferences_conference")
+        first = cursor.fetchone()[0]
+        cursor.execute("SELECT max(first_seen_at) FROM conferences_historyentry")
+        newest = cursor.fetchone()[0]
+    if first is None or newest is None:
+        sys.exit("--reuse: the database holds no kept data (run with --keep first)")
+    return first, first + args.busy + 1234 % (args.conferences - args.busy), newest
 
 
 def point_at_current_runs(cursor, since=0):
@@ -358,22 +380,28 @@ def play_retention(args, first, base):
 
 def main():
     args = parse_args()
-    fresh_database()
+    if not args.reuse:
+        fresh_database()
     from django.contrib.auth import get_user_model
     from django.test import Client
     from django.utils import timezone
 
     try:
         started = time.perf_counter()
-        busy, typical = fill(args)
+        if args.reuse:
+            busy, typical, base = kept_data(args)
+        else:
+            busy, typical = fill(args)
+            base = timezone.now()
         fill_seconds = time.perf_counter() - started
-        base = timezone.now()
         print(
-            f"filled {args.conferences:,} conferences, {args.history:,} history runs and "
-            f"{args.events:,} events over {args.days} days ({args.busy_percent}% on "
-            f"{args.busy} busy conferences) in {fill_seconds:.0f} s"
+            f"{'reused' if args.reuse else 'filled'} {args.conferences:,} conferences, "
+            f"{args.history:,} history runs and {args.events:,} events over {args.days} days "
+            f"({args.busy_percent}% on {args.busy} busy conferences) in {fill_seconds:.0f} s"
         )
-        user = get_user_model().objects.create_superuser("bench", password="bench-password-1")
+        user, _ = get_user_model().objects.get_or_create(
+            username="bench", defaults={"is_staff": True, "is_superuser": True}
+        )
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(user)
         load = os.getloadavg()[0]

@@ -58,6 +58,13 @@ class Comparison:
     matched: list = field(default_factory=list)
     # event id -> simulator change time, for the emails' latencies.
     change_at_by_event: dict = field(default_factory=dict)
+    # (what, simulated, stored) of the first few duplicated or out-of-order values, for
+    # finding out why.
+    examples: list = field(default_factory=list)
+
+    def example(self, what, simulated, stored, index):
+        if len(self.examples) < 5:
+            self.examples.append((what, simulated, stored[: index + 1]))
 
 
 def compare(simulated, stored, comparison=None, *, carried=None, shortest=0.0, until=None):
@@ -100,12 +107,14 @@ def compare(simulated, stored, comparison=None, *, carried=None, shortest=0.0, u
     for index, (value, event_id, observed_at, written_at) in enumerate(stored):
         if index > 0 and value == previous:
             result.duplicated += 1
+            result.example("duplicated", simulated, stored, index)
             continue
         previous = value
         start = position + 1 if index > 0 else 0
         candidates = [k for k in range(start, len(simulated)) if simulated[k][0] == value]
         if not candidates:
             result.out_of_order += 1
+            result.example("out of order", simulated, stored, index)
             continue
         before = [k for k in candidates if simulated[k][1] <= observed_at + CLOCK_SLACK]
         found = before[-1] if before else candidates[0]
