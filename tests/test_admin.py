@@ -46,6 +46,23 @@ def admin(client, django_user_model):
     return client
 
 
+def test_the_changelists_row_checkbox_is_djangos_own_whatever_the_label(admin):
+    from django.contrib import admin as django_admin
+
+    account = make_account()
+    hostile = make_conference(account, "conf-odd", label="<b>\"Board\" & 'ops'</b>")
+    plain = make_conference(account, "conf-plain", label="Board call")
+    conference_admin = django_admin.site.get_model_admin(type(plain))
+
+    for conference in (hostile, plain):
+        ours = conference_admin.action_checkbox(conference)
+        djangos = django_admin.ModelAdmin.action_checkbox(conference_admin, conference)
+        assert str(ours) == str(djangos)
+    page = admin.get("/admin/conferences/conference/").content.decode()
+    assert str(conference_admin.action_checkbox(hostile)) in page
+    assert '<input type="checkbox" id="action-toggle"' in page
+
+
 def test_staff_find_conferences_by_id_label_or_tag_in_the_admin(admin):
     account = make_account()
     make_conference(account, "conf-alpha", label="Board call", tags=["acme"], state="active")

@@ -3,6 +3,7 @@ to a cap, searching by conference, filters with fixed choices, deleting a confer
 an account with its records."""
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import NestedObjects
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.paginator import Paginator
@@ -12,6 +13,7 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import capfirst, smart_split, unescape_string_literal
+from django.utils.translation import gettext as _
 
 from conferences.models import (
     Acknowledgement,
@@ -35,6 +37,20 @@ RECORD_MODELS = {HistoryEntry, PollError, Event, Delivery}
 RECORD_MODELS |= {Acknowledgement, ShareLink}
 RECORD_MODELS |= {Member, ConferenceMembersRead, CallbackEvent, CallbackSettings}
 MAX_PROTECTED_SHOWN = 20
+
+
+class QuickActionCheckbox:
+    """The changelist's row checkbox as Django's admin writes it, without rendering a
+    form widget's template for each row: 100 rows took 35-40 ms of the conference
+    changelist's 90 (make bench-scale)."""
+
+    def action_checkbox(self, obj):
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            obj.pk,
+            format_html(_("Select this object for an action - {}"), str(obj)),
+        )
 
 
 class CappedCountPaginator(Paginator):

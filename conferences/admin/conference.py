@@ -21,6 +21,7 @@ from conferences import redact, tasks
 from conferences.admin.common import (
     CappedCountPaginator,
     DeletesItsRecords,
+    QuickActionCheckbox,
     StateFilter,
     changelist_url,
     conference_search,
@@ -125,7 +126,7 @@ EXPORT_FIELDS = ["conference_id", "label", "tags", "account", *importing.EXPORT_
 
 
 @admin.register(Conference)
-class ConferenceAdmin(DeletesItsRecords, admin.ModelAdmin):
+class ConferenceAdmin(QuickActionCheckbox, DeletesItsRecords, admin.ModelAdmin):
     form = ConferenceForm
     list_display = ["conference_id", "label_and_link", "account", "state", "members"]
     list_display += ["hold_shown", "mute_shown", "last_change", "poll_health"]

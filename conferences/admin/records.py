@@ -13,6 +13,7 @@ from conferences.admin.common import (
     CappedCountPaginator,
     ConferenceFilter,
     ErrorKindFilter,
+    QuickActionCheckbox,
     StateFilter,
     changelist_url,
     conferences_matching,
@@ -122,7 +123,7 @@ class DeliveryInline(NewestInline):
     sent = to_the_second("sent_at", "sent")
 
 
-class RecordAdmin(admin.ModelAdmin):
+class RecordAdmin(QuickActionCheckbox, admin.ModelAdmin):
     """Records of what happened: read by every role, changed by nobody, newest first
     (the primary key, which its index serves on a big table), counted at most to the
     paginator's cap."""

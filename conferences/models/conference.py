@@ -132,6 +132,16 @@ class Conference(models.Model):
         indexes = [
             # Lookups by Catapult id (API, commands, search).
             models.Index(fields=["conference_id"], name="conference_catapult_id_idx"),
+            # The admin's list, newest change first (its order and the changelist's own
+            # tie-break): 100 rows read from it, not 10,000 sorted (9 ms, make
+            # bench-scale). A change writes a history row anyway; a poll that changes
+            # nothing writes the same last_changed_at and stays a HOT update.
+            models.Index(
+                models.F("last_changed_at").desc(nulls_last=True),
+                models.F("conference_id"),
+                models.F("id").desc(),
+                name="conference_last_change_idx",
+            ),
         ]
 
     def __str__(self):
