@@ -12,9 +12,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone
 
 from conferences.models.accounts import Account
@@ -142,6 +143,21 @@ class Conference(models.Model):
                 models.F("id").desc(),
                 name="conference_last_change_idx",
             ),
+            # The searches (overview, admin): id, label or from number contains a word
+            # (icontains: UPPER(column) LIKE UPPER('%word%')), or a tag is it. Trigram
+            # indexes answer a word of 3 characters or more without reading every row;
+            # the columns change rarely, so a poll's update stays HOT.
+            *[
+                GinIndex(
+                    OpClass(Upper(name), name="gin_trgm_ops"), name=f"conference_{short}_trgm_idx"
+                )
+                for name, short in (
+                    ("conference_id", "id"),
+                    ("label", "label"),
+                    ("from_number", "from"),
+                )
+            ],
+            GinIndex(fields=["tags"], name="conference_tags_idx"),
         ]
 
     def __str__(self):
