@@ -380,7 +380,13 @@ def play_retention(args, first, base):
 
 def main():
     args = parse_args()
-    if not args.reuse:
+    if args.reuse:
+        import django
+        from django.core.management import call_command
+
+        django.setup()
+        call_command("migrate", verbosity=0)  # the kept database may predate a migration
+    else:
         fresh_database()
     from django.contrib.auth import get_user_model
     from django.test import Client
