@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
@@ -19,6 +19,17 @@ def fresh_log_context(task_id=None, **kwargs):
     from conferences.ops import logs
 
     logs.start(request_id=task_id)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_connections(**kwargs):
+    """What Django does around each request: close the database connection when it is
+    past CONN_MAX_AGE or unusable after an error (CELERY_DB_REUSE_MAX keeps Celery from
+    closing it after every task); the next query checks it (CONN_HEALTH_CHECKS)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @app.on_after_finalize.connect

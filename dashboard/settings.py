@@ -230,6 +230,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", "celerybeat-schedule")
+# Celery's Django fixup closes the database connection before and after every task
+# unless told to reuse it: each callback batch, alert pass and round then opened a new
+# Postgres connection (a backend started, its catalog caches read again). Tasks keep
+# their process's connection instead, as requests do, and dashboard/celery.py closes it
+# when Django would (CONN_MAX_AGE, or unusable after an error).
+CELERY_DB_REUSE_MAX = 1_000_000
 # Polling has a queue of its own, so that a round never waits behind alert passes and
 # callback batches (make bench-desk: on one queue, rounds queued behind them and the p99
 # staleness was 1.7 times the best the budgets allow). The Procfile's `poller` consumes

@@ -1,8 +1,11 @@
 """A round through a real Celery worker (and beat) on the real Redis into the real Postgres."""
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 from conferences import tasks
+from conferences.models import Conference
 from conferences.ops import queued
 from tests.conftest import (
     WORKER_ARGS,
@@ -48,6 +51,34 @@ def test_a_round_sent_to_redis_is_polled_by_a_real_worker_into_postgres(
     assert conference.state == "created"
     assert conference.poll_status == "ok"
     assert conference.history.count() == 1
+
+
+def worker_backends():
+    """The pids of the other sessions on the test database (the worker's)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+def test_a_worker_keeps_its_database_connection_from_one_task_to_the_next(
+    simulator, sim_client, worker
+):
+    account = make_account(simulator)
+    conference = make_conference(account, sim_client.create_conference(from_number="+15555550100"))
+    tasks.poll_round.delay()
+    wait_for(lambda: reload(conference).last_polled_at is not None, what="the first round")
+    first = worker_backends()
+
+    for _ in range(3):
+        polled = reload(conference).last_polled_at
+        Conference.objects.filter(pk=conference.pk).update(next_poll_at=timezone.now())
+        tasks.poll_round.delay()
+        wait_for(lambda polled=polled: reload(conference).last_polled_at > polled, what="a round")
+
+    assert first and worker_backends() == first  # no new connection per task
 
 
 def test_a_round_waits_in_the_polling_queue_for_the_poller_not_behind_the_other_tasks(
