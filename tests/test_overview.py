@@ -372,8 +372,9 @@ def test_the_account_strip_shows_the_budget_its_use_and_the_stalest_active(signe
     html = signed_in.get("/").content.decode()
     strip = html[html.index('id="account-strip"') : html.index("</section>")]
 
-    # 6 polled conferences (all but the completed and the paused) every 10 s = 0.6/s.
-    assert "budget 40 req/s" in strip and "polling needs 0.6 req/s (2%)" in strip
+    # 6 polled conferences (all but the completed and the paused) every 10 s = 0.6/s,
+    # and the members lists of the 2 active ones every 30 s = 0.07/s.
+    assert "budget 40 req/s" in strip and "polling needs 0.7 req/s (2%)" in strip
     assert "each polled every 10 s" in strip and "last polled" in strip
 
 
@@ -412,7 +413,11 @@ def test_an_account_short_of_budget_says_how_often_it_really_polls(signed_in, db
 
     strip = signed_in.get("/?part=accounts", headers=HTMX).content.decode()
 
-    assert "over budget" in strip and "each polled about every 22 s" in strip
+    # 20 conferences every 10 s and their 20 members lists every 30 s need 2.7/s of the
+    # 0.9/s usable; the members lists keep a tenth of it (0.09/s), the conferences get
+    # 0.81/s: each read every 20 / 0.81 = 24.7 s.
+    assert "polling needs 2.7 req/s (296%)" in strip
+    assert "over budget" in strip and "each polled about every 25 s" in strip
 
 
 # ---------------------------------------------------------------- row actions

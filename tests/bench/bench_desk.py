@@ -223,9 +223,12 @@ class Sampler(threading.Thread):
                 self.staleness.extend((now - at).total_seconds() for at in polled)
                 # The best a budget allows, as the overview's account strip says it: each
                 # polled conference (active or created) read once an interval, the interval
-                # stretched when the usable budget cannot read them all in it.
+                # stretched when the usable budget cannot read them all in it, after the
+                # active ones' members lists took their share of it.
                 count = Conference.objects.filter(polled_q(), account=account).count()
-                best = budget_use(self.budget, polled=count, interval=self.poll_interval)
+                best = budget_use(
+                    self.budget, polled=count, active=len(polled), interval=self.poll_interval
+                )
                 self.best.extend([best["real_interval"]] * len(polled))
             with connection.cursor() as cursor:
                 self.backends.sample(cursor)

@@ -331,17 +331,28 @@ def page_of_rows(data, *, now, page=1):
     return rows
 
 
-def budget_use(budget, *, polled, interval):
-    """How much of a (valid) budget polling `polled` conferences each interval needs."""
+def budget_use(budget, *, polled, active, interval):
+    """How much of a (valid) budget polling `polled` conferences each interval needs, the
+    members lists of the `active` ones included (one read each every
+    CONFWATCH_MEMBERS_INTERVAL), and how often the conferences are really polled: the
+    members reads get what the conference reads leave and at least CONFWATCH_MEMBERS_SHARE
+    of the budget while they are due, as a round gives them (polling/claims.py)."""
     usable = budget * BUDGET_SHARE
-    needed = polled / interval
+    conference_reads = polled / interval
+    members_reads = active / settings.CONFWATCH_MEMBERS_INTERVAL
+    needed = conference_reads + members_reads
+    members_taken = min(
+        members_reads,
+        max(settings.CONFWATCH_MEMBERS_SHARE * usable, usable - conference_reads),
+    )
+    left = usable - members_taken
     return {
         "budget": budget,
         "needed": needed,
         "share": round(100 * needed / usable),
         # With more conferences than the budget polls each interval, they are polled
         # less often: say how often they really are.
-        "real_interval": max(interval, polled / usable),
+        "real_interval": max(interval, polled / left) if polled and left > 0 else interval,
         "over_budget": needed > usable,
     }
 
@@ -357,6 +368,7 @@ def account_strip():
         .order_by("account_id")
         .annotate(
             polled=Count("pk", filter=polled_q()),
+            active=Count("pk", filter=Q(paused=False, state=ConferenceState.ACTIVE)),
             stalest=Min(
                 Coalesce("last_observed_at", "tracked_at"),
                 filter=Q(paused=False, state=ConferenceState.ACTIVE),
@@ -366,12 +378,14 @@ def account_strip():
     strip = []
     for account in Account.objects.only("name", "request_budget", "base_url").order_by("name"):
         row = per_account.get(account.pk, {})
-        polled, stalest = row.get("polled", 0), row.get("stalest")
+        polled, active, stalest = row.get("polled", 0), row.get("active", 0), row.get("stalest")
         item = {"account": account, "polled": polled, "stalest": stalest}
         # A stored budget or base URL no entry accepts any more is shown, never
         # computed with (a nan budget would break the page for everyone).
         item["misconfigured"] = account.settings_problems()
         if not item["misconfigured"]:
-            item.update(budget_use(account.request_budget, polled=polled, interval=interval))
+            item.update(
+                budget_use(account.request_budget, polled=polled, active=active, interval=interval)
+            )
         strip.append(item)
     return strip
