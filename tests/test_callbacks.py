@@ -2,15 +2,20 @@
 
 import json
 import logging
+import threading
+import time
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from conferences.callbacks import processing, queue, receiver
 from conferences.catapult import answers
 from conferences.models import CallbackEvent, CallbackSettings, Conference, Event, Member
 from conferences.ops import queued
+from conferences.polling import rounds
 from tests.conftest import make_account, make_conference, reload
 
 pytestmark = pytest.mark.django_db
@@ -652,3 +657,37 @@ def test_callback_text_is_made_safe_by_the_rules_answers_follow(acme, client):
     assert member.member_id == "member-1"  # an id with unsafe characters is no id
     assert len(member.call_id) == answers.CALL_ID_LIMIT and member.call_id.endswith("…")
     assert member.call_id.startswith("c-999")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_poll_answer_read_before_a_callbacks_change_does_not_undo_it(
+    simulator, sim_client, client
+):
+    account = make_account(simulator)
+    conference_id = sim_client.create_conference(from_number="+15555550100")
+    conference = make_conference(account, conference_id)
+    rounds.poll_round(force=True)
+    assert reload(conference).active_members == 0
+    simulator.set_faults(latency_ms=1500)  # the answer reads the state, then waits
+    in_flight = threading.Thread(target=poll_and_close)
+    in_flight.start()
+    time.sleep(0.5)
+
+    # A member joins while the poll's answer (0 members) is on its way back.
+    joined = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    event = member_event(conference_id, activeMembers=1, time=joined)
+    assert post(client, url_of(account), event).status_code == 200
+    processing.process_waiting(account.pk)
+    in_flight.join(timeout=30)
+
+    conference = reload(conference)
+    assert conference.active_members == 1
+    changes = Event.objects.filter(conference=conference, kind="members_changed")
+    assert [(e.before, e.after) for e in changes.order_by("id")] == [(0, 1)]
+
+
+def poll_and_close():
+    try:
+        rounds.poll_round(force=True)
+    finally:
+        connection.close()

@@ -73,6 +73,12 @@ class Job:
     sent_at: float | None = None
     result: answers.Conference | None = None
     error: answers.CatapultError | None = None
+    # When the request left and when its answer came. An answer tells the conference as
+    # it was at some moment between the two: it is recorded as observed when the
+    # request left, so that a callback's change made while it was on its way (newer)
+    # is never overwritten by it (make bench-desk: an answer read before a member joined,
+    # stamped when it came back, put the count back to 0 for a poll interval).
+    started_at: datetime | None = None
     finished_at: datetime | None = None
     abandoned: bool = False
     future: object = None

@@ -229,6 +229,7 @@ def dispatch_next(plan, at, pool):
 def fetch_one(plan, job):
     logs.bind(account=plan.account.name, conference=job.conference.conference_id)
     started = time.monotonic()
+    job.started_at = timezone.now()
     try:
         if job.kind == "members":
             job.result = plan.client.list_members_page(

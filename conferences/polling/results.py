@@ -175,7 +175,7 @@ def observe(plan, *, token):
             answered = True
             of_result = Observation.of_members_page if members else Observation.of_conference
             recorded.append(
-                of_result(pk, job.result, observed_at=job.finished_at, claim_token=token)
+                of_result(pk, job.result, observed_at=job.started_at, claim_token=token)
             )
         else:
             recorded.append(
