@@ -5,17 +5,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("conferences", "0005_history_by_state_index"),
+        ('conferences', '0005_history_by_state_index'),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name="account",
-            name="base_url",
-            field=models.URLField(
-                default="https://api.catapult.inetwork.com",
-                validators=[conferences.models.validate_api_host],
-            ),
+            model_name='account',
+            name='base_url',
+            field=models.URLField(default='https://api.catapult.inetwork.com', validators=[conferences.models.validate_api_host]),
         ),
     ]

@@ -9,28 +9,28 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("conferences", "0007_conference_run_seen_at"),
+        ('conferences', '0007_conference_run_seen_at'),
     ]
 
     operations = [
         AddIndexConcurrently(
-            model_name="delivery",
-            index=models.Index(fields=["created_at"], name="delivery_by_age_idx"),
+            model_name='delivery',
+            index=models.Index(fields=['created_at'], name='delivery_by_age_idx'),
         ),
         AddIndexConcurrently(
-            model_name="event",
-            index=models.Index(fields=["occurred_at"], name="event_by_age_idx"),
+            model_name='event',
+            index=models.Index(fields=['occurred_at'], name='event_by_age_idx'),
         ),
         AddIndexConcurrently(
-            model_name="historyentry",
-            index=models.Index(fields=["first_seen_at"], name="history_by_age_idx"),
+            model_name='historyentry',
+            index=models.Index(fields=['first_seen_at'], name='history_by_age_idx'),
         ),
         AddIndexConcurrently(
-            model_name="pollerror",
-            index=models.Index(fields=["first_seen_at"], name="error_by_age_idx"),
+            model_name='pollerror',
+            index=models.Index(fields=['first_seen_at'], name='error_by_age_idx'),
         ),
         AddIndexConcurrently(
-            model_name="statuschange",
-            index=models.Index(fields=["changed_at"], name="change_by_age_idx"),
+            model_name='statuschange',
+            index=models.Index(fields=['changed_at'], name='change_by_age_idx'),
         ),
     ]

@@ -6,206 +6,109 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("conferences", "0008_security_retention"),
+        ('conferences', '0008_security_retention'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="subscription",
-            name="drop_percent",
+            model_name='subscription',
+            name='drop_percent',
             field=models.IntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name="subscription",
-            name="expect_schedule",
+            model_name='subscription',
+            name='expect_schedule',
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddField(
-            model_name="subscription",
-            name="grace_seconds",
+            model_name='subscription',
+            name='grace_seconds',
             field=models.IntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name="subscription",
-            name="notify_resolved",
+            model_name='subscription',
+            name='notify_resolved',
             field=models.BooleanField(default=True),
         ),
         migrations.AddField(
-            model_name="subscription",
-            name="quiet_drop",
+            model_name='subscription',
+            name='quiet_drop',
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name="subscription",
-            name="quiet_end",
+            model_name='subscription',
+            name='quiet_end',
             field=models.TimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name="subscription",
-            name="quiet_start",
+            model_name='subscription',
+            name='quiet_start',
             field=models.TimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name="subscription",
-            name="rule_after_seconds",
+            model_name='subscription',
+            name='rule_after_seconds',
             field=models.IntegerField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name="delivery",
-            name="kind",
-            field=models.CharField(
-                choices=[
-                    ("change", "Change"),
-                    ("flapping", "Flapping"),
-                    ("settled", "Settled"),
-                    ("digest", "Digest"),
-                    ("quiet", "quiet hours summary"),
-                ],
-                default="change",
-                max_length=20,
-            ),
+            model_name='delivery',
+            name='kind',
+            field=models.CharField(choices=[('change', 'Change'), ('flapping', 'Flapping'), ('settled', 'Settled'), ('digest', 'Digest'), ('quiet', 'quiet hours summary')], default='change', max_length=20),
         ),
         migrations.AlterField(
-            model_name="event",
-            name="kind",
-            field=models.CharField(
-                choices=[
-                    ("first_observed", "first observed"),
-                    ("state_changed", "state changed"),
-                    ("hold_changed", "hold changed"),
-                    ("mute_changed", "mute changed"),
-                    ("members_changed", "active members changed"),
-                    ("polling_problem", "polling problem"),
-                    ("polling_recovered", "polling recovered"),
-                    ("rule_fired", "rule fired"),
-                    ("rule_resolved", "rule resolved"),
-                    ("acknowledged", "acknowledged"),
-                ],
-                max_length=30,
-            ),
+            model_name='event',
+            name='kind',
+            field=models.CharField(choices=[('first_observed', 'first observed'), ('state_changed', 'state changed'), ('hold_changed', 'hold changed'), ('mute_changed', 'mute changed'), ('members_changed', 'active members changed'), ('polling_problem', 'polling problem'), ('polling_recovered', 'polling recovered'), ('rule_fired', 'rule fired'), ('rule_resolved', 'rule resolved'), ('acknowledged', 'acknowledged')], max_length=30),
         ),
         migrations.CreateModel(
-            name="ShareLink",
+            name='ShareLink',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("key", models.CharField(editable=False, max_length=64)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("expires_at", models.DateTimeField()),
-                ("revoked_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "conference",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="share_links",
-                        to="conferences.conference",
-                    ),
-                ),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('key', models.CharField(editable=False, max_length=64)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('expires_at', models.DateTimeField()),
+                ('revoked_at', models.DateTimeField(blank=True, null=True)),
+                ('conference', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='share_links', to='conferences.conference')),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
             ],
         ),
         migrations.CreateModel(
-            name="Acknowledgement",
+            name='Acknowledgement',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("by", models.CharField(max_length=254)),
-                ("what", models.CharField(max_length=300)),
-                ("reason", models.CharField(blank=True, max_length=500)),
-                ("created_at", models.DateTimeField()),
-                ("expires_at", models.DateTimeField(blank=True, null=True)),
-                ("ended_at", models.DateTimeField(blank=True, null=True)),
-                ("ended_because", models.CharField(blank=True, max_length=100)),
-                (
-                    "conference",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="acknowledgements",
-                        to="conferences.conference",
-                    ),
-                ),
-                (
-                    "delivery",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="conferences.delivery",
-                    ),
-                ),
-                (
-                    "user",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('by', models.CharField(max_length=254)),
+                ('what', models.CharField(max_length=300)),
+                ('reason', models.CharField(blank=True, max_length=500)),
+                ('created_at', models.DateTimeField()),
+                ('expires_at', models.DateTimeField(blank=True, null=True)),
+                ('ended_at', models.DateTimeField(blank=True, null=True)),
+                ('ended_because', models.CharField(blank=True, max_length=100)),
+                ('conference', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='acknowledgements', to='conferences.conference')),
+                ('delivery', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='conferences.delivery')),
+                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "indexes": [
-                    models.Index(fields=["conference", "-created_at"], name="ack_by_conference_idx")
-                ],
+                'indexes': [models.Index(fields=['conference', '-created_at'], name='ack_by_conference_idx')],
             },
         ),
         migrations.CreateModel(
-            name="RuleState",
+            name='RuleState',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("rule", models.CharField(max_length=20)),
-                ("episode", models.CharField(max_length=40)),
-                ("since", models.DateTimeField()),
-                ("fired_at", models.DateTimeField(blank=True, null=True)),
-                ("resolved_at", models.DateTimeField(blank=True, null=True)),
-                ("detail", models.JSONField(blank=True, default=dict)),
-                (
-                    "conference",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="rule_states",
-                        to="conferences.conference",
-                    ),
-                ),
-                (
-                    "subscription",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="rule_states",
-                        to="conferences.subscription",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('rule', models.CharField(max_length=20)),
+                ('episode', models.CharField(max_length=40)),
+                ('since', models.DateTimeField()),
+                ('fired_at', models.DateTimeField(blank=True, null=True)),
+                ('resolved_at', models.DateTimeField(blank=True, null=True)),
+                ('detail', models.JSONField(blank=True, default=dict)),
+                ('conference', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rule_states', to='conferences.conference')),
+                ('subscription', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rule_states', to='conferences.subscription')),
             ],
             options={
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("subscription", "conference", "rule"), name="rule_state_unique"
-                    )
-                ],
+                'constraints': [models.UniqueConstraint(fields=('subscription', 'conference', 'rule'), name='rule_state_unique')],
             },
         ),
     ]

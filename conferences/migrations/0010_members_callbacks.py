@@ -5,164 +5,83 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("conferences", "0009_rules_acks_shares"),
+        ('conferences', '0009_rules_acks_shares'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="CallbackSettings",
+            name='CallbackSettings',
             fields=[
-                (
-                    "account",
-                    models.OneToOneField(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        primary_key=True,
-                        related_name="callback_settings",
-                        serialize=False,
-                        to="conferences.account",
-                    ),
-                ),
-                ("secret_hash", models.CharField(editable=False, max_length=64, unique=True)),
-                ("secret_encrypted", models.TextField(editable=False)),
-                ("username", models.CharField(blank=True, max_length=100)),
-                ("password_encrypted", models.TextField(blank=True, editable=False)),
-                (
-                    "register_unknown",
-                    models.BooleanField(
-                        default=True,
-                        help_text="A conference event about an untracked id starts tracking it.",
-                    ),
-                ),
-                ("last_event_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ('account', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='callback_settings', serialize=False, to='conferences.account')),
+                ('secret_hash', models.CharField(editable=False, max_length=64, unique=True)),
+                ('secret_encrypted', models.TextField(editable=False)),
+                ('username', models.CharField(blank=True, max_length=100)),
+                ('password_encrypted', models.TextField(blank=True, editable=False)),
+                ('register_unknown', models.BooleanField(default=True, help_text='A conference event about an untracked id starts tracking it.')),
+                ('last_event_at', models.DateTimeField(blank=True, editable=False, null=True)),
             ],
             options={
-                "verbose_name_plural": "callback settings",
+                'verbose_name_plural': 'callback settings',
             },
         ),
         migrations.AlterField(
-            model_name="event",
-            name="kind",
-            field=models.CharField(
-                choices=[
-                    ("first_observed", "first observed"),
-                    ("state_changed", "state changed"),
-                    ("hold_changed", "hold changed"),
-                    ("mute_changed", "mute changed"),
-                    ("members_changed", "active members changed"),
-                    ("polling_problem", "polling problem"),
-                    ("polling_recovered", "polling recovered"),
-                    ("rule_fired", "rule fired"),
-                    ("rule_resolved", "rule resolved"),
-                    ("acknowledged", "acknowledged"),
-                    ("member_joined", "member joined"),
-                    ("member_left", "member left"),
-                    ("member_hold_changed", "member hold changed"),
-                    ("member_mute_changed", "member mute changed"),
-                ],
-                max_length=30,
-            ),
+            model_name='event',
+            name='kind',
+            field=models.CharField(choices=[('first_observed', 'first observed'), ('state_changed', 'state changed'), ('hold_changed', 'hold changed'), ('mute_changed', 'mute changed'), ('members_changed', 'active members changed'), ('polling_problem', 'polling problem'), ('polling_recovered', 'polling recovered'), ('rule_fired', 'rule fired'), ('rule_resolved', 'rule resolved'), ('acknowledged', 'acknowledged'), ('member_joined', 'member joined'), ('member_left', 'member left'), ('member_hold_changed', 'member hold changed'), ('member_mute_changed', 'member mute changed')], max_length=30),
         ),
         migrations.CreateModel(
-            name="ConferenceMembersRead",
+            name='ConferenceMembersRead',
             fields=[
-                (
-                    "conference",
-                    models.OneToOneField(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        primary_key=True,
-                        related_name="members_read",
-                        serialize=False,
-                        to="conferences.conference",
-                    ),
-                ),
-                ("due_at", models.DateTimeField(blank=True, null=True)),
-                ("next_page_url", models.TextField(blank=True)),
-                ("final", models.BooleanField(default=False)),
-                ("read_at", models.DateTimeField(blank=True, null=True)),
-                ("pages", models.IntegerField(default=0)),
+                ('conference', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='members_read', serialize=False, to='conferences.conference')),
+                ('due_at', models.DateTimeField(blank=True, null=True)),
+                ('next_page_url', models.TextField(blank=True)),
+                ('final', models.BooleanField(default=False)),
+                ('read_at', models.DateTimeField(blank=True, null=True)),
+                ('pages', models.IntegerField(default=0)),
             ],
             options={
-                "indexes": [
-                    models.Index(
-                        condition=models.Q(("due_at__isnull", False)),
-                        fields=["due_at"],
-                        name="members_read_due_idx",
-                    )
-                ],
+                'indexes': [models.Index(condition=models.Q(('due_at__isnull', False)), fields=['due_at'], name='members_read_due_idx')],
             },
         ),
         migrations.CreateModel(
-            name="CallbackEvent",
+            name='CallbackEvent',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("dedupe_key", models.CharField(max_length=64)),
-                ("event_type", models.CharField(max_length=50)),
-                ("conference_id", models.CharField(blank=True, max_length=100)),
-                ("payload", models.JSONField()),
-                ("received_at", models.DateTimeField()),
-                ("processed_at", models.DateTimeField(blank=True, null=True)),
-                ("result", models.TextField(blank=True)),
-                (
-                    "account",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="callback_events",
-                        to="conferences.account",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('dedupe_key', models.CharField(max_length=64)),
+                ('event_type', models.CharField(max_length=50)),
+                ('conference_id', models.CharField(blank=True, max_length=100)),
+                ('payload', models.JSONField()),
+                ('received_at', models.DateTimeField()),
+                ('processed_at', models.DateTimeField(blank=True, null=True)),
+                ('result', models.TextField(blank=True)),
+                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='callback_events', to='conferences.account')),
             ],
             options={
-                "indexes": [
-                    models.Index(fields=["account", "-received_at"], name="callback_by_account_idx")
-                ],
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("account", "dedupe_key"), name="callback_event_unique_per_account"
-                    )
-                ],
+                'indexes': [models.Index(fields=['account', '-received_at'], name='callback_by_account_idx')],
+                'constraints': [models.UniqueConstraint(fields=('account', 'dedupe_key'), name='callback_event_unique_per_account')],
             },
         ),
         migrations.CreateModel(
-            name="Member",
+            name='Member',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("member_id", models.CharField(max_length=100)),
-                ("call_id", models.CharField(blank=True, max_length=200, null=True)),
-                ("state", models.CharField(blank=True, max_length=30, null=True)),
-                ("hold", models.BooleanField(blank=True, null=True)),
-                ("mute", models.BooleanField(blank=True, null=True)),
-                ("joined_at", models.DateTimeField(blank=True, null=True)),
-                ("left_at", models.DateTimeField(blank=True, null=True)),
-                ("first_seen_at", models.DateTimeField()),
-                ("last_seen_at", models.DateTimeField()),
-                ("last_changed_at", models.DateTimeField()),
-                (
-                    "conference",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="members",
-                        to="conferences.conference",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('member_id', models.CharField(max_length=100)),
+                ('call_id', models.CharField(blank=True, max_length=200, null=True)),
+                ('state', models.CharField(blank=True, max_length=30, null=True)),
+                ('hold', models.BooleanField(blank=True, null=True)),
+                ('mute', models.BooleanField(blank=True, null=True)),
+                ('joined_at', models.DateTimeField(blank=True, null=True)),
+                ('left_at', models.DateTimeField(blank=True, null=True)),
+                ('first_seen_at', models.DateTimeField()),
+                ('last_seen_at', models.DateTimeField()),
+                ('last_changed_at', models.DateTimeField()),
+                ('conference', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='conferences.conference')),
             ],
             options={
-                "indexes": [models.Index(fields=["call_id"], name="member_by_call_idx")],
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("conference", "member_id"), name="member_unique_per_conference"
-                    )
-                ],
+                'indexes': [models.Index(fields=['call_id'], name='member_by_call_idx')],
+                'constraints': [models.UniqueConstraint(fields=('conference', 'member_id'), name='member_unique_per_conference')],
             },
         ),
     ]

@@ -4,37 +4,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("conferences", "0010_members_callbacks"),
+        ('conferences', '0010_members_callbacks'),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name="historyentry",
-            name="history_by_conference_idx",
+            model_name='historyentry',
+            name='history_by_conference_idx',
         ),
         migrations.AddField(
-            model_name="conference",
-            name="callback_url",
+            model_name='conference',
+            name='callback_url',
             field=models.TextField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name="conference",
-            name="catapult_tag",
+            model_name='conference',
+            name='catapult_tag',
             field=models.TextField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name="event",
-            index=models.Index(
-                fields=["conference", "kind", "-occurred_at"], name="event_by_conference_kind_idx"
-            ),
+            model_name='event',
+            index=models.Index(fields=['conference', 'kind', '-occurred_at'], name='event_by_conference_kind_idx'),
         ),
         migrations.AddIndex(
-            model_name="historyentry",
-            index=models.Index(
-                fields=["conference", "-first_seen_at"],
-                include=("state", "active_members", "hold", "mute"),
-                name="history_by_conference_idx",
-            ),
+            model_name='historyentry',
+            index=models.Index(fields=['conference', '-first_seen_at'], include=('state', 'active_members', 'hold', 'mute'), name='history_by_conference_idx'),
         ),
     ]

@@ -4,68 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("conferences", "0013_roles_new_records"),
+        ('conferences', '0013_roles_new_records'),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name="account",
-            name="problem",
-            field=models.CharField(
-                blank=True,
-                choices=[
-                    ("pending", "pending (never polled)"),
-                    ("ok", "OK"),
-                    ("not_found", "not found"),
-                    ("credentials_rejected", "credentials rejected"),
-                    ("rate_limited", "rate limited"),
-                    ("unreachable", "unreachable"),
-                    ("api_error", "API error"),
-                    ("malformed", "malformed response"),
-                    ("unstorable", "answer not storable"),
-                    ("account_error", "account cannot be polled"),
-                ],
-                max_length=30,
-            ),
+            model_name='account',
+            name='problem',
+            field=models.CharField(blank=True, choices=[('pending', 'pending (never polled)'), ('ok', 'OK'), ('not_found', 'not found'), ('credentials_rejected', 'credentials rejected'), ('rate_limited', 'rate limited'), ('unreachable', 'unreachable'), ('api_error', 'API error'), ('malformed', 'malformed response'), ('unstorable', 'answer not storable'), ('account_error', 'account cannot be polled')], max_length=30),
         ),
         migrations.AlterField(
-            model_name="conference",
-            name="poll_status",
-            field=models.CharField(
-                choices=[
-                    ("pending", "pending (never polled)"),
-                    ("ok", "OK"),
-                    ("not_found", "not found"),
-                    ("credentials_rejected", "credentials rejected"),
-                    ("rate_limited", "rate limited"),
-                    ("unreachable", "unreachable"),
-                    ("api_error", "API error"),
-                    ("malformed", "malformed response"),
-                    ("unstorable", "answer not storable"),
-                    ("account_error", "account cannot be polled"),
-                ],
-                default="pending",
-                max_length=30,
-            ),
+            model_name='conference',
+            name='poll_status',
+            field=models.CharField(choices=[('pending', 'pending (never polled)'), ('ok', 'OK'), ('not_found', 'not found'), ('credentials_rejected', 'credentials rejected'), ('rate_limited', 'rate limited'), ('unreachable', 'unreachable'), ('api_error', 'API error'), ('malformed', 'malformed response'), ('unstorable', 'answer not storable'), ('account_error', 'account cannot be polled')], default='pending', max_length=30),
         ),
         migrations.AlterField(
-            model_name="pollerror",
-            name="poll_status",
-            field=models.CharField(
-                choices=[
-                    ("pending", "pending (never polled)"),
-                    ("ok", "OK"),
-                    ("not_found", "not found"),
-                    ("credentials_rejected", "credentials rejected"),
-                    ("rate_limited", "rate limited"),
-                    ("unreachable", "unreachable"),
-                    ("api_error", "API error"),
-                    ("malformed", "malformed response"),
-                    ("unstorable", "answer not storable"),
-                    ("account_error", "account cannot be polled"),
-                ],
-                max_length=30,
-            ),
+            model_name='pollerror',
+            name='poll_status',
+            field=models.CharField(choices=[('pending', 'pending (never polled)'), ('ok', 'OK'), ('not_found', 'not found'), ('credentials_rejected', 'credentials rejected'), ('rate_limited', 'rate limited'), ('unreachable', 'unreachable'), ('api_error', 'API error'), ('malformed', 'malformed response'), ('unstorable', 'answer not storable'), ('account_error', 'account cannot be polled')], max_length=30),
         ),
     ]

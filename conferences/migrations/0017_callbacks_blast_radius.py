@@ -4,50 +4,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("conferences", "0016_roles_share_and_acknowledge"),
+        ('conferences', '0016_roles_share_and_acknowledge'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="callbackevent",
-            name="awaiting_tracking",
+            model_name='callbackevent',
+            name='awaiting_tracking',
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name="callbacksettings",
-            name="autotrack_refused",
+            model_name='callbacksettings',
+            name='autotrack_refused',
             field=models.IntegerField(default=0, editable=False),
         ),
         migrations.AddField(
-            model_name="callbacksettings",
-            name="autotrack_refused_total",
+            model_name='callbacksettings',
+            name='autotrack_refused_total',
             field=models.BigIntegerField(default=0, editable=False),
         ),
         migrations.AddField(
-            model_name="callbacksettings",
-            name="autotrack_registered",
+            model_name='callbacksettings',
+            name='autotrack_registered',
             field=models.IntegerField(default=0, editable=False),
         ),
         migrations.AddField(
-            model_name="callbacksettings",
-            name="autotrack_window_start",
+            model_name='callbacksettings',
+            name='autotrack_window_start',
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddIndex(
-            model_name="callbackevent",
-            index=models.Index(
-                condition=models.Q(("processed_at__isnull", True)),
-                fields=["account", "received_at", "id"],
-                name="callback_waiting_idx",
-            ),
+            model_name='callbackevent',
+            index=models.Index(condition=models.Q(('processed_at__isnull', True)), fields=['account', 'received_at', 'id'], name='callback_waiting_idx'),
         ),
         migrations.AddIndex(
-            model_name="callbackevent",
-            index=models.Index(
-                condition=models.Q(("awaiting_tracking", True)),
-                fields=["account", "conference_id"],
-                name="callback_untracked_idx",
-            ),
+            model_name='callbackevent',
+            index=models.Index(condition=models.Q(('awaiting_tracking', True)), fields=['account', 'conference_id'], name='callback_untracked_idx'),
         ),
     ]

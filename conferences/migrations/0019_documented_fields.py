@@ -4,91 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("conferences", "0018_state_since"),
+        ('conferences', '0018_state_since'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="conference",
-            name="callback_http_method",
+            model_name='conference',
+            name='callback_http_method',
             field=models.CharField(blank=True, max_length=100, null=True),
         ),
         migrations.AddField(
-            model_name="conference",
-            name="callback_timeout",
+            model_name='conference',
+            name='callback_timeout',
             field=models.IntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name="conference",
-            name="fallback_url",
+            model_name='conference',
+            name='fallback_url',
             field=models.TextField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name="conference",
-            name="profile",
+            model_name='conference',
+            name='profile',
             field=models.CharField(blank=True, max_length=100, null=True),
         ),
         migrations.AlterField(
-            model_name="account",
-            name="problem",
-            field=models.CharField(
-                blank=True,
-                choices=[
-                    ("pending", "pending (never polled)"),
-                    ("ok", "OK"),
-                    ("not_found", "not found"),
-                    ("credentials_rejected", "credentials rejected"),
-                    ("rate_limited", "rate limited"),
-                    ("unreachable", "unreachable"),
-                    ("conflict", "conflict"),
-                    ("api_error", "API error"),
-                    ("malformed", "malformed response"),
-                    ("unstorable", "answer not storable"),
-                    ("account_error", "account cannot be polled"),
-                ],
-                max_length=30,
-            ),
+            model_name='account',
+            name='problem',
+            field=models.CharField(blank=True, choices=[('pending', 'pending (never polled)'), ('ok', 'OK'), ('not_found', 'not found'), ('credentials_rejected', 'credentials rejected'), ('rate_limited', 'rate limited'), ('unreachable', 'unreachable'), ('conflict', 'conflict'), ('api_error', 'API error'), ('malformed', 'malformed response'), ('unstorable', 'answer not storable'), ('account_error', 'account cannot be polled')], max_length=30),
         ),
         migrations.AlterField(
-            model_name="conference",
-            name="poll_status",
-            field=models.CharField(
-                choices=[
-                    ("pending", "pending (never polled)"),
-                    ("ok", "OK"),
-                    ("not_found", "not found"),
-                    ("credentials_rejected", "credentials rejected"),
-                    ("rate_limited", "rate limited"),
-                    ("unreachable", "unreachable"),
-                    ("conflict", "conflict"),
-                    ("api_error", "API error"),
-                    ("malformed", "malformed response"),
-                    ("unstorable", "answer not storable"),
-                    ("account_error", "account cannot be polled"),
-                ],
-                default="pending",
-                max_length=30,
-            ),
+            model_name='conference',
+            name='poll_status',
+            field=models.CharField(choices=[('pending', 'pending (never polled)'), ('ok', 'OK'), ('not_found', 'not found'), ('credentials_rejected', 'credentials rejected'), ('rate_limited', 'rate limited'), ('unreachable', 'unreachable'), ('conflict', 'conflict'), ('api_error', 'API error'), ('malformed', 'malformed response'), ('unstorable', 'answer not storable'), ('account_error', 'account cannot be polled')], default='pending', max_length=30),
         ),
         migrations.AlterField(
-            model_name="pollerror",
-            name="poll_status",
-            field=models.CharField(
-                choices=[
-                    ("pending", "pending (never polled)"),
-                    ("ok", "OK"),
-                    ("not_found", "not found"),
-                    ("credentials_rejected", "credentials rejected"),
-                    ("rate_limited", "rate limited"),
-                    ("unreachable", "unreachable"),
-                    ("conflict", "conflict"),
-                    ("api_error", "API error"),
-                    ("malformed", "malformed response"),
-                    ("unstorable", "answer not storable"),
-                    ("account_error", "account cannot be polled"),
-                ],
-                max_length=30,
-            ),
+            model_name='pollerror',
+            name='poll_status',
+            field=models.CharField(choices=[('pending', 'pending (never polled)'), ('ok', 'OK'), ('not_found', 'not found'), ('credentials_rejected', 'credentials rejected'), ('rate_limited', 'rate limited'), ('unreachable', 'unreachable'), ('conflict', 'conflict'), ('api_error', 'API error'), ('malformed', 'malformed response'), ('unstorable', 'answer not storable'), ('account_error', 'account cannot be polled')], max_length=30),
         ),
     ]

@@ -4,50 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("conferences", "0019_documented_fields"),
+        ('conferences', '0019_documented_fields'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="delivery",
-            name="attempt_log",
+            model_name='delivery',
+            name='attempt_log',
             field=models.JSONField(blank=True, default=list, editable=False),
         ),
         migrations.AddField(
-            model_name="subscription",
-            name="channel_encrypted",
+            model_name='subscription',
+            name='channel_encrypted',
             field=models.TextField(blank=True, editable=False),
         ),
         migrations.AddField(
-            model_name="subscription",
-            name="webhook_secret_encrypted",
+            model_name='subscription',
+            name='webhook_secret_encrypted',
             field=models.TextField(blank=True, editable=False),
         ),
         migrations.AlterField(
-            model_name="delivery",
-            name="email",
-            field=models.CharField(max_length=254, verbose_name="to"),
+            model_name='delivery',
+            name='email',
+            field=models.CharField(max_length=254, verbose_name='to'),
         ),
         migrations.AlterField(
-            model_name="delivery",
-            name="kind",
-            field=models.CharField(
-                choices=[
-                    ("change", "Change"),
-                    ("flapping", "Flapping"),
-                    ("settled", "Settled"),
-                    ("digest", "Digest"),
-                    ("quiet", "quiet hours summary"),
-                    ("test", "test message"),
-                ],
-                default="change",
-                max_length=20,
-            ),
+            model_name='delivery',
+            name='kind',
+            field=models.CharField(choices=[('change', 'Change'), ('flapping', 'Flapping'), ('settled', 'Settled'), ('digest', 'Digest'), ('quiet', 'quiet hours summary'), ('test', 'test message')], default='change', max_length=20),
         ),
         migrations.AlterField(
-            model_name="subscription",
-            name="email",
-            field=models.CharField(max_length=254, verbose_name="to"),
+            model_name='subscription',
+            name='email',
+            field=models.CharField(max_length=254, verbose_name='to'),
         ),
     ]

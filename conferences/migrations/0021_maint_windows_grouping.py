@@ -31,75 +31,40 @@ def grant(apps, schema_editor):
             group.permissions.add(permission)
 
 
+
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("conferences", "0020_channels_targets"),
+        ('conferences', '0020_channels_targets'),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name="delivery",
-            name="kind",
-            field=models.CharField(
-                choices=[
-                    ("change", "Change"),
-                    ("flapping", "Flapping"),
-                    ("settled", "Settled"),
-                    ("digest", "Digest"),
-                    ("quiet", "quiet hours summary"),
-                    ("test", "test message"),
-                    ("maintenance", "maintenance summary"),
-                ],
-                default="change",
-                max_length=20,
-            ),
+            model_name='delivery',
+            name='kind',
+            field=models.CharField(choices=[('change', 'Change'), ('flapping', 'Flapping'), ('settled', 'Settled'), ('digest', 'Digest'), ('quiet', 'quiet hours summary'), ('test', 'test message'), ('maintenance', 'maintenance summary')], default='change', max_length=20),
         ),
         migrations.CreateModel(
-            name="MaintenanceWindow",
+            name='MaintenanceWindow',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("tag", models.CharField(blank=True, max_length=50)),
-                ("starts_at", models.DateTimeField()),
-                ("ends_at", models.DateTimeField()),
-                ("weekly", models.BooleanField(default=False)),
-                ("time_zone", models.CharField(max_length=60)),
-                ("reason", models.CharField(blank=True, max_length=300)),
-                ("created_by", models.CharField(blank=True, max_length=150)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("ended_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "account",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="maintenance_windows",
-                        to="conferences.account",
-                    ),
-                ),
-                (
-                    "conferences",
-                    models.ManyToManyField(
-                        blank=True, related_name="maintenance_windows", to="conferences.conference"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('tag', models.CharField(blank=True, max_length=50)),
+                ('starts_at', models.DateTimeField()),
+                ('ends_at', models.DateTimeField()),
+                ('weekly', models.BooleanField(default=False)),
+                ('time_zone', models.CharField(max_length=60)),
+                ('reason', models.CharField(blank=True, max_length=300)),
+                ('created_by', models.CharField(blank=True, max_length=150)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('ended_at', models.DateTimeField(blank=True, null=True)),
+                ('account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='maintenance_windows', to='conferences.account')),
+                ('conferences', models.ManyToManyField(blank=True, related_name='maintenance_windows', to='conferences.conference')),
             ],
         ),
         migrations.AddField(
-            model_name="delivery",
-            name="maintenance",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="deliveries",
-                to="conferences.maintenancewindow",
-            ),
+            model_name='delivery',
+            name='maintenance',
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deliveries', to='conferences.maintenancewindow'),
         ),
         migrations.RunPython(grant, migrations.RunPython.noop),
     ]
