@@ -170,15 +170,6 @@ def share_of_slots(key, share, capacity):
     return slots
 
 
-# A round fills its account's budget this many round lengths ahead, a little past the
-# next round's start: the next round, a little late (beat, the broker, its own claim),
-# then finds the budget's pointer still ahead and goes on from it. Filling only up to
-# the next round's start left the gap to its late start unused (make bench-desk: 16.3
-# requests/s of 18 usable before, 16.4-17.0 after; the rest is lost to late sends, each
-# leaving a spacing after the one before actually left).
-ROUND_OVERLAP = 1.25
-
-
 def claim_due_conferences(
     *, account_pk, token, horizon, deadline, force=False, conference_ids=None, conference_pks=None
 ):
@@ -204,7 +195,7 @@ def claim_due_conferences(
         )
         capacity = None
         if not force:
-            room = min(now.timestamp() + horizon * ROUND_OVERLAP, deadline) - start
+            room = min(now.timestamp() + horizon, deadline) - start
             capacity = max(0, math.ceil(room / spacing))
             if capacity == 0:
                 return None
