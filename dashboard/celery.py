@@ -23,7 +23,7 @@ def fresh_log_context(task_id=None, **kwargs):
 
 @task_prerun.connect
 @task_postrun.connect
-def close_old_connections(**kwargs):
+def reuse_database_connection(**kwargs):
     """What Django does around each request: close the database connection when it is
     past CONN_MAX_AGE or unusable after an error (CELERY_DB_REUSE_MAX keeps Celery from
     closing it after every task); the next query checks it (CONN_HEALTH_CHECKS)."""
