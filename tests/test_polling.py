@@ -1,4 +1,6 @@
+import bisect
 import gc
+import random
 import signal
 import subprocess
 import sys
@@ -11,7 +13,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from conferences.models import REQUEST_BUDGET_MAX, HistoryEntry, PollError
+from conferences.models import BUDGET_SHARE, REQUEST_BUDGET_MAX, HistoryEntry, PollError
 from conferences.polling import budget, claims, dispatch, rounds
 from tests.conftest import make_account, make_conference, process_env, reload, requests_seen
 
@@ -698,3 +700,30 @@ def test_a_reserved_share_of_a_few_slots_is_exact_over_every_run_of_rounds():
 
     # A quarter of two slots: one slot every other round, never two rounds without.
     assert slots == [0, 1, 0, 1, 0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("request_budget", [1.0, 2.0, 5.0, 20.0, 200.0])
+def test_requests_sent_late_catch_up_with_their_slots_without_bunching_past_the_budget(
+    request_budget,
+):
+    spacing = 1.0 / (request_budget * BUDGET_SHARE)
+    plan = claims.Plan(
+        account=None, spacing=spacing, window_start=100.0, window_end=1e9, deadline=1e9
+    )
+    rng = random.Random(7)
+    sent = []
+    for index in range(2000):
+        # A loaded machine: now and then a send leaves up to two spacings late.
+        late = 2 * spacing * rng.random() if index % 50 == 0 else 0.0
+        now = dispatch.next_send_time(plan) + late
+        plan.next_index += 1
+        plan.last_sent_at = now
+        sent.append(now)
+
+    # Each late send was made up for: the last one left in its own slot.
+    assert sent[-1] == pytest.approx(100.0 + 1999 * spacing)
+    # And no second held more requests than the budget, however they caught up.
+    most_in_one_second = max(
+        bisect.bisect_left(sent, at + 1.0) - index for index, at in enumerate(sent)
+    )
+    assert most_in_one_second <= request_budget

@@ -32,6 +32,18 @@ SEND_GRACE = 0.005
 MIN_WINDOW = 0.1
 
 
+# Requests that fell behind their slots catch up at most this much closer together than
+# the spacing: the gap stays above 1 / budget (BUDGET_SHARE leaves a tenth of it), so no
+# second ever holds more requests than the budget, with 5% left for the network's
+# jitter. Without catching up, every late send delayed all the later ones: under a busy
+# hour's load (make bench-desk) accounts spent 16-17 of their 18 usable requests/s.
+CATCH_UP = 0.95
+
+
+def catch_up_gap(spacing):
+    return spacing * CATCH_UP
+
+
 class AccountUnpollable(Exception):
     """The account's own settings stop its share of a round (the message says which)."""
 
@@ -78,6 +90,7 @@ def reserve_window(plan, *, now):
         return False
     start, count = float(reserved[0]), int(reserved[1])
     plan.window_start, plan.window_end = start, window_end(start, count, plan.spacing)
+    plan.window_first = plan.next_index
     return True
 
 

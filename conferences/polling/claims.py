@@ -4,12 +4,12 @@ request budget, claimed with a token and given a send window.
 The request budget (requests per second per Catapult account) is the scarce resource.
 Each account keeps one pointer, `budget_next_at`: the end of the last reserved stretch of
 its budget. A round reserves, in one short transaction under the account's row lock, a
-window of `n` send slots after that pointer for the `n` conferences it claims, and paces
-its requests inside that window in memory (dispatch.py): never before the window opens,
-never closer together than the spacing, never after the window closes (what is left then
-reserves a new window, in one more transaction). Several workers therefore never send two
-requests of one account closer than its spacing, and a round that starts late still
-spends its window instead of losing it.
+window of `n` send slots after that pointer for the `n` conferences it claims, and sends
+each request in its slot (dispatch.py): never before it, never after the window closes
+(what is left then reserves a new window, in one more transaction), and never closer to
+the one before than budget.catch_up_gap, when requests that left late catch up with their
+slots. Several workers therefore never share a slot, no second holds more requests than
+the budget, and a round that starts late still spends its window instead of losing it.
 
 A round holds what it claimed with a claim token until a deadline: requests that did
 not get an answer by then are abandoned and recorded as such (never as a change); only
@@ -96,6 +96,7 @@ class Plan:
     deadline: float
     jobs: list[Job] = field(default_factory=list)
     next_index: int = 0
+    window_first: int = 0  # the index of the job whose slot opens the window
     last_sent_at: float | None = None
     client: CatapultClient | None = None
     concurrency: int = 1

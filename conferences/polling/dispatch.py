@@ -174,7 +174,7 @@ PERMIT_WAIT = 0.005
 
 
 def dispatch(plans, pool):
-    """Submit each plan's jobs in order, paced inside the plan's budget window. An error
+    """Submit each plan's jobs in order, each at its slot of the plan's budget window. An error
     in one plan's turn stops that plan only (stop_plan)."""
     queue = [(plan.window_start, index) for index, plan in enumerate(plans)]
     heapq.heapify(queue)
@@ -206,7 +206,7 @@ def dispatch_next(plan, at, pool):
     now = time.time()
     if now >= plan.deadline:
         return None
-    earliest = max(plan.window_start, (plan.last_sent_at or 0.0) + plan.spacing)
+    earliest = next_send_time(plan)
     if earliest > now + MIN_SLEEP:
         return earliest
     if now > budget.last_send_time(plan):
@@ -223,7 +223,15 @@ def dispatch_next(plan, at, pool):
     plan.last_sent_at = job.sent_at = now
     job.future = pool.send(fetch_one, plan, job)
     job.future.add_done_callback(lambda _future, permits=plan.permits: permits.release())
-    return now + plan.spacing
+    return next_send_time(plan)
+
+
+def next_send_time(plan):
+    """When the plan's next job may leave: at its slot in the window. One sent late (a
+    busy machine wakes this thread late) does not push the later ones back: they catch
+    up, never closer together than budget.catch_up_gap."""
+    slot = plan.window_start + (plan.next_index - plan.window_first) * plan.spacing
+    return max(slot, (plan.last_sent_at or 0.0) + budget.catch_up_gap(plan.spacing))
 
 
 def fetch_one(plan, job):
