@@ -274,36 +274,15 @@ class Covering:
     def of_event(self, event):
         return self.of(event.conference, account_pk=event.account_id)
 
+    def key(self):
+        """What changes when a window begins or ends (the pages' live versions)."""
+        return tuple((found.window.pk, found.ends_at.isoformat()) for found in self.occurrences)
 
-def in_force_key(now):
-    """What changes when a window begins or ends (the overview's live version)."""
-    return tuple(
-        (found.window.pk, found.ends_at.isoformat())
-        for found in open_windows(now)
-        if found.current(now)
-    )
-
-
-def until_by_conference(conferences, *, now=None):
-    """{conference pk: when its maintenance ends} for those in a window now (the pages'
-    "in maintenance until ...")."""
-    covering = Covering(now=now or timezone.now())
-    if not covering.occurrences:
-        return {}
-    found = {}
-    for conference in conferences:
-        occurrence_now = covering.of(conference, account_pk=conference.account_id)
-        if occurrence_now is not None:
-            found[conference.pk] = occurrence_now.ends_at
-    return found
-
-
-def mark_in_maintenance(conferences, *, now=None):
-    """Set `in_maintenance` on each conference: "in maintenance until ..." or ""."""
-    until = until_by_conference(conferences, now=now)
-    for conference in conferences:
-        ends_at = until.get(conference.pk)
-        conference.in_maintenance = until_text(ends_at) if ends_at is not None else ""
+    def mark(self, conferences):
+        """Set `in_maintenance` on each conference: "in maintenance until ..." or ""."""
+        for conference in conferences:
+            found = self.of(conference, account_pk=conference.account_id)
+            conference.in_maintenance = until_text(found.ends_at) if found is not None else ""
 
 
 def until_text(ends_at):

@@ -73,7 +73,8 @@ def conference_detail(request, pk):
             back=(reverse("conferences:detail", args=[pk]), "Open the conference page"),
         )
     # A maintenance window beginning or ending changes the page's badge, not the row.
-    version = fingerprint([live, range_key, before, maintenance.in_force_key(timezone.now())])
+    covering = maintenance.Covering(now=timezone.now())
+    version = fingerprint([live, range_key, before, covering.key()])
     if request.htmx:
         return htmx_partial(
             request,
@@ -84,6 +85,7 @@ def conference_detail(request, pk):
                 cursor=cursor,
                 before=before,
                 version=version,
+                covering=covering,
             ),
             version=version,
         )
@@ -94,6 +96,7 @@ def conference_detail(request, pk):
         cursor=cursor,
         before=before,
         version=version,
+        covering=covering,
     )
 
 
@@ -109,6 +112,7 @@ def conference_page(
     cursor=None,
     before=None,
     version=None,
+    covering=None,
     forms=None,
     status=200,
 ):
@@ -116,7 +120,12 @@ def conference_page(
     typed (refuse_form), else the panels show empty ones."""
     range_key = range_key or charts.parse_range(None, conference=conference)
     context = conference_page_context(
-        conference, range_key=range_key, cursor=cursor, before=before, version=version
+        conference,
+        range_key=range_key,
+        cursor=cursor,
+        before=before,
+        version=version,
+        covering=covering,
     )
     context["deliveries"] = list(
         conference.deliveries.order_by("-created_at")[:MAX_DELIVERIES_SHOWN]
@@ -139,14 +148,18 @@ def duration_of(conference):
     return text.duration_text(seconds) if seconds is not None else ""
 
 
-def conference_page_context(conference, *, range_key, cursor=None, before=None, version=None):
+def conference_page_context(
+    conference, *, range_key, cursor=None, before=None, version=None, covering=None
+):
     """What the live-status partial reads (the page adds its panels). `version`: the
-    live refresh's fingerprint (None: the first refresh renders the partial again)."""
+    live refresh's fingerprint (None: the first refresh renders the partial again);
+    `covering`: the maintenance windows the version was made with."""
     logs.bind(account=conference.account.name, conference=conference.conference_id)
     now = timezone.now()
     state_since = conference.state_since if conference.state else None
     chart = charts.conference_chart(conference, range_key=range_key, now=now)
-    maintenance.mark_in_maintenance([conference], now=now)  # "in maintenance until ..."
+    covering = covering or maintenance.Covering(now=now)
+    covering.mark([conference])  # "in maintenance until ..."
     title = f"Active members of {conference}, {chart.range_label}"
     return {
         "conference": conference,

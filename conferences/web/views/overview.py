@@ -61,7 +61,10 @@ def conference_list(request):
     summary = overview.summarize(data, now=now)
     pages = max(1, -(-summary.rows // overview.PAGE_SIZE))
     page = min(page, pages)  # past the end (rows went away): the last page
-    version = summary.version(page, sort, timezone.localdate(), maintenance.in_force_key(now))
+    # One read of the maintenance windows: for the version (a window beginning or ending
+    # changes the badges) and for the badges themselves.
+    covering = maintenance.Covering(now=now)
+    version = summary.version(page, sort, timezone.localdate(), covering.key())
 
     def page_context():
         return overview_context(
@@ -74,6 +77,7 @@ def conference_list(request):
             sort=sort,
             version=version,
             now=now,
+            covering=covering,
         )
 
     if request.htmx:
@@ -95,11 +99,11 @@ def account_strip_context():
     return {"accounts": overview.account_strip(), "account_refresh_seconds": ACCOUNT_REFRESH}
 
 
-def overview_context(request, *, form, data, summary, page, pages, sort, version, now):
+def overview_context(request, *, form, data, summary, page, pages, sort, version, now, covering):
     """The overview's context: the page of rows and everything around them."""
     rows = overview.page_of_rows(data, now=now, page=page) if data is not None else []
     add_row_urls(rows)
-    maintenance.mark_in_maintenance(rows, now=now)
+    covering.mark(rows)
     first = (page - 1) * overview.PAGE_SIZE + 1
     can_pause = roles.allows(request.user, "conferences.pause")
     can_untrack = roles.allows(request.user, "conferences.untrack")
