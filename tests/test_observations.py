@@ -1,6 +1,8 @@
 """The one recording path: what an observation may change, and what it returns."""
 
 import gc
+import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -409,3 +411,69 @@ def test_the_tag_and_callback_url_the_api_sends_are_kept_on_the_conference(confe
     assert conference.catapult_tag == "customer-42"
     assert conference.callback_url == "https://example.com/catapult/events"
     assert conference.active_members == 3
+
+
+def record_while_another_writer_holds_the_row(conference, first, second):
+    """Record `first` in a transaction that keeps the conference row locked until
+    `second`'s recording (in another thread and connection) waits for it, then commit."""
+    from django.db import connection, transaction
+
+    waiting = threading.Event()
+    done = []
+
+    def second_writer():
+        try:
+            observations.record([second])
+            done.append(True)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        observations.record([first])
+        writer = threading.Thread(target=second_writer)
+        writer.start()
+        with connection.cursor() as cursor:
+            for _ in range(500):  # until the other connection waits for our row lock
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                if cursor.fetchone()[0]:
+                    waiting.set()
+                    break
+                time.sleep(0.01)
+    assert waiting.is_set(), "the second writer never waited for the row"
+    writer.join(timeout=10)
+    assert done == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_writers_of_a_first_observation_make_one_first_observed_event_and_one_run():
+    conference = make_conference(make_account(), "conf-race-first")
+    at = timezone.now()
+
+    record_while_another_writer_holds_the_row(
+        conference, status(conference, at), status(conference, at + timedelta(seconds=1))
+    )
+
+    # The second writer read the row after the first one's commit, its latest run too:
+    # not a second first observation of a conference that already had one.
+    assert kinds(conference) == [("first_observed", None, "active")]
+    assert len(runs(conference)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_that_waited_for_the_row_compares_with_the_run_written_meanwhile():
+    conference = make_conference(make_account(), "conf-race-change")
+    at = timezone.now()
+    observations.record([status(conference, at, active_members=2)])
+
+    record_while_another_writer_holds_the_row(
+        conference,
+        status(conference, at + timedelta(seconds=1), active_members=3),
+        status(conference, at + timedelta(seconds=2), active_members=3),
+    )
+
+    # One change 2 -> 3, not a second one compared with the run before it.
+    assert kinds(conference) == [
+        ("first_observed", None, "active"),
+        ("members_changed", 2, 3),
+    ]
+    assert [run[1] for run in runs(conference)] == [2, 3]

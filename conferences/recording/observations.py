@@ -47,6 +47,7 @@ from itertools import compress
 from operator import attrgetter, ne
 from uuid import UUID
 
+import psycopg
 from django.db import connection, transaction
 
 from conferences.catapult import answers
@@ -316,7 +317,18 @@ def lock_conferences(pks):
     that concurrent writers cannot deadlock), each with its latest run's values
     (run_<name>) and its members read (read_<name>, all None when it has none). The
     claim token comes as text: a round compares thousands of them, and UUID objects
-    cost more to make and compare."""
+    cost more to make and compare.
+
+    The rows are locked first and read after, in a statement of their own: a statement
+    that waits for a row lock returns the row as the writer before it left it, but the
+    rows it joins as they were when it started (Postgres' READ COMMITTED), so a writer
+    that waited took a conference the writer before had just observed first for one
+    never observed (a second first_observed), and compared with the run before the
+    latest (make bench-desk: a duplicated "created")."""
+    pks = list(pks)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(LOCK_SQL, [pks], binary=True)
     quote = connection.ops.quote_name
     conference = [f"c.{quote(Conference._meta.get_field(name).column)}" for name in ROW_FIELDS]
     conference[ROW_FIELDS.index("claim_token")] += "::text"
@@ -328,11 +340,16 @@ def lock_conferences(pks):
         f"LEFT JOIN {quote(HistoryEntry._meta.db_table)} AS h ON h.id = c.latest_history_id "
         f"LEFT JOIN {quote(ConferenceMembersRead._meta.db_table)} AS r "
         "ON r.conference_id = c.id "
-        "WHERE c.id = ANY(%b::bigint[]) ORDER BY c.id FOR UPDATE OF c"
+        "WHERE c.id = ANY(%b::bigint[]) ORDER BY c.id"
     )
     names = [*ROW_FIELDS, *(f"run_{name}" for name in history.RUN_COLUMNS)]
     names += [f"read_{name}" for name in members.READ_COLUMNS]
-    return bulk.fetch_rows(sql, [list(pks)], names)
+    return bulk.fetch_rows(sql, [pks], names)
+
+
+LOCK_SQL = (
+    "SELECT id FROM conferences_conference WHERE id = ANY(%b::bigint[]) ORDER BY id FOR UPDATE"
+)
 
 
 def why_ignored(row, observation, tokens):
@@ -359,5 +376,7 @@ def why_ignored(row, observation, tokens):
 
 
 OLDER = "older than what is stored"
+
+
 OUT_OF_ORDER = "the conference has completed; it does not go back"
 GOING_BACK = (ConferenceState.CREATED, ConferenceState.ACTIVE)
