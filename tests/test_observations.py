@@ -1,5 +1,6 @@
 """The one recording path: what an observation may change, and what it returns."""
 
+import dataclasses
 import gc
 import threading
 import time
@@ -10,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from conferences.catapult import answers
-from conferences.models import Event, HistoryEntry, PollError
+from conferences.models import Conference, Event, HistoryEntry, PollError
 from conferences.recording import history, observations, problems
 from conferences.recording.observations import Observation
 from tests.conftest import make_account, make_conference, reload
@@ -477,3 +478,77 @@ def test_a_writer_that_waited_for_the_row_compares_with_the_run_written_meanwhil
         ("members_changed", 2, 3),
     ]
     assert [run[1] for run in runs(conference)] == [2, 3]
+
+
+def claimed(conference):
+    """Claim the conference for a round, as claims.py does; return the round's token."""
+    token = uuid.uuid4()
+    until = timezone.now() + timedelta(seconds=30)
+    Conference.objects.filter(pk=conference.pk).update(claim_token=token, claimed_until=until)
+    return token
+
+
+def test_a_poll_read_a_callback_overtook_counts_as_a_poll_without_undoing_the_callback(
+    conference,
+):
+    at = timezone.now()
+    observations.record([status(conference, at, state="created", active_members=0)])
+    callback = Observation(conference.pk, at + timedelta(seconds=2), seen={"active_members": 2})
+    observations.record([dataclasses.replace(callback, source="callback")])
+    token = claimed(conference)
+
+    # Sent before the callback's member joined, recorded after it.
+    [outcome] = observations.record(
+        [
+            Observation(
+                conference.pk,
+                at + timedelta(seconds=1),
+                seen={"state": "active", "active_members": 1, "hold": True, "mute": False},
+                claim_token=token,
+            )
+        ]
+    )
+
+    assert outcome.applied
+    conference = reload(conference)
+    # What only a poll tells is taken, as of the callback's time; the callback's newer
+    # member count stays; the poll is a poll (fresh, its claim released).
+    assert (conference.state, conference.active_members, conference.hold) == ("active", 2, True)
+    assert conference.last_polled_at == at + timedelta(seconds=2)
+    assert conference.claim_token is None
+    assert kinds(conference)[-2:] == [
+        ("state_changed", "created", "active"),
+        ("hold_changed", False, True),
+    ]
+
+
+def test_a_poll_read_a_callback_overtook_never_takes_a_completed_conference_back(conference):
+    at = timezone.now()
+    observations.record([status(conference, at)])
+    completed = Observation(
+        conference.pk, at + timedelta(seconds=2), seen={"state": "completed"}, source="callback"
+    )
+    observations.record([completed])
+    token = claimed(conference)
+
+    read = status(conference, at + timedelta(seconds=1))
+    [outcome] = observations.record([dataclasses.replace(read, claim_token=token)])
+
+    conference = reload(conference)
+    assert conference.state == "completed"
+    assert conference.claim_token is None
+    assert [kind for kind, _, _ in kinds(conference)] == ["first_observed", "state_changed"]
+
+
+def test_a_read_older_than_the_last_poll_is_ignored_and_gives_back_its_claim(conference):
+    at = timezone.now()
+    observations.record([status(conference, at, active_members=5)])
+    token = claimed(conference)
+
+    read = status(conference, at - timedelta(seconds=1), active_members=1)
+    [outcome] = observations.record([dataclasses.replace(read, claim_token=token)])
+
+    assert not outcome.applied
+    conference = reload(conference)
+    assert conference.active_members == 5
+    assert conference.claim_token is None
