@@ -330,7 +330,7 @@ CONFWATCH_ACK_LINK_DAYS = env_number("CONFWATCH_ACK_LINK_DAYS", 7, kind=int, min
 # How often each active or created conference is polled at most, in seconds.
 CONFWATCH_POLL_INTERVAL = env_number("CONFWATCH_POLL_INTERVAL", 10.0, minimum=1)
 # How often beat starts a round, in seconds; a round spends at most this much budget.
-CONFWATCH_ROUND_SECONDS = env_number("CONFWATCH_ROUND_SECONDS", 2.0, minimum=0.5)
+CONFWATCH_ROUND_SECONDS = env_number("CONFWATCH_ROUND_SECONDS", 1.0, minimum=0.5)
 # A round's requests must be answered within this many seconds of its start; what is
 # still unanswered then is abandoned and recorded as such. Claims outlive it by the
 # request timeouts, so no other round polls an abandoned conference meanwhile.

@@ -171,6 +171,14 @@ def share_of_slots(key, share, capacity):
     return slots
 
 
+# A round fills its account's budget this many round lengths ahead, a little past the
+# next round's start: the next round, a little late (beat, the broker, the claims of the
+# accounts before this one), then finds the budget's pointer still ahead and goes on
+# from it. Filling only up to the next round's start left the gap to its late start
+# unused, every round (make bench-desk, 1 s rounds: 16 of 18 usable requests/s).
+ROUND_OVERLAP = 1.25
+
+
 def claim_due_conferences(
     *, account_pk, token, horizon, deadline, force=False, conference_ids=None, conference_pks=None
 ):
@@ -196,7 +204,7 @@ def claim_due_conferences(
         )
         capacity = None
         if not force:
-            room = min(now.timestamp() + horizon, deadline) - start
+            room = min(now.timestamp() + horizon * ROUND_OVERLAP, deadline) - start
             capacity = max(0, math.ceil(room / spacing))
             if capacity == 0:
                 return None
