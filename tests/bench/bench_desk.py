@@ -438,11 +438,13 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
                 env, log_file, "-m", "gunicorn", "dashboard.wsgi", "--bind",
                 f"127.0.0.1:{args.web_port}", "--workers", "2", "--timeout", "30",
             )  # fmt: skip
-            for name, queue in (("worker", "celery"), ("poller", "polling")):
+            # As the Procfile runs them: the worker (alerts, callbacks) at a lower priority,
+            # so the poller, whose requests have their time slots, and the web go first.
+            for name, queue, niceness in (("worker", "celery", 5), ("poller", "polling", 0)):
                 processes[name] = start(
                     env, log_file, *celery, "worker", "--queues", queue, "--hostname",
                     f"{name}@%h", "--concurrency=2", "--without-mingle", "--without-gossip",
-                    "--loglevel=warning",
+                    "--loglevel=warning", niceness=niceness,
                 )  # fmt: skip
             processes["beat"] = start(env, log_file, *celery, "beat", "--loglevel=warning")
             processes["mail"] = start(

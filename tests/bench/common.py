@@ -244,9 +244,15 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def start(env, log, *args):
+def start(env, log, *args, niceness=0):
+    """One of the product's processes, at this niceness (the Procfile's `nice -n`)."""
     return subprocess.Popen(
-        [sys.executable, *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        [sys.executable, *args],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        preexec_fn=(lambda: os.nice(niceness)) if niceness else None,
     )
 
 
