@@ -381,6 +381,8 @@ def why_ignored(row, observation, tokens):
 
 
 OLDER = "older than what is stored"
+OUT_OF_ORDER = "the conference has completed; it does not go back"
+GOING_BACK = (ConferenceState.CREATED, ConferenceState.ACTIVE)
 
 
 def overtaken_by_a_callback(row, observation):
@@ -410,7 +412,3 @@ def after_the_callback(row, observation):
     if row.state is not None and STATE_ORDER.get(state, -1) <= STATE_ORDER.get(row.state, 3):
         seen.pop("state", None)
     return dataclasses.replace(observation, observed_at=row.last_observed_at, seen=seen)
-
-
-OUT_OF_ORDER = "the conference has completed; it does not go back"
-GOING_BACK = (ConferenceState.CREATED, ConferenceState.ACTIVE)
