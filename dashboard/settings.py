@@ -329,7 +329,8 @@ CONFWATCH_ACK_LINK_DAYS = env_number("CONFWATCH_ACK_LINK_DAYS", 7, kind=int, min
 # Polling.
 # How often each active or created conference is polled at most, in seconds.
 CONFWATCH_POLL_INTERVAL = env_number("CONFWATCH_POLL_INTERVAL", 10.0, minimum=1)
-# How often beat starts a round, in seconds; a round spends at most this much budget.
+# How often beat starts a round, in seconds; a round spends about this much budget, a
+# quarter round more (polling/claims.ROUND_OVERLAP), so that a late next round leaves no gap.
 CONFWATCH_ROUND_SECONDS = env_number("CONFWATCH_ROUND_SECONDS", 1.0, minimum=0.5)
 # A round's requests must be answered within this many seconds of its start; what is
 # still unanswered then is abandoned and recorded as such. Claims outlive it by the
