@@ -303,31 +303,42 @@ def count_links(summary):
 
 def page_of_rows(data, *, now, page=1):
     """One page of the filtered conferences in the chosen order, with each one's rank,
-    staleness and since when it is in its state.
+    staleness, since when it is in its state, and its members on hold and muted.
 
-    Two steps: the ids of the page (sorting narrow rows), then those rows in full."""
+    Three narrow queries: the ids of the page (sorting narrow rows), those rows in full,
+    and their members' counts (grouping members, not the wide conference rows: under a
+    busy hour's load that join took an eighth of the web's time)."""
     offset = (page - 1) * PAGE_SIZE
     ids = list(
         filtered(data, now=now)
         .order_by(*ordering(data.get("sort") or "", now))
         .values_list("pk", flat=True)[offset : offset + PAGE_SIZE]
     )
-    present = ~Q(members__state=ConferenceState.COMPLETED)
-    by_id = {
-        row.pk: row
-        for row in Conference.objects.filter(pk__in=ids)
-        # Member-level hold and mute beside the conference's (text.hold_mute_text).
-        .annotate(
-            members_on_hold=Count("members", filter=Q(members__hold=True) & present),
-            members_muted=Count("members", filter=Q(members__mute=True) & present),
-            members_seen=Count("members"),
-        )
-        .select_related("account")
+    by_id = (
+        Conference.objects.select_related("account")
         .defer("account__api_token_encrypted", "account__api_secret_encrypted")
+        .in_bulk(ids)
+    )
+    present = ~Q(state=ConferenceState.COMPLETED)
+    members = {
+        counts["conference_id"]: counts
+        for counts in Member.objects.filter(conference_id__in=ids)
+        .order_by()
+        .values("conference_id")
+        .annotate(
+            on_hold=Count("pk", filter=Q(hold=True) & present),
+            muted=Count("pk", filter=Q(mute=True) & present),
+            seen=Count("pk"),
+        )
     }
     rows = [by_id[pk] for pk in ids if pk in by_id]
     for row in rows:
         row.is_failing = row.poll_status in FAILING or row.poll_status == PollStatus.NOT_FOUND
+        # Member-level hold and mute beside the conference's (text.hold_mute_text).
+        counts = members.get(row.pk, {})
+        row.members_on_hold = counts.get("on_hold", 0)
+        row.members_muted = counts.get("muted", 0)
+        row.members_seen = counts.get("seen", 0)
     return rows
 
 
