@@ -87,7 +87,7 @@ def fan_out(*, now=None, rules_too=True):
             .select_for_update(skip_locked=True, of=("self",))[:FAN_OUT_BATCH]
         )
         summary.events = len(events)
-        chosen = list(Subscription.objects.prefetch_related("conferences"))
+        chosen = list(subscriptions.with_scope(Subscription.objects.all()))
         wanted_by = {event.pk: [s for s in chosen if wants(s, event)] for event in events}
         # The conferences whose flapping may be checked (and their row written).
         lock_conference_rows(

@@ -77,7 +77,7 @@ def evaluate(*, now):
             if not cursor.fetchone()[0]:
                 return events
         chosen = list(
-            Subscription.objects.filter(kinds__overlap=list(RULES)).prefetch_related("conferences")
+            subscriptions.with_scope(Subscription.objects.filter(kinds__overlap=list(RULES)))
         )
         if not chosen:
             return events

@@ -13,6 +13,7 @@ import zoneinfo
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
+from django.db.models import Prefetch
 
 from conferences.alerting import channels, schedules
 from conferences.models import Conference, Subscription
@@ -335,9 +336,19 @@ def find_duplicate(fields, conference_pks):
     return None
 
 
+def with_scope(subscriptions):
+    """The subscriptions (a queryset) with what `covers` reads prefetched: their chosen
+    conferences' ids, not the conferences' wide rows. Every alert pass and rule run reads
+    every subscription; in a busy hour, loading the chosen conferences whole took a
+    tenth of the worker's time."""
+    return subscriptions.prefetch_related(
+        Prefetch("conferences", queryset=Conference.objects.only("pk"))
+    )
+
+
 def covers(subscription, conference, *, account_pk):
     """Is the conference (None for an account's own event) within the subscription's
-    scope? The subscription's conferences should be prefetched."""
+    scope? The subscription's conferences should be prefetched (`with_scope`)."""
     scope = subscription.scope
     if scope == Scope.ACCOUNT and subscription.account_id != account_pk:
         return False
