@@ -1,11 +1,11 @@
 """Benchmark: a support desk's busy hour, every part under load at once (issue #24).
 
-Runs the product as deployed, each part a process of its own: gunicorn with 2 workers,
-a Celery worker and a poller (the polling queue's worker, as in the Procfile), each of
-concurrency 2, Celery beat, the mail sink, and the Catapult simulator
-playing its desk scenario (simulator/desk.py): --conferences conferences over
---accounts accounts, starting in waves on the hour and half hour of a scenario clock
-at real time (--compression 1: the hour's first --minutes, its on-the-hour wave
+Runs the product as deployed, each part a process of its own: gunicorn with 2 workers
+(dashboard/gunicorn.py), a Celery worker and a poller (the polling queue's
+worker, as in the Procfile), each of concurrency 2, Celery beat, the mail sink, and the
+Catapult simulator playing its desk scenario (simulator/desk.py): --conferences
+conferences over --accounts accounts, starting in waves on the hour and half hour of a
+scenario clock at real time (--compression 1: the hour's first --minutes, its on-the-hour wave
 included, the way a desk lives it; a higher compression plays more of the hour faster
 than any desk does), running 5-40 scenario minutes; half the accounts send callbacks to
 confwatch, the others are polled only. Every conference is tracked before the
@@ -29,6 +29,7 @@ default redis://127.0.0.1:6379/11) emptied at both ends.
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -62,11 +63,14 @@ from tests.bench.common import (  # noqa: E402
     wait_for,
     web_is_up,
 )
+from tests.procfile import procfile_lines  # noqa: E402
 
 NOT_MEASURED = "not measured"
 REFRESH_SECONDS = 2.0
 PAGE_EVERY = 10.0
 STALENESS_TARGET = 1.2  # p99 staleness within 1.2 times the best the budgets allow
+# The processes whose CPU the report shows (the Postgres backends are sampled apart).
+CPU_PARTS = ("web", "worker", "poller", "beat", "simulator", "mail")
 MEMORY_AT = 120.0  # seconds into the scenario: "memory at minute 2"
 SAMPLE_EVERY = 1.0
 PASSWORD = "desk-bench-password-1"
@@ -161,6 +165,12 @@ def set_up_viewers(count):
         get_user_model().objects.create_superuser(f"viewer{index}", password=PASSWORD).username
         for index in range(count)
     ]
+
+
+def procfile_niceness(kind):
+    """The `nice -n N` of the Procfile's line for this process type (0 without one)."""
+    found = re.search(r"\bnice -n (\d+) ", procfile_lines()[kind])
+    return int(found.group(1)) if found else 0
 
 
 def table_rows(measured):
@@ -435,12 +445,13 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
             log_file = open(directory / "processes.log", "ab")  # noqa: SIM115
             celery = ["-m", "celery", "-A", "dashboard", "--quiet"]
             processes["web"] = start(
-                env, log_file, "-m", "gunicorn", "dashboard.wsgi", "--bind",
-                f"127.0.0.1:{args.web_port}", "--workers", "2", "--timeout", "30",
+                env, log_file, "-m", "gunicorn", "dashboard.wsgi", "--config",
+                "python:dashboard.gunicorn", "--bind", f"127.0.0.1:{args.web_port}",
             )  # fmt: skip
-            # As the Procfile runs them: the worker (alerts, callbacks) at a lower priority,
+            # At the Procfile's niceness: the worker (alerts, callbacks) at a lower priority,
             # so the poller, whose requests have their time slots, and the web go first.
-            for name, queue, niceness in (("worker", "celery", 5), ("poller", "polling", 0)):
+            for name, queue in (("worker", "celery"), ("poller", "polling")):
+                niceness = procfile_niceness(name)
                 processes[name] = start(
                     env, log_file, *celery, "worker", "--queues", queue, "--hostname",
                     f"{name}@%h", "--concurrency=2", "--without-mingle", "--without-gossip",
@@ -473,10 +484,8 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
                 print(f"warning: tracking took {tracked_in:.1f} s, past the {delay:.0f} s delay")
             time.sleep(max(0.0, delay - tracked_in))
             rows_before, bytes_before = database_size()
-            cpu_before = {
-                name: support.tree_cpu_seconds(processes[name].pid)
-                for name in ("web", "worker", "poller", "beat")
-            }
+            cpu_before = {name: support.tree_cpu_seconds(processes[name].pid) for name in CPU_PARTS}
+            cpu_before["viewers"] = time.process_time()
             calling = set(callback_urls)
             stop_event = threading.Event()
             sampler = Sampler(
@@ -510,8 +519,9 @@ def main():  # noqa: PLR0915 - one run, read top to bottom
             memory_end = sampler.memory()
             cpu = {
                 name: support.tree_cpu_seconds(processes[name].pid) - cpu_before[name]
-                for name in ("web", "worker", "poller", "beat")
+                for name in CPU_PARTS
             }
+            cpu["viewers"] = time.process_time() - cpu_before["viewers"]
             rows_after, bytes_after = database_size()
             simulated, account_of = support.read_change_log(log_path)
             # A polled change is seen when it lasts longer than the gap between two polls:
@@ -613,6 +623,10 @@ def report(*, args, progress, played, results, by_group, screen, statuses, sent,
     timings = [
         value for viewer in viewers for values in viewer.timings.values() for value in values
     ]
+    by_page = defaultdict(list)
+    for viewer in viewers:
+        for page, values in viewer.timings.items():
+            by_page[page] += values
     statuses_5xx = sum(
         count for viewer in viewers for code, count in viewer.statuses.items() if code >= 500
     )
@@ -656,13 +670,23 @@ def report(*, args, progress, played, results, by_group, screen, statuses, sent,
         "page p95 (all viewer requests)": f"{1000 * percentile(timings, 0.95):.0f} ms"
         if timings
         else None,
+        "  page p50 / p95 by page (requests)": "; ".join(
+            f"{page} {1000 * percentile(values, 0.5):.0f} / "
+            f"{1000 * percentile(values, 0.95):.0f} ms ({len(values)})"
+            for page, values in sorted(by_page.items())
+        )
+        or None,
         "viewer requests / 5xx / errors": (
             f"{len(timings)} / {statuses_5xx} / {sum(viewer_errors.values())}"
+            + (f" {dict(viewer_errors)}" if viewer_errors else "")
         ),
         "CPU s web / worker / poller / beat": " / ".join(
             f"{cpu[name]:.1f}" for name in ("web", "worker", "poller", "beat")
         ),
         "CPU s Postgres (backends, sampled)": f"{sampler.backends.seconds():.1f}",
+        "CPU s simulator / mail sink / this bench (viewers)": " / ".join(
+            f"{cpu[name]:.1f}" for name in ("simulator", "mail", "viewers")
+        ),
         "memory web / workers at minute 2": megabytes(sampler.memory_early),
         "memory web / workers at the end": megabytes(memory_end),
         "db growth rows / bytes": f"{growth[0]} / {growth[1] / 2**20:.1f} MB",
